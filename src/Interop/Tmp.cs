@@ -1,0 +1,1 @@
+namespace Kernels.Interop; internal static class Placeholder {}

@@ -1,0 +1,310 @@
+using System.Buffers;
+using System.Numerics;
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Kernels.Numerics.Cpu;
+
+/// <summary>
+/// The fused, streamed empirical-score kernel of the CPU backend.
+/// <para>
+/// Phases, per block of queries and per tile of training points (the tile stays in cache while the block's
+/// queries stream past it):
+/// 1. squared distances ‖x − α y_i‖², vectorised over 16 (float) or 8 (double) training points at a time,
+///    as direct differences <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> with α = α_hi + α_lo split in T: the
+///    difference is rounded once or twice, never against ‖x‖, so no cancellation however small σ is against
+///    ‖x‖ or a common offset (the expansion ‖x‖² − 2α x·y + α²‖y‖², or α rounded to float, would lose every
+///    digit there). When α is exact in T (α = 1, or T = double) the second FMA is compiled out;
+/// 2. logits and the tile maximum; the running state is rescaled once per tile when the maximum grows;
+/// 3. weights e^{u − u*}, their sum and their second moment;
+/// 4. weighted displacements Σ w (α y − x), skipping whole groups of points whose weights are all below
+///    e^{−36} of the running maximum (at moderate and small σ almost all are).
+/// The per-query state is kept in double across tiles; within a tile it is summed in T.
+/// </para>
+/// </summary>
+internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Queries that share one pass over a tile.</summary>
+    private const int QueryBlock = 32;
+
+    /// <summary>Target tile size: a few groups of points at D = 784 still fit in a core's L2.</summary>
+    private const int TileBytes = 256 * 1024;
+
+    /// <summary>Weights below e^{−36} ≈ 2e−16 of the running maximum change no digit of a float or double result.</summary>
+    private static readonly T NegligibleWeight = T.CreateTruncating(Math.Exp(-36));
+
+    private static int W => Vector512<T>.Count;
+
+    public static void Evaluate(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs, int dop, int tileGroups)
+    {
+        int m = queries.Length / train.Dimension;
+        fixed (T* px = queries)
+        fixed (T* pLogDensity = outputs.LogDensity)
+        fixed (T* pScore = outputs.Score)
+        fixed (T* pDenoiser = outputs.Denoiser)
+        fixed (T* pDivergence = outputs.Divergence)
+        {
+            var job = new Job(train, px, m, level, tileGroups)
+            {
+                LogDensity = pLogDensity, Score = pScore, Denoiser = pDenoiser, Divergence = pDivergence,
+            };
+            Run(job, dop);
+        }
+    }
+
+    public static void Accumulate(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int dop, int tileGroups)
+    {
+        int m = queries.Length / train.Dimension;
+        fixed (T* px = queries)
+        {
+            Run(new Job(train, px, m, partials.Level, tileGroups) { Partials = partials }, dop);
+        }
+        partials.AddTrainingCount(train.Count);
+    }
+
+    private static void Run(Job job, int dop)
+    {
+        int blocks = (job.QueryCount + QueryBlock - 1) / QueryBlock;
+        if (dop == 1 || blocks == 1)
+        {
+            using var scratch = new Scratch(job);
+            for (int b = 0; b < blocks; b++) job.ProcessBlock(b, scratch);
+            return;
+        }
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = dop },
+            () => new Scratch(job),
+            (b, _, scratch) => { job.ProcessBlock(b, scratch); return scratch; },
+            scratch => scratch.Dispose());
+    }
+
+    /// <summary>Per-thread buffers, rented so a call allocates nothing proportional to M or N.</summary>
+    private sealed class Scratch : IDisposable
+    {
+        public readonly T[] Distances, Weights, Accumulator;
+        public readonly double[] Max, Sum, Second, Displacement;
+
+        public Scratch(Job job)
+        {
+            int lanes = job.TileGroups * W;
+            Distances = ArrayPool<T>.Shared.Rent(lanes);
+            Weights = ArrayPool<T>.Shared.Rent(lanes);
+            Accumulator = ArrayPool<T>.Shared.Rent(job.Dimension * W);
+            Max = ArrayPool<double>.Shared.Rent(QueryBlock);
+            Sum = ArrayPool<double>.Shared.Rent(QueryBlock);
+            Second = ArrayPool<double>.Shared.Rent(QueryBlock);
+            Displacement = ArrayPool<double>.Shared.Rent(QueryBlock * job.Dimension);
+        }
+
+        public void Dispose()
+        {
+            ArrayPool<T>.Shared.Return(Distances);
+            ArrayPool<T>.Shared.Return(Weights);
+            ArrayPool<T>.Shared.Return(Accumulator);
+            ArrayPool<double>.Shared.Return(Max);
+            ArrayPool<double>.Shared.Return(Sum);
+            ArrayPool<double>.Shared.Return(Second);
+            ArrayPool<double>.Shared.Return(Displacement);
+        }
+    }
+
+    private sealed class Job
+    {
+        public readonly TrainingSet<T> Train;
+        public readonly T* Queries;
+        public readonly int QueryCount, Dimension, TileGroups;
+        public readonly NoiseLevel Level;
+        public readonly T Alpha, AlphaLow, NegHalfInvVariance;
+        public T* LogDensity, Score, Denoiser, Divergence;
+        public ScorePartials? Partials;
+
+        public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups)
+        {
+            Train = train;
+            Queries = queries;
+            QueryCount = queryCount;
+            Dimension = train.Dimension;
+            Level = level;
+            Alpha = T.CreateTruncating(level.Alpha);
+            AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
+            NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
+            if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
+                throw new ArgumentOutOfRangeException(nameof(level), level,
+                    $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
+            int auto = Math.Clamp(TileBytes / (W * Dimension * sizeof(T)), 4, 64);
+            TileGroups = Math.Min(tileGroups > 0 ? tileGroups : auto, train.GroupCount);
+        }
+
+        public void ProcessBlock(int block, Scratch s)
+        {
+            int d = Dimension, n = Train.Count, groups = Train.GroupCount;
+            int q0 = block * QueryBlock, nq = Math.Min(QueryBlock, QueryCount - q0);
+            Array.Fill(s.Max, double.NegativeInfinity, 0, nq);
+            Array.Clear(s.Sum, 0, nq);
+            Array.Clear(s.Second, 0, nq);
+            Array.Clear(s.Displacement, 0, nq * d);
+
+            fixed (T* pGroups = Train.Groups)
+            fixed (T* pDist = s.Distances)
+            fixed (T* pW = s.Weights)
+            fixed (T* pAcc = s.Accumulator)
+            fixed (double* pDisp = s.Displacement)
+            {
+                for (int g0 = 0; g0 < groups; g0 += TileGroups)
+                {
+                    int ng = Math.Min(TileGroups, groups - g0);
+                    int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
+                    T* tile = pGroups + (long)g0 * d * W;
+                    var dist = new Span<T>(pDist, lanes);
+                    var weights = new Span<T>(pW, lanes);
+                    for (int q = 0; q < nq; q++)
+                    {
+                        T* x = Queries + (long)(q0 + q) * d;
+                        if (T.IsZero(AlphaLow)) SquaredDistances<ExactAlpha>(x, tile, ng, d, Alpha, AlphaLow, pDist);
+                        else SquaredDistances<SplitAlpha>(x, tile, ng, d, Alpha, AlphaLow, pDist);
+                        TensorPrimitives.Multiply(dist, NegHalfInvVariance, weights);
+                        weights[valid..].Fill(T.NegativeInfinity); // padding points of the last group
+
+                        double tileMax = double.CreateTruncating(TensorPrimitives.Max<T>(weights));
+                        if (tileMax > s.Max[q])
+                        {
+                            double a = Math.Exp(s.Max[q] - tileMax);
+                            s.Sum[q] *= a;
+                            s.Second[q] *= a;
+                            TensorPrimitives.Multiply(s.Displacement.AsSpan(q * d, d), a, s.Displacement.AsSpan(q * d, d));
+                            s.Max[q] = tileMax;
+                        }
+                        if (double.IsNegativeInfinity(s.Max[q])) continue; // every distance so far overflowed T
+
+                        TensorPrimitives.Add(weights, T.CreateTruncating(-s.Max[q]), weights);
+                        TensorPrimitives.Exp<T>(weights, weights);
+                        s.Sum[q] += double.CreateTruncating(TensorPrimitives.Sum<T>(weights));
+                        s.Second[q] += double.CreateTruncating(TensorPrimitives.Dot<T>(weights, dist));
+                        if (T.IsZero(AlphaLow)) WeightedDisplacements<ExactAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, pDisp + (long)q * d);
+                        else WeightedDisplacements<SplitAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, pDisp + (long)q * d);
+                    }
+                }
+            }
+
+            for (int q = 0; q < nq; q++)
+            {
+                var disp = new ReadOnlySpan<double>(s.Displacement, q * d, d);
+                if (Partials is not null)
+                {
+                    Partials.CombineQuery(q0 + q, s.Max[q], s.Sum[q], disp, s.Second[q]);
+                    continue;
+                }
+                int mq = QueryCount;
+                var outputs = new ScoreOutputs<T>
+                {
+                    LogDensity = LogDensity == null ? default : new Span<T>(LogDensity, mq),
+                    Score = Score == null ? default : new Span<T>(Score, mq * d),
+                    Denoiser = Denoiser == null ? default : new Span<T>(Denoiser, mq * d),
+                    Divergence = Divergence == null ? default : new Span<T>(Divergence, mq),
+                };
+                ScorePartials.FinishQuery(Level, n, d, q0 + q, new ReadOnlySpan<T>(Queries + (long)(q0 + q) * d, d),
+                    s.Max[q], s.Sum[q], disp, s.Second[q], outputs);
+            }
+        }
+    }
+
+    /// <summary>dist[g·W + lane] = ‖x − α y‖² for the <paramref name="ng"/> groups at <paramref name="tile"/>.</summary>
+    private static void SquaredDistances<TAlpha>(T* x, T* tile, int ng, int d, T alpha, T alphaLow, T* dist)
+        where TAlpha : struct, IAlphaMode
+    {
+        var na = Vector512.Create(-alpha);
+        var nal = Vector512.Create(-alphaLow);
+        long stride = (long)d * W;
+        int g = 0;
+        // Four groups at once: four independent FMA chains hide the FMA latency.
+        for (; g + 4 <= ng; g += 4)
+        {
+            T* y0 = tile + g * stride, y1 = y0 + stride, y2 = y1 + stride, y3 = y2 + stride;
+            Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int k = 0; k < d; k++)
+            {
+                var xk = Vector512.Create(x[k]);
+                int o = k * W;
+                var t0 = Difference<TAlpha>(na, nal, Vector512.Load(y0 + o), xk);
+                var t1 = Difference<TAlpha>(na, nal, Vector512.Load(y1 + o), xk);
+                var t2 = Difference<TAlpha>(na, nal, Vector512.Load(y2 + o), xk);
+                var t3 = Difference<TAlpha>(na, nal, Vector512.Load(y3 + o), xk);
+                a0 = Fma(t0, t0, a0);
+                a1 = Fma(t1, t1, a1);
+                a2 = Fma(t2, t2, a2);
+                a3 = Fma(t3, t3, a3);
+            }
+            a0.Store(dist + g * W);
+            a1.Store(dist + (g + 1) * W);
+            a2.Store(dist + (g + 2) * W);
+            a3.Store(dist + (g + 3) * W);
+        }
+        for (; g < ng; g++)
+        {
+            T* y = tile + g * stride;
+            Vector512<T> a = default;
+            for (int k = 0; k < d; k++)
+            {
+                var t = Difference<TAlpha>(na, nal, Vector512.Load(y + k * W), Vector512.Create(x[k]));
+                a = Fma(t, t, a);
+            }
+            a.Store(dist + g * W);
+        }
+    }
+
+    /// <summary>displacement[k] += Σ_i w_i (α y_ik − x_k) over the tile's non-negligible groups.</summary>
+    private static void WeightedDisplacements<TAlpha>(T* x, T* tile, int ng, int d, T alpha, T alphaLow, T* w, T* acc, double* displacement)
+        where TAlpha : struct, IAlphaMode
+    {
+        var av = Vector512.Create(alpha);
+        var avl = Vector512.Create(alphaLow);
+        var threshold = Vector512.Create(NegligibleWeight);
+        long stride = (long)d * W;
+        bool any = false;
+        for (int g = 0; g < ng; g++)
+        {
+            var wv = Vector512.Load(w + g * W);
+            if (!Vector512.GreaterThanAny(wv, threshold)) continue;
+            if (!any)
+            {
+                new Span<T>(acc, d * W).Clear();
+                any = true;
+            }
+            T* y = tile + g * stride;
+            for (int k = 0; k < d; k++)
+            {
+                int o = k * W;
+                var t = Difference<TAlpha>(av, avl, Vector512.Load(y + o), Vector512.Create(-x[k]));
+                Fma(wv, t, Vector512.Load(acc + o)).Store(acc + o);
+            }
+        }
+        if (!any) return;
+        for (int k = 0; k < d; k++)
+            displacement[k] += double.CreateTruncating(Vector512.Sum(Vector512.Load(acc + k * W)));
+    }
+
+    /// <summary>c + (a + aLow)·y: a difference x − α y (a = −α) or a displacement α y − x (a = α, c = −x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Difference<TAlpha>(Vector512<T> a, Vector512<T> aLow, Vector512<T> y, Vector512<T> c)
+        where TAlpha : struct, IAlphaMode
+    {
+        var t = Fma(a, y, c);
+        return TAlpha.IsExact ? t : Fma(aLow, y, t);
+    }
+
+    /// <summary>Whether α is exact in T; a struct type argument so the JIT compiles each variant without the branch.</summary>
+    private interface IAlphaMode { static abstract bool IsExact { get; } }
+    private struct ExactAlpha : IAlphaMode { public static bool IsExact => true; }
+    private struct SplitAlpha : IAlphaMode { public static bool IsExact => false; }
+
+    /// <summary>a·b + c with one rounding.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Fma(Vector512<T> a, Vector512<T> b, Vector512<T> c)
+    {
+        if (typeof(T) == typeof(float))
+            return Vector512.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double))
+            return Vector512.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
+        throw new NotSupportedException();
+    }
+}

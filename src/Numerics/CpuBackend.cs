@@ -1,0 +1,47 @@
+using System.Numerics;
+using Kernels.Numerics.Cpu;
+
+namespace Kernels.Numerics;
+
+/// <summary>
+/// The SIMD CPU backend: a fused, streaming log-sum-exp over tiles of the training set, vectorised over
+/// training points, multi-threaded over blocks of queries. Memory stays O((M + N)·D) plus small per-thread tiles.
+/// Results do not depend on the degree of parallelism: each query is always processed by one thread in the same order.
+/// </summary>
+public sealed class CpuBackend : IScoreBackend
+{
+    /// <summary>The default: all cores, automatic tile size.</summary>
+    public static CpuBackend Default { get; } = new();
+
+    /// <summary>The most threads a call may use; −1 means all cores.</summary>
+    public int MaxDegreeOfParallelism { get; }
+
+    /// <summary>Point groups (of one vector width each) per tile; 0 chooses from the dimension so a tile fits in cache.</summary>
+    public int TileGroups { get; }
+
+    /// <summary>Creates a CPU backend.</summary>
+    /// <param name="maxDegreeOfParallelism">−1 (all cores) or a thread count ≥ 1.</param>
+    /// <param name="tileGroups">0 (automatic) or a number of point groups per tile ≥ 1; results change only by rounding.</param>
+    public CpuBackend(int maxDegreeOfParallelism = -1, int tileGroups = 0)
+    {
+        if (maxDegreeOfParallelism == 0 || maxDegreeOfParallelism < -1)
+            throw new ArgumentOutOfRangeException(nameof(maxDegreeOfParallelism), maxDegreeOfParallelism,
+                "maxDegreeOfParallelism must be -1 (all cores) or a thread count >= 1.");
+        ArgumentOutOfRangeException.ThrowIfNegative(tileGroups);
+        MaxDegreeOfParallelism = maxDegreeOfParallelism;
+        TileGroups = tileGroups;
+    }
+
+    /// <inheritdoc/>
+    public string Name => "cpu";
+
+    /// <inheritdoc/>
+    public void Evaluate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => FusedScoreKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, TileGroups);
+
+    /// <inheritdoc/>
+    public void Accumulate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        => FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups);
+}

@@ -1,0 +1,29 @@
+using System.Numerics;
+
+namespace Kernels.Numerics;
+
+/// <summary>
+/// A compute backend for the empirical score. Every public operation of the library goes through this
+/// interface: the CPU backend (<see cref="CpuBackend"/>, the default) implements it here, the OpenCL backend in
+/// Kernels.Interop, so the API and its tests are written once. Inputs are validated by the caller-facing API
+/// (<see cref="EmpiricalScore{T}"/>) before a backend sees them.
+/// </summary>
+public interface IScoreBackend
+{
+    /// <summary>A short name for messages and the command line (cpu, opencl).</summary>
+    string Name { get; }
+
+    /// <summary>
+    /// Evaluates the requested outputs for the M×D <paramref name="queries"/> against the whole training set in one
+    /// fused, streamed pass (no M×N matrix).
+    /// </summary>
+    void Evaluate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
+        where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>
+    /// Streams <paramref name="train"/> (typically one shard of a larger set) against the queries and merges the
+    /// resulting log-sum-exp state into <paramref name="partials"/> (see <see cref="ScorePartials"/>).
+    /// </summary>
+    void Accumulate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials)
+        where T : unmanaged, IFloatingPointIeee754<T>;
+}

@@ -1,0 +1,38 @@
+using System.Numerics;
+
+namespace Kernels.Numerics;
+
+/// <summary>
+/// Caller-owned destinations for one evaluation of M queries. Any of the four may be empty (not wanted);
+/// a non-empty one must hold at least its shape: log-density M, score M×D (row-major), denoiser M×D,
+/// divergence M. Asking for several at once costs one pass over the training set.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public readonly ref struct ScoreOutputs<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>ℓ(x) per query (length M), or empty.</summary>
+    public Span<T> LogDensity { get; init; }
+
+    /// <summary>s(x) = ∇ℓ(x) per query (M×D), or empty.</summary>
+    public Span<T> Score { get; init; }
+
+    /// <summary>m(x) = E[X₀ | X_t = x] per query (M×D), or empty.</summary>
+    public Span<T> Denoiser { get; init; }
+
+    /// <summary>div s(x) = tr ∇²ℓ(x) per query (length M), or empty.</summary>
+    public Span<T> Divergence { get; init; }
+
+    /// <summary>True when no output is requested.</summary>
+    public bool IsEmpty => LogDensity.IsEmpty && Score.IsEmpty && Denoiser.IsEmpty && Divergence.IsEmpty;
+
+    internal void Validate(int queryCount, int dimension)
+    {
+        if (IsEmpty)
+            throw new ArgumentException("No output requested: set at least one of LogDensity, Score, Denoiser, Divergence.", "outputs");
+        long md = (long)queryCount * dimension;
+        if (!LogDensity.IsEmpty) Guard.RequireLength(LogDensity, queryCount, nameof(LogDensity), $"M = {queryCount} queries");
+        if (!Score.IsEmpty) Guard.RequireLength(Score, md, nameof(Score), $"M×D = {queryCount}×{dimension}");
+        if (!Denoiser.IsEmpty) Guard.RequireLength(Denoiser, md, nameof(Denoiser), $"M×D = {queryCount}×{dimension}");
+        if (!Divergence.IsEmpty) Guard.RequireLength(Divergence, queryCount, nameof(Divergence), $"M = {queryCount} queries");
+    }
+}
