@@ -111,8 +111,10 @@ internal static class ScoreCommands
         // Which options go together is a usage error, reported by the parser like a missing option.
         command.Validators.Add(result =>
         {
-            bool alpha = result.GetValue(options.Alpha).HasValue, sigma = result.GetValue(options.Sigma).HasValue;
-            bool schedule = result.GetValue(options.Schedule) is not null, time = result.GetValue(options.Time).HasValue;
+            // Presence only: GetValue would throw here for a value that failed to parse (reported on its own).
+            bool Given(Option option) => result.GetResult(option) is { Implicit: false };
+            bool alpha = Given(options.Alpha), sigma = Given(options.Sigma);
+            bool schedule = Given(options.Schedule), time = Given(options.Time);
             if (alpha != sigma)
                 result.AddError("--alpha and --sigma go together: give both (a noise level) or neither (and use --schedule with --t).");
             else if (alpha && (schedule || time))

@@ -625,7 +625,7 @@ public static class Npy
         {
             if (code.Length == 0)
                 return null;
-            string bits = code.Length > 1 && code[1..].All(char.IsAsciiDigit) && code.Length <= 4
+            string bits = code[1..] is "1" or "2" or "4" or "8" or "16"
                 ? (int.Parse(code[1..], CultureInfo.InvariantCulture) * 8).ToString(CultureInfo.InvariantCulture) + "-bit "
                 : "";
             return code[0] switch

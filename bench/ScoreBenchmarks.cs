@@ -1,0 +1,86 @@
+using BenchmarkDotNet.Attributes;
+using Kernels.Numerics;
+using Kernels.Numerics.Reference;
+
+namespace Kernels.Bench;
+
+/// <summary>
+/// The empirical score at the foundation's three sizes: the float64 reference (on its first
+/// <see cref="ReferenceQueries"/> queries only, it is slow by design), the fused float32 path on one thread and on
+/// all cores. Data as in ../shared/peers/peers.py: standard normal points or ±1 pixels, queries are noised
+/// training points x = α y_j + σ z.
+/// </summary>
+[MemoryDiagnoser]
+public class ScoreBenchmarks : ICountsFlops
+{
+    public const int ReferenceQueries = 8;
+
+    public record struct Size(int N, int M, int D)
+    {
+        public override string ToString() => $"N={N} M={M} D={D}";
+    }
+
+    [ParamsSource(nameof(Sizes))]
+    public Size Case { get; set; }
+
+    public static IEnumerable<Size> Sizes => [new(1000, 1000, 2), new(6000, 1000, 784), new(10000, 10000, 16)];
+
+    private NoiseLevel _level;
+    private EmpiricalScore<float> _single = null!, _multi = null!;
+    private float[] _queries = [], _scores = [];
+    private double[] _trainD = [], _queriesD = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var (n, m, d) = (Case.N, Case.M, Case.D);
+        var rng = new Random(0);
+        bool pixels = d == 784;
+        _level = pixels ? new NoiseLevel(0.316, 0.949) : new NoiseLevel(0.8, 0.6);
+        var train = new float[n * d];
+        for (int i = 0; i < train.Length; i++)
+            train[i] = pixels ? (rng.NextDouble() < 0.19 ? 1f : -1f) : (float)Gaussian(rng);
+        _queries = new float[m * d];
+        for (int q = 0; q < m; q++)
+        {
+            int j = rng.Next(n);
+            for (int k = 0; k < d; k++)
+                _queries[q * d + k] = (float)(_level.Alpha * train[j * d + k] + _level.Sigma * Gaussian(rng));
+        }
+        var set = new TrainingSet<float>(train, n, d);
+        _single = new EmpiricalScore<float>(set, new CpuBackend(maxDegreeOfParallelism: 1));
+        _multi = new EmpiricalScore<float>(set, CpuBackend.Default);
+        _scores = new float[m * d];
+        _trainD = train.Select(v => (double)v).ToArray();
+        _queriesD = _queries.Take(ReferenceQueries * d).Select(v => (double)v).ToArray();
+    }
+
+    private static double Gaussian(Random rng) =>
+        Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+
+    public double Flops(string method) =>
+        4.0 * Case.N * Case.D * (method == nameof(Reference) ? ReferenceQueries : Case.M);
+
+    [Benchmark(Description = "reference float64 (8 queries)")]
+    public double Reference()
+    {
+        double sink = 0;
+        for (int q = 0; q < ReferenceQueries; q++)
+            sink += ScoreReference.Score(_trainD, Case.D, _queriesD.AsSpan(q * Case.D, Case.D), _level)[0];
+        return sink;
+    }
+
+    [Benchmark(Baseline = true, Description = "fused float32, 1 thread")]
+    public float FusedSingleThread()
+    {
+        _single.Score(_queries, _level, _scores);
+        return _scores[0];
+    }
+
+    [Benchmark(Description = "fused float32, all cores")]
+    public float FusedAllCores()
+    {
+        _multi.Score(_queries, _level, _scores);
+        return _scores[0];
+    }
+}

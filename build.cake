@@ -1,0 +1,40 @@
+// Build script: `dotnet tool restore && dotnet cake --target=<Target>`.
+//   Build  – the solution in Release
+//   Test   – the test suite (xUnit + FsCheck) in Release; fails on any failing test
+//   Bench  – the BenchmarkDotNet suites (pass --filter to narrow, e.g. --filter='*Score*')
+//   Example – the README's main job: builds the CLI, makes a small data set and writes its scores
+var target = Argument("target", "Test");
+var configuration = Argument("configuration", "Release");
+var filter = Argument("filter", "*");
+var exampleOut = Argument("out", "out/example");
+
+Task("Clean").Does(() =>
+{
+    CleanDirectories("./src/**/bin/" + configuration);
+    CleanDirectories("./tests/bin/" + configuration);
+    CleanDirectories("./bench/bin/" + configuration);
+});
+
+Task("Build").Does(() =>
+{
+    DotNetBuild("./Kernels.sln", new DotNetBuildSettings { Configuration = configuration });
+});
+
+Task("Test").IsDependentOn("Build").Does(() =>
+{
+    DotNetTest("./Kernels.sln", new DotNetTestSettings { Configuration = configuration, NoBuild = true });
+});
+
+Task("Bench").IsDependentOn("Build").Does(() =>
+{
+    DotNetRun("./bench/Kernels.Bench.csproj", new ProcessArgumentBuilder().Append("--filter").AppendQuoted(filter),
+        new DotNetRunSettings { Configuration = configuration, NoBuild = true });
+});
+
+Task("Example").IsDependentOn("Build").Does(() =>
+{
+    DotNetRun("./src/Cli/Kernels.Cli.csproj", new ProcessArgumentBuilder().Append("example").Append("--out").AppendQuoted(exampleOut),
+        new DotNetRunSettings { Configuration = configuration, NoBuild = true });
+});
+
+RunTarget(target);
