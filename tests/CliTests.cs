@@ -347,6 +347,17 @@ public sealed class CliTests : IDisposable
     public void ThreadsBelowOne_Fails(string threads) =>
         AssertFails(Args("score", [.. LevelArgs(Level), "--threads", threads]), "--threads must be at least 1");
 
+    [Theory]
+    [InlineData("--alpha", "abc", "'abc' is not a number")]
+    [InlineData("--threads", "x", "'x' is not a whole number")]
+    public void UnparseableValue_Fails(string option, string value, string message)
+    {
+        string[] args = option == "--alpha"
+            ? Args("score", option, value, "--sigma", "0.5")
+            : Args("score", [.. LevelArgs(Level), option, value]);
+        AssertFails(args, option, message);
+    }
+
     [Fact]
     public void MissingRequiredOption_Fails() =>
         AssertFails(["score", "--train", _train, "--out", _out, .. LevelArgs(Level)], "--query");

@@ -28,27 +28,29 @@ internal static class ExampleCommand
             Description = "Number N of training points, equispaced on the unit circle.",
             HelpName = "N",
             DefaultValueFactory = _ => 12,
+            CustomParser = r => Parsers.Count(r, minimum: 1),
         };
         var queries = new Option<int>("--queries")
         {
             Description = "Number M of query points, uniform in the square [-1.5, 1.5]^2.",
             HelpName = "M",
             DefaultValueFactory = _ => 200,
+            CustomParser = r => Parsers.Count(r, minimum: 1),
         };
         var sigma = new Option<double>("--sigma")
         {
             Description = "Noise standard deviation sigma > 0 of the scores (alpha = 1).",
             HelpName = "S",
             DefaultValueFactory = _ => 0.2,
+            CustomParser = Parsers.Number,
         };
         var seed = new Option<int>("--seed")
         {
             Description = "Seed of the query points; the same seed gives the same files.",
-            HelpName = "S",
+            HelpName = "SEED",
             DefaultValueFactory = _ => 1,
+            CustomParser = Parsers.Integer,
         };
-        AtLeastOne(points);
-        AtLeastOne(queries);
 
         var command = new Command("example",
             "Make a small example data set (points on the unit circle, random queries), compute its scores at alpha = 1, " +
@@ -66,14 +68,6 @@ internal static class ExampleCommand
                 parseResult.GetValue(seed))));
         return command;
     }
-
-    private static void AtLeastOne(Option<int> option) =>
-        option.Validators.Add(result =>
-        {
-            int value = result.GetValueOrDefault<int>();
-            if (value < 1)
-                result.AddError($"{option.Name} must be at least 1 (got {value}).");
-        });
 
     private static int Execute(TextWriter stdout, string directory, int n, int m, double sigma, int seed)
     {
@@ -122,7 +116,12 @@ internal static class ExampleCommand
         stdout.WriteLine($"  {scorePath}  ({m}, 2) float32  scores");
         stdout.WriteLine();
         stdout.WriteLine("The same scores from the files:");
-        stdout.WriteLine($"  kernels score --train {trainPath} --query {queryPath} --alpha 1 --sigma {sigma} --out {Path.Combine(directory, "score2.npy")}");
+        stdout.WriteLine(
+            $"  kernels score --train {Quote(trainPath)} --query {Quote(queryPath)} --alpha 1 --sigma {sigma:R} --out {Quote(Path.Combine(directory, "score2.npy"))}");
         return 0;
     }
+
+    /// <summary>A path as a shell word: quoted when it holds spaces or quotes.</summary>
+    private static string Quote(string path) =>
+        path.IndexOfAny([' ', '\t', '"', '\'']) < 0 ? path : "'" + path.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 }

@@ -47,12 +47,14 @@ internal static class ScoreCommands
         {
             Description = "Signal scale alpha > 0 of the noise level X_t = alpha X_0 + sigma Z (give with --sigma).",
             HelpName = "A",
+            CustomParser = r => Parsers.Number(r),
         };
 
         public Option<double?> Sigma { get; } = new("--sigma")
         {
             Description = "Noise standard deviation sigma > 0 (give with --alpha).",
             HelpName = "S",
+            CustomParser = r => Parsers.Number(r),
         };
 
         public Option<string?> Schedule { get; } = new("--schedule")
@@ -65,6 +67,7 @@ internal static class ScoreCommands
         {
             Description = "Time t > 0 at which to evaluate --schedule.",
             HelpName = "T",
+            CustomParser = r => Parsers.Number(r),
         };
 
         public Option<string> Out { get; } = new("--out")
@@ -84,17 +87,13 @@ internal static class ScoreCommands
         {
             Description = "Most CPU threads to use (default: all cores). Results do not depend on it.",
             HelpName = "N",
+            CustomParser = r => Parsers.Count(r, minimum: 1),
         };
 
         public Options()
         {
             Schedule.AcceptOnlyFromAmong("ou", "vp", "ve", "edm");
             Precision.AcceptOnlyFromAmong("float32", "float64");
-            Threads.Validators.Add(result =>
-            {
-                if (result.GetValueOrDefault<int?>() is int n && n < 1)
-                    result.AddError($"--threads must be at least 1 (got {n}).");
-            });
         }
 
         public IEnumerable<Option> All => [Train, Query, Alpha, Sigma, Schedule, Time, Out, Precision, Threads];

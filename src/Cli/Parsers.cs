@@ -1,0 +1,43 @@
+using System.CommandLine.Parsing;
+using System.Globalization;
+
+namespace Kernels.Cli;
+
+/// <summary>
+/// Option value parsers with plain messages ("--sigma: 'abc' is not a number") in place of the default, which names
+/// the CLR type (System.Nullable`1[System.Double]). Range checks that need the library (sigma &gt; 0, t &gt; 0) stay there.
+/// </summary>
+internal static class Parsers
+{
+    /// <summary>A floating-point value in invariant notation (1e-3, 0.5; NaN and infinities parse and are rejected later).</summary>
+    public static double Number(ArgumentResult result)
+    {
+        string token = Token(result);
+        if (double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+            return value;
+        result.AddError($"{OptionName(result)}: '{token}' is not a number.");
+        return double.NaN;
+    }
+
+    /// <summary>An integer at least <paramref name="minimum"/>.</summary>
+    public static int Count(ArgumentResult result, int minimum)
+    {
+        string token = Token(result);
+        if (!int.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
+        {
+            result.AddError($"{OptionName(result)}: '{token}' is not a whole number.");
+            return minimum;
+        }
+        if (value < minimum)
+            result.AddError($"{OptionName(result)} must be at least {minimum} (got {value}).");
+        return value;
+    }
+
+    /// <summary>Any integer (a seed).</summary>
+    public static int Integer(ArgumentResult result) => Count(result, int.MinValue);
+
+    private static string Token(ArgumentResult result) => result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+
+    private static string OptionName(ArgumentResult result) =>
+        result.Parent is OptionResult option ? option.Option.Name : result.Argument.Name;
+}

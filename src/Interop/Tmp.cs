@@ -1,1 +1,0 @@
-namespace Kernels.Interop; internal static class Placeholder {}
