@@ -317,9 +317,12 @@ public sealed class CliTests : IDisposable
     public void NonPositiveT_Fails() =>
         AssertFails(Args("score", "--schedule", "ve", "--t", "0"), "t must be finite and > 0");
 
-    [Fact]
-    public void AlphaAndSchedule_Fails() =>
-        AssertFails(Args("score", "--alpha", "1", "--sigma", "0.2", "--schedule", "ve", "--t", "0.04"), "not both");
+    [Theory]
+    [InlineData("--alpha", "1", "--sigma", "0.2", "--schedule", "ve", "--t", "0.04")]
+    [InlineData("--alpha", "1", "--schedule", "ve", "--t", "0.04")]
+    [InlineData("--sigma", "0.2", "--t", "0.04")]
+    public void LevelAndSchedule_Fails(params string[] level) =>
+        AssertFails(Args("score", level), "not both");
 
     [Fact]
     public void AlphaWithoutSigma_Fails() =>
@@ -387,6 +390,15 @@ public sealed class CliTests : IDisposable
         Npy.Write(_train, train, N, D);
 
         AssertFails(Args("score", LevelArgs(Level)), "row 2", "float32 range", "--precision float64");
+    }
+
+    [Fact]
+    public void OverflowInFloat32_FailsAndWritesNothing()
+    {
+        // finite in float32, but squared distances (~1e40) are not
+        Npy.Write(_train, Enumerable.Repeat(3e19f, N * D).ToArray(), N, D);
+
+        AssertFails(Args("logdensity", LevelArgs(Level)), "error:", "row 0", "overflow");
     }
 
     [Fact]

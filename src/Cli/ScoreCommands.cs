@@ -114,10 +114,10 @@ internal static class ScoreCommands
             bool Given(Option option) => result.GetResult(option) is { Implicit: false };
             bool alpha = Given(options.Alpha), sigma = Given(options.Sigma);
             bool schedule = Given(options.Schedule), time = Given(options.Time);
-            if (alpha != sigma)
-                result.AddError("--alpha and --sigma go together: give both (a noise level) or neither (and use --schedule with --t).");
-            else if (alpha && (schedule || time))
+            if ((alpha || sigma) && (schedule || time))
                 result.AddError("Give the noise level either as --alpha/--sigma or as --schedule/--t, not both.");
+            else if (alpha != sigma)
+                result.AddError("--alpha and --sigma go together: give both (a noise level) or neither (and use --schedule with --t).");
             else if (schedule && !time)
                 result.AddError("--schedule needs --t, the time at which to evaluate it.");
             else if (time && !schedule)
@@ -204,9 +204,10 @@ internal static class ScoreCommands
 
         T[] queries = query.Values<T>();
         var model = new EmpiricalScore<T>(set, backend);
+        T[] result;
         try
         {
-            return quantity switch
+            result = quantity switch
             {
                 Quantity.Score => model.Score(queries, level),
                 Quantity.LogDensity => model.LogDensity(queries, level),
@@ -219,5 +220,16 @@ internal static class ScoreCommands
         {
             throw new InputException($"--query {query.Path}: {CliErrors.Describe(e)}");
         }
+
+        // Finite inputs give finite results unless an intermediate overflows (squared distances of huge values in
+        // float32, say): refuse to write such a file rather than hand NaNs downstream.
+        int perRow = IsScalar(quantity) ? 1 : query.Columns;
+        for (int i = 0; i < result.Length; i++)
+        {
+            if (!T.IsFinite(result[i]))
+                throw new ArithmeticException(
+                    $"the {VerbName(quantity)} of query row {i / perRow} is {result[i]}: an intermediate overflowed {(typeof(T) == typeof(float) ? "float32; use --precision float64 or rescale" : "float64; rescale")} the data. Nothing was written.");
+        }
+        return result;
     }
 }
