@@ -17,17 +17,10 @@ public sealed class CliTests : IDisposable
     private const int N = 37, D = 3, M = 11;
 
     /// <summary>
-    /// Relative tolerance of a float32 run against the float64 reference, as a fraction of the result's magnitude.
-    /// The fast path forms the distances ‖x − αy‖² from direct differences in float32: each logit carries a relative
-    /// error of about D·ε (ε = 2⁻²⁴ ≈ 6e−8), so ~2e−7 relative to logits of order 1 (at most ~20 here: data and
-    /// queries of order 1, σ = 0.6), which the softmax passes on to the weights and hence to the score, denoiser,
-    /// log-density and divergence as a relative error of a few 1e−6. 1e−4 leaves a margin of ~20× over that
-    /// estimate while still catching any real error (a wrong α, σ², row or dtype is off by far more).
+    /// Tolerances are the fast path's rounding-error bounds against the float64 reference (tests/Support/ErrorBound.cs),
+    /// at float32's or float64's unit roundoff: the CLI must add no error of its own.
     /// </summary>
-    private const double Float32Tolerance = 1e-4;
-
-    /// <summary>The same for a float64 run: D·ε·|u| with ε = 2⁻⁵³ is ~1e−14; 1e−9 is generous and still 5 orders below float32.</summary>
-    private const double Float64Tolerance = 1e-9;
+    private const double U32 = ErrorBound.UnitRoundoffSingle, U64 = ErrorBound.UnitRoundoffDouble;
 
     private static readonly NoiseLevel Level = new(0.9, 0.6);
 
@@ -105,24 +98,25 @@ public sealed class CliTests : IDisposable
         return s;
     }
 
-    private void AssertRowsMatch(double[] actual, Func<ReadOnlySpan<double>, double[]> reference, Func<double[], double> scale, double tolerance, string what)
+    private void AssertRowsMatch(double[] actual, Func<ReadOnlySpan<double>, double[]> reference, NoiseLevel level, double u,
+        Func<ErrorBound, double> pick, string what)
     {
         for (int q = 0; q < M; q++)
         {
             double[] expected = reference(QueryRow(q));
             double error = Math.Sqrt(DistanceSquared(actual.AsSpan(q * D, D), expected));
-            double bound = tolerance * scale(expected);
+            double bound = pick(ErrorBound.For(_trainValues, D, QueryRow(q), level, u));
             Assert.True(error <= bound, $"{what}, query {q}: |actual - reference| = {error:E3} > {bound:E3}");
         }
     }
 
-    private static void AssertScalarsMatch(double[] actual, Func<int, double> reference, Func<double, double> scale, double tolerance, string what)
+    private void AssertScalarsMatch(double[] actual, Func<int, double> reference, Func<ErrorBound, double> pick, string what)
     {
         for (int q = 0; q < actual.Length; q++)
         {
             double expected = reference(q);
             double error = Math.Abs(actual[q] - expected);
-            double bound = tolerance * scale(expected);
+            double bound = pick(ErrorBound.For(_trainValues, D, QueryRow(q), Level, U32));
             Assert.True(error <= bound, $"{what}, query {q}: |{actual[q]:R} - {expected:R}| = {error:E3} > {bound:E3}");
         }
     }
@@ -136,8 +130,7 @@ public sealed class CliTests : IDisposable
 
         Assert.Equal(typeof(float), result.ElementType);
         Assert.Equal(new[] { M, D }, result.Shape);
-        // within 1e-4 of the score's norm (see Float32Tolerance)
-        AssertRowsMatch(result.ToDouble(), x => ScoreReference.Score(_trainValues, D, x, Level), Norm, Float32Tolerance, "score");
+        AssertRowsMatch(result.ToDouble(), x => ScoreReference.Score(_trainValues, D, x, Level), Level, U32, b => b.Score, "score");
     }
 
     // ------------------------------------------------------------------ (b) the other verbs
@@ -148,9 +141,8 @@ public sealed class CliTests : IDisposable
         var result = RunAndRead("logdensity", LevelArgs(Level));
 
         Assert.Equal(new[] { M }, result.Shape);
-        // ℓ carries the logits' absolute error: relative to |ℓ| plus the O(1) logits
         AssertScalarsMatch(result.ToDouble(), q => ScoreReference.LogDensity(_trainValues, D, QueryRow(q), Level),
-            e => 1 + Math.Abs(e), Float32Tolerance, "log-density");
+            b => b.LogDensity, "log-density");
     }
 
     [Fact]
@@ -159,9 +151,7 @@ public sealed class CliTests : IDisposable
         var result = RunAndRead("denoise", LevelArgs(Level));
 
         Assert.Equal(new[] { M, D }, result.Shape);
-        // m is a convex combination of data of order 1: relative to ‖m‖ + 1
-        AssertRowsMatch(result.ToDouble(), x => ScoreReference.Denoiser(_trainValues, D, x, Level), m => 1 + Norm(m),
-            Float32Tolerance, "denoiser");
+        AssertRowsMatch(result.ToDouble(), x => ScoreReference.Denoiser(_trainValues, D, x, Level), Level, U32, b => b.Denoiser, "denoiser");
     }
 
     [Fact]
@@ -170,9 +160,8 @@ public sealed class CliTests : IDisposable
         var result = RunAndRead("divergence", LevelArgs(Level));
 
         Assert.Equal(new[] { M }, result.Shape);
-        // div = (α²/σ⁴) tr C − D/σ²: relative to the size of its two terms
         AssertScalarsMatch(result.ToDouble(), q => ScoreReference.Divergence(_trainValues, D, QueryRow(q), Level),
-            e => Math.Abs(e) + 2 * D / Level.Variance, Float32Tolerance, "divergence");
+            b => b.Divergence, "divergence");
     }
 
     // ------------------------------------------------------------------ (c) schedules
@@ -199,7 +188,7 @@ public sealed class CliTests : IDisposable
 
         var result = RunAndRead("score", "--schedule", schedule, "--t", t.ToString("R"));
 
-        AssertRowsMatch(result.ToDouble(), x => ScoreReference.Score(_trainValues, D, x, level), Norm, Float32Tolerance, $"score ({schedule})");
+        AssertRowsMatch(result.ToDouble(), x => ScoreReference.Score(_trainValues, D, x, level), level, U32, b => b.Score, $"score ({schedule})");
     }
 
     // ------------------------------------------------------------------ (d) precision and threads
@@ -214,7 +203,7 @@ public sealed class CliTests : IDisposable
         var result = Npy.Read(_out);
         Assert.Equal(typeof(double), result.ElementType);
         Assert.Equal(new[] { M, D }, result.Shape);
-        AssertRowsMatch(result.Double!, x => ScoreReference.Score(_trainValues, D, x, Level), Norm, Float64Tolerance, "float64 score");
+        AssertRowsMatch(result.Double!, x => ScoreReference.Score(_trainValues, D, x, Level), Level, U64, b => b.Score, "float64 score");
     }
 
     [Fact]
@@ -485,7 +474,8 @@ public sealed class CliTests : IDisposable
         {
             double[] expected = ScoreReference.Score(y, 2, x.AsSpan(2 * q, 2), level);
             double error = Math.Sqrt(DistanceSquared(s.AsSpan(2 * q, 2), expected));
-            Assert.True(error <= Float32Tolerance * Norm(expected), $"example score, query {q}: error {error:E3}");
+            double bound = ErrorBound.For(y, 2, x.AsSpan(2 * q, 2), level, U32).Score;
+            Assert.True(error <= bound, $"example score, query {q}: error {error:E3} > bound {bound:E3}");
         }
     }
 
