@@ -74,6 +74,9 @@ public sealed class TrainingSet<T> where T : unmanaged, IFloatingPointIeee754<T>
         return new TrainingSet<T>(flat, n, d);
     }
 
+    /// <summary>The points, row-major N×D (the fast path's layout for sparse weighted sums).</summary>
+    internal T[] Rows => _rows;
+
     /// <summary>The points, row-major N×D.</summary>
     public ReadOnlySpan<T> Data => _rows;
 

@@ -18,8 +18,9 @@ namespace Kernels.Numerics.Cpu;
 ///    digit there). When α is exact in T (α = 1, or T = double) the second FMA is compiled out;
 /// 2. logits and the tile maximum; the running state is rescaled once per tile when the maximum grows;
 /// 3. weights e^{u − u*}, their sum and their second moment;
-/// 4. weighted displacements Σ w (α y − x), skipping whole groups of points whose weights are all below
-///    e^{−36} of the running maximum (at moderate and small σ almost all are).
+/// 4. weighted displacements Σ w (α y − x) over the points whose weight is above e^{−36} of the running
+///    maximum (at moderate and small σ almost none are): for D ≥ one vector, row by row, vectorised over
+///    coordinates, so a lone heavy point costs D/16 vector steps; for small D, a group (16 points) at a time.
 /// The per-query state is kept in double across tiles; within a tile it is summed in T.
 /// </para>
 /// </summary>
@@ -27,6 +28,9 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
 {
     /// <summary>Queries that share one pass over a tile.</summary>
     private const int QueryBlock = 32;
+
+    /// <summary>Queries whose distances the micro-kernel computes together: each training vector loaded serves four.</summary>
+    private const int QueryTile = 4;
 
     /// <summary>Target tile size: a few groups of points at D = 784 still fit in a core's L2.</summary>
     private const int TileBytes = 256 * 1024;
@@ -87,7 +91,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         public Scratch(Job job)
         {
             int lanes = job.TileGroups * W;
-            Distances = ArrayPool<T>.Shared.Rent(lanes);
+            Distances = ArrayPool<T>.Shared.Rent(QueryTile * lanes);
             Weights = ArrayPool<T>.Shared.Rent(lanes);
             Accumulator = ArrayPool<T>.Shared.Rent(job.Dimension * W);
             Max = ArrayPool<double>.Shared.Rent(QueryBlock);
@@ -145,6 +149,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Array.Clear(s.Displacement, 0, nq * d);
 
             fixed (T* pGroups = Train.Groups)
+            fixed (T* pRows = Train.Rows)
             fixed (T* pDist = s.Distances)
             fixed (T* pW = s.Weights)
             fixed (T* pAcc = s.Accumulator)
@@ -155,33 +160,58 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     int ng = Math.Min(TileGroups, groups - g0);
                     int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
                     T* tile = pGroups + (long)g0 * d * W;
-                    var dist = new Span<T>(pDist, lanes);
                     var weights = new Span<T>(pW, lanes);
-                    for (int q = 0; q < nq; q++)
+                    int distStride = TileGroups * W;
+                    for (int qt = 0; qt < nq; qt += QueryTile)
                     {
-                        T* x = Queries + (long)(q0 + q) * d;
-                        if (T.IsZero(AlphaLow)) SquaredDistances<ExactAlpha>(x, tile, ng, d, Alpha, AlphaLow, pDist);
-                        else SquaredDistances<SplitAlpha>(x, tile, ng, d, Alpha, AlphaLow, pDist);
-                        TensorPrimitives.Multiply(dist, NegHalfInvVariance, weights);
-                        weights[valid..].Fill(T.NegativeInfinity); // padding points of the last group
-
-                        double tileMax = double.CreateTruncating(TensorPrimitives.Max<T>(weights));
-                        if (tileMax > s.Max[q])
+                        int nt = Math.Min(QueryTile, nq - qt);
+                        T* xt = Queries + (long)(q0 + qt) * d;
+                        if (nt == QueryTile)
                         {
-                            double a = Math.Exp(s.Max[q] - tileMax);
-                            s.Sum[q] *= a;
-                            s.Second[q] *= a;
-                            TensorPrimitives.Multiply(s.Displacement.AsSpan(q * d, d), a, s.Displacement.AsSpan(q * d, d));
-                            s.Max[q] = tileMax;
+                            if (T.IsZero(AlphaLow)) SquaredDistances4<ExactAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
+                            else SquaredDistances4<SplitAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
                         }
-                        if (double.IsNegativeInfinity(s.Max[q])) continue; // every distance so far overflowed T
+                        else
+                        {
+                            for (int j = 0; j < nt; j++)
+                            {
+                                if (T.IsZero(AlphaLow)) SquaredDistances<ExactAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
+                                else SquaredDistances<SplitAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
+                            }
+                        }
+                        for (int j = 0; j < nt; j++)
+                        {
+                            int q = qt + j;
+                            T* x = xt + j * d;
+                            var dist = new Span<T>(pDist + j * distStride, lanes);
+                            TensorPrimitives.Multiply(dist, NegHalfInvVariance, weights);
+                            weights[valid..].Fill(T.NegativeInfinity); // padding points of the last group
 
-                        TensorPrimitives.Add(weights, T.CreateTruncating(-s.Max[q]), weights);
-                        TensorPrimitives.Exp<T>(weights, weights);
-                        s.Sum[q] += double.CreateTruncating(TensorPrimitives.Sum<T>(weights));
-                        s.Second[q] += double.CreateTruncating(TensorPrimitives.Dot<T>(weights, dist));
-                        if (T.IsZero(AlphaLow)) WeightedDisplacements<ExactAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, pDisp + (long)q * d);
-                        else WeightedDisplacements<SplitAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, pDisp + (long)q * d);
+                            double tileMax = double.CreateTruncating(TensorPrimitives.Max<T>(weights));
+                            if (tileMax > s.Max[q])
+                            {
+                                double a = Math.Exp(s.Max[q] - tileMax);
+                                s.Sum[q] *= a;
+                                s.Second[q] *= a;
+                                TensorPrimitives.Multiply(s.Displacement.AsSpan(q * d, d), a, s.Displacement.AsSpan(q * d, d));
+                                s.Max[q] = tileMax;
+                            }
+                            if (double.IsNegativeInfinity(s.Max[q])) continue; // every distance so far overflowed T
+
+                            TensorPrimitives.Add(weights, T.CreateTruncating(-s.Max[q]), weights);
+                            TensorPrimitives.Exp<T>(weights, weights);
+                            s.Sum[q] += double.CreateTruncating(TensorPrimitives.Sum<T>(weights));
+                            s.Second[q] += double.CreateTruncating(TensorPrimitives.Dot<T>(weights, dist));
+                            double* disp = pDisp + (long)q * d;
+                            if (d >= W)
+                            {
+                                T* rows = pRows + (long)g0 * W * d;
+                                if (T.IsZero(AlphaLow)) WeightedDisplacementsByRow<ExactAlpha>(x, rows, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                                else WeightedDisplacementsByRow<SplitAlpha>(x, rows, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                            }
+                            else if (T.IsZero(AlphaLow)) WeightedDisplacements<ExactAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                            else WeightedDisplacements<SplitAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                        }
                     }
                 }
             }
@@ -250,6 +280,152 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             }
             a.Store(dist + g * W);
         }
+    }
+
+    /// <summary>
+    /// The micro-kernel: squared distances of four consecutive queries (rows of <paramref name="x"/>) to the tile's
+    /// groups, two groups at a time: per coordinate two training vectors and four broadcasts feed eight independent
+    /// FMA chains, so loads are shared and the FMA latency is hidden. dist of query j starts at dist + j·distStride.
+    /// </summary>
+    private static void SquaredDistances4<TAlpha>(T* x, T* tile, int ng, int d, T alpha, T alphaLow, T* dist, int distStride)
+        where TAlpha : struct, IAlphaMode
+    {
+        var na = Vector512.Create(-alpha);
+        var nal = Vector512.Create(-alphaLow);
+        long stride = (long)d * W;
+        T* x0 = x, x1 = x + d, x2 = x1 + d, x3 = x2 + d;
+        T* d0 = dist, d1 = dist + distStride, d2 = d1 + distStride, d3 = d2 + distStride;
+        int g = 0;
+        for (; g + 2 <= ng; g += 2)
+        {
+            T* ya = tile + g * stride, yb = ya + stride;
+            Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            for (int k = 0; k < d; k++)
+            {
+                var va = Vector512.Load(ya + k * W);
+                var vb = Vector512.Load(yb + k * W);
+                var v0 = Vector512.Create(x0[k]);
+                var v1 = Vector512.Create(x1[k]);
+                var v2 = Vector512.Create(x2[k]);
+                var v3 = Vector512.Create(x3[k]);
+                a0 = SquareAdd<TAlpha>(na, nal, va, v0, a0); b0 = SquareAdd<TAlpha>(na, nal, vb, v0, b0);
+                a1 = SquareAdd<TAlpha>(na, nal, va, v1, a1); b1 = SquareAdd<TAlpha>(na, nal, vb, v1, b1);
+                a2 = SquareAdd<TAlpha>(na, nal, va, v2, a2); b2 = SquareAdd<TAlpha>(na, nal, vb, v2, b2);
+                a3 = SquareAdd<TAlpha>(na, nal, va, v3, a3); b3 = SquareAdd<TAlpha>(na, nal, vb, v3, b3);
+            }
+            int o = g * W;
+            a0.Store(d0 + o); b0.Store(d0 + o + W);
+            a1.Store(d1 + o); b1.Store(d1 + o + W);
+            a2.Store(d2 + o); b2.Store(d2 + o + W);
+            a3.Store(d3 + o); b3.Store(d3 + o + W);
+        }
+        if (g < ng)
+        {
+            T* ya = tile + g * stride;
+            Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int k = 0; k < d; k++)
+            {
+                var va = Vector512.Load(ya + k * W);
+                a0 = SquareAdd<TAlpha>(na, nal, va, Vector512.Create(x0[k]), a0);
+                a1 = SquareAdd<TAlpha>(na, nal, va, Vector512.Create(x1[k]), a1);
+                a2 = SquareAdd<TAlpha>(na, nal, va, Vector512.Create(x2[k]), a2);
+                a3 = SquareAdd<TAlpha>(na, nal, va, Vector512.Create(x3[k]), a3);
+            }
+            int o = g * W;
+            a0.Store(d0 + o); a1.Store(d1 + o); a2.Store(d2 + o); a3.Store(d3 + o);
+        }
+    }
+
+    /// <summary>acc + (x − α y)², the difference formed as in <see cref="Difference{TAlpha}"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> SquareAdd<TAlpha>(Vector512<T> na, Vector512<T> nal, Vector512<T> y, Vector512<T> x, Vector512<T> acc)
+        where TAlpha : struct, IAlphaMode
+    {
+        var t = Difference<TAlpha>(na, nal, y, x);
+        return Fma(t, t, acc);
+    }
+
+    /// <summary>
+    /// displacement[k] += Σ_i w_i (α y_ik − x_k) over the tile's non-negligible points, one row-major point at a time,
+    /// vectorised over k (D ≥ one vector; the last partial vector overlaps the previous one, masked to not add twice).
+    /// </summary>
+    private static void WeightedDisplacementsByRow<TAlpha>(T* x, T* rows, int ng, int d, T alpha, T alphaLow, T* w, T* acc, double* displacement)
+        where TAlpha : struct, IAlphaMode
+    {
+        var av = Vector512.Create(alpha);
+        var avl = Vector512.Create(alphaLow);
+        var threshold = Vector512.Create(NegligibleWeight);
+        int tail = d - W; // start of the last vector, which overlaps the previous one when W does not divide D
+        // lanes of that vector not yet covered by the full vectors: j ≥ W − D mod W
+        var fresh = Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
+        int pending = 0; // heavy groups summed in T since the last flush to double
+        for (int g = 0; g < ng; g++)
+        {
+            ulong heavy = Vector512.GreaterThan(Vector512.Load(w + g * W), threshold).ExtractMostSignificantBits();
+            if (heavy == 0) continue;
+            if (pending == 0) new Span<T>(acc, d).Clear();
+            // four heavy rows per pass over the accumulator: one load and store of it serve four FMAs
+            while (heavy != 0)
+            {
+                T* y0 = NextRow(ref heavy, rows, g, d, w, out T w0);
+                T* y1 = NextRow(ref heavy, rows, g, d, w, out T w1);
+                T* y2 = NextRow(ref heavy, rows, g, d, w, out T w2);
+                T* y3 = NextRow(ref heavy, rows, g, d, w, out T w3);
+                Vector512<T> v0 = Vector512.Create(w0), v1 = Vector512.Create(w1), v2 = Vector512.Create(w2), v3 = Vector512.Create(w3);
+                int k = 0;
+                for (; k + W <= d; k += W)
+                {
+                    var nx = -Vector512.Load(x + k);
+                    var a = Vector512.Load(acc + k);
+                    a = Fma(v0, Difference<TAlpha>(av, avl, Vector512.Load(y0 + k), nx), a);
+                    a = Fma(v1, Difference<TAlpha>(av, avl, Vector512.Load(y1 + k), nx), a);
+                    a = Fma(v2, Difference<TAlpha>(av, avl, Vector512.Load(y2 + k), nx), a);
+                    a = Fma(v3, Difference<TAlpha>(av, avl, Vector512.Load(y3 + k), nx), a);
+                    a.Store(acc + k);
+                }
+                if (k < d)
+                {
+                    var nx = -Vector512.Load(x + tail);
+                    var a = Vector512.Load(acc + tail);
+                    a = Fma(v0 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y0 + tail), nx), a);
+                    a = Fma(v1 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y1 + tail), nx), a);
+                    a = Fma(v2 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y2 + tail), nx), a);
+                    a = Fma(v3 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y3 + tail), nx), a);
+                    a.Store(acc + tail);
+                }
+            }
+            // at most FlushGroups·W points are summed in T before the sum moves to double (the bound's γ_128)
+            if (++pending == FlushGroups)
+            {
+                Flush(acc, d, displacement);
+                pending = 0;
+            }
+        }
+        if (pending > 0) Flush(acc, d, displacement);
+    }
+
+    /// <summary>The row and weight of the next heavy lane; once the lanes run out, row 0 with weight 0 (a no-op).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T* NextRow(ref ulong heavy, T* rows, int g, int d, T* w, out T weight)
+    {
+        if (heavy == 0)
+        {
+            weight = T.Zero;
+            return rows;
+        }
+        int lane = BitOperations.TrailingZeroCount(heavy);
+        heavy &= heavy - 1;
+        weight = w[g * W + lane];
+        return rows + (long)(g * W + lane) * d;
+    }
+
+    /// <summary>Heavy groups whose rows are summed in T before the partial sum is added to the double state.</summary>
+    private const int FlushGroups = 8;
+
+    private static void Flush(T* acc, int d, double* displacement)
+    {
+        for (int k = 0; k < d; k++)
+            displacement[k] += double.CreateTruncating(acc[k]);
     }
 
     /// <summary>displacement[k] += Σ_i w_i (α y_ik − x_k) over the tile's non-negligible groups.</summary>
