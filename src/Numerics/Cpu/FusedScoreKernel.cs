@@ -139,7 +139,14 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             TileGroups = Math.Min(tileGroups > 0 ? tileGroups : auto, train.GroupCount);
         }
 
+        /// <summary>Processes one block of queries; chooses once whether α needs its low part.</summary>
         public void ProcessBlock(int block, Scratch s)
+        {
+            if (T.IsZero(AlphaLow)) ProcessBlock<ExactAlpha>(block, s);
+            else ProcessBlock<SplitAlpha>(block, s);
+        }
+
+        private void ProcessBlock<TAlpha>(int block, Scratch s) where TAlpha : struct, IAlphaMode
         {
             int d = Dimension, n = Train.Count, groups = Train.GroupCount;
             int q0 = block * QueryBlock, nq = Math.Min(QueryBlock, QueryCount - q0);
@@ -168,16 +175,12 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                         T* xt = Queries + (long)(q0 + qt) * d;
                         if (nt == QueryTile)
                         {
-                            if (T.IsZero(AlphaLow)) SquaredDistances4<ExactAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
-                            else SquaredDistances4<SplitAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
+                            SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
                         }
                         else
                         {
                             for (int j = 0; j < nt; j++)
-                            {
-                                if (T.IsZero(AlphaLow)) SquaredDistances<ExactAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
-                                else SquaredDistances<SplitAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
-                            }
+                                SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
                         }
                         for (int j = 0; j < nt; j++)
                         {
@@ -203,14 +206,8 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                             s.Sum[q] += double.CreateTruncating(TensorPrimitives.Sum<T>(weights));
                             s.Second[q] += double.CreateTruncating(TensorPrimitives.Dot<T>(weights, dist));
                             double* disp = pDisp + (long)q * d;
-                            if (d >= W)
-                            {
-                                T* rows = pRows + (long)g0 * W * d;
-                                if (T.IsZero(AlphaLow)) WeightedDisplacementsByRow<ExactAlpha>(x, rows, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
-                                else WeightedDisplacementsByRow<SplitAlpha>(x, rows, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
-                            }
-                            else if (T.IsZero(AlphaLow)) WeightedDisplacements<ExactAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
-                            else WeightedDisplacements<SplitAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                            if (d >= W) WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                            else WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
                         }
                     }
                 }
@@ -255,14 +252,10 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             {
                 var xk = Vector512.Create(x[k]);
                 int o = k * W;
-                var t0 = Difference<TAlpha>(na, nal, Vector512.Load(y0 + o), xk);
-                var t1 = Difference<TAlpha>(na, nal, Vector512.Load(y1 + o), xk);
-                var t2 = Difference<TAlpha>(na, nal, Vector512.Load(y2 + o), xk);
-                var t3 = Difference<TAlpha>(na, nal, Vector512.Load(y3 + o), xk);
-                a0 = Fma(t0, t0, a0);
-                a1 = Fma(t1, t1, a1);
-                a2 = Fma(t2, t2, a2);
-                a3 = Fma(t3, t3, a3);
+                a0 = SquareAdd<TAlpha>(na, nal, Vector512.Load(y0 + o), xk, a0);
+                a1 = SquareAdd<TAlpha>(na, nal, Vector512.Load(y1 + o), xk, a1);
+                a2 = SquareAdd<TAlpha>(na, nal, Vector512.Load(y2 + o), xk, a2);
+                a3 = SquareAdd<TAlpha>(na, nal, Vector512.Load(y3 + o), xk, a3);
             }
             a0.Store(dist + g * W);
             a1.Store(dist + (g + 1) * W);
@@ -274,10 +267,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             T* y = tile + g * stride;
             Vector512<T> a = default;
             for (int k = 0; k < d; k++)
-            {
-                var t = Difference<TAlpha>(na, nal, Vector512.Load(y + k * W), Vector512.Create(x[k]));
-                a = Fma(t, t, a);
-            }
+                a = SquareAdd<TAlpha>(na, nal, Vector512.Load(y + k * W), Vector512.Create(x[k]), a);
             a.Store(dist + g * W);
         }
     }
