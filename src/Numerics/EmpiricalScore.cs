@@ -9,7 +9,7 @@ namespace Kernels.Numerics;
 /// entry point: it validates inputs once and hands them to a backend (<see cref="CpuBackend"/> by default).
 /// </summary>
 /// <typeparam name="T">float (the fast default) or double.</typeparam>
-public sealed class EmpiricalScore<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed class EmpiricalScore<T> : IScoreModel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Binds a training set to a backend.</summary>
     /// <param name="trainingSet">The training set Y.</param>
@@ -145,17 +145,11 @@ public sealed class EmpiricalScore<T> where T : unmanaged, IFloatingPointIeee754
 
     private int ValidateQueries(ReadOnlySpan<T> queries, NoiseLevel level)
     {
-        ValidLevel(level);
-        int m = RowCount(queries);
-        if (m == 0)
-            throw new ArgumentException($"queries is empty; pass at least one row of dimension {Dimension}.", nameof(queries));
-        Guard.RequireFinite(queries, Dimension, nameof(queries), "query");
-        return m;
+        Guard.RequireLevel(level);
+        return Guard.RequireQueries(queries, Dimension);
     }
 
-    private static NoiseLevel ValidLevel(NoiseLevel level) =>
-        level.Sigma > 0 ? level
-            : throw new ArgumentException("level is default(NoiseLevel); create it with new NoiseLevel(alpha, sigma) or a schedule's At(t).", nameof(level));
+    private static NoiseLevel ValidLevel(NoiseLevel level) => Guard.RequireLevel(level);
 
     private static Span<T> Required(Span<T> destination, int queryCount, int perQuery)
     {
@@ -164,9 +158,6 @@ public sealed class EmpiricalScore<T> where T : unmanaged, IFloatingPointIeee754
         return destination;
     }
 
-    private static void RequireNoOverlap(ReadOnlySpan<T> queries, Span<T> destination, string name)
-    {
-        if (!destination.IsEmpty && queries.Overlaps(destination))
-            throw new ArgumentException($"{name} overlaps queries; results would overwrite inputs still being read: use a separate buffer.", name);
-    }
+    private static void RequireNoOverlap(ReadOnlySpan<T> queries, Span<T> destination, string name) =>
+        Guard.RequireNoOverlap(queries, destination, name);
 }

@@ -47,4 +47,26 @@ internal static class Guard
                 $"Destination is too short: {parameterName} has {destination.Length} elements but {shape} needs {required}; allocate at least that many.",
                 parameterName);
     }
+
+    /// <summary>Checks M×D queries (whole rows, at least one, all finite) and returns M.</summary>
+    public static int RequireQueries<T>(ReadOnlySpan<T> queries, int dimension) where T : IFloatingPointIeee754<T>
+    {
+        int m = RowCount(queries, dimension, "queries");
+        if (m == 0)
+            throw new ArgumentException($"queries is empty; pass at least one row of dimension {dimension}.", "queries");
+        RequireFinite(queries, dimension, "queries", "query");
+        return m;
+    }
+
+    /// <summary>Rejects default(NoiseLevel), the one invalid level a struct can hold.</summary>
+    public static NoiseLevel RequireLevel(NoiseLevel level) =>
+        level.Sigma > 0 ? level
+            : throw new ArgumentException("level is default(NoiseLevel); create it with new NoiseLevel(alpha, sigma) or a schedule's At(t).", "level");
+
+    /// <summary>Rejects a destination that overlaps the queries it is computed from.</summary>
+    public static void RequireNoOverlap<T>(ReadOnlySpan<T> queries, Span<T> destination, string name)
+    {
+        if (!destination.IsEmpty && queries.Overlaps(destination))
+            throw new ArgumentException($"{name} overlaps queries; results would overwrite inputs still being read: use a separate buffer.", name);
+    }
 }

@@ -1,0 +1,231 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Kernels.Numerics.Smoothing;
+
+/// <summary>
+/// Density-domain smoothing (kernel density estimation, DESIGN.md §3): the score of p̂ * k, in closed form for a Gaussian
+/// kernel k. The convolution of the mixture with N(0, Σ_k) is the same mixture with covariance σ² I + Σ_k:
+/// <list type="bullet">
+/// <item>isotropic, Σ_k = h² I: the empirical score at σ² → σ² + h², through the fused kernel;</item>
+/// <item>anisotropic, Σ_k = h_T² P_T + h_N² P_N (or a fixed L Lᵀ): Σ = b I + Σ_j (v_j − b) u_j u_jᵀ with orthonormal u_j, so
+///   Σ⁻¹ = I/b + Σ_j (1/v_j − 1/b) u_j u_jᵀ and log det Σ = (D − r) log b + Σ_j log v_j: projector algebra, O(N·D·(r + 1))
+///   per query in float64, never a D×D inverse.</item>
+/// </list>
+/// For a tangent-space kernel the covariance is taken at the query x and held fixed: the score is ∇ log Σ_i N(·; α y_i, Σ(x))
+/// evaluated at x (Σ not differentiated). The denoiser is Tweedie's E[X₀ | x] = Σ_i w_i y_i under the smoothed mixture.
+/// </summary>
+/// <typeparam name="T">float or double.</typeparam>
+public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Lazy<double[]> _train;
+
+    /// <summary>Smooths the density of <paramref name="score"/> with the Gaussian <paramref name="kernel"/>.</summary>
+    /// <param name="score">The empirical score (training set and backend).</param>
+    /// <param name="kernel">A Gaussian kernel: <see cref="SmoothingKernel.Gaussian"/>, <see cref="SmoothingKernel.Anisotropic"/>,
+    /// <see cref="SmoothingKernel.Tangent"/> or <see cref="SmoothingKernel.Covariance"/>.</param>
+    public KdeScore(EmpiricalScore<T> score, SmoothingKernel kernel)
+    {
+        ArgumentNullException.ThrowIfNull(score);
+        ArgumentNullException.ThrowIfNull(kernel);
+        if (!kernel.IsGaussian)
+            throw new ArgumentException(
+                $"Density smoothing (KDE) has a closed form only for Gaussian kernels (Gaussian, Anisotropic, Tangent, Covariance), not {kernel}; use LogSmoothedScore for it.",
+                nameof(kernel));
+        kernel.RequireDimension(score.Dimension, nameof(kernel));
+        Empirical = score;
+        Kernel = kernel;
+        _train = new Lazy<double[]>(() =>
+        {
+            var rows = score.TrainingSet.Data;
+            var result = new double[rows.Length];
+            for (int i = 0; i < rows.Length; i++) result[i] = double.CreateTruncating(rows[i]);
+            return result;
+        });
+    }
+
+    /// <summary>The empirical score being smoothed.</summary>
+    public EmpiricalScore<T> Empirical { get; }
+
+    /// <summary>The Gaussian smoothing kernel.</summary>
+    public SmoothingKernel Kernel { get; }
+
+    /// <inheritdoc/>
+    public int Dimension => Empirical.Dimension;
+
+    /// <summary>The KDE score for M queries, as a new M×D array.</summary>
+    /// <param name="queries">M×D row-major queries.</param>
+    /// <param name="level">The noise level.</param>
+    public T[] Score(ReadOnlySpan<T> queries, NoiseLevel level) => Evaluate(queries, level, Dimension, o => new ScoreOutputs<T> { Score = o });
+
+    /// <summary>The KDE log-density for M queries, as a new array.</summary>
+    /// <param name="queries">M×D row-major queries.</param>
+    /// <param name="level">The noise level.</param>
+    public T[] LogDensity(ReadOnlySpan<T> queries, NoiseLevel level) => Evaluate(queries, level, 1, o => new ScoreOutputs<T> { LogDensity = o });
+
+    /// <summary>The KDE denoiser for M queries, as a new M×D array.</summary>
+    /// <param name="queries">M×D row-major queries.</param>
+    /// <param name="level">The noise level.</param>
+    public T[] Denoise(ReadOnlySpan<T> queries, NoiseLevel level) => Evaluate(queries, level, Dimension, o => new ScoreOutputs<T> { Denoiser = o });
+
+    /// <summary>The KDE score's divergence for M queries, as a new array.</summary>
+    /// <param name="queries">M×D row-major queries.</param>
+    /// <param name="level">The noise level.</param>
+    public T[] Divergence(ReadOnlySpan<T> queries, NoiseLevel level) => Evaluate(queries, level, 1, o => new ScoreOutputs<T> { Divergence = o });
+
+    /// <summary>The smoothed noise level (α, √(σ² + h²)) when the kernel is isotropic Gaussian N(0, h² I); null otherwise.</summary>
+    /// <param name="level">The noise level of the empirical distribution.</param>
+    public NoiseLevel? IsotropicLevel(NoiseLevel level)
+    {
+        Guard.RequireLevel(level);
+        if (Kernel.MaxGaussianDirections(Dimension) > 0) return null;
+        Kernel.GaussianCovariance([], [], [], out double h2);
+        return new NoiseLevel(level.Alpha, Math.Sqrt(level.Variance + h2));
+    }
+
+    /// <inheritdoc/>
+    public void Evaluate(ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
+    {
+        if (IsotropicLevel(level) is NoiseLevel smoothed)
+        {
+            Empirical.Evaluate(queries, smoothed, outputs);
+            return;
+        }
+        int m = Guard.RequireQueries(queries, Dimension);
+        outputs.Validate(m, Dimension);
+        Guard.RequireNoOverlap(queries, outputs.LogDensity, nameof(outputs.LogDensity));
+        Guard.RequireNoOverlap(queries, outputs.Score, nameof(outputs.Score));
+        Guard.RequireNoOverlap(queries, outputs.Denoiser, nameof(outputs.Denoiser));
+        Guard.RequireNoOverlap(queries, outputs.Divergence, nameof(outputs.Divergence));
+
+        int d = Dimension;
+        double[] train = _train.Value;
+        T[] x = queries.ToArray();
+        var ld = outputs.LogDensity.IsEmpty ? null : new double[m];
+        var s = outputs.Score.IsEmpty ? null : new double[m * d];
+        var den = outputs.Denoiser.IsEmpty ? null : new double[m * d];
+        var div = outputs.Divergence.IsEmpty ? null : new double[m];
+        var parallel = new ParallelOptions
+        {
+            MaxDegreeOfParallelism = Empirical.Backend is CpuBackend cpu ? cpu.MaxDegreeOfParallelism : -1,
+        };
+        Parallel.For(0, m, parallel, () => new Workspace(train.Length / d, d, Kernel.MaxGaussianDirections(d)), (q, _, work) =>
+        {
+            for (int j = 0; j < d; j++) work.X[j] = double.CreateTruncating(x[q * d + j]);
+            work.Query(train, level, Kernel);
+            if (ld is not null) ld[q] = work.LogDensity;
+            if (s is not null) work.Score.CopyTo(s.AsSpan(q * d, d));
+            if (den is not null) work.Denoiser.CopyTo(den.AsSpan(q * d, d));
+            if (div is not null) div[q] = work.Divergence;
+            return work;
+        }, _ => { });
+
+        Narrow(ld, outputs.LogDensity);
+        Narrow(s, outputs.Score);
+        Narrow(den, outputs.Denoiser);
+        Narrow(div, outputs.Divergence);
+    }
+
+    private T[] Evaluate(ReadOnlySpan<T> queries, NoiseLevel level, int perQuery, Func<T[], ScoreOutputs<T>> outputs)
+    {
+        var result = new T[Guard.RowCount(queries, Dimension, nameof(queries)) * perQuery];
+        Evaluate(queries, level, outputs(result));
+        return result;
+    }
+
+    private static void Narrow(double[]? source, Span<T> destination)
+    {
+        if (source is null) return;
+        for (int i = 0; i < source.Length; i++) destination[i] = T.CreateTruncating(source[i]);
+    }
+
+    /// <summary>One thread's buffers: the query, the covariance's directions, per-point logits, and the results of one query.</summary>
+    private sealed class Workspace(int n, int d, int maxDirections)
+    {
+        private readonly double[] _directions = new double[Math.Max(1, maxDirections) * d];
+        private readonly double[] _extra = new double[Math.Max(1, maxDirections)];
+        private readonly double[] _inverse = new double[Math.Max(1, maxDirections)]; // 1/v_j − 1/b
+        private readonly double[] _variance = new double[Math.Max(1, maxDirections)]; // v_j = b + c_j, Σ's eigenvalue along u_j
+        private readonly double[] _logits = new double[n];
+        private readonly double[] _difference = new double[d];
+        private readonly double[] _displacement = new double[d];
+        private readonly double[] _negatedX = new double[d];
+        private double _b; // σ² plus the kernel's isotropic variance
+
+        public double[] X { get; } = new double[d];
+        public double[] Score { get; } = new double[d];
+        public double[] Denoiser { get; } = new double[d];
+        public double LogDensity { get; private set; }
+        public double Divergence { get; private set; }
+
+        public void Query(double[] train, NoiseLevel level, SmoothingKernel kernel)
+        {
+            int r = kernel.GaussianCovariance(X, _directions, _extra, out double isotropic);
+            double b = _b = level.Variance + isotropic;
+            TensorPrimitives.Negate<double>(X, _negatedX);
+            double logDet = (d - r) * Math.Log(2 * Math.PI * b), traceInverse = (d - r) / b;
+            for (int j = 0; j < r; j++)
+            {
+                double v = b + _extra[j];
+                _variance[j] = v;
+                _inverse[j] = 1 / v - 1 / b;
+                logDet += Math.Log(2 * Math.PI * v);
+                traceInverse += 1 / v;
+            }
+
+            // Pass 1: logits −½ dᵀΣ⁻¹d with d = α y_i − x; pass 2: weights and the weighted sums.
+            double max = double.NegativeInfinity;
+            for (int i = 0; i < n; i++)
+            {
+                double mahalanobis = Difference(train, i, level.Alpha, r, out _);
+                _logits[i] = -0.5 * mahalanobis;
+                max = Math.Max(max, _logits[i]);
+            }
+            double sum = 0, inverseMoment = 0;
+            Array.Clear(_displacement);
+            for (int i = 0; i < n; i++)
+            {
+                double w = Math.Exp(_logits[i] - max);
+                if (w == 0) continue;
+                Difference(train, i, level.Alpha, r, out double inverseNorm2);
+                sum += w;
+                TensorPrimitives.MultiplyAdd<double>(_difference, w, _displacement, _displacement);
+                inverseMoment += w * inverseNorm2;
+            }
+            TensorPrimitives.Divide<double>(_displacement, sum, _displacement); // V̄ = E_w[α y − x] = α m − x
+
+            LogDensity = max + Math.Log(sum) - Math.Log(n) - 0.5 * logDet;
+            ApplyInverse(_displacement, r, b, Score);                              // s = Σ⁻¹ V̄
+            for (int j = 0; j < d; j++) Denoiser[j] = (X[j] + _displacement[j]) / level.Alpha;
+            Divergence = inverseMoment / sum - TensorPrimitives.Dot<double>(Score, Score) - traceInverse;
+        }
+
+        /// <summary>d = α y_i − x (one rounding: fma(α, y, −x)) into the buffer; returns dᵀΣ⁻¹d and gives ‖Σ⁻¹d‖².</summary>
+        private double Difference(double[] train, int i, double alpha, int r, out double inverseNorm2)
+        {
+            TensorPrimitives.FusedMultiplyAdd(train.AsSpan(i * d, d), alpha, _negatedX, _difference);
+            double norm2 = TensorPrimitives.Dot<double>(_difference, _difference);
+            double mahalanobis = norm2 / _b;
+            inverseNorm2 = norm2 / (_b * _b);
+            for (int j = 0; j < r; j++)
+            {
+                double p = TensorPrimitives.Dot<double>(_directions.AsSpan(j * d, d), _difference);
+                double v = _variance[j];
+                mahalanobis += _inverse[j] * p * p;
+                inverseNorm2 += (1 / (v * v) - 1 / (_b * _b)) * p * p;
+            }
+            return mahalanobis;
+        }
+
+        /// <summary>Σ⁻¹ v = v/b + Σ_j (1/v_j − 1/b)(u_jᵀ v) u_j.</summary>
+        private void ApplyInverse(ReadOnlySpan<double> v, int r, double b, Span<double> result)
+        {
+            TensorPrimitives.Divide(v, b, result);
+            for (int j = 0; j < r; j++)
+            {
+                var u = _directions.AsSpan(j * d, d);
+                TensorPrimitives.MultiplyAdd(u, _inverse[j] * TensorPrimitives.Dot(u, v), result, result);
+            }
+        }
+    }
+}
