@@ -9,7 +9,7 @@ namespace Kernels.Numerics.Smoothing;
 /// <list type="bullet">
 /// <item>isotropic, Σ_k = h² I: the empirical score at σ² → σ² + h², through the fused kernel;</item>
 /// <item>anisotropic, Σ_k = h_T² P_T + h_N² P_N (or a fixed L Lᵀ): Σ = b I + Σ_j (v_j − b) u_j u_jᵀ with orthonormal u_j, so
-///   Σ⁻¹ = I/b + Σ_j (1/v_j − 1/b) u_j u_jᵀ and log det Σ = (D − r) log b + Σ_j log v_j: projector algebra, O(N·D·(r + 1))
+///   Σ⁻¹ = P_N/b + Σ_j u_j u_jᵀ/v_j and log det Σ = (D − r) log b + Σ_j log v_j: projector algebra, O(N·D·(r + 1))
 ///   per query in float64, never a D×D inverse.</item>
 /// </list>
 /// For a tangent-space kernel the covariance is taken at the query x and held fixed: the score is ∇ log Σ_i N(·; α y_i, Σ(x))
@@ -144,12 +144,13 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
     {
         private readonly double[] _directions = new double[Math.Max(1, maxDirections) * d];
         private readonly double[] _extra = new double[Math.Max(1, maxDirections)];
-        private readonly double[] _inverse = new double[Math.Max(1, maxDirections)]; // 1/v_j − 1/b
         private readonly double[] _variance = new double[Math.Max(1, maxDirections)]; // v_j = b + c_j, Σ's eigenvalue along u_j
         private readonly double[] _logits = new double[n];
         private readonly double[] _difference = new double[d];
         private readonly double[] _displacement = new double[d];
         private readonly double[] _negatedX = new double[d];
+        private readonly double[] _normal = new double[d];
+        private readonly double[] _projection = new double[Math.Max(1, maxDirections)];
         private double _b; // σ² plus the kernel's isotropic variance
 
         public double[] X { get; } = new double[d];
@@ -168,7 +169,6 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
             {
                 double v = b + _extra[j];
                 _variance[j] = v;
-                _inverse[j] = 1 / v - 1 / b;
                 logDet += Math.Log(2 * Math.PI * v);
                 traceInverse += 1 / v;
             }
@@ -200,32 +200,46 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
             Divergence = inverseMoment / sum - TensorPrimitives.Dot<double>(Score, Score) - traceInverse;
         }
 
-        /// <summary>d = α y_i − x (one rounding: fma(α, y, −x)) into the buffer; returns dᵀΣ⁻¹d and gives ‖Σ⁻¹d‖².</summary>
+        /// <summary>
+        /// d = α y_i − x (one rounding: fma(α, y, −x)); returns dᵀΣ⁻¹d = ‖P_N d‖²/b + Σ_j p_j²/v_j and gives
+        /// ‖Σ⁻¹d‖² = ‖P_N d‖²/b² + Σ_j p_j²/v_j², with p_j = u_jᵀd. The normal part is formed explicitly: the shorter
+        /// ‖d‖²/b − Σ_j p_j²/b would cancel when d is nearly tangent and b ≪ v_j (a tangent-heavy kernel at small σ).
+        /// </summary>
         private double Difference(double[] train, int i, double alpha, int r, out double inverseNorm2)
         {
             TensorPrimitives.FusedMultiplyAdd(train.AsSpan(i * d, d), alpha, _negatedX, _difference);
-            double norm2 = TensorPrimitives.Dot<double>(_difference, _difference);
-            double mahalanobis = norm2 / _b;
-            inverseNorm2 = norm2 / (_b * _b);
-            for (int j = 0; j < r; j++)
+            double tangential = 0, tangentialInverse = 0;
+            if (r > 0)
             {
-                double p = TensorPrimitives.Dot<double>(_directions.AsSpan(j * d, d), _difference);
-                double v = _variance[j];
-                mahalanobis += _inverse[j] * p * p;
-                inverseNorm2 += (1 / (v * v) - 1 / (_b * _b)) * p * p;
+                _difference.CopyTo(_normal, 0);
+                for (int j = 0; j < r; j++)
+                {
+                    var u = _directions.AsSpan(j * d, d);
+                    double p = TensorPrimitives.Dot<double>(u, _difference);
+                    TensorPrimitives.MultiplyAdd(u, -p, (ReadOnlySpan<double>)_normal, _normal);
+                    tangential += p * p / _variance[j];
+                    tangentialInverse += p * p / (_variance[j] * _variance[j]);
+                }
             }
-            return mahalanobis;
+            double normal2 = TensorPrimitives.Dot<double>(r > 0 ? _normal : _difference, r > 0 ? _normal : _difference);
+            inverseNorm2 = normal2 / (_b * _b) + tangentialInverse;
+            return normal2 / _b + tangential;
         }
 
-        /// <summary>Σ⁻¹ v = v/b + Σ_j (1/v_j − 1/b)(u_jᵀ v) u_j.</summary>
+        /// <summary>Σ⁻¹ v = P_N v / b + Σ_j (u_jᵀ v / v_j) u_j, the normal part formed explicitly (see <see cref="Difference"/>).</summary>
         private void ApplyInverse(ReadOnlySpan<double> v, int r, double b, Span<double> result)
         {
-            TensorPrimitives.Divide(v, b, result);
+            v.CopyTo(result);
             for (int j = 0; j < r; j++)
             {
                 var u = _directions.AsSpan(j * d, d);
-                TensorPrimitives.MultiplyAdd(u, _inverse[j] * TensorPrimitives.Dot(u, v), result, result);
+                double pj = TensorPrimitives.Dot(u, v);
+                TensorPrimitives.MultiplyAdd(u, -pj, result, result);
+                _projection[j] = pj;
             }
+            TensorPrimitives.Divide(result, b, result);
+            for (int j = 0; j < r; j++)
+                TensorPrimitives.MultiplyAdd(_directions.AsSpan(j * d, d), _projection[j] / _variance[j], result, result);
         }
     }
 }
