@@ -88,7 +88,8 @@ public static class SmoothingReference
         var differences = new Vec[n];
         for (int i = 0; i < n; i++)
         {
-            var diff = Vec.Build.Dense(d, j => level.Alpha * train[i * d + j] - query[j]);
+            // α y − x with one rounding: a rounded α y would cancel against x when σ ≪ ‖x‖
+            var diff = Vec.Build.Dense(d, j => Math.FusedMultiplyAdd(level.Alpha, train[i * d + j], -query[j]));
             differences[i] = diff;
             logits[i] = -0.5 * diff.DotProduct(cholesky.Solve(diff));
         }
