@@ -9,19 +9,29 @@ public interface ICountsFlops
 {
     /// <summary>Flops of one invocation of <paramref name="method"/> with this instance's parameters.</summary>
     double Flops(string method);
+
+    /// <summary>Points (queries, or perturbed queries) one invocation evaluates; NaN when the class does not count them.</summary>
+    double Points(string method) => double.NaN;
 }
 
-/// <summary>Throughput in GFLOP/s: the class's flop count over the measured mean time.</summary>
-public sealed class GflopsColumn : IColumn
+/// <summary>Throughput in GFLOP/s (or millions of points per second): the class's count over the measured mean time.</summary>
+public sealed class GflopsColumn(bool points = false) : IColumn
 {
-    public string Id => nameof(GflopsColumn);
-    public string ColumnName => "GFLOP/s";
+    private readonly bool _points = points;
+
+    /// <summary>The companion column: millions of points per second.</summary>
+    public static GflopsColumn PointsPerSecond { get; } = new(points: true);
+
+    public string Id => _points ? "PointsColumn" : nameof(GflopsColumn);
+    public string ColumnName => _points ? "Mpoints/s" : "GFLOP/s";
     public bool AlwaysShow => true;
     public ColumnCategory Category => ColumnCategory.Custom;
     public int PriorityInCategory => 0;
     public bool IsNumeric => true;
     public UnitType UnitType => UnitType.Dimensionless;
-    public string Legend => "Throughput: flops per invocation (4·M·N·D for a score) / mean time";
+    public string Legend => _points
+        ? "Throughput: points (queries, or perturbed queries M·K) per invocation / mean time, in millions per second"
+        : "Throughput: flops per invocation (4·M·N·D for a score) / mean time";
     public bool IsAvailable(Summary summary) => true;
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
@@ -33,7 +43,11 @@ public sealed class GflopsColumn : IColumn
         if (Activator.CreateInstance(benchmarkCase.Descriptor.Type) is not ICountsFlops counter) return "-";
         foreach (var parameter in benchmarkCase.Parameters.Items)
             benchmarkCase.Descriptor.Type.GetProperty(parameter.Name)?.SetValue(counter, parameter.Value);
-        double flops = counter.Flops(benchmarkCase.Descriptor.WorkloadMethod.Name);
-        return (flops / report.ResultStatistics.Mean).ToString("F1"); // flops per ns = GFLOP/s
+        return Value(counter, benchmarkCase.Descriptor.WorkloadMethod.Name, report.ResultStatistics.Mean);
     }
+
+    /// <summary>The column's value from the counter and the mean time in nanoseconds.</summary>
+    private string Value(ICountsFlops counter, string method, double meanNanoseconds) => _points
+        ? (double.IsNaN(counter.Points(method)) ? "-" : (counter.Points(method) / meanNanoseconds * 1e3).ToString("F2")) // per ns × 1e3 = M/s
+        : (counter.Flops(method) / meanNanoseconds).ToString("F1"); // flops per ns = GFLOP/s
 }

@@ -8,7 +8,7 @@ namespace Kernels.Bench;
 /// The empirical score at the foundation's three sizes: the float64 reference (on its first
 /// <see cref="ReferenceQueries"/> queries only, it is slow by design), the fused float32 path on one thread and on
 /// all cores. Data as in ../shared/peers/peers.py: standard normal points or ±1 pixels, queries are noised
-/// training points x = α y_j + σ z.
+/// training points x = α y_j + σ z (<see cref="BenchData"/>).
 /// </summary>
 [MemoryDiagnoser]
 public class ScoreBenchmarks : ICountsFlops
@@ -34,19 +34,10 @@ public class ScoreBenchmarks : ICountsFlops
     public void Setup()
     {
         var (n, m, d) = (Case.N, Case.M, Case.D);
-        var rng = new Random(0);
         bool pixels = d == 784;
         _level = pixels ? new NoiseLevel(0.316, 0.949) : new NoiseLevel(0.8, 0.6);
-        var train = new float[n * d];
-        for (int i = 0; i < train.Length; i++)
-            train[i] = pixels ? (rng.NextDouble() < 0.19 ? 1f : -1f) : (float)Gaussian(rng);
-        _queries = new float[m * d];
-        for (int q = 0; q < m; q++)
-        {
-            int j = rng.Next(n);
-            for (int k = 0; k < d; k++)
-                _queries[q * d + k] = (float)(_level.Alpha * train[j * d + k] + _level.Sigma * Gaussian(rng));
-        }
+        var (train, queries) = BenchData.Make(n, m, d, _level);
+        _queries = queries;
         var set = new TrainingSet<float>(train, n, d);
         _single = new EmpiricalScore<float>(set, new CpuBackend(maxDegreeOfParallelism: 1));
         _multi = new EmpiricalScore<float>(set, CpuBackend.Default);
@@ -54,9 +45,6 @@ public class ScoreBenchmarks : ICountsFlops
         _trainD = train.Select(v => (double)v).ToArray();
         _queriesD = _queries.Take(ReferenceQueries * d).Select(v => (double)v).ToArray();
     }
-
-    private static double Gaussian(Random rng) =>
-        Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
     public double Flops(string method) =>
         4.0 * Case.N * Case.D * (method == nameof(Reference) ? ReferenceQueries : Case.M);

@@ -22,12 +22,16 @@ internal static class CliErrors
         {
             return body();
         }
-        catch (Exception e) when (IsExpected(e))
+        catch (Exception e) when (IsExpected(Unwrap(e)))
         {
-            stderr.WriteLine($"error: {Describe(e)}");
+            stderr.WriteLine($"error: {Describe(Unwrap(e))}");
             return InputError;
         }
     }
+
+    /// <summary>The first inner exception of a parallel loop's AggregateException (the library's own objection); others as they are.</summary>
+    private static Exception Unwrap(Exception e) =>
+        e is AggregateException { InnerExceptions.Count: > 0 } aggregate ? Unwrap(aggregate.InnerExceptions[0]) : e;
 
     private static bool IsExpected(Exception e) =>
         e is InputException or ArgumentException or NpyFormatException or IOException // FileNotFoundException is an IOException

@@ -36,6 +36,16 @@ internal static class Parsers
     /// <summary>Any integer (a seed).</summary>
     public static int Integer(ArgumentResult result) => Count(result, int.MinValue);
 
+    /// <summary>A generator seed: a whole number from 0 to 2^64 - 1.</summary>
+    public static ulong Seed(ArgumentResult result)
+    {
+        string token = Token(result);
+        if (ulong.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out ulong value))
+            return value;
+        result.AddError($"{OptionName(result)}: '{token}' is not a seed; give a whole number from 0 to {ulong.MaxValue}.");
+        return 0;
+    }
+
     private static string Token(ArgumentResult result) => result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
 
     private static string OptionName(ArgumentResult result) =>

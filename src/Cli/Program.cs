@@ -4,7 +4,8 @@ namespace Kernels.Cli;
 
 /// <summary>
 /// The <c>kernels</c> command line: evaluates the exact score of an empirical distribution (and its log-density,
-/// denoiser and divergence) for queries read from .npy files, and makes a small example data set.
+/// denoiser and divergence) and its kernel smoothings (log-domain <c>smooth</c>, density-domain <c>kde</c>) for queries
+/// read from .npy files, and makes a small example data set.
 /// </summary>
 internal static class Program
 {
@@ -25,15 +26,18 @@ internal static class Program
             .Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
     }
 
-    /// <summary>The command tree: score, logdensity, denoise, divergence and example.</summary>
+    /// <summary>The command tree: score, logdensity, denoise, divergence, smooth …, kde … and example.</summary>
     internal static RootCommand BuildRootCommand()
     {
         var root = new RootCommand(
             "Exact score s(x) = grad log p(x) of the empirical distribution of a training set noised at (alpha, sigma), " +
-            "p(x) = (1/N) sum_i N(x; alpha y_i, sigma^2 I). Inputs and outputs are .npy files. " +
+            "p(x) = (1/N) sum_i N(x; alpha y_i, sigma^2 I), and of its smoothings by a kernel: `smooth` (log-domain, " +
+            "Monte Carlo E_z[f(x + z)]) and `kde` (density-domain, closed form). Inputs and outputs are .npy files. " +
             "New here? Run `kernels example --out DIR`.");
         foreach (Quantity quantity in Enum.GetValues<Quantity>())
             root.Subcommands.Add(ScoreCommands.Create(quantity));
+        root.Subcommands.Add(SmoothingCommands.CreateSmooth());
+        root.Subcommands.Add(SmoothingCommands.CreateKde());
         root.Subcommands.Add(ExampleCommand.Create());
         return root;
     }

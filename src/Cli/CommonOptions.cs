@@ -1,0 +1,219 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Numerics;
+using Kernels.Numerics;
+
+namespace Kernels.Cli;
+
+/// <summary>
+/// The options every evaluating verb shares (score, logdensity, denoise, divergence, and the smooth and kde verbs):
+/// the training set and queries, the noise level as --alpha/--sigma or --schedule/--t with its validator, the output
+/// file, the precision and the thread count; plus the steps they share: reading and checking the inputs, building the
+/// training set, refusing non-finite results, and the summary line. Each command owns its own instance.
+/// </summary>
+internal sealed class CommonOptions
+{
+    public Option<string> Train { get; } = new("--train")
+    {
+        Description = "Training set Y: a 2-D .npy file of shape (N, D), float32 or float64, one point per row.",
+        HelpName = "Y.npy",
+        Required = true,
+    };
+
+    public Option<string> Query { get; } = new("--query")
+    {
+        Description = "Query points X: a 2-D .npy file of shape (M, D), with the same D as --train.",
+        HelpName = "X.npy",
+        Required = true,
+    };
+
+    public Option<double?> Alpha { get; } = new("--alpha")
+    {
+        Description = "Signal scale alpha > 0 of the noise level X_t = alpha X_0 + sigma Z (give with --sigma).",
+        HelpName = "A",
+        CustomParser = r => Parsers.Number(r),
+    };
+
+    public Option<double?> Sigma { get; } = new("--sigma")
+    {
+        Description = "Noise standard deviation sigma > 0 (give with --alpha).",
+        HelpName = "S",
+        CustomParser = r => Parsers.Number(r),
+    };
+
+    public Option<string?> Schedule { get; } = new("--schedule")
+    {
+        Description = "Instead of --alpha/--sigma: a noise schedule evaluated at --t. " +
+                      "ou: alpha = e^-t, sigma^2 = 1 - e^-2t; vp: DDPM linear beta 0.1..20; ve: alpha = 1, sigma^2 = t; edm: alpha = 1, sigma = t.",
+    };
+
+    public Option<double?> Time { get; } = new("--t")
+    {
+        Description = "Time t > 0 at which to evaluate --schedule.",
+        HelpName = "T",
+        CustomParser = r => Parsers.Number(r),
+    };
+
+    public Option<string> Out { get; } = new("--out")
+    {
+        Description = "Output .npy file; written atomically, and not at all if anything fails.",
+        HelpName = "OUT.npy",
+        Required = true,
+    };
+
+    public Option<string> Precision { get; } = new("--precision")
+    {
+        Description = "Precision of the computation and of the output file; inputs are converted to it.",
+        DefaultValueFactory = _ => "float32",
+    };
+
+    public Option<int?> Threads { get; } = new("--threads")
+    {
+        Description = "Most CPU threads to use (default: all cores). Results do not depend on it.",
+        HelpName = "N",
+        CustomParser = r => Parsers.Count(r, minimum: 1),
+    };
+
+    public CommonOptions()
+    {
+        Schedule.AcceptOnlyFromAmong("ou", "vp", "ve", "edm");
+        Precision.AcceptOnlyFromAmong("float32", "float64");
+    }
+
+    /// <summary>
+    /// Adds the shared options to <paramref name="command"/>, the verb's own <paramref name="specific"/> ones between
+    /// the inputs and the output (so help reads in order), and the noise-level validator.
+    /// </summary>
+    public void AddTo(Command command, params IEnumerable<Option> specific)
+    {
+        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Out, Precision, Threads])
+            command.Options.Add(option);
+        command.Validators.Add(ValidateNoiseLevel);
+    }
+
+    /// <summary>True when <paramref name="option"/> was given on the command line (presence only: never parses it).</summary>
+    public static bool Given(CommandResult result, Option option) => result.GetResult(option) is { Implicit: false };
+
+    /// <summary>Which options go together is a usage error, reported by the parser like a missing option.</summary>
+    private void ValidateNoiseLevel(CommandResult result)
+    {
+        // Presence only: GetValue would throw here for a value that failed to parse (reported on its own).
+        bool alpha = Given(result, Alpha), sigma = Given(result, Sigma);
+        bool schedule = Given(result, Schedule), time = Given(result, Time);
+        if ((alpha || sigma) && (schedule || time))
+            result.AddError("Give the noise level either as --alpha/--sigma or as --schedule/--t, not both.");
+        else if (alpha != sigma)
+            result.AddError("--alpha and --sigma go together: give both (a noise level) or neither (and use --schedule with --t).");
+        else if (schedule && !time)
+            result.AddError("--schedule needs --t, the time at which to evaluate it.");
+        else if (time && !schedule)
+            result.AddError("--t needs --schedule (ou, vp, ve or edm).");
+        else if (!alpha && !schedule)
+            result.AddError("Give a noise level: --alpha A --sigma S, or --schedule ou|vp|ve|edm --t T.");
+    }
+
+    /// <summary>The noise level as given (the validator has made sure exactly one spelling is there); the library checks its range.</summary>
+    public NoiseLevel Level(ParseResult parse) =>
+        parse.GetValue(Alpha) is double alpha
+            ? new NoiseLevel(alpha, parse.GetValue(Sigma)!.Value)
+            : NoiseSchedule.Parse(parse.GetValue(Schedule)!).At(parse.GetValue(Time)!.Value);
+
+    /// <summary>True for --precision float64.</summary>
+    public bool Float64(ParseResult parse) => parse.GetValue(Precision) == "float64";
+
+    /// <summary>The CPU backend limited to --threads.</summary>
+    public CpuBackend Backend(ParseResult parse) => new(parse.GetValue(Threads) ?? -1);
+
+    /// <summary>The --out path, checked to be a possible output file before any work.</summary>
+    public string OutPath(ParseResult parse)
+    {
+        string path = parse.GetRequiredValue(Out);
+        MatrixFile.RequireWritableLocation(path, "--out");
+        return path;
+    }
+
+    /// <summary>Reads --train and --query and checks that they live in the same dimension.</summary>
+    public (MatrixFile Train, MatrixFile Query) ReadInputs(ParseResult parse)
+    {
+        var train = MatrixFile.Read(parse.GetRequiredValue(Train), "--train", "N");
+        var query = MatrixFile.Read(parse.GetRequiredValue(Query), "--query", "M");
+        if (query.Columns != train.Columns)
+            throw new InputException(
+                $"--query has D={query.Columns} columns but --train has D={train.Columns}; the queries must be points of the same space (shapes {query.ShapeText} and {train.ShapeText}).");
+        return (train, query);
+    }
+
+    /// <summary>The training set in precision <typeparamref name="T"/>; the library's objections name --train.</summary>
+    public static TrainingSet<T> TrainingSet<T>(MatrixFile train) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        try
+        {
+            return new TrainingSet<T>(train.Values<T>(), train.Rows, train.Columns);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InputException($"--train {train.Path}: {CliErrors.Describe(e)}");
+        }
+    }
+
+    /// <summary>The library's objection to the queries, naming --query; null for any other exception.</summary>
+    /// <summary>
+    /// Evaluates one quantity of any score model (empirical or smoothed) at the queries into a new array, turning a
+    /// rejected query into an input error that names --query.
+    /// </summary>
+    public static T[] Evaluate<T>(IScoreModel<T> model, Quantity quantity, T[] queries, NoiseLevel level, MatrixFile query)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int m = queries.Length / model.Dimension;
+        var result = new T[ScoreCommands.IsScalar(quantity) ? m : m * model.Dimension];
+        var outputs = quantity switch
+        {
+            Quantity.Score => new ScoreOutputs<T> { Score = result },
+            Quantity.LogDensity => new ScoreOutputs<T> { LogDensity = result },
+            Quantity.Denoise => new ScoreOutputs<T> { Denoiser = result },
+            Quantity.Divergence => new ScoreOutputs<T> { Divergence = result },
+            _ => throw new ArgumentOutOfRangeException(nameof(quantity)),
+        };
+        try
+        {
+            model.Evaluate(queries, level, outputs);
+        }
+        catch (ArgumentException e) when (QueryProblem(e, query) is { } problem)
+        {
+            throw problem;
+        }
+        return result;
+    }
+
+    public static InputException? QueryProblem(ArgumentException e, MatrixFile query) =>
+        e.ParamName == "queries" ? new InputException($"--query {query.Path}: {CliErrors.Describe(e)}") : null;
+
+    /// <summary>
+    /// Finite inputs give finite results unless an intermediate overflows (squared distances of huge values in
+    /// float32, say): refuse to write such a file rather than hand NaNs downstream.
+    /// </summary>
+    /// <param name="result">The values about to be written.</param>
+    /// <param name="what">What they are, for the message ("score", "smooth score", …).</param>
+    /// <param name="perRow">Values per query row (1 or D).</param>
+    public static void RequireFinite<T>(T[] result, string what, int perRow) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < result.Length; i++)
+        {
+            if (!T.IsFinite(result[i]))
+                throw new ArithmeticException(
+                    $"the {what} of query row {i / perRow} is {result[i]}: an intermediate overflowed {(typeof(T) == typeof(float) ? "float32; use --precision float64 or rescale" : "float64; rescale")} the data. Nothing was written.");
+        }
+    }
+
+    /// <summary>The output shape: (M,) for one value per query, (M, D) for one row.</summary>
+    public static int[] Shape(bool scalar, MatrixFile query) => scalar ? [query.Rows] : [query.Rows, query.Columns];
+
+    /// <summary>The success line: "wrote OUT: what, shape (…), precision, details".</summary>
+    public static string Summary(string outPath, string what, int[] shape, bool float64, string details) =>
+        $"wrote {outPath}: {what}, shape ({string.Join(", ", shape)}{(shape.Length == 1 ? "," : "")}), " +
+        $"{(float64 ? "float64" : "float32")}, {details}";
+
+    /// <summary>"M queries against N=… points in D=… at (alpha=…, sigma=…)".</summary>
+    public static string Problem(MatrixFile train, MatrixFile query, NoiseLevel level) =>
+        $"{query.Rows} queries against N={train.Rows} points in D={train.Columns} at {level}";
+}

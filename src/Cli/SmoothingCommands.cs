@@ -1,0 +1,335 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Numerics;
+using Kernels.Numerics;
+using Kernels.Numerics.Smoothing;
+
+namespace Kernels.Cli;
+
+/// <summary>
+/// The verbs <c>smooth score|logdensity|divergence</c> (log-domain smoothing E_z[f(x + z)], Monte Carlo over K draws per
+/// query, with optional standard errors) and <c>kde score|logdensity|denoise</c> (density smoothing p̂ * k, closed form
+/// for a Gaussian kernel). They share the inputs, noise level and output options of the score verbs (<see cref="CommonOptions"/>).
+/// </summary>
+internal static class SmoothingCommands
+{
+    /// <summary>The quantities of <c>kernels smooth</c>.</summary>
+    public static readonly Quantity[] SmoothQuantities = [Quantity.Score, Quantity.LogDensity, Quantity.Divergence];
+
+    /// <summary>The quantities of <c>kernels kde</c>.</summary>
+    public static readonly Quantity[] KdeQuantities = [Quantity.Score, Quantity.LogDensity, Quantity.Denoise];
+
+    /// <summary>--kernel and --tangent, which both verbs have (each command owns its own instances).</summary>
+    private class KernelOptions
+    {
+        public KernelOptions(bool gaussianOnly)
+        {
+            Kernel = new Option<KernelSpec>("--kernel")
+            {
+                Description = gaussianOnly
+                    ? "Gaussian smoothing kernel: gaussian:H (N(0, H^2 I)), aniso:HT,HN (standard deviation HT along the tangent " +
+                      "space at the query, HN normal to it; needs --tangent) or tangent:H (H along the tangent space only; needs --tangent)."
+                    : "Smoothing kernel: gaussian:H (N(0, H^2 I)), aniso:HT,HN (standard deviation HT along the tangent space at " +
+                      "the query, HN normal to it; needs --tangent), tangent:H (H along the tangent space only; needs --tangent) " +
+                      "or ball:R (uniform on the ball of radius R).",
+                HelpName = "SPEC",
+                Required = true,
+                CustomParser = r => KernelSpec.Parse(r, gaussianOnly),
+            };
+        }
+
+        public Option<KernelSpec> Kernel { get; }
+
+        public Option<TangentSpec?> Tangent { get; } = new("--tangent")
+        {
+            Description = "Tangent space at each query, for the aniso and tangent kernels: circle[:R] (the circle of radius R, " +
+                          "default 1, about the origin in the plane of the first two coordinates), sphere[:R] (the sphere S^(D-1) " +
+                          "of radius R about the origin), line (the principal line of --train: its mean and top principal " +
+                          "direction) or knn:K[,D] (local PCA of the K nearest training points, tangent dimension D, or chosen " +
+                          "by the largest eigenvalue gap when D is left out).",
+            HelpName = "TSPEC",
+            CustomParser = r => TangentSpec.Parse(r),
+        };
+
+        /// <summary>aniso and tangent need --tangent; gaussian and ball refuse it.</summary>
+        public void Validate(CommandResult result)
+        {
+            // From the token, not GetValue: a value that failed to parse is reported on its own.
+            if (result.GetResult(Kernel) is not { Implicit: false, Tokens.Count: > 0 } kernel ||
+                !KernelSpec.TryParse(kernel.Tokens[^1].Value, out KernelSpec? spec, out _))
+                return;
+            bool tangent = CommonOptions.Given(result, Tangent);
+            if (spec.NeedsTangent && !tangent)
+                result.AddError(
+                    $"--kernel {spec.Text} needs --tangent, the tangent space at each query: {TangentSpec.Forms}.");
+            else if (!spec.NeedsTangent && tangent)
+                result.AddError(
+                    $"--tangent applies only to the aniso:HT,HN and tangent:H kernels, not to the isotropic --kernel {spec.Text}; drop --tangent or use one of those.");
+        }
+    }
+
+    /// <summary>The options of one <c>smooth</c> verb.</summary>
+    private sealed class SmoothOptions() : KernelOptions(gaussianOnly: false)
+    {
+        public Option<int> Draws { get; } = new("--draws")
+        {
+            Description = "Draws K per query (even with --antithetic).",
+            HelpName = "K",
+            Required = true,
+            CustomParser = r => Parsers.Integer(r),
+        };
+
+        public Option<ulong> Seed { get; } = new("--seed")
+        {
+            Description = "Seed of the random draws; the same seed gives the same bits whatever --threads and --batch-rows.",
+            HelpName = "S",
+            DefaultValueFactory = _ => 0,
+            CustomParser = r => Parsers.Seed(r),
+        };
+
+        public Option<bool> Antithetic { get; } = new("--antithetic")
+        {
+            Description = "Use K/2 antithetic pairs (z, -z): exact for a score linear in x, and less variance near it.",
+        };
+
+        public Option<bool> Fixed { get; } = new("--fixed")
+        {
+            Description = "Use the same K draws for every query (common random numbers): the result is a smooth, deterministic function of x.",
+        };
+
+        public Option<string?> StderrOut { get; } = new("--stderr-out")
+        {
+            Description = "Also write the Monte Carlo standard error of each output value to this .npy file (same shape as --out; needs at least 2 independent draws).",
+            HelpName = "SE.npy",
+        };
+
+        public Option<int?> BatchRows { get; } = new("--batch-rows")
+        {
+            Description = "Perturbed queries per pass through the evaluator (default: about 4 MB of them). Results do not depend on it.",
+            HelpName = "B",
+            CustomParser = r => Parsers.Count(r, minimum: 1),
+        };
+
+        public IEnumerable<Option> All => [Kernel, Tangent, Draws, Seed, Antithetic, Fixed, StderrOut, BatchRows];
+    }
+
+    /// <summary><c>kernels smooth</c> and its verbs.</summary>
+    public static Command CreateSmooth()
+    {
+        var smooth = new Command("smooth",
+            "Log-domain smoothing: E_z[f(x + z)] of the score, log-density or divergence f of the noised empirical distribution, " +
+            "z drawn from a smoothing kernel (--kernel), estimated from K draws per query (--draws), reproducible given --seed.");
+        foreach (Quantity quantity in SmoothQuantities)
+        {
+            var common = new CommonOptions();
+            var options = new SmoothOptions();
+            var command = new Command(ScoreCommands.VerbName(quantity), SmoothDescription(quantity));
+            common.AddTo(command, options.All);
+            command.Validators.Add(options.Validate);
+            command.SetAction(parse =>
+                CliErrors.Guarded(parse.InvocationConfiguration.Error, () => ExecuteSmooth(parse, quantity, common, options)));
+            smooth.Subcommands.Add(command);
+        }
+        return smooth;
+    }
+
+    /// <summary><c>kernels kde</c> and its verbs.</summary>
+    public static Command CreateKde()
+    {
+        var kde = new Command("kde",
+            "Density smoothing (KDE): the score, log-density or denoiser of the noised empirical distribution convolved with a " +
+            "Gaussian kernel (--kernel), in closed form.");
+        foreach (Quantity quantity in KdeQuantities)
+        {
+            var common = new CommonOptions();
+            var options = new KernelOptions(gaussianOnly: true);
+            var command = new Command(ScoreCommands.VerbName(quantity), KdeDescription(quantity));
+            common.AddTo(command, options.Kernel, options.Tangent);
+            command.Validators.Add(options.Validate);
+            command.SetAction(parse =>
+                CliErrors.Guarded(parse.InvocationConfiguration.Error, () => ExecuteKde(parse, quantity, common, options)));
+            kde.Subcommands.Add(command);
+        }
+        return kde;
+    }
+
+    private static string SmoothDescription(Quantity quantity) => quantity switch
+    {
+        Quantity.Score =>
+            "Smoothed score s_k(x) = E_z[s(x + z)] at each query, z ~ the kernel; writes an (M, D) array (and its standard errors with --stderr-out).",
+        Quantity.LogDensity =>
+            "Smoothed log-density E_z[log p(x + z)] at each query, z ~ the kernel; writes an (M,) array (and its standard errors with --stderr-out).",
+        Quantity.Divergence =>
+            "Smoothed divergence E_z[div s(x + z)] at each query, z ~ the kernel; writes an (M,) array (and its standard errors with --stderr-out).",
+        _ => throw new ArgumentOutOfRangeException(nameof(quantity)),
+    };
+
+    private static string KdeDescription(Quantity quantity) => quantity switch
+    {
+        Quantity.Score =>
+            "Score grad log (p * k)(x) of the density smoothed by the Gaussian kernel k (the mixture with covariance sigma^2 I + Sigma_k) at each query; writes an (M, D) array.",
+        Quantity.LogDensity =>
+            "Log-density log (p * k)(x) of the density smoothed by the Gaussian kernel k at each query; writes an (M,) array.",
+        Quantity.Denoise =>
+            "Denoiser E[X_0 | X_t = x] (Tweedie) under the density smoothed by the Gaussian kernel k at each query; writes an (M, D) array.",
+        _ => throw new ArgumentOutOfRangeException(nameof(quantity)),
+    };
+
+    private static string KernelText(KernelSpec kernel, TangentSpec? tangent) =>
+        $"kernel {kernel.Text}{(tangent is null ? "" : $" (tangent {tangent.Text})")}";
+
+    private static int ExecuteSmooth(ParseResult parse, Quantity quantity, CommonOptions common, SmoothOptions options)
+    {
+        TextWriter stdout = parse.InvocationConfiguration.Output;
+        NoiseLevel level = common.Level(parse);
+        bool float64 = common.Float64(parse);
+        var backend = common.Backend(parse);
+        string outPath = common.OutPath(parse);
+        string? errorPath = parse.GetValue(options.StderrOut);
+        if (errorPath is not null)
+        {
+            MatrixFile.RequireWritableLocation(errorPath, "--stderr-out");
+            if (string.Equals(Path.GetFullPath(errorPath), Path.GetFullPath(outPath), StringComparison.Ordinal))
+                throw new InputException($"--stderr-out {errorPath} is the --out file; give the standard errors a file of their own.");
+        }
+
+        int count = parse.GetValue(options.Draws);
+        bool antithetic = parse.GetValue(options.Antithetic);
+        SmoothingDraws draws;
+        try
+        {
+            draws = new SmoothingDraws(count, parse.GetValue(options.Seed), antithetic, parse.GetValue(options.Fixed));
+        }
+        catch (ArgumentException e)
+        {
+            throw new InputException($"--draws {count}{(antithetic ? " with --antithetic" : "")}: {CliErrors.Describe(e)}");
+        }
+        var setting = new SmoothSetting(
+            parse.GetRequiredValue(options.Kernel), parse.GetValue(options.Tangent), draws, parse.GetValue(options.BatchRows) ?? 0, errorPath);
+
+        var (train, query) = common.ReadInputs(parse);
+        int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
+        if (float64)
+        {
+            var (values, errors) = Smooth<double>(quantity, train, query, level, backend, setting);
+            if (errors is not null) MatrixFile.Write(errorPath!, errors, shape);
+            MatrixFile.Write(outPath, values, shape);
+        }
+        else
+        {
+            var (values, errors) = Smooth<float>(quantity, train, query, level, backend, setting);
+            if (errors is not null) MatrixFile.Write(errorPath!, errors, shape);
+            MatrixFile.Write(outPath, values, shape);
+        }
+
+        stdout.WriteLine(CommonOptions.Summary(outPath, $"smooth {ScoreCommands.VerbName(quantity)}", shape, float64,
+            $"{KernelText(setting.Kernel, setting.Tangent)}, {draws}, {CommonOptions.Problem(train, query, level)}" +
+            (errorPath is null ? "" : $"; standard errors in {errorPath}")));
+        return 0;
+    }
+
+    /// <summary>What <c>smooth</c> needs beyond the shared options.</summary>
+    private sealed record SmoothSetting(KernelSpec Kernel, TangentSpec? Tangent, SmoothingDraws Draws, int BatchRows, string? ErrorPath);
+
+    /// <summary>Computes everything in memory first: nothing is written unless this returns.</summary>
+    private static (T[] Values, T[]? Errors) Smooth<T>(
+        Quantity quantity, MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend, SmoothSetting setting)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        TrainingSet<T> set = CommonOptions.TrainingSet<T>(train);
+        T[] queries = query.Values<T>();
+        SmoothingKernel kernel = setting.Kernel.Build(setting.Tangent?.Build(set));
+        LogSmoothedScore<T> model;
+        try
+        {
+            model = new LogSmoothedScore<T>(new EmpiricalScore<T>(set, backend), kernel, setting.Draws, setting.BatchRows);
+        }
+        catch (ArgumentException e) when (e.ParamName is "kernel" or "batchRows")
+        {
+            string option = e.ParamName == "batchRows" ? $"--batch-rows {setting.BatchRows}"
+                : setting.Tangent is { } tangent ? $"--tangent {tangent.Text}" : $"--kernel {setting.Kernel.Text}";
+            throw new InputException($"{option}: {CliErrors.Describe(e)}");
+        }
+
+        int width = ScoreCommands.IsScalar(quantity) ? 1 : query.Columns;
+        var values = new T[query.Rows * width];
+        T[]? errors = setting.ErrorPath is null ? null : new T[values.Length];
+        try
+        {
+            switch (quantity)
+            {
+                case Quantity.Score:
+                    model.Evaluate(queries, level, new SmoothedOutputs<T> { Score = values, ScoreError = errors });
+                    break;
+                case Quantity.LogDensity:
+                    model.Evaluate(queries, level, new SmoothedOutputs<T> { LogDensity = values, LogDensityError = errors });
+                    break;
+                case Quantity.Divergence:
+                    model.Evaluate(queries, level, new SmoothedOutputs<T> { Divergence = values, DivergenceError = errors });
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(quantity));
+            }
+        }
+        catch (ArgumentException e) when (CommonOptions.QueryProblem(e, query) is { } problem)
+        {
+            throw problem;
+        }
+        catch (ArgumentException e) when (e.ParamName == "outputs" && errors is not null)
+        {
+            throw new InputException($"--stderr-out with --draws {setting.Draws.Count}{(setting.Draws.Antithetic ? " --antithetic" : "")}: {CliErrors.Describe(e)}");
+        }
+
+        string verb = ScoreCommands.VerbName(quantity);
+        CommonOptions.RequireFinite(values, $"smooth {verb}", width);
+        if (errors is not null)
+            CommonOptions.RequireFinite(errors, $"standard error of the smooth {verb}", width);
+        return (values, errors);
+    }
+
+    private static int ExecuteKde(ParseResult parse, Quantity quantity, CommonOptions common, KernelOptions options)
+    {
+        TextWriter stdout = parse.InvocationConfiguration.Output;
+        NoiseLevel level = common.Level(parse);
+        bool float64 = common.Float64(parse);
+        var backend = common.Backend(parse);
+        string outPath = common.OutPath(parse);
+        KernelSpec kernel = parse.GetRequiredValue(options.Kernel);
+        TangentSpec? tangent = parse.GetValue(options.Tangent);
+
+        var (train, query) = common.ReadInputs(parse);
+        int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
+        if (float64)
+            MatrixFile.Write(outPath, Kde<double>(quantity, train, query, level, backend, kernel, tangent), shape);
+        else
+            MatrixFile.Write(outPath, Kde<float>(quantity, train, query, level, backend, kernel, tangent), shape);
+
+        stdout.WriteLine(CommonOptions.Summary(outPath, $"kde {ScoreCommands.VerbName(quantity)}", shape, float64,
+            $"{KernelText(kernel, tangent)}, {CommonOptions.Problem(train, query, level)}"));
+        return 0;
+    }
+
+    /// <summary>Computes everything in memory first: nothing is written unless this returns.</summary>
+    private static T[] Kde<T>(Quantity quantity, MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend,
+        KernelSpec kernelSpec, TangentSpec? tangentSpec)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        TrainingSet<T> set = CommonOptions.TrainingSet<T>(train);
+        T[] queries = query.Values<T>();
+        SmoothingKernel kernel = kernelSpec.Build(tangentSpec?.Build(set));
+        KdeScore<T> model;
+        try
+        {
+            model = new KdeScore<T>(new EmpiricalScore<T>(set, backend), kernel);
+        }
+        catch (ArgumentException e) when (e.ParamName == "kernel")
+        {
+            throw new InputException($"--kernel {kernelSpec.Text}: {CliErrors.Describe(e)}");
+        }
+
+        T[] result = CommonOptions.Evaluate(model, quantity, queries, level, query);
+
+        CommonOptions.RequireFinite(result, $"kde {ScoreCommands.VerbName(quantity)}", ScoreCommands.IsScalar(quantity) ? 1 : query.Columns);
+        return result;
+    }
+}
