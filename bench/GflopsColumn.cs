@@ -14,23 +14,23 @@ public interface ICountsFlops
     double Points(string method) => double.NaN;
 }
 
-/// <summary>Throughput in GFLOP/s (or millions of points per second): the class's count over the measured mean time.</summary>
+/// <summary>Throughput in GFLOP/s (or points per second): the class's count over the measured mean time.</summary>
 public sealed class GflopsColumn(bool points = false) : IColumn
 {
     private readonly bool _points = points;
 
-    /// <summary>The companion column: millions of points per second.</summary>
+    /// <summary>The companion column: points per second.</summary>
     public static GflopsColumn PointsPerSecond { get; } = new(points: true);
 
     public string Id => _points ? "PointsColumn" : nameof(GflopsColumn);
-    public string ColumnName => _points ? "Mpoints/s" : "GFLOP/s";
+    public string ColumnName => _points ? "points/s" : "GFLOP/s";
     public bool AlwaysShow => true;
     public ColumnCategory Category => ColumnCategory.Custom;
     public int PriorityInCategory => 0;
     public bool IsNumeric => true;
     public UnitType UnitType => UnitType.Dimensionless;
     public string Legend => _points
-        ? "Throughput: points (queries, or perturbed queries M·K) per invocation / mean time, in millions per second"
+        ? "Throughput: points (queries, or perturbed queries M·K) per invocation / mean time, per second"
         : "Throughput: flops per invocation (4·M·N·D for a score) / mean time";
     public bool IsAvailable(Summary summary) => true;
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
@@ -48,6 +48,6 @@ public sealed class GflopsColumn(bool points = false) : IColumn
 
     /// <summary>The column's value from the counter and the mean time in nanoseconds.</summary>
     private string Value(ICountsFlops counter, string method, double meanNanoseconds) => _points
-        ? (double.IsNaN(counter.Points(method)) ? "-" : (counter.Points(method) / meanNanoseconds * 1e3).ToString("F2")) // per ns × 1e3 = M/s
+        ? (double.IsNaN(counter.Points(method)) ? "-" : (counter.Points(method) / meanNanoseconds * 1e9).ToString("N0")) // per ns × 1e9 = per second
         : (counter.Flops(method) / meanNanoseconds).ToString("F1"); // flops per ns = GFLOP/s
 }
