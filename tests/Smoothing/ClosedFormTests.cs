@@ -24,9 +24,9 @@ public class ClosedFormTests
     }
 
     /// <summary>
-    /// h → 0 gives the empirical score: with h = 10⁻⁶σ each perturbed query is within δ = max‖x' − x‖ of x, so
-    /// |ℓ_k − ℓ| ≤ ‖s‖δ + ‖H‖δ² and ‖s_k − s‖ ≤ ‖H‖δ (doubled for the variation of s and H over the ball), beside the
-    /// kernel's rounding bound.
+    /// h → 0 gives the empirical score: with h = 10⁻⁶σ each perturbed query (rounded to T) is within δ = max‖x' − x‖
+    /// of x, so |ℓ_k − ℓ| ≤ ‖s‖δ + ‖H‖δ² and ‖s_k − s‖ ≤ ‖H‖δ, with ‖H‖ the largest Frobenius norm of the Hessian at x
+    /// and at the perturbed queries (doubled for its variation between them), beside the kernel's rounding bound.
     /// </summary>
     private static void TinyScaleGivesEmpirical<T>(Problem p) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -40,18 +40,18 @@ public class ClosedFormTests
         for (int q = 0; q < p.M; q++)
         {
             var x = queriesD.AsSpan(q * p.D, p.D);
-            double delta = 0, bLd = 0, bS = 0;
+            double delta = 0, bLd = 0, bS = 0, hessian = ErrorBound.Norm(ScoreReference.Hessian(trainD, p.D, x, p.Level));
             for (int k = 0; k < draws.Count; k++)
             {
                 var xk = SmoothingCase.PerturbedQuery<T>(kernel, draws, x, q, k);
                 double dist = 0;
                 for (int j = 0; j < p.D; j++) dist += (xk[j] - x[j]) * (xk[j] - x[j]);
                 delta = Math.Max(delta, Math.Sqrt(dist));
+                hessian = Math.Max(hessian, ErrorBound.Norm(ScoreReference.Hessian(trainD, p.D, xk, p.Level)));
                 var b = ErrorBound.For(trainD, p.D, xk, p.Level, u);
                 bLd += b.LogDensity / draws.Count;
                 bS += b.Score / draws.Count;
             }
-            double hessian = ErrorBound.Norm(ScoreReference.Hessian(trainD, p.D, x, p.Level));
             double[] score = ScoreReference.Score(trainD, p.D, x, p.Level);
             Expect.Within(double.CreateTruncating(ld[q]), ScoreReference.LogDensity(trainD, p.D, x, p.Level),
                 bLd + 2 * (ErrorBound.Norm(score) * delta + hessian * delta * delta), "log-density at h → 0", q, p.ToString());

@@ -95,7 +95,7 @@ public class KdeProperties
     /// normal part after r axpys and dots over D terms, so each quadratic form dᵀΣ⁻¹d errs by ≤ γ_{2D+2r+8} κ dᵀΣ⁻¹d; the
     /// Cholesky reference by ≤ γ_{4D} κ dᵀΣ⁻¹d. Non-negligible weights have dᵀΣ⁻¹d ≤ 2|u*| + 80, so every logit errs by
     /// η = (γ_{2D+2r+8} + γ_{4D}) κ (|u*| + 40) and the normalised weights by 2η: log-density ≤ 3η + log-det terms
-    /// (γ_{D} |log det|); score ≤ 2η √(E_w‖Σ⁻¹d‖²) + γ_{2D+2r} κ ‖s‖; denoiser ≤ 2η √(E_w‖y‖²) + γ_N ‖m‖. Each doubled for
+    /// (γ_{D} |log det|); score ≤ 2η √(E_w‖Σ⁻¹d‖²) + γ_{2D+2r} κ ‖s‖; denoiser (Σ w y / Σ w, summed directly) ≤ (2η + γ_{N+D}) √(E_w‖y‖²). Each doubled for
     /// second-order terms, plus one rounding to T (u_T |value|).
     /// </summary>
     private static void AnisotropicMatchesDense<T>(Problem p, double tangentOverScale, double normalOverScale, int seed)
@@ -147,7 +147,7 @@ public class KdeProperties
                 2 * (2 * eta * Math.Sqrt(inverseMoment) + ErrorBound.Gamma(2 * d + 2 * r, ud) * kappa * ErrorBound.Norm(refS)) + uT * ErrorBound.Norm(refS),
                 "KDE score", q, context);
             Expect.Within(Problem.Widen(den).AsSpan(q * d, d), refDen,
-                2 * (2 * eta * Math.Sqrt(pointMoment) + ErrorBound.Gamma(p.N + d, ud) * ErrorBound.Norm(refDen)) + uT * ErrorBound.Norm(refDen),
+                2 * (2 * eta * Math.Sqrt(pointMoment) + ErrorBound.Gamma(p.N + d, ud) * Math.Sqrt(pointMoment)) + uT * ErrorBound.Norm(refDen),
                 "KDE denoiser", q, context);
         }
     }

@@ -145,6 +145,32 @@ public class StatisticalTests
         Assert.True(largestAnisotropic > 0.1, "an anisotropic kernel with h_N > 0 must move mass off the tangent space");
     }
 
+    /// <summary>
+    /// On a circle the tangent kernel moves no mass off the tangent line at x: the component of every draw along the
+    /// normal (x − c)/‖x − c‖ is zero to float64 rounding, ≤ 8u‖z‖.
+    /// </summary>
+    [Fact]
+    public void TangentDrawsOnACircle_StayOnTheTangentLine()
+    {
+        var circle = new Kernels.Numerics.Geometry.Circle(1.3, [0.5, -0.2]);
+        var kernel = SmoothingKernel.Tangent(circle, 0.4);
+        var draws = new SmoothingDraws(32, seed: 10);
+        var rng = new Random(12);
+        var z = new double[2];
+        for (int q = 0; q < 50; q++)
+        {
+            double[] x = [0.5 + 3 * Problem.Gaussian(rng), -0.2 + 3 * Problem.Gaussian(rng)];
+            double r = Math.Sqrt((x[0] - 0.5) * (x[0] - 0.5) + (x[1] + 0.2) * (x[1] + 0.2));
+            double[] normal = [(x[0] - 0.5) / r, (x[1] + 0.2) / r];
+            for (int k = 0; k < draws.Count; k++)
+            {
+                kernel.Draw(x, draws, q, k, z);
+                double along = Math.Abs(normal[0] * z[0] + normal[1] * z[1]);
+                Assert.True(along <= 8 * ErrorBound.UnitRoundoffDouble * ErrorBound.Norm(z), $"query {q} draw {k}: normal component {along:G3} of ‖z‖ = {ErrorBound.Norm(z):G3}");
+            }
+        }
+    }
+
     /// <summary>Ball draws stay in the ball and have E‖z‖² = D R²/(D + 2) (checked to 5 standard errors, n = 20 000).</summary>
     [Fact]
     public void BallDraws_AreUniformInTheBall()

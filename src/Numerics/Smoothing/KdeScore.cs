@@ -13,7 +13,7 @@ namespace Kernels.Numerics.Smoothing;
 ///   per query in float64, never a D×D inverse.</item>
 /// </list>
 /// For a tangent-space kernel the covariance is taken at the query x and held fixed: the score is ∇ log Σ_i N(·; α y_i, Σ(x))
-/// evaluated at x (Σ not differentiated). The denoiser is Tweedie's E[X₀ | x] = Σ_i w_i y_i under the smoothed mixture.
+/// evaluated at x (Σ not differentiated). The denoiser is Tweedie's E[X₀ | x] = Σ_i w_i y_i under the smoothed mixture, summed directly.
 /// </summary>
 /// <typeparam name="T">float or double.</typeparam>
 public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -183,6 +183,7 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
             }
             double sum = 0, inverseMoment = 0;
             Array.Clear(_displacement);
+            Array.Clear(Denoiser);
             for (int i = 0; i < n; i++)
             {
                 double w = Math.Exp(_logits[i] - max);
@@ -190,13 +191,14 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
                 Difference(train, i, level.Alpha, r, out double inverseNorm2);
                 sum += w;
                 TensorPrimitives.MultiplyAdd<double>(_difference, w, _displacement, _displacement);
+                TensorPrimitives.MultiplyAdd(train.AsSpan(i * d, d), w, (ReadOnlySpan<double>)Denoiser, Denoiser);
                 inverseMoment += w * inverseNorm2;
             }
             TensorPrimitives.Divide<double>(_displacement, sum, _displacement); // V̄ = E_w[α y − x] = α m − x
 
             LogDensity = max + Math.Log(sum) - Math.Log(n) - 0.5 * logDet;
             ApplyInverse(_displacement, r, b, Score);                              // s = Σ⁻¹ V̄
-            for (int j = 0; j < d; j++) Denoiser[j] = (X[j] + _displacement[j]) / level.Alpha;
+            TensorPrimitives.Divide<double>(Denoiser, sum, Denoiser); // Σ w y / Σ w directly: (x + V̄)/α would cancel at small α, large σ
             Divergence = inverseMoment / sum - TensorPrimitives.Dot<double>(Score, Score) - traceInverse;
         }
 
