@@ -37,7 +37,7 @@ public sealed class CliTests : IDisposable
         _out = Path.Combine(_dir, "out.npy");
 
         var rng = new Random(20240611);
-        float[] train = RandomMatrix(rng, N, D), query = RandomMatrix(rng, M, D);
+        float[] train = CliRun.RandomMatrix(rng, N, D), query = CliRun.RandomMatrix(rng, M, D);
         Npy.Write(_train, train, N, D);
         Npy.Write(_query, query, M, D);
         _trainValues = train.Select(v => (double)v).ToArray();
@@ -50,18 +50,7 @@ public sealed class CliTests : IDisposable
         catch (IOException) { }
     }
 
-    private static float[] RandomMatrix(Random rng, int rows, int columns) =>
-        Enumerable.Range(0, rows * columns).Select(_ => (float)(2 * rng.NextDouble() - 1 + 0.3 * Problem.Gaussian(rng))).ToArray();
-
-    private sealed record Result(int ExitCode, string Out, string Error);
-
-    private static Result Cli(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Program.Run(args, stdout, stderr);
-        return new Result(code, stdout.ToString(), stderr.ToString());
-    }
+    private static CliResult Cli(params string[] args) => CliRun.Run(args);
 
     private string[] Args(string verb, params string[] extra) =>
         [verb, "--train", _train, "--query", _query, "--out", _out, .. extra];
@@ -69,16 +58,10 @@ public sealed class CliTests : IDisposable
     private static string[] LevelArgs(NoiseLevel level) =>
         ["--alpha", level.Alpha.ToString("R"), "--sigma", level.Sigma.ToString("R")];
 
-    private static void AssertSucceeded(Result r)
-    {
-        Assert.True(r.ExitCode == 0, $"exit code {r.ExitCode}; stderr: {r.Error}");
-        Assert.Equal("", r.Error);
-    }
-
     private NpyArray RunAndRead(string verb, params string[] extra)
     {
         var r = Cli(Args(verb, extra));
-        AssertSucceeded(r);
+        CliRun.AssertSucceeded(r);
         return Npy.Read(_out);
     }
 
@@ -197,7 +180,7 @@ public sealed class CliTests : IDisposable
     public void PrecisionFloat64_WritesF8_AndMatchesReferenceTightly()
     {
         var r = Cli(Args("score", [.. LevelArgs(Level), "--precision", "float64"]));
-        AssertSucceeded(r);
+        CliRun.AssertSucceeded(r);
 
         Assert.Contains("'descr': '<f8'", System.Text.Encoding.Latin1.GetString(File.ReadAllBytes(_out)));
         var result = Npy.Read(_out);
@@ -214,7 +197,7 @@ public sealed class CliTests : IDisposable
         Npy.Write(query64, _queryValues, M, D);
 
         var r = Cli(["score", "--train", train64, "--query", query64, "--out", _out, .. LevelArgs(Level)]);
-        AssertSucceeded(r);
+        CliRun.AssertSucceeded(r);
 
         var result = Npy.Read(_out);
         Assert.Equal(typeof(float), result.ElementType);
@@ -236,7 +219,7 @@ public sealed class CliTests : IDisposable
     {
         var r = Cli(Args("logdensity", LevelArgs(Level)));
 
-        AssertSucceeded(r);
+        CliRun.AssertSucceeded(r);
         Assert.Contains(_out, r.Out);
         Assert.Contains($"({M},)", r.Out);
     }
@@ -456,7 +439,7 @@ public sealed class CliTests : IDisposable
 
         var r = Cli("example", "--out", dir);
 
-        AssertSucceeded(r);
+        CliRun.AssertSucceeded(r);
         var train = Npy.Read(Path.Combine(dir, "train.npy"));
         var query = Npy.Read(Path.Combine(dir, "query.npy"));
         var score = Npy.Read(Path.Combine(dir, "score.npy"));
@@ -484,9 +467,9 @@ public sealed class CliTests : IDisposable
     {
         string a = Path.Combine(_dir, "a"), b = Path.Combine(_dir, "b"), c = Path.Combine(_dir, "c");
 
-        AssertSucceeded(Cli("example", "--out", a, "--points", "5", "--queries", "7", "--sigma", "0.3", "--seed", "42"));
-        AssertSucceeded(Cli("example", "--out", b, "--points", "5", "--queries", "7", "--sigma", "0.3", "--seed", "42"));
-        AssertSucceeded(Cli("example", "--out", c, "--points", "5", "--queries", "7", "--sigma", "0.3", "--seed", "43"));
+        CliRun.AssertSucceeded(Cli("example", "--out", a, "--points", "5", "--queries", "7", "--sigma", "0.3", "--seed", "42"));
+        CliRun.AssertSucceeded(Cli("example", "--out", b, "--points", "5", "--queries", "7", "--sigma", "0.3", "--seed", "42"));
+        CliRun.AssertSucceeded(Cli("example", "--out", c, "--points", "5", "--queries", "7", "--sigma", "0.3", "--seed", "43"));
 
         foreach (string file in new[] { "train.npy", "query.npy", "score.npy" })
             Assert.Equal(File.ReadAllBytes(Path.Combine(a, file)), File.ReadAllBytes(Path.Combine(b, file)));

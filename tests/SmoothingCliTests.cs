@@ -34,8 +34,8 @@ public sealed class SmoothingCliTests : IDisposable
         _stderr = Path.Combine(_dir, "se.npy");
 
         var rng = new Random(7);
-        _trainValues = RandomMatrix(rng, N, D);
-        _queryValues = RandomMatrix(rng, M, D);
+        _trainValues = CliRun.RandomMatrix(rng, N, D);
+        _queryValues = CliRun.RandomMatrix(rng, M, D);
         Npy.Write(_train, _trainValues, N, D);
         Npy.Write(_query, _queryValues, M, D);
     }
@@ -46,18 +46,7 @@ public sealed class SmoothingCliTests : IDisposable
         catch (IOException) { }
     }
 
-    private static float[] RandomMatrix(Random rng, int rows, int columns) =>
-        Enumerable.Range(0, rows * columns).Select(_ => (float)(2 * rng.NextDouble() - 1 + 0.3 * Problem.Gaussian(rng))).ToArray();
-
-    private sealed record Result(int ExitCode, string Out, string Error);
-
-    private static Result Cli(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = Program.Run(args, stdout, stderr);
-        return new Result(code, stdout.ToString(), stderr.ToString());
-    }
+    private static CliResult Cli(params string[] args) => CliRun.Run(args);
 
     private static readonly string[] LevelArgs = ["--alpha", Level.Alpha.ToString("R"), "--sigma", Level.Sigma.ToString("R")];
 
@@ -72,16 +61,10 @@ public sealed class SmoothingCliTests : IDisposable
     private string[] Kde(string verb, string kernel, params string[] extra) =>
         ["kde", verb, "--train", _train, "--query", _query, "--out", _out, .. LevelArgs, "--kernel", kernel, .. extra];
 
-    private static void AssertSucceeded(Result r)
-    {
-        Assert.True(r.ExitCode == 0, $"exit code {r.ExitCode}; stderr: {r.Error}");
-        Assert.Equal("", r.Error);
-    }
-
     private NpyArray RunAndRead(string[] args)
     {
         var r = Cli(args);
-        AssertSucceeded(r);
+        CliRun.AssertSucceeded(r);
         return Npy.Read(_out);
     }
 
@@ -134,7 +117,7 @@ public sealed class SmoothingCliTests : IDisposable
     public void StderrOut_WritesStandardErrorsOfTheOutputsShape()
     {
         var r = Cli(Smooth("score", "gaussian:0.25", "--stderr-out", _stderr));
-        AssertSucceeded(r);
+        CliRun.AssertSucceeded(r);
         Assert.Contains(_stderr, r.Out);
 
         var errors = Npy.Read(_stderr);
@@ -147,7 +130,7 @@ public sealed class SmoothingCliTests : IDisposable
         Library(SmoothingKernel.Gaussian(0.25)).Evaluate(_queryValues, Level, new SmoothedOutputs<float> { ScoreError = scoreError });
         Assert.Equal(scoreError, errors.ToSingle());
 
-        AssertSucceeded(Cli(Smooth("logdensity", "gaussian:0.25", "--stderr-out", _stderr)));
+        CliRun.AssertSucceeded(Cli(Smooth("logdensity", "gaussian:0.25", "--stderr-out", _stderr)));
         Assert.Equal(new[] { M }, Npy.Read(_stderr).Shape);
         Assert.All(Npy.Read(_stderr).ToSingle(), e => Assert.True(float.IsFinite(e) && e >= 0, $"standard error {e}"));
     }
@@ -157,7 +140,7 @@ public sealed class SmoothingCliTests : IDisposable
     {
         var r = Cli(Smooth("divergence", "gaussian:0.25", "--antithetic"));
 
-        AssertSucceeded(r);
+        CliRun.AssertSucceeded(r);
         Assert.Contains(_out, r.Out);
         Assert.Contains("smooth divergence", r.Out);
         Assert.Contains($"({M},)", r.Out);
