@@ -27,6 +27,12 @@ public sealed class EmpiricalScore<T> : IScoreModel<T> where T : unmanaged, IFlo
     /// <summary>The backend every evaluation goes through.</summary>
     public IScoreBackend Backend { get; }
 
+    /// <summary>Threads for the work a smoother does around the backend: the CPU backend's limit, else all cores.</summary>
+    internal ParallelOptions ParallelOptions => new()
+    {
+        MaxDegreeOfParallelism = Backend is CpuBackend cpu ? cpu.MaxDegreeOfParallelism : -1,
+    };
+
     /// <summary>The dimension D.</summary>
     public int Dimension => TrainingSet.Dimension;
 
@@ -38,10 +44,7 @@ public sealed class EmpiricalScore<T> : IScoreModel<T> where T : unmanaged, IFlo
     {
         int m = ValidateQueries(queries, level);
         outputs.Validate(m, Dimension);
-        RequireNoOverlap(queries, outputs.LogDensity, nameof(outputs.LogDensity));
-        RequireNoOverlap(queries, outputs.Score, nameof(outputs.Score));
-        RequireNoOverlap(queries, outputs.Denoiser, nameof(outputs.Denoiser));
-        RequireNoOverlap(queries, outputs.Divergence, nameof(outputs.Divergence));
+        outputs.RequireNoOverlap(queries);
         Backend.Evaluate(TrainingSet, queries, level, outputs);
     }
 
@@ -157,7 +160,4 @@ public sealed class EmpiricalScore<T> : IScoreModel<T> where T : unmanaged, IFlo
             perQuery == 1 ? $"M = {queryCount} queries" : $"M×D = {queryCount}×{perQuery}");
         return destination;
     }
-
-    private static void RequireNoOverlap(ReadOnlySpan<T> queries, Span<T> destination, string name) =>
-        Guard.RequireNoOverlap(queries, destination, name);
 }

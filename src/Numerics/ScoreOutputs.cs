@@ -35,4 +35,13 @@ public readonly ref struct ScoreOutputs<T> where T : unmanaged, IFloatingPointIe
         if (!Denoiser.IsEmpty) Guard.RequireLength(Denoiser, md, nameof(Denoiser), $"M×D = {queryCount}×{dimension}");
         if (!Divergence.IsEmpty) Guard.RequireLength(Divergence, queryCount, nameof(Divergence), $"M = {queryCount} queries");
     }
+
+    /// <summary>Rejects any destination that overlaps the queries it is computed from.</summary>
+    internal void RequireNoOverlap(ReadOnlySpan<T> queries)
+    {
+        Guard.RequireNoOverlap(queries, LogDensity, nameof(LogDensity));
+        Guard.RequireNoOverlap(queries, Score, nameof(Score));
+        Guard.RequireNoOverlap(queries, Denoiser, nameof(Denoiser));
+        Guard.RequireNoOverlap(queries, Divergence, nameof(Divergence));
+    }
 }

@@ -93,10 +93,7 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
         }
         int m = Guard.RequireQueries(queries, Dimension);
         outputs.Validate(m, Dimension);
-        Guard.RequireNoOverlap(queries, outputs.LogDensity, nameof(outputs.LogDensity));
-        Guard.RequireNoOverlap(queries, outputs.Score, nameof(outputs.Score));
-        Guard.RequireNoOverlap(queries, outputs.Denoiser, nameof(outputs.Denoiser));
-        Guard.RequireNoOverlap(queries, outputs.Divergence, nameof(outputs.Divergence));
+        outputs.RequireNoOverlap(queries);
 
         int d = Dimension;
         double[] train = _train.Value;
@@ -105,10 +102,7 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
         var s = outputs.Score.IsEmpty ? null : new double[m * d];
         var den = outputs.Denoiser.IsEmpty ? null : new double[m * d];
         var div = outputs.Divergence.IsEmpty ? null : new double[m];
-        var parallel = new ParallelOptions
-        {
-            MaxDegreeOfParallelism = Empirical.Backend is CpuBackend cpu ? cpu.MaxDegreeOfParallelism : -1,
-        };
+        var parallel = Empirical.ParallelOptions;
         Parallel.For(0, m, parallel, () => new Workspace(train.Length / d, d, Kernel.MaxGaussianDirections(d)), (q, _, work) =>
         {
             for (int j = 0; j < d; j++) work.X[j] = double.CreateTruncating(x[q * d + j]);

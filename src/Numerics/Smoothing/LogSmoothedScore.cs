@@ -102,13 +102,7 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
         Guard.RequireLevel(level);
         int m = Guard.RequireQueries(queries, Dimension);
         outputs.Validate(m, Dimension);
-        Guard.RequireNoOverlap(queries, outputs.LogDensity, nameof(outputs.LogDensity));
-        Guard.RequireNoOverlap(queries, outputs.Score, nameof(outputs.Score));
-        Guard.RequireNoOverlap(queries, outputs.Denoiser, nameof(outputs.Denoiser));
-        Guard.RequireNoOverlap(queries, outputs.Divergence, nameof(outputs.Divergence));
-        Guard.RequireNoOverlap(queries, outputs.LogDensityError, nameof(outputs.LogDensityError));
-        Guard.RequireNoOverlap(queries, outputs.ScoreError, nameof(outputs.ScoreError));
-        Guard.RequireNoOverlap(queries, outputs.DivergenceError, nameof(outputs.DivergenceError));
+        outputs.RequireNoOverlap(queries);
         if (outputs.WantsErrors && Draws.Units < 2)
             throw new ArgumentException(
                 $"Standard errors need at least 2 independent units but {Draws} has {Draws.Units}; use more draws.", nameof(outputs));
@@ -147,10 +141,7 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
         var rowScores = score.Wanted ? new T[perturbed.Length] : null;
         var rowLogDensity = logDensity.Wanted ? new T[perturbed.Length / d] : null;
         var rowDivergence = divergence.Wanted ? new T[perturbed.Length / d] : null;
-        var parallel = new ParallelOptions
-        {
-            MaxDegreeOfParallelism = Empirical.Backend is CpuBackend cpu ? cpu.MaxDegreeOfParallelism : -1,
-        };
+        var parallel = Empirical.ParallelOptions;
 
         for (long start = 0; start < total; start += batch)
         {

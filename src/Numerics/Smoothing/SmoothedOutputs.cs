@@ -46,4 +46,13 @@ public readonly ref struct SmoothedOutputs<T> where T : unmanaged, IFloatingPoin
         if (!ScoreError.IsEmpty) Guard.RequireLength(ScoreError, md, nameof(ScoreError), mxd);
         if (!DivergenceError.IsEmpty) Guard.RequireLength(DivergenceError, queryCount, nameof(DivergenceError), m);
     }
+
+    /// <summary>Rejects any destination that overlaps the queries it is computed from.</summary>
+    internal void RequireNoOverlap(ReadOnlySpan<T> queries)
+    {
+        new ScoreOutputs<T> { LogDensity = LogDensity, Score = Score, Denoiser = Denoiser, Divergence = Divergence }.RequireNoOverlap(queries);
+        Guard.RequireNoOverlap(queries, LogDensityError, nameof(LogDensityError));
+        Guard.RequireNoOverlap(queries, ScoreError, nameof(ScoreError));
+        Guard.RequireNoOverlap(queries, DivergenceError, nameof(DivergenceError));
+    }
 }
