@@ -22,6 +22,21 @@ public abstract class NoiseSchedule
     /// <summary>(α, σ) at a validated time t &gt; 0.</summary>
     protected abstract (double Alpha, double Sigma) Evaluate(double t);
 
+    /// <summary>
+    /// The coefficients of the forward SDE <c>dX = f(t) X dt + g(t) dB</c> whose marginals are this schedule's:
+    /// f = d log α / dt and g² = dσ²/dt − 2 f σ². Samplers run its reverse (DESIGN.md §4): the reverse-time SDE
+    /// <c>dX = [f X − g² s] dt + g dB̄</c> and the probability-flow ODE <c>dX/dt = f X − ½ g² s</c>.
+    /// </summary>
+    /// <param name="t">Time, finite and strictly positive.</param>
+    public (double Drift, double DiffusionSquared) Sde(double t)
+    {
+        At(t); // the same validation as the level
+        return SdeCoefficients(t);
+    }
+
+    /// <summary>(f, g²) at a validated time t &gt; 0, in closed form.</summary>
+    protected abstract (double Drift, double DiffusionSquared) SdeCoefficients(double t);
+
     /// <summary>Ornstein–Uhlenbeck <c>dX = −aX dt + √2 dB</c> with rate a = 1.</summary>
     public static NoiseSchedule OrnsteinUhlenbeck { get; } = new OrnsteinUhlenbeckSchedule(1.0);
 
@@ -72,6 +87,10 @@ public sealed class OrnsteinUhlenbeckSchedule : NoiseSchedule
     protected override (double, double) Evaluate(double t) =>
         (Math.Exp(-Rate * t), Math.Sqrt(-ExpM1(-2 * Rate * t) / Rate));
 
+    /// <inheritdoc/>
+    // f = −a; g² = 2e^{−2at} + 2a(1 − e^{−2at})/a = 2: the SDE dX = −aX dt + √2 dB itself.
+    protected override (double, double) SdeCoefficients(double t) => (-Rate, 2.0);
+
     /// <summary>e^x − 1 to a few ulp for all x (Kahan's trick: the rounding of e^x cancels in (u − 1)/log u).</summary>
     internal static double ExpM1(double x)
     {
@@ -116,6 +135,14 @@ public sealed class VariancePreservingSchedule : NoiseSchedule
         double integral = BetaMin * t + 0.5 * (BetaMax - BetaMin) * t * t;
         return (Math.Exp(-0.5 * integral), Math.Sqrt(-OrnsteinUhlenbeckSchedule.ExpM1(-integral)));
     }
+
+    /// <inheritdoc/>
+    // f = −β/2; g² = βe^{−B} + β(1 − e^{−B}) = β(t).
+    protected override (double, double) SdeCoefficients(double t)
+    {
+        double beta = BetaMin + t * (BetaMax - BetaMin);
+        return (-0.5 * beta, beta);
+    }
 }
 
 /// <summary>Variance exploding (paper 1's Brownian motion): α = 1, σ² = t.</summary>
@@ -126,6 +153,9 @@ public sealed class VarianceExplodingSchedule : NoiseSchedule
 
     /// <inheritdoc/>
     protected override (double, double) Evaluate(double t) => (1.0, Math.Sqrt(t));
+
+    /// <inheritdoc/>
+    protected override (double, double) SdeCoefficients(double t) => (0.0, 1.0);
 }
 
 /// <summary>EDM: α = 1, σ = t.</summary>
@@ -136,4 +166,8 @@ public sealed class EdmSchedule : NoiseSchedule
 
     /// <inheritdoc/>
     protected override (double, double) Evaluate(double t) => (1.0, t);
+
+    /// <inheritdoc/>
+    // g² = dσ²/dt = 2t.
+    protected override (double, double) SdeCoefficients(double t) => (0.0, 2 * t);
 }

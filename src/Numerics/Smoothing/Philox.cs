@@ -43,4 +43,27 @@ public static class Philox
         var (sin, cos) = double.SinCosPi(b * (2.0 / 4294967296.0));
         return (r * cos, r * sin);
     }
+
+    /// <summary>
+    /// Fills <paramref name="normals"/> with standard normals of the stream (c1, c2, c3) under <paramref name="seed"/>:
+    /// normal j comes from the block with counter (j / 4, c1, c2, c3) and key (seed mod 2³², seed / 2³²), words (x0, x1)
+    /// giving normals 4⌊j/4⌋ and +1, (x2, x3) giving +2 and +3 by <see cref="BoxMuller"/>.
+    /// </summary>
+    public static void FillNormals(ulong seed, uint c1, uint c2, uint c3, Span<double> normals)
+    {
+        uint k0 = (uint)seed, k1 = (uint)(seed >> 32);
+        for (int j = 0; j < normals.Length; j += 4)
+        {
+            var (x0, x1, x2, x3) = Generate((uint)(j >> 2), c1, c2, c3, k0, k1);
+            var (a, b) = BoxMuller(x0, x1);
+            normals[j] = a;
+            if (j + 1 < normals.Length) normals[j + 1] = b;
+            if (j + 2 < normals.Length)
+            {
+                var (c, d) = BoxMuller(x2, x3);
+                normals[j + 2] = c;
+                if (j + 3 < normals.Length) normals[j + 3] = d;
+            }
+        }
+    }
 }

@@ -58,20 +58,7 @@ public sealed record SmoothingDraws
     public void Normals(int query, int unit, Span<double> xi)
     {
         var (q, tag) = Stream(query);
-        uint k0 = (uint)Seed, k1 = (uint)(Seed >> 32);
-        for (int j = 0; j < xi.Length; j += 4)
-        {
-            var (x0, x1, x2, x3) = Philox.Generate((uint)(j >> 2), (uint)unit, q, tag, k0, k1);
-            var (a, b) = Philox.BoxMuller(x0, x1);
-            xi[j] = a;
-            if (j + 1 < xi.Length) xi[j + 1] = b;
-            if (j + 2 < xi.Length)
-            {
-                var (c, d) = Philox.BoxMuller(x2, x3);
-                xi[j + 2] = c;
-                if (j + 3 < xi.Length) xi[j + 3] = d;
-            }
-        }
+        Philox.FillNormals(Seed, (uint)unit, q, tag, xi);
     }
 
     /// <summary>The auxiliary uniform in (0, 1) of unit <paramref name="unit"/> of query <paramref name="query"/>.</summary>
