@@ -1,0 +1,14 @@
+namespace Kernels.Experiments;
+
+/// <summary>Not yet written.</summary>
+public sealed class KdeVersusLog : Experiment
+{
+    /// <inheritdoc/>
+    public override string Name => "KdeVersusLog".ToLowerInvariant();
+
+    /// <inheritdoc/>
+    public override string Description => "";
+
+    /// <inheritdoc/>
+    public override ExperimentReport Run(ExperimentContext context) => throw new NotImplementedException();
+}
