@@ -42,6 +42,85 @@ public sealed class AffineSubspace : Manifold
         }
     }
 
+    private AffineSubspace(AffineSubspace other, double extent)
+        : base(other.Dimension, other.IntrinsicDimension)
+    {
+        _origin = other._origin;
+        _directions = other._directions;
+        Extent = extent;
+    }
+
+    /// <summary>
+    /// The half-width E of the patch that <see cref="Sample"/> and <see cref="Grid"/> cover: origin + Σ c_i u_i with
+    /// every c_i in [−E, E] along the orthonormal directions u_i. 1 unless set by <see cref="WithExtent"/>.
+    /// </summary>
+    public double Extent { get; } = 1;
+
+    /// <summary>The same flat with another sampling patch half-width (the geometry is unchanged).</summary>
+    /// <param name="extent">E, finite and &gt; 0.</param>
+    public AffineSubspace WithExtent(double extent)
+    {
+        if (!double.IsFinite(extent) || extent <= 0)
+            throw new ArgumentOutOfRangeException(nameof(extent), extent, "The patch half-width must be finite and > 0.");
+        return new AffineSubspace(this, extent);
+    }
+
+    /// <summary>
+    /// origin + Σ c_i u_i with the coefficients c_i independent and uniform on [−<see cref="Extent"/>, <see cref="Extent"/>]
+    /// (Lebesgue measure on that d-cube of the flat).
+    /// </summary>
+    /// <param name="count">The number of points, ≥ 0.</param>
+    /// <param name="seed">The generator's key.</param>
+    public override double[] Sample(int count, ulong seed)
+    {
+        RequireSampleCount(count);
+        int d = IntrinsicDimension, dim = Dimension;
+        var points = new double[(long)count * dim];
+        var c = new double[d];
+        for (int i = 0; i < count; i++)
+        {
+            Uniforms(seed, i, c);
+            for (int r = 0; r < d; r++)
+                c[r] = Extent * (2 * c[r] - 1);
+            Combine(c, points.AsSpan(i * dim, dim));
+        }
+        return points;
+    }
+
+    /// <summary>
+    /// d = 1: c_k = −E + 2E·k/(count − 1), both ends included (count = 1: the origin). d ≥ 2: the product grid of
+    /// m such values per coefficient (count = m^d, m ≥ 2), last coefficient fastest.
+    /// </summary>
+    /// <param name="count">The number of points, ≥ 1 (d ≥ 2: a perfect d-th power, m ≥ 2).</param>
+    public override double[] Grid(int count)
+    {
+        int d = IntrinsicDimension, dim = Dimension;
+        int side = d == 1 ? count : ProductGridSide(count, least: 2);
+        RequireGridCount(count);
+        var points = new double[(long)count * dim];
+        var c = new double[d];
+        for (int k = 0; k < count; k++)
+        {
+            int rest = k;
+            for (int r = d - 1; r >= 0; r--)
+            {
+                int digit = rest % side;
+                rest /= side;
+                c[r] = side == 1 ? 0 : Extent * (-1 + 2.0 * digit / (side - 1));
+            }
+            Combine(c, points.AsSpan(k * dim, dim));
+        }
+        return points;
+    }
+
+    private void Combine(ReadOnlySpan<double> c, Span<double> point)
+    {
+        int dim = Dimension;
+        _origin.CopyTo(point);
+        for (int r = 0; r < c.Length; r++)
+            TensorPrimitives.MultiplyAdd(_directions.AsSpan(r * dim, dim), c[r], point, point);
+    }
+
     /// <summary>The line through <paramref name="point"/> along <paramref name="direction"/> (any non-zero length).</summary>
     /// <param name="point">A point of the line (length D ≥ 2, finite).</param>
     /// <param name="direction">A non-zero direction (length D, finite).</param>
@@ -83,50 +162,9 @@ public sealed class AffineSubspace : Manifold
                 $"set has {n} points, but fitting a {intrinsicDimension}-flat needs at least d + 1 = {intrinsicDimension + 1}; pass more points or a smaller d.",
                 nameof(set));
 
-        var rows = set.Rows;
         var mean = new double[dim];
-        for (int i = 0; i < n; i++)
-            for (int a = 0; a < dim; a++)
-                mean[a] += double.CreateChecked(rows[i * dim + a]);
-        for (int a = 0; a < dim; a++)
-            mean[a] /= n;
-
         var directions = new double[intrinsicDimension * dim];
-        if (n <= dim)
-        {
-            var centred = new double[n * dim];
-            for (int i = 0; i < centred.Length; i++)
-                centred[i] = double.CreateChecked(rows[i]) - mean[i % dim];
-            LocalPca.PrincipalDirections(centred, n, dim, intrinsicDimension, directions);
-        }
-        else
-        {
-            // Stream the D×D scatter matrix over blocks of centred points: no N×D copy for large N. Row a of the
-            // scatter matrix belongs to one thread and sums the points in index order, so the result is the same
-            // bits whatever the thread count.
-            const int block = 256;
-            var scatter = new double[dim * dim];
-            var y = new double[block * dim];
-            for (int start = 0; start < n; start += block)
-            {
-                int count = Math.Min(block, n - start);
-                for (int i = 0; i < count; i++)
-                    for (int a = 0; a < dim; a++)
-                        y[i * dim + a] = double.CreateChecked(rows[(start + i) * dim + a]) - mean[a];
-                Parallel.For(0, dim, a =>
-                {
-                    var row = scatter.AsSpan(a * dim + a, dim - a);
-                    for (int i = 0; i < count; i++)
-                    {
-                        double ya = y[i * dim + a];
-                        if (ya != 0)
-                            TensorPrimitives.MultiplyAdd(y.AsSpan(i * dim + a, dim - a), ya, row, row);
-                    }
-                });
-            }
-            LocalPca.MirrorUpper(scatter, dim);
-            LocalPca.FromSymmetric(scatter, dim, ReadOnlySpan<double>.Empty, n, dim, intrinsicDimension, directions);
-        }
+        PrincipalAxes.Fit(set.Rows, n, dim, intrinsicDimension, mean, directions, default);
         return new AffineSubspace(mean, directions);
     }
 

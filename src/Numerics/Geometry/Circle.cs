@@ -67,6 +67,40 @@ public sealed class Circle : Manifold
         basis[1] = cos;
     }
 
+    /// <summary>Angles θ uniform on [0, 2π) (the arc-length measure): point i from one Philox uniform.</summary>
+    /// <param name="count">The number of points, ≥ 0.</param>
+    /// <param name="seed">The generator's key.</param>
+    public override double[] Sample(int count, ulong seed)
+    {
+        RequireSampleCount(count);
+        var points = new double[(long)count * Dimension];
+        Span<double> u = stackalloc double[1];
+        for (int i = 0; i < count; i++)
+        {
+            Uniforms(seed, i, u);
+            At(2 * Math.PI * u[0], points.AsSpan(i * Dimension, Dimension));
+        }
+        return points;
+    }
+
+    /// <summary>θ_k = 2πk/count, k = 0 … count − 1.</summary>
+    /// <param name="count">The number of points, ≥ 1.</param>
+    public override double[] Grid(int count)
+    {
+        RequireGridCount(count);
+        var points = new double[(long)count * Dimension];
+        for (int k = 0; k < count; k++)
+            At(2 * Math.PI * k / count, points.AsSpan(k * Dimension, Dimension));
+        return points;
+    }
+
+    private void At(double theta, Span<double> point)
+    {
+        var (sin, cos) = Math.SinCos(theta);
+        point[0] = CentreX + Radius * cos;
+        point[1] = CentreY + Radius * sin;
+    }
+
     /// <summary>(cos θ, sin θ) of the direction (dx, dy); (1, 0) for the zero vector.</summary>
     private static (double Cos, double Sin) Direction(double dx, double dy)
     {

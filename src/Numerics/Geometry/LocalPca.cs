@@ -193,7 +193,8 @@ public sealed class LocalPca : ITangentSpace
     /// largest eigenvalue gap over j = 1 … min(n − 1, dim − 1) when null). Decomposes the smaller of the n×n Gram
     /// matrix and the dim×dim scatter matrix.
     /// </summary>
-    internal static int PrincipalDirections(ReadOnlySpan<double> centred, int n, int dim, int? count, Span<double> directions)
+    internal static int PrincipalDirections(ReadOnlySpan<double> centred, int n, int dim, int? count, Span<double> directions,
+        Span<double> eigenvalues = default)
     {
         if (n <= dim)
         {
@@ -204,13 +205,13 @@ public sealed class LocalPca : ITangentSpace
                 for (int j = 0; j <= i; j++)
                     gram[i * n + j] = gram[j * n + i] = Orthonormal.Dot(ri, centred.Slice(j * dim, dim));
             }
-            return FromSymmetric(gram, n, centred, n, dim, count, directions);
+            return FromSymmetric(gram, n, centred, n, dim, count, directions, eigenvalues);
         }
         var scatter = new double[dim * dim];
         for (int i = 0; i < n; i++)
             AddOuter(scatter, centred.Slice(i * dim, dim));
         MirrorUpper(scatter, dim);
-        return FromSymmetric(scatter, dim, ReadOnlySpan<double>.Empty, n, dim, count, directions);
+        return FromSymmetric(scatter, dim, ReadOnlySpan<double>.Empty, n, dim, count, directions, eigenvalues);
     }
 
     /// <summary>Adds y yᵀ to the upper triangle of the dim×dim <paramref name="scatter"/> (row-major).</summary>
@@ -239,8 +240,10 @@ public sealed class LocalPca : ITangentSpace
     /// <paramref name="centred"/> (then m = n and eigenvector v maps to Σ v_i row_i, normalised), or the dim×dim
     /// scatter matrix (then <paramref name="centred"/> is empty and the eigenvectors are the directions).
     /// Eigenvalues at or below 1e−12·max(n, dim)·λ₁ count as zero; their directions come from the standard basis.
+    /// When <paramref name="eigenvalues"/> is not empty it receives the d leading eigenvalues (clamped at 0), descending.
     /// </summary>
-    internal static int FromSymmetric(double[] symmetric, int m, ReadOnlySpan<double> centred, int n, int dim, int? count, Span<double> directions)
+    internal static int FromSymmetric(double[] symmetric, int m, ReadOnlySpan<double> centred, int n, int dim, int? count, Span<double> directions,
+        Span<double> eigenvalues = default)
     {
         bool gram = !centred.IsEmpty;
         var evd = Matrix<double>.Build.Dense(m, m, symmetric).Evd(LinearAlgebra.Symmetricity.Symmetric);
@@ -259,6 +262,11 @@ public sealed class LocalPca : ITangentSpace
             lambda[t] = Math.Max(0, values[order[t]]);
 
         int d = count ?? LargestGap(lambda, Math.Min(n - 1, dim - 1));
+        if (!eigenvalues.IsEmpty)
+        {
+            for (int t = 0; t < d; t++)
+                eigenvalues[t] = t < m ? lambda[t] : 0;
+        }
         double tolerance = lambda[0] * 1e-12 * Math.Max(n, dim);
         int have = 0;
         for (int t = 0; t < d && lambda[t] > tolerance; t++)

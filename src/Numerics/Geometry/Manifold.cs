@@ -56,7 +56,7 @@ public abstract class Manifold : ITangentSpace
     /// <param name="x">A point of R^D (length D).</param>
     /// <param name="basis">Receives d·D values (length ≥ d·D).</param>
     /// <returns>d, the <see cref="IntrinsicDimension"/>.</returns>
-    public int TangentBasis(ReadOnlySpan<double> x, Span<double> basis)
+    public virtual int TangentBasis(ReadOnlySpan<double> x, Span<double> basis)
     {
         RequirePoint(x, nameof(x));
         RequireBasis(basis, nameof(basis));
@@ -101,6 +101,110 @@ public abstract class Manifold : ITangentSpace
         {
             if (rented is not null)
                 ArrayPool<double>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> points of the manifold, count×D row-major, drawn independently and uniformly with respect
+    /// to the manifold's natural parameter measure (each class documents it: an angle, a sphere's surface, a box of
+    /// coefficients). Deterministic: point i is a pure function of (<paramref name="seed"/>, i) through the Philox
+    /// counter-based generator, so a prefix of a larger draw equals a smaller draw with the same seed.
+    /// </summary>
+    /// <param name="count">The number of points, ≥ 0.</param>
+    /// <param name="seed">The generator's key.</param>
+    public abstract double[] Sample(int count, ulong seed);
+
+    /// <summary>
+    /// <paramref name="count"/> deterministic points, count×D row-major, equispaced in the manifold's parameter:
+    /// for d = 1 a closed curve takes θ_k = 2πk/count and a segment t_k = k/(count − 1); for d ≥ 2 each class
+    /// documents its grid (a product grid needs count = m^d).
+    /// </summary>
+    /// <param name="count">The number of points, ≥ 1.</param>
+    public abstract double[] Grid(int count);
+
+    /// <summary>Projects each row of <paramref name="x"/> (M×D) onto the manifold, in parallel over rows.</summary>
+    /// <param name="x">M×D row-major points.</param>
+    /// <param name="points">Receives M×D values; must not overlap <paramref name="x"/>.</param>
+    /// <param name="maxDegreeOfParallelism">Threads to use; −1 for all cores.</param>
+    public void ProjectMany(ReadOnlySpan<double> x, Span<double> points, int maxDegreeOfParallelism = -1)
+    {
+        int m = Guard.RowCount(x, Dimension, nameof(x));
+        Guard.RequireLength(points, (long)m * Dimension, nameof(points), $"{m} points of R^{Dimension}");
+        Guard.RequireNoOverlap(x, points, nameof(points));
+        var input = x.ToArray();
+        var output = new double[(long)m * Dimension];
+        int dim = Dimension;
+        Parallel.For(0, m, new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism },
+            i => Project(input.AsSpan(i * dim, dim), output.AsSpan(i * dim, dim)));
+        output.CopyTo(points);
+    }
+
+    /// <summary>Checks a sample count (≥ 0) for <see cref="Sample"/>.</summary>
+    /// <param name="count">The requested count.</param>
+    protected static void RequireSampleCount(int count)
+    {
+        if (count < 0)
+            throw new ArgumentOutOfRangeException(nameof(count), count, "The number of samples must be >= 0.");
+    }
+
+    /// <summary>Checks a grid count (≥ 1) for <see cref="Grid"/>.</summary>
+    /// <param name="count">The requested count.</param>
+    protected static void RequireGridCount(int count)
+    {
+        if (count < 1)
+            throw new ArgumentOutOfRangeException(nameof(count), count, "A grid needs at least 1 point.");
+    }
+
+    /// <summary>m with m^d = <paramref name="count"/> for a d-dimensional product grid; throws otherwise.</summary>
+    /// <param name="count">The requested count.</param>
+    /// <param name="least">The smallest m allowed.</param>
+    protected int ProductGridSide(int count, int least = 1)
+    {
+        RequireGridCount(count);
+        int d = IntrinsicDimension;
+        int m = (int)Math.Round(Math.Pow(count, 1.0 / d));
+        for (int c = Math.Max(1, m - 1); c <= m + 1; c++)
+        {
+            if (Math.Pow(c, d) == count && c >= least)
+                return c;
+        }
+        int below = Math.Max(least, (int)Math.Floor(Math.Pow(count, 1.0 / d)));
+        throw new ArgumentOutOfRangeException(nameof(count), count,
+            $"A grid on this {d}-dimensional manifold is a product grid of m points per parameter and needs count = m^{d} with m >= {least}; pass {Math.Pow(below, d)} or {Math.Pow(below + 1, d)}.");
+    }
+
+    /// <summary>
+    /// Fills <paramref name="uniforms"/> with independent uniforms in (0, 1) for sample <paramref name="index"/>: Philox
+    /// words for counters (index, block, 0, 0) under the key <paramref name="seed"/>.
+    /// </summary>
+    /// <param name="seed">The generator's key.</param>
+    /// <param name="index">The sample's index.</param>
+    /// <param name="uniforms">Receives the uniforms.</param>
+    protected static void Uniforms(ulong seed, int index, Span<double> uniforms)
+    {
+        for (int block = 0; 4 * block < uniforms.Length; block++)
+        {
+            var (a, b, c, e) = Smoothing.Philox.Generate((uint)index, (uint)block, 0x6D616E69u, 0, (uint)seed, (uint)(seed >> 32));
+            ReadOnlySpan<uint> words = [a, b, c, e];
+            for (int j = 0; j < 4 && 4 * block + j < uniforms.Length; j++)
+                uniforms[4 * block + j] = Smoothing.Philox.OpenUniform(words[j]);
+        }
+    }
+
+    /// <summary>Independent standard normals for sample <paramref name="index"/> (Box–Muller of <see cref="Uniforms"/>'s words).</summary>
+    /// <param name="seed">The generator's key.</param>
+    /// <param name="index">The sample's index.</param>
+    /// <param name="normals">Receives the normals.</param>
+    protected static void Normals(ulong seed, int index, Span<double> normals)
+    {
+        for (int block = 0; 4 * block < normals.Length; block++)
+        {
+            var (a, b, c, e) = Smoothing.Philox.Generate((uint)index, (uint)block, 0x6E6F726Du, 0, (uint)seed, (uint)(seed >> 32));
+            var (z0, z1) = Smoothing.Philox.BoxMuller(a, b);
+            var (z2, z3) = Smoothing.Philox.BoxMuller(c, e);
+            ReadOnlySpan<double> z = [z0, z1, z2, z3];
+            for (int j = 0; j < 4 && 4 * block + j < normals.Length; j++)
+                normals[4 * block + j] = z[j];
         }
     }
 

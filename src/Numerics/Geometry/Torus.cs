@@ -61,6 +61,46 @@ public sealed class Torus : Manifold
         basis[5] = cosP;
     }
 
+    /// <summary>
+    /// (θ, φ) uniform on [0, 2π)² (the parameter measure, not the surface area: the inner side is denser).
+    /// </summary>
+    /// <param name="count">The number of points, ≥ 0.</param>
+    /// <param name="seed">The generator's key.</param>
+    public override double[] Sample(int count, ulong seed)
+    {
+        RequireSampleCount(count);
+        var points = new double[(long)count * 3];
+        Span<double> u = stackalloc double[2];
+        for (int i = 0; i < count; i++)
+        {
+            Uniforms(seed, i, u);
+            At(2 * Math.PI * u[0], 2 * Math.PI * u[1], points.AsSpan(3 * i, 3));
+        }
+        return points;
+    }
+
+    /// <summary>The product grid θ_i = 2πi/m, φ_j = 2πj/m (count = m², θ slowest).</summary>
+    /// <param name="count">The number of points, a perfect square.</param>
+    public override double[] Grid(int count)
+    {
+        int m = ProductGridSide(count);
+        var points = new double[(long)count * 3];
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < m; j++)
+                At(2 * Math.PI * i / m, 2 * Math.PI * j / m, points.AsSpan(3 * (i * m + j), 3));
+        return points;
+    }
+
+    private void At(double theta, double phi, Span<double> point)
+    {
+        var (sinT, cosT) = Math.SinCos(theta);
+        var (sinP, cosP) = Math.SinCos(phi);
+        double rho = MajorRadius + MinorRadius * cosP;
+        point[0] = rho * cosT;
+        point[1] = rho * sinT;
+        point[2] = MinorRadius * sinP;
+    }
+
     private (double CosT, double SinT, double CosP, double SinP) Angles(ReadOnlySpan<double> x)
     {
         double rho = double.Hypot(x[0], x[1]);
