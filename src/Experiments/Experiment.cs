@@ -68,7 +68,7 @@ public abstract class Experiment
     public static IReadOnlyList<Experiment> All { get; } =
     [
         new CircleUCurve(),
-        new WavyCircle(),
+        new WavyCircleBias(),
         new KdeVersusLog(),
         new TangentVersusIsotropic(),
         new Interpolation(),

@@ -120,6 +120,30 @@ public class LogSmoothingProperties
         Assert.NotEqual(independent.AsSpan(0, 2).ToArray(), independent.AsSpan(2, 2).ToArray());
     }
 
+    /// <summary>
+    /// Fixed draws serve their normals from a table built once; every value must be the generator's own (stream (unit, 0, 1)),
+    /// bit for bit, for lengths that are and are not multiples of 4, and past the table's size limit (no table).
+    /// </summary>
+    [Theory]
+    [InlineData(3, 7)]
+    [InlineData(64, 784)]
+    [InlineData(4, 1_500_000)]
+    public void FixedDraws_ServeExactlyTheGeneratorsNormals(int count, int length)
+    {
+        var draws = new SmoothingDraws(count, seed: 0x1234_5678_9abcUL, fixedDraws: true);
+        var served = new double[length];
+        var generated = new double[length];
+        foreach (int unit in new[] { 0, count - 1 })
+        {
+            foreach (int query in new[] { 0, 17 })
+            {
+                draws.Normals(query, unit, served);
+                Philox.FillNormals(draws.Seed, (uint)unit, 0, 1, generated);
+                Assert.Equal(generated, served);
+            }
+        }
+    }
+
     [Fact]
     public void Philox_MatchesTheRandom123KnownAnswers()
     {

@@ -58,7 +58,34 @@ public sealed record SmoothingDraws
     public void Normals(int query, int unit, Span<double> xi)
     {
         var (q, tag) = Stream(query);
+        if (Fixed && FixedTable(xi.Length) is { } table && unit < Units)
+        {
+            table.AsSpan(unit * xi.Length, xi.Length).CopyTo(xi);
+            return;
+        }
         Philox.FillNormals(Seed, (uint)unit, q, tag, xi);
+    }
+
+    /// <summary>Largest table of fixed normals kept (doubles): 32 MB.</summary>
+    private const long FixedTableLimit = 4L << 20;
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<SmoothingDraws,
+        System.Collections.Concurrent.ConcurrentDictionary<int, Lazy<double[]>>> FixedTables = new();
+
+    /// <summary>
+    /// Fixed draws are the same for every query, so their normals are generated once per length (Units × length values,
+    /// exactly those of the stream (unit, 0, 1)) instead of once per query: in high D the generator would otherwise cost
+    /// more than the score itself. Null when the table would pass <see cref="FixedTableLimit"/>.
+    /// </summary>
+    private double[]? FixedTable(int length)
+    {
+        if ((long)Units * length > FixedTableLimit) return null;
+        return FixedTables.GetValue(this, _ => new()).GetOrAdd(length, len => new Lazy<double[]>(() =>
+        {
+            var table = new double[Units * len];
+            Parallel.For(0, Units, unit => Philox.FillNormals(Seed, (uint)unit, 0, 1, table.AsSpan(unit * len, len)));
+            return table;
+        })).Value;
     }
 
     /// <summary>The auxiliary uniform in (0, 1) of unit <paramref name="unit"/> of query <paramref name="query"/>.</summary>
