@@ -48,7 +48,8 @@ internal static class Figures
         {
             var plot = multiplot.GetPlot(i);
             Draw(plot, panels[i].Series);
-            plot.Title(panels[i].Title);
+            plot.Title(panels[i].Title, size: 13);
+            plot.HideLegend(); // the caption names the series
             if (equalAxes) plot.Axes.SquareUnits();
         }
         Directory.CreateDirectory(context.OutputDirectory);

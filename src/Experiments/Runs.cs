@@ -48,6 +48,9 @@ internal static class Runs
     public static double[] Column(double[] rows, int dimension, int column) =>
         Enumerable.Range(0, rows.Length / dimension).Select(i => rows[i * dimension + column]).ToArray();
 
+    /// <summary>E‖y‖²/D over the training rows: the per-coordinate variance of a start N(0, v I) that covers the data.</summary>
+    public static double SecondMoment(double[] training, int dimension) => training.Sum(v => v * v) / training.Length;
+
     /// <summary>(mean, standard error of the mean).</summary>
     public static (double Mean, double StandardError) MeanAndError(double[] values)
     {

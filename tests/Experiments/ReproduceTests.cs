@@ -1,0 +1,189 @@
+using System.Globalization;
+using Kernels.Experiments;
+using Kernels.Numerics.Data;
+using Kernels.Tests.Support;
+using Xunit;
+
+namespace Kernels.Tests.Experiments;
+
+/// <summary>Every experiment of <c>kernels reproduce</c>, run once in quick mode with seed 1 and shared by the tests below.</summary>
+public sealed class QuickRuns : IDisposable
+{
+    public QuickRuns()
+    {
+        Root = Path.Combine(Path.GetTempPath(), "kernels-reproduce-" + Guid.NewGuid().ToString("N"));
+        Reports = Experiment.All.ToDictionary(e => e.Name,
+            e => e.Run(new ExperimentContext(Path.Combine(Root, e.Name), ExperimentSize.Quick, Seed: 1, SilentProgress.Instance)));
+    }
+
+    public string Root { get; }
+
+    public IReadOnlyDictionary<string, ExperimentReport> Reports { get; }
+
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+}
+
+/// <summary>
+/// The experiments end to end: their files (CSV columns, finite numbers, PNGs, a summary that links them) and the papers'
+/// qualitative claims on seeded quick runs.
+/// </summary>
+public class ReproduceTests(QuickRuns runs) : IClassFixture<QuickRuns>
+{
+    public static TheoryData<string, string[]> Columns => new()
+    {
+        { "circle-ucurve", ["sigma_smooth", "nll_mean", "nll_stderr", "distance_to_circle", "distance_to_training", "memorized_share", "mean_radius"] },
+        { "wavy-circle", ["kernel", "sigma_smooth", "distance_to_wavy", "distance_to_circle", "closer_to_wavy_share", "memorized_share"] },
+        { "kde-vs-log", ["dataset", "method", "sigma_smooth", "distance_to_training", "distance_to_manifold", "memorized_share"] },
+        { "tangent-vs-isotropic", ["kernel", "perturbation_norm", "sigma_smooth", "distance_to_manifold", "distance_to_training", "memorized_share", "path_coverage", "frechet_pixels", "frechet_pca"] },
+        { "interpolation", ["dimension", "sigma_smooth", "gap_share", "tangent_spread", "normal_distance", "memorized_share"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Columns))]
+    public void Csv_HasTheExpectedColumns_AndOnlyFiniteNumbers(string name, string[] columns)
+    {
+        var report = runs.Reports[name];
+        var lines = File.ReadAllLines(report.CsvPath);
+        Assert.Equal(string.Join(',', columns), lines[0]);
+        Assert.True(lines.Length > 2, $"{name}: {lines.Length - 1} data rows");
+        foreach (var line in lines.Skip(1))
+        {
+            var cells = line.Split(',');
+            Assert.Equal(columns.Length, cells.Length);
+            foreach (var cell in cells)
+            {
+                if (double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+                    Assert.True(double.IsFinite(value), $"{name}: non-finite value in '{line}'");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Columns))]
+    public void Summary_LinksEveryPlot_AndEveryPlotIsAPng(string name, string[] _)
+    {
+        var report = runs.Reports[name];
+        string summary = File.ReadAllText(report.SummaryPath);
+        Assert.Contains($"# {name}", summary);
+        Assert.Contains("| " + string.Join(" | ", report.Table.Columns) + " |", summary);
+        Assert.NotEmpty(report.Figures);
+        foreach (var figure in report.Figures)
+        {
+            Assert.Contains($"]({figure.File})", summary);
+            var bytes = File.ReadAllBytes(Path.Combine(report.Directory, figure.File));
+            Assert.True(bytes.Length > 1000, $"{figure.File} has {bytes.Length} bytes");
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+        }
+    }
+
+    /// <summary>
+    /// Paper 1's U: the exact score memorizes (every sample nearest one training point by a factor 3, and the true circle's NLL
+    /// well above the best), the minimum is interior, and the largest scale collapses (NLL up again, samples pulled inward).
+    /// </summary>
+    [Fact]
+    public void CircleUCurve_MemorizesAtZero_HasAnInteriorMinimum_AndCollapsesAtLargeScales()
+    {
+        var table = runs.Reports["circle-ucurve"].Table;
+        var nll = table.Numbers("nll_mean");
+        int best = Array.IndexOf(nll, nll.Min());
+        Assert.InRange(best, 1, nll.Length - 2);
+        Assert.True(table.Number(0, "memorized_share") >= 0.95, $"memorized share at 0: {table.Number(0, "memorized_share")}");
+        Assert.True(nll[0] > nll[best] + 1, $"NLL {nll[0]} at 0 against {nll[best]} at the minimum");
+        Assert.True(nll[^1] > nll[best] + 0.5, $"NLL {nll[^1]} at the largest scale against {nll[best]}");
+        var radius = table.Numbers("mean_radius");
+        Assert.True(radius[^1] < radius[0] - 0.05, $"mean radius {radius[^1]} at the largest scale against {radius[0]} at 0");
+        Assert.True(table.Number(best, "memorized_share") < table.Number(0, "memorized_share"));
+    }
+
+    /// <summary>At equal distance from the training set, log-domain samples lie nearer the manifold than KDE samples, in every comparison.</summary>
+    [Theory]
+    [InlineData("circle")]
+    [InlineData("bumps")]
+    [InlineData("fashion-mnist")]
+    public void KdeVersusLog_LogDomainStaysNearerTheManifold(string dataset)
+    {
+        var table = runs.Reports["kde-vs-log"].Table;
+        if (dataset == "fashion-mnist" && !FashionMnist.TryLocate(out _, out _))
+        {
+            Assert.DoesNotContain(table.Rows, r => (string)r[0] == dataset);
+            Assert.Contains(runs.Reports["kde-vs-log"].Findings, f => f.Contains("fashion-mnist: skipped", StringComparison.Ordinal));
+            return;
+        }
+        var (logX, logY) = KdeVersusLog.Curve(table, dataset, "log");
+        var (kdeX, kdeY) = KdeVersusLog.Curve(table, dataset, "kde");
+        int compared = 0;
+        for (int i = 0; i < logX.Length; i++)
+        {
+            if (KdeVersusLog.Interpolate(kdeX, kdeY, logX[i]) is not { } kde) continue;
+            compared++;
+            Assert.True(logY[i] < kde, $"{dataset}: log-domain distance to the manifold {logY[i]} against KDE {kde} at distance {logX[i]} from the data");
+        }
+        Assert.True(compared >= 2, $"{dataset}: only {compared} comparisons at equal distance from the data");
+    }
+
+    /// <summary>At every perturbation size the tangent kernel moves the samples' bumps along more of the path and memorizes less.</summary>
+    [Fact]
+    public void TangentVersusIsotropic_TangentKernelFillsThePath()
+    {
+        var table = runs.Reports["tangent-vs-isotropic"].Table;
+        foreach (double norm in TangentVersusIsotropic.PerturbationNorms)
+        {
+            int iso = TangentVersusIsotropic.Row(table, "isotropic", norm), tan = TangentVersusIsotropic.Row(table, "tangent", norm);
+            Assert.True(table.Number(tan, "path_coverage") > table.Number(iso, "path_coverage") + 0.1, $"E|z| = {norm}: coverage");
+            Assert.True(table.Number(tan, "memorized_share") < table.Number(iso, "memorized_share"), $"E|z| = {norm}: memorization");
+        }
+    }
+
+    /// <summary>
+    /// The exact score leaves nothing in the gaps; the largest smoothing puts most samples there, and in both dimensions the
+    /// smoothed samples still converge onto the line as closely as the exact ones (within 10%: the final noise σ_min√(D−1)).
+    /// </summary>
+    [Fact]
+    public void Interpolation_SmoothingFillsTheGaps_AndStaysOnTheLine()
+    {
+        var table = runs.Reports["interpolation"].Table;
+        foreach (double d in new[] { 2.0, 20.0 })
+        {
+            var rows = Enumerable.Range(0, table.Rows.Count).Where(r => table.Number(r, "dimension") == d).ToArray();
+            double exactGap = table.Number(rows[0], "gap_share"), smoothGap = table.Number(rows[^1], "gap_share");
+            Assert.True(exactGap < 0.02, $"D = {d}: gap share {exactGap} with the exact score");
+            Assert.True(smoothGap > 0.4, $"D = {d}: gap share {smoothGap} with the largest smoothing");
+            Assert.True(table.Number(rows[^1], "normal_distance") < 1.1 * table.Number(rows[0], "normal_distance"), $"D = {d}: normal distance");
+        }
+    }
+
+    /// <summary>The isotropic kernel follows the data's wavy circle at small scales and collapses toward the centre at the largest.</summary>
+    [Fact]
+    public void WavyCircle_SmallIsotropicFollowsTheData_LargeCollapses()
+    {
+        var table = runs.Reports["wavy-circle"].Table;
+        int small = Enumerable.Range(0, table.Rows.Count).First(r => table.Text(r, "kernel") == "isotropic" && table.Number(r, "sigma_smooth") == 0.1);
+        int large = Enumerable.Range(0, table.Rows.Count).First(r => table.Text(r, "kernel") == "isotropic" && table.Number(r, "sigma_smooth") == 1.0);
+        Assert.True(table.Number(small, "distance_to_wavy") < table.Number(small, "distance_to_circle"));
+        Assert.True(table.Number(large, "distance_to_circle") > 0.5, $"distance to the circle {table.Number(large, "distance_to_circle")}");
+    }
+
+    [Fact]
+    public void Cli_Reproduce_WritesTheReport_AndPrintsItsTable()
+    {
+        string dir = Path.Combine(runs.Root, "cli");
+        var result = CliRun.Run("reproduce", "interpolation", "--out", dir, "--quick", "--seed", "3");
+        CliRun.AssertSucceeded(result);
+        Assert.Contains("| dimension | sigma_smooth |", result.Out);
+        Assert.True(File.Exists(Path.Combine(dir, "interpolation.csv")));
+        Assert.True(File.Exists(Path.Combine(dir, "summary.md")));
+        Assert.True(File.Exists(Path.Combine(dir, "tangent-D20.png")));
+    }
+
+    [Fact]
+    public void Cli_Reproduce_RejectsUnknownNames_AndQuickWithFull()
+    {
+        var unknown = CliRun.Run("reproduce", "circle", "--out", Path.Combine(runs.Root, "x"));
+        Assert.NotEqual(0, unknown.ExitCode);
+        Assert.Contains("circle-ucurve", unknown.Error);
+        var both = CliRun.Run("reproduce", "interpolation", "--out", Path.Combine(runs.Root, "y"), "--quick", "--full");
+        Assert.NotEqual(0, both.ExitCode);
+        Assert.Contains("--quick and --full", both.Error);
+        Assert.False(Directory.Exists(Path.Combine(runs.Root, "y")));
+    }
+}
