@@ -2,11 +2,13 @@
 //   Build  – the solution in Release
 //   Test   – the test suite (xUnit + FsCheck) in Release; fails on any failing test
 //   Bench  – the BenchmarkDotNet suites (pass --filter to narrow, e.g. --filter='*Score*')
-//   Example – the README's main job: builds the CLI, makes a small data set and writes its scores
+//   Reproduce – the README's main job: one of the papers' experiments (--name=circle-ucurve, or all) into --out
+//   Example – builds the CLI, makes a small data set and writes its scores
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var filter = Argument("filter", "*");
-var exampleOut = Argument("out", "out/example");
+var experiment = Argument("name", "circle-ucurve");
+var outDir = Argument("out", "");
 
 Task("Clean").Does(() =>
 {
@@ -33,9 +35,16 @@ Task("Bench").IsDependentOn("Build").Does(() =>
         new DotNetRunSettings { Configuration = configuration, NoBuild = true });
 });
 
+Task("Reproduce").IsDependentOn("Build").Does(() =>
+{
+    DotNetRun("./src/Cli/Kernels.Cli.csproj", new ProcessArgumentBuilder().Append("reproduce").Append(experiment)
+            .Append("--out").AppendQuoted(outDir == "" ? "out/" + experiment : outDir),
+        new DotNetRunSettings { Configuration = configuration, NoBuild = true });
+});
+
 Task("Example").IsDependentOn("Build").Does(() =>
 {
-    DotNetRun("./src/Cli/Kernels.Cli.csproj", new ProcessArgumentBuilder().Append("example").Append("--out").AppendQuoted(exampleOut),
+    DotNetRun("./src/Cli/Kernels.Cli.csproj", new ProcessArgumentBuilder().Append("example").Append("--out").AppendQuoted(outDir == "" ? "out/example" : outDir),
         new DotNetRunSettings { Configuration = configuration, NoBuild = true });
 });
 
