@@ -38,6 +38,8 @@ internal static class Program
             root.Subcommands.Add(ScoreCommands.Create(quantity));
         root.Subcommands.Add(SmoothingCommands.CreateSmooth());
         root.Subcommands.Add(SmoothingCommands.CreateKde());
+        root.Subcommands.Add(SampleCommands.CreateSample());
+        root.Subcommands.Add(SampleCommands.CreateLikelihood());
         root.Subcommands.Add(ReproduceCommand.Create());
         root.Subcommands.Add(ExampleCommand.Create());
         return root;
