@@ -114,14 +114,20 @@ public static class SampleMeasures
     /// their non-zero eigenvalues. The cheaper side is used: the D×D path costs (na + nb)D² + ~30D³ (two symmetric
     /// eigendecompositions and one SVD), the sample path na·nb·D + ~10·min(na, nb)²·max(na, nb) (one SVD); for D = 4096
     /// only the sample path is practical (e.g. 1000 + 1000 samples: 4·10⁹ multiply-adds plus a 1000² SVD). Both avoid
-    /// the √ε loss of square-rooting small eigenvalues of a product: identical sets give ~D·ε·‖Σ‖, not ~√ε.
+    /// the √ε loss of square-rooting small eigenvalues of a product (on the covariance path, eigenvalues below
+    /// 10·D·u·λ₁ count as zero so that rank-deficient covariances do not bring it back): identical sets give
+    /// ~D·ε·‖Σ‖, not ~√ε.
     /// </summary>
     /// <param name="a">countA×D row-major, finite.</param>
     /// <param name="countA">na ≥ 2.</param>
     /// <param name="b">countB×D row-major, finite.</param>
     /// <param name="countB">nb ≥ 2.</param>
     /// <param name="dimension">D ≥ 1.</param>
-    public static double FrechetDistance(ReadOnlySpan<double> a, int countA, ReadOnlySpan<double> b, int countB, int dimension)
+    public static double FrechetDistance(ReadOnlySpan<double> a, int countA, ReadOnlySpan<double> b, int countB, int dimension) =>
+        FrechetDistance(a, countA, b, countB, dimension, samplePath: null);
+
+    /// <summary><see cref="FrechetDistance(ReadOnlySpan{double}, int, ReadOnlySpan{double}, int, int)"/> with the path forced (tests).</summary>
+    internal static double FrechetDistance(ReadOnlySpan<double> a, int countA, ReadOnlySpan<double> b, int countB, int dimension, bool? samplePath)
     {
         if (dimension < 1)
             throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "The dimension must be >= 1.");
@@ -139,9 +145,9 @@ public static class SampleMeasures
         double traceB = TensorPrimitives.SumOfSquares<double>(cb) / (countB - 1);
 
         double dd = dimension;
-        double samplePath = (double)countA * countB * dd + 10.0 * Math.Pow(Math.Min(countA, countB), 2) * Math.Max(countA, countB);
+        double samplePathCost = (double)countA * countB * dd + 10.0 * Math.Pow(Math.Min(countA, countB), 2) * Math.Max(countA, countB);
         double covariancePath = (countA + countB) * dd * dd + 30 * dd * dd * dd;
-        double cross = samplePath <= covariancePath
+        double cross = samplePath ?? samplePathCost <= covariancePath
             ? CrossTraceFromSamples(ca, countA, cb, countB, dimension)
             : CrossTraceFromCovariances(ca, countA, cb, countB, dimension);
         // Rounding can leave a tiny negative value for (near-)identical fits; the distance is ≥ 0 by definition.
@@ -234,7 +240,7 @@ public static class SampleMeasures
         return singular.Sum() / Math.Sqrt((double)(na - 1) * (nb - 1));
     }
 
-    /// <summary>‖Σa^{1/2} Σb^{1/2}‖_* with the square roots from symmetric eigendecompositions (negative eigenvalues clamped to 0).</summary>
+    /// <summary>‖Σa^{1/2} Σb^{1/2}‖_* with the square roots from symmetric eigendecompositions (eigenvalues below 10·D·u·λ₁ taken as 0).</summary>
     private static double CrossTraceFromCovariances(double[] ca, int na, double[] cb, int nb, int dim)
     {
         var rootA = SquareRoot(Covariance(ca, na, dim), dim);
@@ -256,7 +262,13 @@ public static class SampleMeasures
     {
         var evd = Matrix<double>.Build.Dense(dim, dim, symmetric).Evd(LinearAlgebra.Symmetricity.Symmetric);
         var q = evd.EigenVectors;
-        var roots = Vector<double>.Build.Dense(dim, k => Math.Sqrt(Math.Max(0, evd.EigenValues[k].Real)));
+        double top = 0;
+        for (int k = 0; k < dim; k++)
+            top = Math.Max(top, evd.EigenValues[k].Real);
+        // Eigenvalues within the solver's error (≈ 10·D·ε·λ₁) of zero are zero: a rank-deficient covariance would
+        // otherwise grow √(ε·λ₁)-sized square roots in its null space and spoil the trace at the √ε level.
+        double floor = 10.0 * dim * (1.0 / (1L << 53)) * top;
+        var roots = Vector<double>.Build.Dense(dim, k => evd.EigenValues[k].Real > floor ? Math.Sqrt(evd.EigenValues[k].Real) : 0);
         return q * Matrix<double>.Build.DiagonalOfDiagonalVector(roots) * q.Transpose();
     }
 }
