@@ -273,6 +273,22 @@ public class MeasuresTests
         Assert.Equal([3.0, 0], n);
     }
 
+    [Fact]
+    public void FloatOverloads_EqualTheDoubleMeasuresOfTheWidenedInputs()
+    {
+        var rng = new Random(4);
+        float[] a = Enumerable.Range(0, 30 * 3).Select(_ => (float)rng.NextDouble()).ToArray();
+        float[] b = Enumerable.Range(0, 20 * 3).Select(_ => (float)rng.NextDouble()).ToArray();
+        double[] wa = a.Select(v => (double)v).ToArray(), wb = b.Select(v => (double)v).ToArray();
+        Assert.Equal(SampleMeasures.FrechetDistance(wa, 30, wb, 20, 3), SampleMeasures.FrechetDistance<float>(a, 30, b, 20, 3));
+        var nn = SampleMeasures.Nearest<float>(a, b, 3);
+        var wide = SampleMeasures.Nearest(wa, wb, 3);
+        Assert.Equal(wide.Index, nn.Index);
+        Assert.Equal(wide.Distance, nn.Distance);
+        var circle = new Circle(1, dimension: 3);
+        Assert.Equal(SampleMeasures.DistanceToManifold(circle, wa), SampleMeasures.DistanceToManifold<float>(circle, a));
+    }
+
     private static double Trace(double[] s, int n, int d)
     {
         double total = 0;

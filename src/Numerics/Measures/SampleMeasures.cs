@@ -221,6 +221,40 @@ public static class SampleMeasures
         TensorPrimitives.Subtract(v, t, normal[..(int)total]);
     }
 
+    /// <summary><see cref="DistanceToManifold(Manifold, ReadOnlySpan{double})"/> for float (or any IEEE) samples, widened to double.</summary>
+    /// <typeparam name="T">The samples' element type.</typeparam>
+    /// <param name="manifold">The manifold.</param>
+    /// <param name="samples">M×D row-major, finite.</param>
+    public static double[] DistanceToManifold<T>(Manifold manifold, ReadOnlySpan<T> samples) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+        DistanceToManifold(manifold, Widen(samples));
+
+    /// <summary><see cref="Nearest(ReadOnlySpan{double}, ReadOnlySpan{double}, int)"/> for float (or any IEEE) inputs, widened to double.</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="samples">M×D row-major, finite.</param>
+    /// <param name="training">N×D row-major, finite, N ≥ 2.</param>
+    /// <param name="dimension">D ≥ 1.</param>
+    public static NearestNeighbours Nearest<T>(ReadOnlySpan<T> samples, ReadOnlySpan<T> training, int dimension) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+        Nearest(Widen(samples), Widen(training), dimension);
+
+    /// <summary><see cref="FrechetDistance(ReadOnlySpan{double}, int, ReadOnlySpan{double}, int, int)"/> for float (or any IEEE) inputs, widened to double.</summary>
+    /// <typeparam name="T">The element type.</typeparam>
+    /// <param name="a">countA×D row-major, finite.</param>
+    /// <param name="countA">na ≥ 2.</param>
+    /// <param name="b">countB×D row-major, finite.</param>
+    /// <param name="countB">nb ≥ 2.</param>
+    /// <param name="dimension">D ≥ 1.</param>
+    public static double FrechetDistance<T>(ReadOnlySpan<T> a, int countA, ReadOnlySpan<T> b, int countB, int dimension)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+        FrechetDistance(Widen(a), countA, Widen(b), countB, dimension);
+
+    private static double[] Widen<T>(ReadOnlySpan<T> values) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var wide = new double[values.Length];
+        for (int i = 0; i < values.Length; i++)
+            wide[i] = double.CreateChecked(values[i]);
+        return wide;
+    }
+
     private static void CheckSet(ReadOnlySpan<double> data, int count, int dimension, string name, string countName)
     {
         if (count < 2)
