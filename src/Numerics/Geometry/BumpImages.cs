@@ -13,9 +13,11 @@ namespace Kernels.Numerics.Geometry;
 /// The bump is separable, img = v ⊗ u with u_j = exp(−(s_j − c_x)²/(2w²)) and v_i likewise in c_y, so
 /// f(c) = ‖x − img(c)‖² = ‖x‖² − 2 vᵀXu + ‖u‖²‖v‖² and its gradient and Hessian in c cost three mat-vecs X·u, X·u′,
 /// X·u″ (3W² multiply-adds). Projection: a coarse grid search (centres at most w/2 apart: 4πR/w angles, or
-/// (4R/w + 1)² points computed as V·(X·Uᵀ)), then safeguarded Newton from the best grid point (on θ; or projected
-/// Newton in the box with an Armijo line search) to float64 accuracy. A minimum is missed only when its basin is
-/// narrower than the grid spacing w/2, which a bump of width w does not make. The tangent basis is ∂img/∂θ
+/// (4R/w + 1)² points computed as V·(X·Uᵀ)), then safeguarded Newton from each of the three best discrete local
+/// minima of the grid (on θ; or projected Newton in the box with an Armijo line search) to float64 accuracy; the
+/// least result wins. A minimum is missed only when its basin is
+/// narrower than the grid spacing w/2, which a bump of width w does not make as long as it is resolved by the pixels
+/// (w ≳ 2/W, the pixel spacing; narrower bumps give near-identical images for centres between pixel centres). The tangent basis is ∂img/∂θ
 /// (or the Gram–Schmidt orthonormalised ∂img/∂c_x, ∂img/∂c_y) at the projection, normalised.
 /// </para>
 /// Sampling is uniform in θ (or uniform on the square).
@@ -245,26 +247,55 @@ public sealed class BumpImages : Manifold
 
     // ---------------------------------------------------------------- search
 
+    /// <summary>How many of the best discrete local minima of the grid search are polished (the least result wins).</summary>
+    private const int Candidates = 3;
+
     private void LocateCircle(ref Work work, Span<double> parameters)
     {
         int n = _searchPoints;
         double step = 2 * Math.PI / n;
-        int best = 0;
-        double bestF = double.PositiveInfinity;
+        var values = new double[n];
         for (int k = 0; k < n; k++)
         {
             var (sin, cos) = Math.SinCos(k * step);
-            double f = work.Value(PathRadius * cos, PathRadius * sin);
+            values[k] = work.Value(PathRadius * cos, PathRadius * sin);
+        }
+        Span<int> candidates = stackalloc int[Candidates];
+        int found = 0;
+        for (int k = 0; k < n; k++)
+        {
+            if (values[k] <= values[(k + n - 1) % n] && values[k] <= values[(k + 1) % n])
+                found = Keep(values, k, candidates, found);
+        }
+        var objective = new CircleObjective(work, PathRadius);
+        double bestTheta = 0, bestF = double.PositiveInfinity;
+        for (int c = 0; c < found; c++)
+        {
+            int k = candidates[c];
+            var (theta, f) = Newton1D.Minimize(ref objective, (k - 1) * step, (k + 1) * step, k * step, 2 * Math.PI);
             if (f < bestF)
             {
                 bestF = f;
-                best = k;
+                bestTheta = theta;
             }
         }
-        var objective = new CircleObjective(work, PathRadius);
-        var (theta, _) = Newton1D.Minimize(ref objective, (best - 1) * step, (best + 1) * step, best * step, 2 * Math.PI);
-        theta %= 2 * Math.PI;
-        parameters[0] = theta < 0 ? theta + 2 * Math.PI : theta;
+        bestTheta %= 2 * Math.PI;
+        parameters[0] = bestTheta < 0 ? bestTheta + 2 * Math.PI : bestTheta;
+    }
+
+    /// <summary>Inserts grid index k into the candidates (ascending value, then index), keeping at most <see cref="Candidates"/>.</summary>
+    private static int Keep(double[] values, int k, Span<int> candidates, int found)
+    {
+        int pos = found;
+        while (pos > 0 && values[candidates[pos - 1]] > values[k])
+            pos--;
+        if (pos >= candidates.Length)
+            return found;
+        int last = Math.Min(found, candidates.Length - 1);
+        for (int j = last; j > pos; j--)
+            candidates[j] = candidates[j - 1];
+        candidates[pos] = k;
+        return Math.Min(found + 1, candidates.Length);
     }
 
     private void LocateSquare(ref Work work, Span<double> parameters)
@@ -288,33 +319,56 @@ public sealed class BumpImages : Manifold
             for (int k = 0; k < m; k++)
                 p[k * w + i] = TensorPrimitives.Dot(row, profiles.AsSpan(k * w, w));
         }
-        int bestX = 0, bestY = 0;
-        double bestF = double.PositiveInfinity;
+        var values = new double[m * m];
         for (int ky = 0; ky < m; ky++)
         {
             var v = profiles.AsSpan(ky * w, w);
             for (int kx = 0; kx < m; kx++)
+                values[ky * m + kx] = norms[kx] * norms[ky] - 2 * TensorPrimitives.Dot(v, p.AsSpan(kx * w, w));
+        }
+        Span<int> candidates = stackalloc int[Candidates];
+        int found = 0;
+        for (int ky = 0; ky < m; ky++)
+            for (int kx = 0; kx < m; kx++)
             {
-                double f = norms[kx] * norms[ky] - 2 * TensorPrimitives.Dot(v, p.AsSpan(kx * w, w));
-                if (f < bestF)
-                {
-                    bestF = f;
-                    bestX = kx;
-                    bestY = ky;
-                }
+                double f = values[ky * m + kx];
+                bool minimum = true;
+                for (int dy = -1; dy <= 1 && minimum; dy++)
+                    for (int dx = -1; dx <= 1; dx++)
+                    {
+                        int nx = kx + dx, ny = ky + dy;
+                        if ((dx != 0 || dy != 0) && nx >= 0 && nx < m && ny >= 0 && ny < m && values[ny * m + nx] < f)
+                        {
+                            minimum = false;
+                            break;
+                        }
+                    }
+                if (minimum)
+                    found = Keep(values, ky * m + kx, candidates, found);
+            }
+        double bestA = 0, bestB = 0, bestF = double.PositiveInfinity;
+        for (int c = 0; c < found; c++)
+        {
+            double a = -r + 2 * r * (candidates[c] % m) / (m - 1), b = -r + 2 * r * (candidates[c] / m) / (m - 1);
+            BoxNewton(ref work, ref a, ref b);
+            double f = work.Value(a, b);
+            if (f < bestF)
+            {
+                bestF = f;
+                bestA = a;
+                bestB = b;
             }
         }
-        double a = -r + 2 * r * bestX / (m - 1), b = -r + 2 * r * bestY / (m - 1);
-        BoxNewton(ref work, ref a, ref b);
-        parameters[0] = a;
-        parameters[1] = b;
+        parameters[0] = bestA;
+        parameters[1] = bestB;
     }
 
     /// <summary>
     /// Projected Newton on f(c_x, c_y) over [−R, R]²: a coordinate at a bound whose gradient pushes outwards is held
     /// (the active set), Newton on the rest when its Hessian block is positive definite, a scaled gradient step
-    /// otherwise; Armijo backtracking along the projected path. Stops when an accepted step is below
-    /// 1e−15·(R + w), or when no decrease can be found (the minimum to rounding).
+    /// otherwise; Armijo backtracking along the projected path, except for Newton steps shorter than w/1000, taken
+    /// as they are. Stops when an accepted step is below 1e−15·(R + w), after 100 iterations, or when no decrease
+    /// can be found.
     /// </summary>
     private void BoxNewton(ref Work work, ref double a, ref double b)
     {
@@ -325,6 +379,7 @@ public sealed class BumpImages : Manifold
             bool freeA = !(a <= -r && ga > 0 || a >= r && ga < 0);
             bool freeB = !(b <= -r && gb > 0 || b >= r && gb < 0);
             double da = 0, db = 0;
+            bool newton = false;
             if (freeA && freeB)
             {
                 double det = haa * hbb - hab * hab;
@@ -332,6 +387,7 @@ public sealed class BumpImages : Manifold
                 {
                     da = -(hbb * ga - hab * gb) / det;
                     db = -(haa * gb - hab * ga) / det;
+                    newton = true;
                 }
                 else
                 {
@@ -342,11 +398,13 @@ public sealed class BumpImages : Manifold
             }
             else if (freeA)
             {
-                da = haa > 0 ? -ga / haa : -ga / Math.Max(Math.Abs(haa), 1e-300);
+                da = -ga / Math.Max(Math.Abs(haa), 1e-300);
+                newton = haa > 0;
             }
             else if (freeB)
             {
-                db = hbb > 0 ? -gb / hbb : -gb / Math.Max(Math.Abs(hbb), 1e-300);
+                db = -gb / Math.Max(Math.Abs(hbb), 1e-300);
+                newton = hbb > 0;
             }
             else
             {
@@ -361,7 +419,15 @@ public sealed class BumpImages : Manifold
             }
             bool accepted = false;
             double na = a, nb = b;
-            for (double t = 1; t > 1e-12; t *= 0.5)
+            if (newton && length <= 1e-3 * BumpWidth)
+            {
+                // Inside the quadratic basin f is flat to rounding over √ε-wide steps, so a line search would stall
+                // short of the root of ∇f; take the Newton step as it is.
+                na = Math.Clamp(a + da, -r, r);
+                nb = Math.Clamp(b + db, -r, r);
+                accepted = true;
+            }
+            for (double t = 1; !accepted && t > 1e-12; t *= 0.5)
             {
                 na = Math.Clamp(a + t * da, -r, r);
                 nb = Math.Clamp(b + t * db, -r, r);
@@ -436,8 +502,8 @@ public sealed class BumpImages : Manifold
             double s = 0;
             for (int i = 0; i < w; i++)
             {
-                // Rows where the bump is below e^{-40}·max contribute nothing measurable to the search.
-                if (v[i] != 0)
+                // Rows where the bump is below 1e−30 (≥ 11.7 widths away) change f by < 1e−30‖x_i‖‖u‖: skip them.
+                if (v[i] >= 1e-30)
                     s += v[i] * TensorPrimitives.Dot(X.Slice(i * w, w), u);
             }
             return TensorPrimitives.Dot(u, u) * TensorPrimitives.Dot(v, v) - 2 * s;
@@ -452,6 +518,12 @@ public sealed class BumpImages : Manifold
             _owner.Profile(cy, v, v1, v2);
             for (int i = 0; i < w; i++)
             {
+                if (v[i] < 1e-30)
+                {
+                    // |v′|, |v″| ≤ v·(4/w² + 4/w⁴): negligible against the rows that count (see Value).
+                    p0[i] = p1[i] = p2[i] = 0;
+                    continue;
+                }
                 var row = X.Slice(i * w, w);
                 p0[i] = TensorPrimitives.Dot(row, u);
                 p1[i] = TensorPrimitives.Dot(row, u1);

@@ -12,7 +12,7 @@ internal interface IObjective1D
 /// minimum of a grid and its two neighbours): Newton steps on f′ = 0 while f″ &gt; 0 and the step stays inside the
 /// bracket, bisection of the bracket otherwise; the bracket shrinks to the side where f′ changes sign. It stops
 /// when a step is below 4ε(|t| + scale) (float64 accuracy of the parameter: Newton is quadratic, so the step
-/// before is ~√ of the error) or after 100 iterations, and never returns a point worse than the start.
+/// before is ~√ of the error) or after 100 iterations; it returns the last iterate unless that is worse than the start.
 /// </summary>
 internal static class Newton1D
 {
@@ -21,7 +21,7 @@ internal static class Newton1D
     {
         double t = start;
         var (f0, slope, curvature) = objective.Evaluate(t);
-        double bestT = t, bestF = f0;
+        double f = f0;
         for (int iteration = 0; iteration < 100; iteration++)
         {
             if (slope == 0)
@@ -35,15 +35,12 @@ internal static class Newton1D
                 next = 0.5 * (a + b);
             double step = next - t;
             t = next;
-            (double f, slope, curvature) = objective.Evaluate(t);
-            if (f <= bestF)
-            {
-                bestF = f;
-                bestT = t;
-            }
+            (f, slope, curvature) = objective.Evaluate(t);
             if (Math.Abs(step) <= 4 * double.Epsilon + 4e-16 * (Math.Abs(t) + scale) || b - a <= 4e-16 * (Math.Abs(t) + scale))
                 break;
         }
-        return (bestT, bestF);
+        // The last iterate, not the one of least f: near the minimum f is flat to rounding over a √ε-wide interval,
+        // while the root of f′ is located to ε. Only a divergence (f clearly above the start) falls back.
+        return f <= f0 + 8e-16 * Math.Abs(f0) ? (t, f) : (start, f0);
     }
 }
