@@ -35,6 +35,51 @@ public class ScoreProperties
     public Property FastPath_SingleThreadSmallTiles_MatchesReference() =>
         Prop.ForAll(Problem.Arbitrary, p => FastPathMatchesReference<float>(p, new CpuBackend(maxDegreeOfParallelism: 1, tileGroups: 1)));
 
+    /// <summary>
+    /// The expansion path's regime: float32, D from 32 to 200 (multiples of 16 and not), N up to 200 (several tiles and a
+    /// partial last group), σ from 0.2 to 20 data scales and small offsets, where its error bound E stays below the limit
+    /// for most blocks. Both paths are held to the same float32 bound against the reference: the candidates' distances are
+    /// direct differences, as on the direct path, and the dropped points weigh less than N e^{−36} ≈ 1e−13 relative, far
+    /// below the bound. (That the path runs at all is checked by <see cref="ExpansionPath_RunsOnAPixelLikeCase"/>.)
+    /// </summary>
+    [Property(MaxTest = 40)]
+    public Property ExpansionPath_Float32_MatchesReference_AndTheDirectPath() =>
+        Prop.ForAll(ExpansionProblems, p =>
+        {
+            var (train, queries, trainD, queriesD) = p.Build<float>();
+            var set = new TrainingSet<float>(train, p.N, p.D);
+            var fast = Outputs.Evaluate(new EmpiricalScore<float>(set), queries, p.Level);
+            var direct = Outputs.Evaluate(new EmpiricalScore<float>(set, new CpuBackend { AllowExpansion = false }), queries, p.Level);
+            Expect.AgainstReference(fast, trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"expansion {p}");
+            Expect.AgainstReference(direct, trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"direct {p}");
+        });
+
+    [Fact]
+    public void ExpansionPath_RunsOnAPixelLikeCase()
+    {
+        // ±1 pixels, α = 0.316, σ = 0.949 (the benchmark's mnist case, smaller): E ≈ 0.04 nats, far below the limit
+        var rng = new Random(3);
+        int n = 300, m = 40, d = 200;
+        var train = Enumerable.Range(0, n * d).Select(_ => rng.NextDouble() < 0.19 ? 1f : -1f).ToArray();
+        var level = new NoiseLevel(0.316, 0.949);
+        var queries = Enumerable.Range(0, m * d).Select(i => (float)(level.Alpha * train[(i / d) * d + i % d] + level.Sigma * Problem.Gaussian(rng))).ToArray();
+        var set = new TrainingSet<float>(train, n, d);
+        var fast = Outputs.Evaluate(new EmpiricalScore<float>(set), queries, level);
+        var direct = Outputs.Evaluate(new EmpiricalScore<float>(set, new CpuBackend { AllowExpansion = false }), queries, level);
+        Assert.NotEqual(fast.Divergence, direct.Divergence); // the paths differ in rounding, so the expansion path ran
+        Expect.AgainstReference(fast, Problem.Widen(train), d, Problem.Widen(queries), level, ErrorBound.UnitRoundoffSingle, "pixels");
+    }
+
+    private static readonly Arbitrary<Problem> ExpansionProblems = (
+        from n in Gen.Choose(2, 200)
+        from m in Gen.Choose(1, 40)
+        from d in Gen.Frequency((2, Gen.Choose(32, 100)), (1, Gen.Choose(101, 200)))
+        from alpha in Gen.Choose(50, 1000).Select(i => i / 1000.0)
+        from sigma in Gen.Choose(0, 1000).Select(i => 0.2 * Math.Pow(100, i / 1000.0))
+        from scale in Gen.Choose(0, 1000).Select(i => 0.1 * Math.Pow(100, i / 1000.0))
+        from seed in Gen.Choose(0, int.MaxValue)
+        select new Problem(n, m, d, alpha, sigma, scale, 0, seed)).ToArbitrary();
+
     /// <summary>Each query is processed by one thread in one order, so the thread count cannot change a bit.</summary>
     [Property(MaxTest = 100)]
     public Property ThreadCount_DoesNotChangeAnyBit() =>

@@ -32,16 +32,22 @@ public sealed class CpuBackend : IScoreBackend
         TileGroups = tileGroups;
     }
 
+    /// <summary>
+    /// Whether float32 at D ≥ 32 may take the expansion path (dot products, then exact differences for the candidates);
+    /// off forces direct differences everywhere. Both are within the same error bound; tests compare them.
+    /// </summary>
+    internal bool AllowExpansion { get; init; } = true;
+
     /// <inheritdoc/>
     public string Name => "cpu";
 
     /// <inheritdoc/>
     public void Evaluate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => FusedScoreKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, TileGroups);
+        => FusedScoreKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, TileGroups, AllowExpansion);
 
     /// <inheritdoc/>
     public void Accumulate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups);
+        => FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups, AllowExpansion);
 }

@@ -77,6 +77,27 @@ public sealed class TrainingSet<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>The points, row-major N×D (the fast path's layout for sparse weighted sums).</summary>
     internal T[] Rows => _rows;
 
+    private double[]? _squaredNorms;
+
+    /// <summary>‖y_i‖² per point, in float64, computed on first use (the expansion path's ‖x‖² − 2α x·y + α²‖y‖²).</summary>
+    internal double[] SquaredNorms => _squaredNorms ??= ComputeSquaredNorms();
+
+    private double[] ComputeSquaredNorms()
+    {
+        var norms = new double[Count];
+        for (int i = 0; i < Count; i++)
+        {
+            double sum = 0;
+            foreach (T v in _rows.AsSpan(i * Dimension, Dimension))
+            {
+                double w = double.CreateTruncating(v);
+                sum += w * w;
+            }
+            norms[i] = sum;
+        }
+        return norms;
+    }
+
     /// <summary>The points, row-major N×D.</summary>
     public ReadOnlySpan<T> Data => _rows;
 

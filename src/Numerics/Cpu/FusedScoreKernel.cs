@@ -23,6 +23,15 @@ namespace Kernels.Numerics.Cpu;
 ///    coordinates, so a lone heavy point costs D/16 vector steps; for small D, a group (16 points) at a time.
 /// The per-query state is kept in double across tiles; within a tile it is summed in T.
 /// </para>
+/// <para>
+/// Float32 at D ≥ 32 takes a faster first phase where it is provably safe (the expansion path): the dot products x·y
+/// of four queries and four point groups come from a register-blocked micro-kernel at one FMA per coordinate, giving
+/// expansion logits ũ = −(‖x‖² + α²‖y‖² − 2α x·y)/(2σ²) within E = γ_{D+8}(‖x‖ + α‖y‖)²/(2σ²) of the true ones. Only the
+/// candidates, ũ + E ≥ max(running maximum, max(ũ − E)) − 36, get their distance recomputed by direct differences;
+/// every other point is provably below e^{−36} of the maximum and is dropped (at moderate σ nearly all are). A block
+/// uses the expansion only when its largest E is below <see cref="ExpansionBoundLimit"/> nats; at small σ against ‖x‖
+/// (where E grows) it keeps the direct differences throughout.
+/// </para>
 /// </summary>
 internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -40,7 +49,17 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
 
     private static int W => Vector512<T>.Count;
 
-    public static void Evaluate(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs, int dop, int tileGroups)
+    /// <summary>Logit margin below the maximum under which a weight is dropped: e^{−36} ≈ 2.3e−16.</summary>
+    private const double NegligibleLogit = 36;
+
+    /// <summary>Largest expansion error bound (nats) a block accepts; beyond it nearly every point would be a candidate.</summary>
+    private const double ExpansionBoundLimit = 4;
+
+    /// <summary>Smallest D for which the expansion path pays for its candidate pass.</summary>
+    private const int ExpansionMinDimension = 32;
+
+    public static void Evaluate(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs, int dop, int tileGroups,
+        bool allowExpansion = true)
     {
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
@@ -49,7 +68,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         fixed (T* pDenoiser = outputs.Denoiser)
         fixed (T* pDivergence = outputs.Divergence)
         {
-            var job = new Job(train, px, m, level, tileGroups)
+            var job = new Job(train, px, m, level, tileGroups, allowExpansion)
             {
                 LogDensity = pLogDensity, Score = pScore, Denoiser = pDenoiser, Divergence = pDivergence,
             };
@@ -57,12 +76,13 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         }
     }
 
-    public static void Accumulate(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int dop, int tileGroups)
+    public static void Accumulate(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int dop, int tileGroups,
+        bool allowExpansion = true)
     {
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
         {
-            Run(new Job(train, px, m, partials.Level, tileGroups) { Partials = partials }, dop);
+            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion) { Partials = partials }, dop);
         }
         partials.AddTrainingCount(train.Count);
     }
@@ -86,7 +106,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     private sealed class Scratch : IDisposable
     {
         public readonly T[] Distances, Weights, Accumulator;
-        public readonly double[] Max, Sum, Second, Displacement;
+        public readonly double[] Max, Sum, Second, Displacement, SquaredNorms;
 
         public Scratch(Job job)
         {
@@ -98,6 +118,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Sum = ArrayPool<double>.Shared.Rent(QueryBlock);
             Second = ArrayPool<double>.Shared.Rent(QueryBlock);
             Displacement = ArrayPool<double>.Shared.Rent(QueryBlock * job.Dimension);
+            SquaredNorms = ArrayPool<double>.Shared.Rent(QueryBlock);
         }
 
         public void Dispose()
@@ -109,6 +130,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             ArrayPool<double>.Shared.Return(Sum);
             ArrayPool<double>.Shared.Return(Second);
             ArrayPool<double>.Shared.Return(Displacement);
+            ArrayPool<double>.Shared.Return(SquaredNorms);
         }
     }
 
@@ -122,7 +144,11 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;
 
-        public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups)
+        /// <summary>Expansion path data (null when T or D rule it out): α²‖y‖² and α‖y‖ per lane (0 in padding lanes).</summary>
+        public readonly T[]? ScaledSquaredNorms, ScaledNorms;
+        public readonly double MaxScaledNorm, BoundFactor;
+
+        public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups, bool allowExpansion)
         {
             Train = train;
             Queries = queries;
@@ -136,7 +162,45 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 throw new ArgumentOutOfRangeException(nameof(level), level,
                     $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
             int auto = Math.Clamp(TileBytes / (W * Dimension * sizeof(T)), 4, 64);
+            if (allowExpansion && typeof(T) == typeof(float) && Dimension >= ExpansionMinDimension)
+            {
+                auto &= ~3; // whole steps of the 4-group micro-kernel
+                ScaledSquaredNorms = new T[train.GroupCount * W];
+                ScaledNorms = new T[train.GroupCount * W];
+                var norms = train.SquaredNorms;
+                for (int i = 0; i < norms.Length; i++)
+                {
+                    ScaledSquaredNorms[i] = T.CreateTruncating(level.Alpha * level.Alpha * norms[i]);
+                    ScaledNorms[i] = T.CreateTruncating(level.Alpha * Math.Sqrt(norms[i]));
+                    MaxScaledNorm = Math.Max(MaxScaledNorm, level.Alpha * Math.Sqrt(norms[i]));
+                }
+                // γ_{D+8} = (D+8)u/(1 − (D+8)u), u = 2⁻²⁴: the dot product's D roundings, the sum of three terms, the
+                // scaling by −1/(2σ²) and its own rounding; the factor 1 + 2⁻²⁰ covers evaluating E itself in float.
+                double nu = (Dimension + 8) * Math.ScaleB(1, -24);
+                BoundFactor = nu / (1 - nu) * (1 + Math.ScaleB(1, -20)) * 0.5 / level.Variance;
+            }
             TileGroups = Math.Min(tileGroups > 0 ? tileGroups : auto, train.GroupCount);
+        }
+
+        /// <summary>True when the block's largest expansion error bound is small enough to use the expansion path.</summary>
+        private bool UseExpansion(int q0, int nq, double[] squaredNorms)
+        {
+            if (ScaledNorms is null) return false;
+            double largest = 0;
+            for (int q = 0; q < nq; q++)
+            {
+                var x = new ReadOnlySpan<T>(Queries + (long)(q0 + q) * Dimension, Dimension);
+                double sum = 0;
+                foreach (T v in x)
+                {
+                    double w = double.CreateTruncating(v);
+                    sum += w * w;
+                }
+                squaredNorms[q] = sum;
+                largest = Math.Max(largest, sum);
+            }
+            double bound = BoundFactor * Math.Pow(Math.Sqrt(largest) + MaxScaledNorm, 2);
+            return bound <= ExpansionBoundLimit; // false for NaN or ∞ too
         }
 
         /// <summary>Processes one block of queries; chooses once whether α needs its low part.</summary>
@@ -154,6 +218,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Array.Clear(s.Sum, 0, nq);
             Array.Clear(s.Second, 0, nq);
             Array.Clear(s.Displacement, 0, nq * d);
+            bool expansion = UseExpansion(q0, nq, s.SquaredNorms);
 
             fixed (T* pGroups = Train.Groups)
             fixed (T* pRows = Train.Rows)
@@ -173,7 +238,12 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     {
                         int nt = Math.Min(QueryTile, nq - qt);
                         T* xt = Queries + (long)(q0 + qt) * d;
-                        if (nt == QueryTile)
+                        if (expansion)
+                        {
+                            if (nt == QueryTile) Dots4(xt, tile, ng, d, pDist, distStride);
+                            else for (int j = 0; j < nt; j++) Dots1(xt + j * d, tile, ng, d, pDist + j * distStride);
+                        }
+                        else if (nt == QueryTile)
                         {
                             SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
                         }
@@ -187,8 +257,17 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                             int q = qt + j;
                             T* x = xt + j * d;
                             var dist = new Span<T>(pDist + j * distStride, lanes);
-                            TensorPrimitives.Multiply(dist, NegHalfInvVariance, weights);
-                            weights[valid..].Fill(T.NegativeInfinity); // padding points of the last group
+                            if (expansion)
+                            {
+                                T* rows = pRows + (long)g0 * W * d;
+                                if (!Candidates<TAlpha>(x, s.SquaredNorms[q], pDist + j * distStride, g0 * W, ng, valid, rows, pW, s.Max[q]))
+                                    continue; // every point of the tile is negligible
+                            }
+                            else
+                            {
+                                TensorPrimitives.Multiply(dist, NegHalfInvVariance, weights);
+                                weights[valid..].Fill(T.NegativeInfinity); // padding points of the last group
+                            }
 
                             double tileMax = double.CreateTruncating(TensorPrimitives.Max<T>(weights));
                             if (tileMax > s.Max[q])
@@ -232,6 +311,149 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 ScorePartials.FinishQuery(Level, n, d, q0 + q, new ReadOnlySpan<T>(Queries + (long)(q0 + q) * d, d),
                     s.Max[q], s.Sum[q], disp, s.Second[q], outputs);
             }
+        }
+
+        /// <summary>
+        /// The expansion path's phases 1–2 for one query: from its dot products (at <paramref name="buffer"/>) the
+        /// expansion logits ũ and bounds E; then the candidates ũ + E ≥ max(running maximum, max(ũ − E)) − 36 get their
+        /// exact logit from a direct-difference distance, every other lane −∞ (weight 0) with distance 0. On return
+        /// <paramref name="buffer"/> holds the distances and <paramref name="logits"/> the logits. False when no point
+        /// of the tile is a candidate.
+        /// </summary>
+        public bool Candidates<TAlpha>(T* x, double squaredNorm, T* buffer, int firstLane, int ng, int valid, T* rows, T* logits, double runningMax)
+            where TAlpha : struct, IAlphaMode
+        {
+            var nx = Vector512.Create(T.CreateTruncating(squaredNorm));
+            var rootNx = Vector512.Create(T.CreateTruncating(Math.Sqrt(squaredNorm)));
+            var twoAlpha = Vector512.Create(T.CreateTruncating(2 * Level.Alpha));
+            var scale = Vector512.Create(NegHalfInvVariance);
+            var factor = Vector512.Create(T.CreateTruncating(BoundFactor));
+            var minusInf = Vector512.Create(T.NegativeInfinity);
+            var lower = minusInf;
+            fixed (T* pNy = ScaledSquaredNorms)
+            fixed (T* pAn = ScaledNorms)
+            {
+                for (int g = 0; g < ng; g++)
+                {
+                    int o = g * W;
+                    var dot = Vector512.Load(buffer + o);
+                    var ue = Fma(-twoAlpha, dot, nx + Vector512.Load(pNy + firstLane + o)) * scale;
+                    var r = rootNx + Vector512.Load(pAn + firstLane + o);
+                    var e = factor * r * r;
+                    var inside = Vector512.LessThan(Vector512.Create(T.CreateTruncating(o)) + Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(valid)));
+                    ue = Vector512.ConditionalSelect(inside, ue, minusInf);
+                    lower = Vector512.Max(lower, ue - e);
+                    ue.Store(logits + o);
+                    e.Store(buffer + o);
+                }
+            }
+            double threshold = Math.Max(double.CreateTruncating(MaxOf(lower)), runningMax) - NegligibleLogit;
+            var limit = Vector512.Create(T.CreateTruncating(threshold));
+            var na = Vector512.Create(-Alpha);
+            var nal = Vector512.Create(-AlphaLow);
+            bool any = false;
+            for (int g = 0; g < ng; g++)
+            {
+                int o = g * W;
+                var ue = Vector512.Load(logits + o);
+                var e = Vector512.Load(buffer + o);
+                var candidate = Vector512.GreaterThanOrEqual(ue + e, limit);
+                Vector512.ConditionalSelect(candidate, ue, minusInf).Store(logits + o);
+                Vector512.ConditionalSelect(candidate, e, Vector512<T>.Zero).Store(buffer + o);
+                ulong bits = candidate.ExtractMostSignificantBits();
+                any |= bits != 0;
+                while (bits != 0)
+                {
+                    int lane = o + BitOperations.TrailingZeroCount(bits);
+                    bits &= bits - 1;
+                    T distance = DirectDistance<TAlpha>(x, rows + (long)lane * Dimension, Dimension, na, nal, Alpha, AlphaLow);
+                    buffer[lane] = distance;
+                    logits[lane] = distance * NegHalfInvVariance;
+                }
+            }
+            return any;
+        }
+    }
+
+    /// <summary>dots[g·W + lane] = x·y for the <paramref name="ng"/> groups at <paramref name="tile"/>, four groups per step.</summary>
+    private static void Dots1(T* x, T* tile, int ng, int d, T* dots)
+    {
+        long stride = (long)d * W;
+        int g = 0;
+        for (; g + 4 <= ng; g += 4)
+        {
+            T* y0 = tile + g * stride, y1 = y0 + stride, y2 = y1 + stride, y3 = y2 + stride;
+            Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int k = 0; k < d; k++)
+            {
+                var xk = Vector512.Create(x[k]);
+                int o = k * W;
+                a0 = Fma(Vector512.Load(y0 + o), xk, a0);
+                a1 = Fma(Vector512.Load(y1 + o), xk, a1);
+                a2 = Fma(Vector512.Load(y2 + o), xk, a2);
+                a3 = Fma(Vector512.Load(y3 + o), xk, a3);
+            }
+            a0.Store(dots + g * W);
+            a1.Store(dots + (g + 1) * W);
+            a2.Store(dots + (g + 2) * W);
+            a3.Store(dots + (g + 3) * W);
+        }
+        for (; g < ng; g++)
+        {
+            T* y = tile + g * stride;
+            Vector512<T> a = default;
+            for (int k = 0; k < d; k++)
+                a = Fma(Vector512.Load(y + k * W), Vector512.Create(x[k]), a);
+            a.Store(dots + g * W);
+        }
+    }
+
+    /// <summary>
+    /// The expansion path's micro-kernel: x·y for four queries (rows of <paramref name="x"/>) and the tile's groups,
+    /// four groups per step: per coordinate four training vectors and four broadcasts feed sixteen independent FMA chains
+    /// held in registers, one FMA per coordinate and pair. dots of query j start at dots + j·stride.
+    /// </summary>
+    private static void Dots4(T* x, T* tile, int ng, int d, T* dots, int stride)
+    {
+        long gs = (long)d * W;
+        T* x0 = x, x1 = x + d, x2 = x1 + d, x3 = x2 + d;
+        int g = 0;
+        for (; g + 4 <= ng; g += 4)
+        {
+            T* ya = tile + g * gs, yb = ya + gs, yc = yb + gs, yd = yc + gs;
+            Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<T> b0 = default, b1 = default, b2 = default, b3 = default;
+            Vector512<T> c0 = default, c1 = default, c2 = default, c3 = default;
+            Vector512<T> e0 = default, e1 = default, e2 = default, e3 = default;
+            for (int k = 0; k < d; k++)
+            {
+                int o = k * W;
+                var va = Vector512.Load(ya + o);
+                var vb = Vector512.Load(yb + o);
+                var vc = Vector512.Load(yc + o);
+                var vd = Vector512.Load(yd + o);
+                var v = Vector512.Create(x0[k]);
+                a0 = Fma(va, v, a0); b0 = Fma(vb, v, b0); c0 = Fma(vc, v, c0); e0 = Fma(vd, v, e0);
+                v = Vector512.Create(x1[k]);
+                a1 = Fma(va, v, a1); b1 = Fma(vb, v, b1); c1 = Fma(vc, v, c1); e1 = Fma(vd, v, e1);
+                v = Vector512.Create(x2[k]);
+                a2 = Fma(va, v, a2); b2 = Fma(vb, v, b2); c2 = Fma(vc, v, c2); e2 = Fma(vd, v, e2);
+                v = Vector512.Create(x3[k]);
+                a3 = Fma(va, v, a3); b3 = Fma(vb, v, b3); c3 = Fma(vc, v, c3); e3 = Fma(vd, v, e3);
+            }
+            T* o0 = dots + g * W;
+            a0.Store(o0); b0.Store(o0 + W); c0.Store(o0 + 2 * W); e0.Store(o0 + 3 * W);
+            o0 += stride;
+            a1.Store(o0); b1.Store(o0 + W); c1.Store(o0 + 2 * W); e1.Store(o0 + 3 * W);
+            o0 += stride;
+            a2.Store(o0); b2.Store(o0 + W); c2.Store(o0 + 2 * W); e2.Store(o0 + 3 * W);
+            o0 += stride;
+            a3.Store(o0); b3.Store(o0 + W); c3.Store(o0 + 2 * W); e3.Store(o0 + 3 * W);
+        }
+        for (; g < ng; g++)
+        {
+            for (int j = 0; j < QueryTile; j++)
+                Dots1(x + j * d, tile + g * gs, 1, d, dots + j * stride + g * W);
         }
     }
 
@@ -447,6 +669,35 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         if (!any) return;
         for (int k = 0; k < d; k++)
             displacement[k] += double.CreateTruncating(Vector512.Sum(Vector512.Load(acc + k * W)));
+    }
+
+    /// <summary>‖x − α y‖² of one row-major point by direct differences, vectorised over coordinates (the candidates' exact distance).</summary>
+    private static T DirectDistance<TAlpha>(T* x, T* y, int d, Vector512<T> na, Vector512<T> nal, T alpha, T alphaLow)
+        where TAlpha : struct, IAlphaMode
+    {
+        Vector512<T> acc = default;
+        int k = 0;
+        for (; k + W <= d; k += W)
+        {
+            var t = Difference<TAlpha>(na, nal, Vector512.Load(y + k), Vector512.Load(x + k));
+            acc = Fma(t, t, acc);
+        }
+        T sum = Vector512.Sum(acc);
+        for (; k < d; k++)
+        {
+            T t = T.FusedMultiplyAdd(-alpha, y[k], x[k]);
+            if (!TAlpha.IsExact) t = T.FusedMultiplyAdd(-alphaLow, y[k], t);
+            sum = T.FusedMultiplyAdd(t, t, sum);
+        }
+        return sum;
+    }
+
+    /// <summary>The largest lane.</summary>
+    private static T MaxOf(Vector512<T> v)
+    {
+        T best = v[0];
+        for (int i = 1; i < Vector512<T>.Count; i++) best = T.Max(best, v[i]);
+        return best;
     }
 
     /// <summary>c + (a + aLow)·y: a difference x − α y (a = −α) or a displacement α y − x (a = α, c = −x).</summary>
