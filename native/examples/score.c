@@ -37,6 +37,10 @@ int main(void)
         queries[q * D + 1] = (float)((0.3 + 0.2 * q) * sin(0.9 * q));
     }
 
+    if (!kn_cpu_supported()) { /* before any kn_ call: on a CPU without AVX2/FMA that call would abort */
+        fprintf(stderr, "this CPU lacks AVX2/FMA, which libkernels is compiled for\n");
+        return 1;
+    }
     printf("# kernels %s: N = %d points on the unit circle, D = %d, alpha = %g, sigma = %g\n",
            kn_version_string(), N, D, alpha, sigma);
     if (kn_version() != KN_VERSION) fprintf(stderr, "warning: header %u, library %u\n", KN_VERSION, kn_version());

@@ -20,9 +20,10 @@
  *     Freeing a set while another thread is still evaluating with it is safe (that evaluation completes); every later
  *     use of the freed handle returns KN_ERROR_INVALID_HANDLE. kn_last_error() is per thread.
  *   - Handles are validated on every call: NULL, freed or garbage handles give KN_ERROR_INVALID_HANDLE, never a crash.
- *   - Platform: linux-x64, compiled for x86-64-v3 (AVX2 + FMA). On an older CPU the NativeAOT runtime stops the process
- *     when the library initialises (at the first call): see native/README.md. kn_cpu_check() is the cheap
- *     query for hosts where that check is absent.
+ *   - Platform: linux-x64, compiled for x86-64-v3 (AVX2, FMA, BMI1/2, ...). On an older CPU the NativeAOT runtime
+ *     prints "The required instruction sets are not supported by the current CPU." and aborts the process at the
+ *     first kn_ call (dlopen itself succeeds), before any of the library's own code runs: no status can be returned.
+ *     Call kn_cpu_supported() (below, inline: it runs in the caller) first to refuse cleanly. See native/README.md.
  */
 #ifndef KERNELS_H
 #define KERNELS_H
@@ -63,7 +64,6 @@ typedef enum kn_status {
     KN_ERROR_NOT_FINITE = -2003,           /* NaN or infinity in data, queries, alpha, sigma or h */
     KN_ERROR_PRECISION_MISMATCH = -2004,   /* an _f32 call on a float64 set or the reverse */
     KN_ERROR_BACKEND_UNAVAILABLE = -2005,  /* the backend is not built in or has no device */
-    KN_ERROR_UNSUPPORTED_CPU = -2006,      /* the CPU lacks an instruction set the library was compiled for */
     KN_ERROR_INTERNAL = -2999              /* a bug: the message names the internal exception; please report it */
 } kn_status;
 
@@ -99,9 +99,17 @@ KN_API const char* kn_last_error(void);
 /* The enumerator's name ("KN_ERROR_INVALID_HANDLE"), or "KN_UNKNOWN_STATUS"; a static string. Thread-safe. */
 KN_API const char* kn_status_name(kn_status status);
 
-/* KN_SUCCESS when the CPU has every instruction set the library was compiled for, else KN_ERROR_UNSUPPORTED_CPU
- * naming the missing ones. kn_training_set_create_* makes the same check. */
-KN_API kn_status kn_cpu_check(void);
+/* 1 when this CPU has the instruction sets libkernels is compiled for (x86-64-v3: AVX, AVX2, FMA, BMI1, BMI2; every
+ * such CPU also has the MOVBE, LZCNT and F16C that v3 adds), else 0. Header-only, so it runs before the library's
+ * runtime starts: call it before the first kn_ function, since on a CPU that lacks them that call aborts the process. */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+static inline int kn_cpu_supported(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+}
+#endif
 
 /* ---- training sets ---------------------------------------------------------------------------------------- */
 

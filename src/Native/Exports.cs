@@ -44,13 +44,9 @@ public static unsafe class Exports
         Status.NotFinite => "KN_ERROR_NOT_FINITE\0"u8,
         Status.PrecisionMismatch => "KN_ERROR_PRECISION_MISMATCH\0"u8,
         Status.BackendUnavailable => "KN_ERROR_BACKEND_UNAVAILABLE\0"u8,
-        Status.UnsupportedCpu => "KN_ERROR_UNSUPPORTED_CPU\0"u8,
         Status.Internal => "KN_ERROR_INTERNAL\0"u8,
         _ => "KN_UNKNOWN_STATUS\0"u8,
     });
-
-    [UnmanagedCallersOnly(EntryPoint = "kn_cpu_check")]
-    private static int CpuCheck() => Guarded(static () => CpuSupport.Require());
 
     [UnmanagedCallersOnly(EntryPoint = "kn_training_set_create_f32")]
     private static int CreateF32(float* data, long n, long d, int backend, int threads, nint* set) => Create(data, n, d, backend, threads, set);
@@ -150,7 +146,6 @@ public static unsafe class Exports
         {
             if (set == null) throw NullArgument("set", "pass the address of a kn_training_set* to receive the handle");
             *set = 0;
-            CpuSupport.Require();
             if (data == null) throw NullArgument("data", "pass an N×D row-major array of training points");
             int count = AtLeastOne(n, "n", "the number of training points N"), dimension = AtLeastOne(d, "d", "the dimension D");
             int length = Length(count, dimension, "n × d");
@@ -302,20 +297,6 @@ public static unsafe class Exports
     }
 
     private static NativeException NullArgument(string name, string remedy) => new(Status.NullPointer, $"{name} is NULL; {remedy}.");
-
-    private static int Guarded(Action action)
-    {
-        LastError.Clear();
-        try
-        {
-            action();
-            return 0;
-        }
-        catch (Exception e)
-        {
-            return Fail(e);
-        }
-    }
 
     /// <summary>Records the reason and maps the exception to a status. Never throws.</summary>
     private static int Fail(Exception e)

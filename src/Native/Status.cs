@@ -45,9 +45,6 @@ public enum Status
     /// <summary>KN_ERROR_BACKEND_UNAVAILABLE: the backend asked for is not built in or has no device.</summary>
     BackendUnavailable = -2005,
 
-    /// <summary>KN_ERROR_UNSUPPORTED_CPU: the CPU lacks an instruction set the library was compiled for.</summary>
-    UnsupportedCpu = -2006,
-
     /// <summary>KN_ERROR_INTERNAL: an unexpected failure inside the library (a bug: please report the message).</summary>
     Internal = -2999,
 }
