@@ -92,42 +92,42 @@ public static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "kn_evaluate_f32")]
     private static int EvaluateF32(nint set, float* queries, long m, long d, double alpha, double sigma,
         float* logDensity, float* score, float* denoiser, float* divergence) =>
-        Evaluate(set, queries, m, d, alpha, sigma, null, null, false, 0, logDensity, score, denoiser, divergence);
+        Evaluate(set, queries, m, d, alpha, sigma, null, null, false, false, 0, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_evaluate_f64")]
     private static int EvaluateF64(nint set, double* queries, long m, long d, double alpha, double sigma,
         double* logDensity, double* score, double* denoiser, double* divergence) =>
-        Evaluate(set, queries, m, d, alpha, sigma, null, null, false, 0, logDensity, score, denoiser, divergence);
+        Evaluate(set, queries, m, d, alpha, sigma, null, null, false, false, 0, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_evaluate_levels_f32")]
     private static int EvaluateLevelsF32(nint set, float* queries, long m, long d, double* alpha, double* sigma,
         float* logDensity, float* score, float* denoiser, float* divergence) =>
-        Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, 0, logDensity, score, denoiser, divergence);
+        Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, false, 0, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_evaluate_levels_f64")]
     private static int EvaluateLevelsF64(nint set, double* queries, long m, long d, double* alpha, double* sigma,
         double* logDensity, double* score, double* denoiser, double* divergence) =>
-        Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, 0, logDensity, score, denoiser, divergence);
+        Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, false, 0, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_kde_f32")]
     private static int KdeF32(nint set, double h, float* queries, long m, long d, double alpha, double sigma,
         float* logDensity, float* score, float* denoiser, float* divergence) =>
-        Evaluate(set, queries, m, d, alpha, sigma, null, null, false, Width(h), logDensity, score, denoiser, divergence);
+        Evaluate(set, queries, m, d, alpha, sigma, null, null, false, true, h, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_kde_f64")]
     private static int KdeF64(nint set, double h, double* queries, long m, long d, double alpha, double sigma,
         double* logDensity, double* score, double* denoiser, double* divergence) =>
-        Evaluate(set, queries, m, d, alpha, sigma, null, null, false, Width(h), logDensity, score, denoiser, divergence);
+        Evaluate(set, queries, m, d, alpha, sigma, null, null, false, true, h, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_kde_levels_f32")]
     private static int KdeLevelsF32(nint set, double h, float* queries, long m, long d, double* alpha, double* sigma,
         float* logDensity, float* score, float* denoiser, float* divergence) =>
-        Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, Width(h), logDensity, score, denoiser, divergence);
+        Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, true, h, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_kde_levels_f64")]
     private static int KdeLevelsF64(nint set, double h, double* queries, long m, long d, double* alpha, double* sigma,
         double* logDensity, double* score, double* denoiser, double* divergence) =>
-        Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, Width(h), logDensity, score, denoiser, divergence);
+        Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, true, h, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_smoothed_f32")]
     private static int SmoothedF32(nint set, double h, int draws, ulong seed, uint flags, float* queries, long m, long d,
@@ -162,13 +162,17 @@ public static unsafe class Exports
         }
     }
 
-    /// <summary>Exact (h = 0) or KDE (h &gt; 0) outputs at one level or, with <paramref name="perQuery"/>, a level per query.</summary>
+    /// <summary>
+    /// Exact or KDE (<paramref name="kde"/>, the caller's h validated here) outputs at one level or, with
+    /// <paramref name="perQuery"/>, a level per query. Every argument is checked inside the try: nothing may throw outside it.
+    /// </summary>
     private static int Evaluate<T>(nint set, T* queries, long m, long d, double alpha, double sigma, double* alphas, double* sigmas,
-        bool perQuery, double h, T* logDensity, T* score, T* denoiser, T* divergence) where T : unmanaged, IFloatingPointIeee754<T>
+        bool perQuery, bool kde, double h, T* logDensity, T* score, T* denoiser, T* divergence) where T : unmanaged, IFloatingPointIeee754<T>
     {
         LastError.Clear();
         try
         {
+            double width = kde ? Width(h) : 0;
             var native = Set<T>(set);
             var x = Queries(native, queries, m, d, out int rows);
             var outputs = new ScoreOutputs<T>
@@ -180,14 +184,14 @@ public static unsafe class Exports
             };
             RequireOutput(outputs.IsEmpty);
             if (!perQuery)
-                native.Evaluate(x, Level(alpha, sigma, -1), h, outputs);
+                native.Evaluate(x, Level(alpha, sigma, -1), width, outputs);
             else
             {
                 if (alphas == null) throw NullArgument("alpha", "pass M per-query alphas (or call the single-level function)");
                 if (sigmas == null) throw NullArgument("sigma", "pass M per-query sigmas (or call the single-level function)");
                 var levels = new NoiseLevel[rows];
                 for (int q = 0; q < rows; q++) levels[q] = Level(alphas[q], sigmas[q], q);
-                native.Evaluate(x, levels, h, outputs);
+                native.Evaluate(x, levels, width, outputs);
             }
             return 0;
         }
