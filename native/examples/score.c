@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include "kernels.h"
 
+#define PI 3.14159265358979323846
 #define N 12
 #define M 6
 #define D 2
@@ -29,8 +30,8 @@ int main(void)
     const double alpha = 1.0, sigma = 0.2;
 
     for (int i = 0; i < N; i++) { /* twelve points on the unit circle */
-        train[i * D] = (float)cos(2 * M_PI * i / N);
-        train[i * D + 1] = (float)sin(2 * M_PI * i / N);
+        train[i * D] = (float)cos(2 * PI * i / N);
+        train[i * D + 1] = (float)sin(2 * PI * i / N);
     }
     for (int q = 0; q < M; q++) { /* queries spiralling out from inside the circle */
         queries[q * D] = (float)((0.3 + 0.2 * q) * cos(0.9 * q));
