@@ -20,10 +20,11 @@
  *     Freeing a set while another thread is still evaluating with it is safe (that evaluation completes); every later
  *     use of the freed handle returns KN_ERROR_INVALID_HANDLE. kn_last_error() is per thread.
  *   - Handles are validated on every call: NULL, freed or garbage handles give KN_ERROR_INVALID_HANDLE, never a crash.
- *   - Platform: linux-x64, compiled for x86-64-v3 (AVX2, FMA, BMI1/2, ...). On an older CPU the NativeAOT runtime
- *     prints "The required instruction sets are not supported by the current CPU." and aborts the process at the
- *     first kn_ call (dlopen itself succeeds), before any of the library's own code runs: no status can be returned.
- *     Call kn_cpu_supported() (below, inline: it runs in the caller) first to refuse cleanly. See native/README.md.
+ *   - Platform: linux-x64. libkernels.so is a small dispatcher: at the first call it loads, from its own folder,
+ *     libkernels-x86-64-v4.so (AVX-512) or libkernels-x86-64-v3.so (AVX2 + FMA), whichever this CPU runs, and
+ *     forwards every call; keep the three files together. On a CPU with neither, every call returns
+ *     KN_ERROR_UNSUPPORTED_CPU (a variant's own NativeAOT runtime would abort the process instead: see
+ *     native/README.md). KERNELS_ISA=x86-64-v3|x86-64-v4 in the environment forces a variant.
  */
 #ifndef KERNELS_H
 #define KERNELS_H
@@ -48,6 +49,7 @@ extern "C" {
 /* KN_VERSION == kn_version() when the header matches the library. */
 #define KN_MAKE_VERSION(major, minor, patch) ((major) * 10000u + (minor) * 100u + (patch))
 #define KN_VERSION KN_MAKE_VERSION(KN_VERSION_MAJOR, KN_VERSION_MINOR, KN_VERSION_PATCH)
+#define KN_VERSION_STRING "0.1.0"
 
 /* Status codes: OpenCL's negative codes where they apply (device errors), then the library's own from -2000. */
 typedef enum kn_status {
@@ -64,6 +66,8 @@ typedef enum kn_status {
     KN_ERROR_NOT_FINITE = -2003,           /* NaN or infinity in data, queries, alpha, sigma or h */
     KN_ERROR_PRECISION_MISMATCH = -2004,   /* an _f32 call on a float64 set or the reverse */
     KN_ERROR_BACKEND_UNAVAILABLE = -2005,  /* the backend is not built in or has no device */
+    KN_ERROR_UNSUPPORTED_CPU = -2006,      /* no variant of the library runs on this CPU (needs AVX2 + FMA) */
+    KN_ERROR_LOAD_FAILED = -2007,          /* the dispatcher could not load its variant (missing file, wrong version) */
     KN_ERROR_INTERNAL = -2999              /* a bug: the message names the internal exception; please report it */
 } kn_status;
 
@@ -89,7 +93,7 @@ typedef struct kn_training_set kn_training_set;
 /* KN_MAKE_VERSION(major, minor, patch) of the loaded library. Thread-safe. */
 KN_API uint32_t kn_version(void);
 
-/* "major.minor.patch"; a static string, never freed. Thread-safe. */
+/* "major.minor.patch" (KN_VERSION_STRING); a static string, never freed. Thread-safe. */
 KN_API const char* kn_version_string(void);
 
 /* The reason for the last failing call on this thread (UTF-8, NUL-terminated); "" after a successful call.
@@ -99,9 +103,14 @@ KN_API const char* kn_last_error(void);
 /* The enumerator's name ("KN_ERROR_INVALID_HANDLE"), or "KN_UNKNOWN_STATUS"; a static string. Thread-safe. */
 KN_API const char* kn_status_name(kn_status status);
 
-/* 1 when this CPU has the instruction sets libkernels is compiled for (x86-64-v3: AVX, AVX2, FMA, BMI1, BMI2; every
- * such CPU also has the MOVBE, LZCNT and F16C that v3 adds), else 0. Header-only, so it runs before the library's
- * runtime starts: call it before the first kn_ function, since on a CPU that lacks them that call aborts the process. */
+/* The variant serving the calls: "x86-64-v4" or "x86-64-v3" (the instruction sets it was compiled for), or "" when
+ * none could be loaded. Thread-safe. */
+KN_API const char* kn_variant(void);
+
+/* 1 when this CPU runs the x86-64-v3 variant (AVX, AVX2, FMA, BMI1, BMI2; every such CPU also has the MOVBE, LZCNT and
+ * F16C that v3 adds), else 0. Header-only: it runs in the caller, before any library code. The dispatcher makes this
+ * check itself; call it only when linking a variant (libkernels-x86-64-v3.so) directly, where the first call on a CPU
+ * without these sets would abort the process. */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 static inline int kn_cpu_supported(void)
 {

@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Kernels.Numerics;
 using Kernels.Numerics.Smoothing;
 
@@ -44,9 +46,16 @@ public static unsafe class Exports
         Status.NotFinite => "KN_ERROR_NOT_FINITE\0"u8,
         Status.PrecisionMismatch => "KN_ERROR_PRECISION_MISMATCH\0"u8,
         Status.BackendUnavailable => "KN_ERROR_BACKEND_UNAVAILABLE\0"u8,
+        Status.UnsupportedCpu => "KN_ERROR_UNSUPPORTED_CPU\0"u8,
+        Status.LoadFailed => "KN_ERROR_LOAD_FAILED\0"u8,
         Status.Internal => "KN_ERROR_INTERNAL\0"u8,
         _ => "KN_UNKNOWN_STATUS\0"u8,
     });
+
+    /// <summary>The instruction sets this image was compiled for: under NativeAOT these properties are compile-time constants.</summary>
+    [UnmanagedCallersOnly(EntryPoint = "kn_variant")]
+    private static byte* Variant() => Pointer(
+        Vector512.IsHardwareAccelerated ? "x86-64-v4\0"u8 : Avx2.IsSupported && Fma.IsSupported ? "x86-64-v3\0"u8 : "x86-64-v2\0"u8);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_training_set_create_f32")]
     private static int CreateF32(float* data, long n, long d, int backend, int threads, nint* set) => Create(data, n, d, backend, threads, set);

@@ -45,6 +45,12 @@ public enum Status
     /// <summary>KN_ERROR_BACKEND_UNAVAILABLE: the backend asked for is not built in or has no device.</summary>
     BackendUnavailable = -2005,
 
+    /// <summary>KN_ERROR_UNSUPPORTED_CPU: no variant runs on this CPU (returned by the C dispatcher, named here).</summary>
+    UnsupportedCpu = -2006,
+
+    /// <summary>KN_ERROR_LOAD_FAILED: the C dispatcher could not load its variant (returned by it, named here).</summary>
+    LoadFailed = -2007,
+
     /// <summary>KN_ERROR_INTERNAL: an unexpected failure inside the library (a bug: please report the message).</summary>
     Internal = -2999,
 }

@@ -7,6 +7,9 @@
  *   abi_checks promises  per-query levels, KDE and thread counts give exactly what kernels.h promises
  *   abi_checks threads   8 pthreads evaluating on one shared set (plus one creating and freeing other sets) get,
  *                        bit for bit, the results of the same calls made before on one thread
+ *   abi_checks variant   prints "ok variant=NAME", the variant the dispatcher loaded
+ *   abi_checks refused STATUS   the dispatcher could not load a variant: every call returns STATUS (a number) with a
+ *                        message, and nothing crashes
  */
 #include <math.h>
 #include <pthread.h>
@@ -161,7 +164,8 @@ static int run_errors(void)
     NAME(KN_SUCCESS); NAME(KN_ERROR_DEVICE_NOT_FOUND); NAME(KN_ERROR_OUT_OF_RESOURCES); NAME(KN_ERROR_OUT_OF_HOST_MEMORY);
     NAME(KN_ERROR_BUILD_PROGRAM_FAILURE); NAME(KN_ERROR_INVALID_VALUE); NAME(KN_ERROR_PLATFORM_NOT_FOUND);
     NAME(KN_ERROR_INVALID_HANDLE); NAME(KN_ERROR_NULL_POINTER); NAME(KN_ERROR_INVALID_SIZE); NAME(KN_ERROR_NOT_FINITE);
-    NAME(KN_ERROR_PRECISION_MISMATCH); NAME(KN_ERROR_BACKEND_UNAVAILABLE); NAME(KN_ERROR_INTERNAL);
+    NAME(KN_ERROR_PRECISION_MISMATCH); NAME(KN_ERROR_BACKEND_UNAVAILABLE);
+    NAME(KN_ERROR_UNSUPPORTED_CPU); NAME(KN_ERROR_LOAD_FAILED); NAME(KN_ERROR_INTERNAL);
     report(strcmp(kn_status_name((kn_status)12345), "KN_UNKNOWN_STATUS") == 0, "status name of an unknown code", kn_status_name((kn_status)12345));
     report(kn_version() == KN_VERSION, "version: header matches library", kn_version_string());
     return failures;
@@ -314,18 +318,39 @@ static int run_threads(void)
     return failures;
 }
 
+static int run_refused(kn_status expected)
+{
+    kn_training_set* set = (kn_training_set*)0x1;
+    float ld[M];
+    const char* fragment = expected == KN_ERROR_UNSUPPORTED_CPU ? "KERNELS_ISA" : "could not load";
+    expect("refused: create", kn_training_set_create_f32(train, N, D, KN_BACKEND_CPU, 0, &set), expected, fragment);
+    report(set == NULL, "refused: create leaves *set NULL", "*set was not reset");
+    expect("refused: evaluate", kn_evaluate_f32(NULL, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), expected, fragment);
+    expect("refused: smoothed", kn_smoothed_f64(NULL, 0.1, 2, 0, 0, NULL, 1, 1, 1, 1, NULL, NULL, NULL, NULL, NULL), expected, fragment);
+    expect("refused: free", kn_training_set_free(NULL), expected, fragment);
+    report(strcmp(kn_variant(), "") == 0, "refused: no variant", kn_variant());
+    report(kn_version() == KN_VERSION && strcmp(kn_version_string(), KN_VERSION_STRING) == 0, "refused: version still answers", kn_version_string());
+    report(strstr(kn_status_name(expected), "KN_ERROR_") == kn_status_name(expected), "refused: status named", kn_status_name(expected));
+    return failures;
+}
+
 int main(int argc, char** argv)
 {
+    const char* mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "refused") == 0 && argc > 2) return run_refused((kn_status)atoi(argv[2]));
+    if (strcmp(mode, "variant") == 0) {
+        printf("ok variant=%s\n", kn_variant());
+        return kn_variant()[0] == 0;
+    }
     if (!kn_cpu_supported()) {
         printf("FAIL cpu: this CPU lacks AVX2/FMA\n");
         return 1;
     }
     for (int i = 0; i < N * D; i++) train[i] = uniform();
     for (int i = 0; i < M * D; i++) queries[i] = 1.2f * uniform();
-    const char* mode = argc > 1 ? argv[1] : "";
     if (strcmp(mode, "errors") == 0) return run_errors();
     if (strcmp(mode, "promises") == 0) return run_promises();
     if (strcmp(mode, "threads") == 0) return run_threads();
-    fprintf(stderr, "usage: abi_checks errors|promises|threads\n");
+    fprintf(stderr, "usage: abi_checks errors|promises|threads|variant|refused STATUS\n");
     return 100;
 }
