@@ -3,13 +3,13 @@
 //   Test   – the test suite (xUnit + FsCheck) in Release; fails on any failing test
 //   Bench  – the BenchmarkDotNet suites (pass --filter to narrow, e.g. --filter='*Score*')
 //   Example – the README's main job: builds the CLI, makes a small data set and writes its scores
-//   Native – the C ABI: publishes src/Native (NativeAOT) as artifacts/native/libkernels.so beside kernels.h, builds and
-//            runs the C example there (gcc). --isa=x86-64-v4 for AVX-512-only deployments (the default v3 runs on AVX2).
+//   Native – the C ABI in artifacts/native (--native-out=DIR): src/Native published with NativeAOT twice, as
+//            libkernels-x86-64-v3.so (AVX2) and libkernels-x86-64-v4.so (AVX-512), the dispatcher libkernels.so that
+//            loads the one the CPU runs (gcc, native/src/dispatch.c), kernels.h, and the C example built and run there
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var filter = Argument("filter", "*");
 var exampleOut = Argument("out", "out/example");
-var isa = Argument("isa", "");
 var nativeOut = Argument("native-out", "artifacts/native");
 
 Task("Clean").Does(() =>
@@ -45,25 +45,32 @@ Task("Example").IsDependentOn("Build").Does(() =>
 
 Task("Native").Does(() =>
 {
-    var publishDir = "./artifacts/obj/native-publish";
-    var msbuild = new DotNetMSBuildSettings();
-    if (isa != "") msbuild.WithProperty("IlcInstructionSet", isa.Replace(",", "%2C"));
-    DotNetPublish("./src/Native/Kernels.Native.csproj", new DotNetPublishSettings
-    {
-        Configuration = configuration, Runtime = "linux-x64", OutputDirectory = publishDir, MSBuildSettings = msbuild,
-    });
     EnsureDirectoryExists(nativeOut);
-    CopyFile(publishDir + "/Kernels.Native.so", nativeOut + "/libkernels.so");
+    foreach (var isa in new[] { "x86-64-v3", "x86-64-v4" })
+    {
+        var publishDir = "./artifacts/obj/native-" + isa;
+        DotNetPublish("./src/Native/Kernels.Native.csproj", new DotNetPublishSettings
+        {
+            Configuration = configuration, Runtime = "linux-x64", OutputDirectory = publishDir,
+            MSBuildSettings = new DotNetMSBuildSettings().WithProperty("IlcInstructionSet", isa),
+        });
+        CopyFile(publishDir + "/Kernels.Native.so", nativeOut + "/libkernels-" + isa + ".so");
+    }
     CopyFile("./native/include/kernels.h", nativeOut + "/kernels.h");
+    Gcc("-std=c11 -Wall -Wextra -Werror -O2 -shared -fPIC native/src/dispatch.c -I native/include -Wl,-soname,libkernels.so -ldl -pthread -o",
+        nativeOut + "/libkernels.so");
 
     // The C example, linked as a user would: -lkernels, found at run time next to the program ($ORIGIN).
     var example = nativeOut + "/score";
-    int gcc = StartProcess("gcc", new ProcessSettings { Arguments = new ProcessArgumentBuilder()
-        .Append("-std=c11 -Wall -Wextra -Werror -O2 native/examples/score.c -I native/include")
-        .Append("-L").AppendQuoted(nativeOut).Append("-lkernels -Wl,-rpath,$ORIGIN -lm -o").AppendQuoted(example) });
-    if (gcc != 0) throw new Exception($"gcc failed to build the C example (exit code {gcc}).");
+    Gcc("-std=c11 -Wall -Wextra -Werror -O2 native/examples/score.c -I native/include -L " + nativeOut + " -lkernels -Wl,-rpath,$ORIGIN -lm -o", example);
     if (StartProcess(example) != 0) throw new Exception("The C example failed.");
-    Information($"C ABI: {nativeOut}/libkernels.so, {nativeOut}/kernels.h, example {example}");
+    Information($"C ABI in {nativeOut}: libkernels.so (+ libkernels-x86-64-v3.so, libkernels-x86-64-v4.so), kernels.h, example score");
 });
+
+void Gcc(string arguments, string output)
+{
+    int code = StartProcess("gcc", new ProcessSettings { Arguments = new ProcessArgumentBuilder().Append(arguments).AppendQuoted(output) });
+    if (code != 0) throw new Exception($"gcc failed building {output} (exit code {code}).");
+}
 
 RunTarget(target);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using System.Text.RegularExpressions;
+using System.Runtime.Intrinsics.X86;
 using Kernels.Numerics;
 using Kernels.Tests.Support;
 using Xunit;
@@ -9,7 +10,8 @@ namespace Kernels.Tests.Native;
 
 /// <summary>
 /// The C ABI (libkernels.so, native/include/kernels.h) end to end: the C and Python examples against the managed API on the
-/// same inputs, and the contract checks of tests/Native/abi_checks.c (bad arguments, handles, promises, pthreads).
+/// same inputs, the contract checks of tests/Native/abi_checks.c (bad arguments, handles, promises, pthreads) on each
+/// NativeAOT variant, and the dispatcher's choice and refusals.
 /// </summary>
 [Collection("native")]
 public sealed partial class NativeAbiTests(NativeBuild build)
@@ -23,10 +25,16 @@ public sealed partial class NativeAbiTests(NativeBuild build)
     /// inequality they differ by at most twice that bound. Printing with 9 significant digits reads every float back exactly,
     /// so parsing adds no error.
     /// </summary>
-    [Fact]
-    public void CExample_PrintsScoresWithinTwiceTheFloat32BoundOfTheManagedApi()
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void CExample_PrintsScoresWithinTwiceTheFloat32BoundOfTheManagedApi(string variant)
     {
-        var run = Tool.Run(build.Example, [], build.Directory, RunTimeout);
+        var run = Tool.Run(build.Example, [], build.Directory, RunTimeout, new Dictionary<string, string> { ["KERNELS_ISA"] = variant });
+        if (!Runs(variant))
+        {
+            Assert.Contains("KN_ERROR_UNSUPPORTED_CPU", run.Error); // refused, not aborted
+            return;
+        }
         Assert.True(run.ExitCode == 0, $"score exited with {run.ExitCode}: {run.Error}");
         var printed = Printed.Parse(run.Out);
         CompareWithManaged<float>(printed, ErrorBound.UnitRoundoffSingle, "score.c");
@@ -44,21 +52,59 @@ public sealed partial class NativeAbiTests(NativeBuild build)
         Assert.Matches(@"# expected failure: KN_ERROR_NOT_FINITE: queries: query row 1 has NaN in column 1", run.Out);
     }
 
-    [Fact]
-    public void BadArguments_ReturnTheDocumentedStatusAndAReadableMessage() => RunChecks("errors", minimumChecks: 60);
+    public static TheoryData<string> Variants => new(NativeBuild.Variants);
 
-    [Fact]
-    public void Promises_LevelsKdeThreadCountsAndSeeds_HoldBitForBit() => RunChecks("promises", minimumChecks: 8);
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void BadArguments_ReturnTheDocumentedStatusAndAReadableMessage(string variant) => RunChecks("errors", variant, minimumChecks: 60);
 
-    [Fact]
-    public void ConcurrentCallsFromCThreads_OnOneSet_GiveTheSingleThreadedResults() => RunChecks("threads", minimumChecks: 11);
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void Promises_LevelsKdeThreadCountsAndSeeds_HoldBitForBit(string variant) => RunChecks("promises", variant, minimumChecks: 8);
 
-    /// <summary>Every KN_API function of the header is exported, and nothing else named kn_ is.</summary>
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void ConcurrentCallsFromCThreads_OnOneSet_GiveTheSingleThreadedResults(string variant) => RunChecks("threads", variant, minimumChecks: 11);
+
+    /// <summary>Without KERNELS_ISA the dispatcher loads the widest variant this CPU runs (the JIT reports the CPU truthfully).</summary>
     [Fact]
-    public void Library_ExportsExactlyTheHeadersFunctions()
+    public void Dispatcher_ChoosesTheWidestVariantThisCpuRuns()
+    {
+        string expected = Runs("x86-64-v4") ? "x86-64-v4" : "x86-64-v3";
+        var run = Tool.Run(build.Checks, ["variant"], build.Directory, RunTimeout);
+        Assert.Equal($"ok variant={expected}", run.Out.Trim());
+    }
+
+    /// <summary>
+    /// On a CPU that no variant runs, every call returns KN_ERROR_UNSUPPORTED_CPU with a message instead of the NativeAOT
+    /// runtime's abort. Such a CPU cannot be had here; KERNELS_ISA naming an unknown variant goes through the same refusal.
+    /// </summary>
+    [Fact]
+    public void Dispatcher_WithNoUsableVariant_RefusesEveryCallWithAStatus() =>
+        RunChecks("refused", null, minimumChecks: 8, new Dictionary<string, string> { ["KERNELS_ISA"] = "x86-64-v9" }, ["-2006"]);
+
+    /// <summary>A dispatcher installed without its variants answers KN_ERROR_LOAD_FAILED naming the missing file.</summary>
+    [Fact]
+    public void Dispatcher_WithoutItsVariants_RefusesEveryCallWithAStatus()
+    {
+        string lonely = Path.Combine(build.Directory, "lonely");
+        System.IO.Directory.CreateDirectory(lonely);
+        File.Copy(build.Library, Path.Combine(lonely, "libkernels.so"), overwrite: true);
+        File.Copy(build.Checks, Path.Combine(lonely, "abi_checks"), overwrite: true);
+        var run = Tool.Run(Path.Combine(lonely, "abi_checks"), ["refused", "-2007"], lonely, RunTimeout);
+        AssertChecks(run, "refused (no variants)", 8);
+    }
+
+    /// <summary>Every KN_API function of the header is exported by the dispatcher and by each variant, and nothing else named kn_ is.</summary>
+    [Theory]
+    [InlineData("dispatcher")]
+    [InlineData("x86-64-v3")]
+    [InlineData("x86-64-v4")]
+    public void Library_ExportsExactlyTheHeadersFunctions(string library)
     {
         var declared = DeclaredFunction().Matches(File.ReadAllText(build.Header)).Select(m => m.Groups[1].Value).ToHashSet();
-        var nm = Tool.RunChecked("nm", ["-D", "--defined-only", build.Library], build.Directory, RunTimeout);
+        string path = library == "dispatcher" ? build.Library : build.VariantLibrary(library);
+        var nm = Tool.RunChecked("nm", ["-D", "--defined-only", path], build.Directory, RunTimeout);
         var exported = ExportedFunction().Matches(nm.Out).Select(m => m.Groups[1].Value).ToHashSet();
         Assert.True(declared.Count >= 15, $"parsed only {declared.Count} declarations from kernels.h");
         Assert.True(declared.SetEquals(exported),
@@ -73,9 +119,25 @@ public sealed partial class NativeAbiTests(NativeBuild build)
         Tool.RunChecked(compiler, [standard, "-Wall", "-Wextra", "-pedantic", "-Werror", "-fsyntax-only", "-x", language, build.Header],
             build.Directory, RunTimeout);
 
-    private void RunChecks(string mode, int minimumChecks)
+    private void RunChecks(string mode, string? variant, int minimumChecks, Dictionary<string, string>? environment = null, string[]? extra = null)
     {
-        var run = Tool.Run(build.Checks, [mode], build.Directory, RunTimeout);
+        environment ??= [];
+        if (variant is not null) environment["KERNELS_ISA"] = variant;
+        if (variant is not null && !Runs(variant))
+        {
+            // This CPU cannot run the variant: forcing it must be refused with a status, never an abort.
+            (mode, extra, minimumChecks) = ("refused", ["-2006"], 8);
+        }
+        var run = Tool.Run(build.Checks, [mode, .. extra ?? []], build.Directory, RunTimeout, environment);
+        AssertChecks(run, $"{mode} ({variant ?? "dispatcher's choice"})", minimumChecks);
+    }
+
+    /// <summary>Whether this CPU runs <paramref name="variant"/> (the JIT reports the CPU's instruction sets truthfully).</summary>
+    private static bool Runs(string variant) => variant != "x86-64-v4" ||
+        Avx512F.IsSupported && Avx512BW.IsSupported && Avx512CD.IsSupported && Avx512DQ.IsSupported && Avx512F.VL.IsSupported;
+
+    private static void AssertChecks(ToolResult run, string mode, int minimumChecks)
+    {
         var lines = run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         var failed = lines.Where(l => !l.StartsWith("ok ", StringComparison.Ordinal)).ToList();
         int passed = lines.Length - failed.Count;
