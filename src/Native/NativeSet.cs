@@ -87,7 +87,7 @@ internal sealed class NativeSet<T> : NativeSet where T : unmanaged, IFloatingPoi
             Evaluate(queries, levels[0], h, outputs);
             return;
         }
-        // Validate every input once, in the caller's row numbering, before any work starts.
+        // Validate once, before any group starts writing (the exports have checked that queries are finite).
         Guard(queries, outputs);
 
         T[] x = queries.ToArray();
@@ -126,17 +126,11 @@ internal sealed class NativeSet<T> : NativeSet where T : unmanaged, IFloatingPoi
     public void Smoothed(ReadOnlySpan<T> queries, NoiseLevel level, double h, SmoothingDraws draws, SmoothedOutputs<T> outputs) =>
         new LogSmoothedScore<T>(Model, SmoothingKernel.Gaussian(h), draws).Evaluate(queries, level, outputs);
 
-    /// <summary>The checks a single-level call makes (an output, finite queries, no overlap), in the caller's row numbering.</summary>
-    private void Guard(ReadOnlySpan<T> queries, ScoreOutputs<T> outputs)
+    /// <summary>The checks a single-level call makes (an output, no overlap) before any group runs; queries are already finite.</summary>
+    private static void Guard(ReadOnlySpan<T> queries, ScoreOutputs<T> outputs)
     {
         if (outputs.IsEmpty)
             throw new ArgumentException("No output requested: pass at least one of log_density, score, denoiser, divergence.", "outputs");
-        for (int i = 0; i < queries.Length; i++)
-        {
-            if (!T.IsFinite(queries[i]))
-                throw new NativeException(Status.NotFinite,
-                    $"query row {i / Dimension} has {queries[i]} in column {i % Dimension}; every value must be finite: remove or repair that row.");
-        }
         if (Overlaps(queries, outputs))
             throw new ArgumentException("An output buffer overlaps queries; results would overwrite inputs still being read: use a separate buffer.", "outputs");
     }
