@@ -15,6 +15,8 @@ namespace Kernels.Native;
 /// </summary>
 public static unsafe class Exports
 {
+    // Entry points are internal (not private) so the tests can call them in-process through function pointers.
+
     /// <summary>The library version (major, minor, patch); KN_VERSION_* in kernels.h must agree.</summary>
     public const int Major = 0, Minor = 1, Patch = 0;
 
@@ -22,16 +24,16 @@ public static unsafe class Exports
     private const uint Antithetic = 1, FixedDraws = 2;
 
     [UnmanagedCallersOnly(EntryPoint = "kn_version")]
-    private static uint Version() => Major * 10000 + Minor * 100 + Patch;
+    internal static uint Version() => Major * 10000 + Minor * 100 + Patch;
 
     [UnmanagedCallersOnly(EntryPoint = "kn_version_string")]
-    private static byte* VersionString() => Pointer("0.1.0\0"u8);
+    internal static byte* VersionString() => Pointer("0.1.0\0"u8);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_last_error")]
-    private static byte* LastErrorMessage() => LastError.Current;
+    internal static byte* LastErrorMessage() => LastError.Current;
 
     [UnmanagedCallersOnly(EntryPoint = "kn_status_name")]
-    private static byte* StatusName(int status) => Pointer((Status)status switch
+    internal static byte* StatusName(int status) => Pointer((Status)status switch
     {
         Status.Success => "KN_SUCCESS\0"u8,
         Status.DeviceNotFound => "KN_ERROR_DEVICE_NOT_FOUND\0"u8,
@@ -54,17 +56,17 @@ public static unsafe class Exports
 
     /// <summary>The instruction sets this image was compiled for: under NativeAOT these properties are compile-time constants.</summary>
     [UnmanagedCallersOnly(EntryPoint = "kn_variant")]
-    private static byte* Variant() => Pointer(
+    internal static byte* Variant() => Pointer(
         Vector512.IsHardwareAccelerated ? "x86-64-v4\0"u8 : Avx2.IsSupported && Fma.IsSupported ? "x86-64-v3\0"u8 : "x86-64-v2\0"u8);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_training_set_create_f32")]
-    private static int CreateF32(float* data, long n, long d, int backend, int threads, nint* set) => Create(data, n, d, backend, threads, set);
+    internal static int CreateF32(float* data, long n, long d, int backend, int threads, nint* set) => Create(data, n, d, backend, threads, set);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_training_set_create_f64")]
-    private static int CreateF64(double* data, long n, long d, int backend, int threads, nint* set) => Create(data, n, d, backend, threads, set);
+    internal static int CreateF64(double* data, long n, long d, int backend, int threads, nint* set) => Create(data, n, d, backend, threads, set);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_training_set_free")]
-    private static int Free(nint set)
+    internal static int Free(nint set)
     {
         LastError.Clear();
         try
@@ -79,7 +81,7 @@ public static unsafe class Exports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "kn_training_set_info")]
-    private static int Info(nint set, long* n, long* d, int* precision, int* backend, int* threads)
+    internal static int Info(nint set, long* n, long* d, int* precision, int* backend, int* threads)
     {
         LastError.Clear();
         try
@@ -99,52 +101,52 @@ public static unsafe class Exports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "kn_evaluate_f32")]
-    private static int EvaluateF32(nint set, float* queries, long m, long d, double alpha, double sigma,
+    internal static int EvaluateF32(nint set, float* queries, long m, long d, double alpha, double sigma,
         float* logDensity, float* score, float* denoiser, float* divergence) =>
         Evaluate(set, queries, m, d, alpha, sigma, null, null, false, false, 0, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_evaluate_f64")]
-    private static int EvaluateF64(nint set, double* queries, long m, long d, double alpha, double sigma,
+    internal static int EvaluateF64(nint set, double* queries, long m, long d, double alpha, double sigma,
         double* logDensity, double* score, double* denoiser, double* divergence) =>
         Evaluate(set, queries, m, d, alpha, sigma, null, null, false, false, 0, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_evaluate_levels_f32")]
-    private static int EvaluateLevelsF32(nint set, float* queries, long m, long d, double* alpha, double* sigma,
+    internal static int EvaluateLevelsF32(nint set, float* queries, long m, long d, double* alpha, double* sigma,
         float* logDensity, float* score, float* denoiser, float* divergence) =>
         Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, false, 0, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_evaluate_levels_f64")]
-    private static int EvaluateLevelsF64(nint set, double* queries, long m, long d, double* alpha, double* sigma,
+    internal static int EvaluateLevelsF64(nint set, double* queries, long m, long d, double* alpha, double* sigma,
         double* logDensity, double* score, double* denoiser, double* divergence) =>
         Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, false, 0, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_kde_f32")]
-    private static int KdeF32(nint set, double h, float* queries, long m, long d, double alpha, double sigma,
+    internal static int KdeF32(nint set, double h, float* queries, long m, long d, double alpha, double sigma,
         float* logDensity, float* score, float* denoiser, float* divergence) =>
         Evaluate(set, queries, m, d, alpha, sigma, null, null, false, true, h, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_kde_f64")]
-    private static int KdeF64(nint set, double h, double* queries, long m, long d, double alpha, double sigma,
+    internal static int KdeF64(nint set, double h, double* queries, long m, long d, double alpha, double sigma,
         double* logDensity, double* score, double* denoiser, double* divergence) =>
         Evaluate(set, queries, m, d, alpha, sigma, null, null, false, true, h, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_kde_levels_f32")]
-    private static int KdeLevelsF32(nint set, double h, float* queries, long m, long d, double* alpha, double* sigma,
+    internal static int KdeLevelsF32(nint set, double h, float* queries, long m, long d, double* alpha, double* sigma,
         float* logDensity, float* score, float* denoiser, float* divergence) =>
         Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, true, h, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_kde_levels_f64")]
-    private static int KdeLevelsF64(nint set, double h, double* queries, long m, long d, double* alpha, double* sigma,
+    internal static int KdeLevelsF64(nint set, double h, double* queries, long m, long d, double* alpha, double* sigma,
         double* logDensity, double* score, double* denoiser, double* divergence) =>
         Evaluate(set, queries, m, d, 0, 0, alpha, sigma, true, true, h, logDensity, score, denoiser, divergence);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_smoothed_f32")]
-    private static int SmoothedF32(nint set, double h, int draws, ulong seed, uint flags, float* queries, long m, long d,
+    internal static int SmoothedF32(nint set, double h, int draws, ulong seed, uint flags, float* queries, long m, long d,
         double alpha, double sigma, float* logDensity, float* score, float* denoiser, float* divergence, float* scoreError) =>
         Smoothed(set, h, draws, seed, flags, queries, m, d, alpha, sigma, logDensity, score, denoiser, divergence, scoreError);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_smoothed_f64")]
-    private static int SmoothedF64(nint set, double h, int draws, ulong seed, uint flags, double* queries, long m, long d,
+    internal static int SmoothedF64(nint set, double h, int draws, ulong seed, uint flags, double* queries, long m, long d,
         double alpha, double sigma, double* logDensity, double* score, double* denoiser, double* divergence, double* scoreError) =>
         Smoothed(set, h, draws, seed, flags, queries, m, d, alpha, sigma, logDensity, score, denoiser, divergence, scoreError);
 
