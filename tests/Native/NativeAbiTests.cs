@@ -95,6 +95,23 @@ public sealed partial class NativeAbiTests(NativeBuild build)
         AssertChecks(run, "refused (no variants)", 8);
     }
 
+    /// <summary>
+    /// What the dispatcher loads on an AVX2-only CPU must hold no AVX-512 instruction, or it would fault there (SIGILL) where it
+    /// passed here. In 64-bit mode every instruction starting with byte 0x62 is EVEX-encoded (AVX-512); the v3 variant must
+    /// have none, and the v4 variant many (so the scan is known to see them).
+    /// </summary>
+    [Fact]
+    public void VariantX86_64_v3_HoldsNoAvx512Instruction()
+    {
+        int Evex(string variant)
+        {
+            var dump = Tool.RunChecked("objdump", ["-d", build.VariantLibrary(variant)], build.Directory, RunTimeout);
+            return dump.Out.Split('\n').Select(line => line.Split('\t')).Count(f => f.Length >= 3 && EvexBytes().IsMatch(f[1]) && f[2].StartsWith('v'));
+        }
+        Assert.Equal(0, Evex("x86-64-v3"));
+        Assert.True(Evex("x86-64-v4") > 100, "the v4 variant shows no EVEX instruction: the scan is broken");
+    }
+
     /// <summary>Every KN_API function of the header is exported by the dispatcher and by each variant, and nothing else named kn_ is.</summary>
     [Theory]
     [InlineData("dispatcher")]
@@ -192,6 +209,9 @@ public sealed partial class NativeAbiTests(NativeBuild build)
 
     [GeneratedRegex(@"KN_API\s+[\w\s\*]+?\b(kn_\w+)\s*\(")]
     private static partial Regex DeclaredFunction();
+
+    [GeneratedRegex(@"^\s*(?:67 )?62 ")]
+    private static partial Regex EvexBytes();
 
     [GeneratedRegex(@"\sT\s+(kn_\w+)(?:@@\S+)?")]
     private static partial Regex ExportedFunction();
