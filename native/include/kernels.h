@@ -1,5 +1,5 @@
 /*
- * kernels.h: the C ABI of Kernels (libkernels.so, a NativeAOT build of src/Native).
+ * kernels.h: the C ABI of Kernels (libkernels.so: a dispatcher over NativeAOT builds of src/Native).
  *
  * The empirical score of a noised training set Y (N points in R^D) at a noise level (alpha, sigma):
  *   p(x) = (1/N) sum_i N(x; alpha y_i, sigma^2 I),  log-density l(x) = log p(x),  score s(x) = grad l(x),
@@ -8,10 +8,12 @@
  * The mathematics is in DESIGN.md; the managed API (Kernels.Numerics) computes exactly the same numbers.
  *
  * Conventions (every function):
- *   - Returns a kn_status: KN_SUCCESS (0) or a negative code. On failure kn_last_error() gives the reason; no output
- *     is guaranteed to be written except where stated, and nothing the caller owns is written unless it is an output.
+ *   - Returns a kn_status: KN_SUCCESS (0) or a negative code; on failure kn_last_error() gives the reason. Arguments
+ *     are all validated before anything is written, so a rejected call leaves every output untouched; after a failure
+ *     inside the computation (out of memory, a device error) the outputs' contents are unspecified. Nothing else the
+ *     caller owns is ever written.
  *   - Matrices are row-major and dense: training data N x D, queries M x D, score and denoiser outputs M x D;
- *     log-density and divergence outputs have length M. Sizes are int64_t; N, M >= 1, D >= 1, N*D and M*D < 2^31.
+ *     log-density and divergence outputs have length M. Sizes are int64_t; N, M >= 1, D >= 1, N*D and M*D below 2^31 - 64.
  *   - Output buffers are caller-owned and must not overlap the queries. Any output pointer may be NULL (not wanted),
  *     but at least one must be given.
  *   - _f32 functions take float buffers and need a set created with kn_training_set_create_f32; _f64 the same with
@@ -162,7 +164,8 @@ KN_API kn_status kn_evaluate_levels_f64(const kn_training_set* set, const double
 /* ---- density smoothing (KDE, closed form) ----------------------------------------------------------------- */
 
 /* The score of p * N(0, h^2 I) (h > 0): the same mixture with sigma^2 -> sigma^2 + h^2, exact. The denoiser is
- * Tweedie's E[X0 | x] under the smoothed mixture. Shapes and ownership as kn_evaluate_*. */
+ * Tweedie's E[X0 | x] under the smoothed mixture. Shapes and ownership as kn_evaluate_*; the _levels forms take
+ * alpha[q], sigma[q] per query as kn_evaluate_levels_* does. */
 KN_API kn_status kn_kde_f32(const kn_training_set* set, double h, const float* queries, int64_t m, int64_t d,
                             double alpha, double sigma,
                             float* log_density, float* score, float* denoiser, float* divergence);
