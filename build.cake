@@ -17,6 +17,7 @@ Task("Clean").Does(() =>
     CleanDirectories("./src/**/bin/" + configuration);
     CleanDirectories("./tests/bin/" + configuration);
     CleanDirectories("./bench/bin/" + configuration);
+    CleanDirectories("./src/Native/bin/native/" + configuration); // the NativeAOT variants (one folder per instruction set)
 });
 
 Task("Build").Does(() =>
