@@ -3,18 +3,23 @@
 //   Test   – the test suite (xUnit + FsCheck) in Release; fails on any failing test
 //   Bench  – the BenchmarkDotNet suites (pass --filter to narrow, e.g. --filter='*Score*')
 //   Reproduce – the README's main job: one of the papers' experiments (--name=circle-ucurve, or all) into --out
-//   Example – builds the CLI, makes a small data set and writes its scores
+//   Example – builds the CLI, makes a small data set and writes its scores (into --out, default out/example)
+//   Native – the C ABI in artifacts/native (--native-out=DIR): src/Native published with NativeAOT twice, as
+//            libkernels-x86-64-v3.so (AVX2) and libkernels-x86-64-v4.so (AVX-512), the dispatcher libkernels.so that
+//            loads the one the CPU runs (gcc, native/src/dispatch.c), kernels.h, and the C example built and run there
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var filter = Argument("filter", "*");
 var experiment = Argument("name", "circle-ucurve");
 var outDir = Argument("out", "");
+var nativeOut = Argument("native-out", "artifacts/native");
 
 Task("Clean").Does(() =>
 {
     CleanDirectories("./src/**/bin/" + configuration);
     CleanDirectories("./tests/bin/" + configuration);
     CleanDirectories("./bench/bin/" + configuration);
+    CleanDirectories("./src/Native/bin/native/" + configuration); // the NativeAOT variants (one folder per instruction set)
 });
 
 Task("Build").Does(() =>
@@ -47,5 +52,35 @@ Task("Example").IsDependentOn("Build").Does(() =>
     DotNetRun("./src/Cli/Kernels.Cli.csproj", new ProcessArgumentBuilder().Append("example").Append("--out").AppendQuoted(outDir == "" ? "out/example" : outDir),
         new DotNetRunSettings { Configuration = configuration, NoBuild = true });
 });
+
+Task("Native").Does(() =>
+{
+    EnsureDirectoryExists(nativeOut);
+    foreach (var isa in new[] { "x86-64-v3", "x86-64-v4" })
+    {
+        var publishDir = "./artifacts/obj/native-" + isa;
+        DotNetPublish("./src/Native/Kernels.Native.csproj", new DotNetPublishSettings
+        {
+            Configuration = configuration, Runtime = "linux-x64", OutputDirectory = publishDir,
+            MSBuildSettings = new DotNetMSBuildSettings().WithProperty("IlcInstructionSet", isa),
+        });
+        CopyFile(publishDir + "/Kernels.Native.so", nativeOut + "/libkernels-" + isa + ".so");
+    }
+    CopyFile("./native/include/kernels.h", nativeOut + "/kernels.h");
+    Gcc("-std=c11 -Wall -Wextra -Werror -O2 -shared -fPIC native/src/dispatch.c -I native/include -Wl,-soname,libkernels.so -ldl -pthread -o",
+        nativeOut + "/libkernels.so");
+
+    // The C example, linked as a user would: -lkernels, found at run time next to the program ($ORIGIN).
+    var example = nativeOut + "/score";
+    Gcc("-std=c11 -Wall -Wextra -Werror -O2 native/examples/score.c -I native/include -L " + nativeOut + " -lkernels -Wl,-rpath,$ORIGIN -lm -o", example);
+    if (StartProcess(example) != 0) throw new Exception("The C example failed.");
+    Information($"C ABI in {nativeOut}: libkernels.so (+ libkernels-x86-64-v3.so, libkernels-x86-64-v4.so), kernels.h, example score");
+});
+
+void Gcc(string arguments, string output)
+{
+    int code = StartProcess("gcc", new ProcessSettings { Arguments = new ProcessArgumentBuilder().Append(arguments).AppendQuoted(output) });
+    if (code != 0) throw new Exception($"gcc failed building {output} (exit code {code}).");
+}
 
 RunTarget(target);

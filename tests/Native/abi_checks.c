@@ -1,0 +1,357 @@
+/*
+ * abi_checks.c: the C ABI's contract, checked from C (run by NativeAbiTests; one line per check: "ok NAME" or
+ * "FAIL NAME: ..."; the exit code is the number of failures).
+ *
+ *   abi_checks errors    bad arguments give the documented status and a readable kn_last_error(), never a crash,
+ *                        and leave the caller's outputs untouched; freed, stale and garbage handles are rejected
+ *   abi_checks promises  per-query levels, KDE and thread counts give exactly what kernels.h promises
+ *   abi_checks threads   8 pthreads evaluating on one shared set (plus one creating and freeing other sets) get,
+ *                        bit for bit, the results of the same calls made before on one thread
+ *   abi_checks variant   prints "ok variant=NAME", the variant the dispatcher loaded
+ *   abi_checks refused STATUS   the dispatcher could not load a variant: every call returns STATUS (a number) with a
+ *                        message, and nothing crashes
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kernels.h"
+
+static int failures;
+
+static void report(int ok, const char* name, const char* detail)
+{
+    if (ok) printf("ok %s\n", name);
+    else {
+        printf("FAIL %s: %s\n", name, detail);
+        failures++;
+    }
+    fflush(stdout);
+}
+
+/* The call returned `expected` and kn_last_error() contains `fragment` (and is empty exactly on success). */
+static void expect(const char* name, kn_status got, kn_status expected, const char* fragment)
+{
+    const char* message = kn_last_error();
+    char detail[1024];
+    int ok = got == expected && strstr(message, fragment) != NULL && (got == KN_SUCCESS) == (message[0] == 0);
+    snprintf(detail, sizeof detail, "status %s (%d), expected %s; message \"%s\", expected to contain \"%s\"",
+             kn_status_name(got), (int)got, kn_status_name(expected), message, fragment);
+    report(ok, name, detail);
+}
+
+static uint64_t lcg_state = 42;
+static float uniform(void) /* in [-1, 1) */
+{
+    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((lcg_state >> 40) / (double)(1ull << 24) * 2 - 1);
+}
+
+#define N 257 /* not a multiple of any vector width */
+#define D 5
+#define M 37
+
+static float train[N * D], queries[M * D];
+
+static kn_training_set* make_set(int threads)
+{
+    kn_training_set* set = NULL;
+    kn_status s = kn_training_set_create_f32(train, N, D, KN_BACKEND_CPU, threads, &set);
+    if (s != KN_SUCCESS) {
+        printf("FAIL setup: %s: %s\n", kn_status_name(s), kn_last_error());
+        exit(100);
+    }
+    return set;
+}
+
+static int run_errors(void)
+{
+    kn_training_set* set = (kn_training_set*)0x1; /* must be reset to NULL by a failing create */
+    float ld[M], s[M * D];
+    double ld64[M];
+
+    expect("create: data NULL", kn_training_set_create_f32(NULL, N, D, KN_BACKEND_CPU, 0, &set), KN_ERROR_NULL_POINTER, "data is NULL");
+    report(set == NULL, "create: failure leaves *set NULL", "*set was not reset");
+    expect("create: set NULL", kn_training_set_create_f32(train, N, D, KN_BACKEND_CPU, 0, NULL), KN_ERROR_NULL_POINTER, "set is NULL");
+    expect("create: N = 0", kn_training_set_create_f32(train, 0, D, KN_BACKEND_CPU, 0, &set), KN_ERROR_INVALID_SIZE, "n = 0");
+    expect("create: N < 0", kn_training_set_create_f32(train, -4, D, KN_BACKEND_CPU, 0, &set), KN_ERROR_INVALID_SIZE, "n = -4");
+    expect("create: D = 0", kn_training_set_create_f32(train, N, 0, KN_BACKEND_CPU, 0, &set), KN_ERROR_INVALID_SIZE, "d = 0");
+    expect("create: N*D overflows", kn_training_set_create_f32(train, 1 << 30, 1 << 20, KN_BACKEND_CPU, 0, &set),
+           KN_ERROR_INVALID_SIZE, "n × d");
+    train[2 * D + 1] = NAN;
+    expect("create: NaN data", kn_training_set_create_f32(train, N, D, KN_BACKEND_CPU, 0, &set), KN_ERROR_NOT_FINITE,
+           "row 2 has NaN in column 1");
+    train[2 * D + 1] = INFINITY;
+    expect("create: infinite data", kn_training_set_create_f32(train, N, D, KN_BACKEND_CPU, 0, &set), KN_ERROR_NOT_FINITE,
+           "+infinity in column 1");
+    train[2 * D + 1] = 0.25f;
+    expect("create: unknown backend", kn_training_set_create_f32(train, N, D, (kn_backend)7, 0, &set), KN_ERROR_INVALID_VALUE, "backend = 7");
+    expect("create: OpenCL not wired yet", kn_training_set_create_f32(train, N, D, KN_BACKEND_OPENCL, 0, &set),
+           KN_ERROR_BACKEND_UNAVAILABLE, "KN_BACKEND_OPENCL");
+    expect("create: negative threads", kn_training_set_create_f32(train, N, D, KN_BACKEND_CPU, -3, &set), KN_ERROR_INVALID_VALUE, "threads = -3");
+    report(set == NULL, "create: every failure left *set NULL", "*set was written");
+
+    expect("create: valid", kn_training_set_create_f32(train, N, D, KN_BACKEND_CPU, 2, &set), KN_SUCCESS, "");
+    int64_t n = 0, d = 0;
+    kn_precision precision = KN_PRECISION_F64;
+    kn_backend backend = KN_BACKEND_OPENCL;
+    int32_t threads = 0;
+    expect("info: valid", kn_training_set_info(set, &n, &d, &precision, &backend, &threads), KN_SUCCESS, "");
+    report(n == N && d == D && precision == KN_PRECISION_F32 && backend == KN_BACKEND_CPU && threads == 2, "info: values", "wrong N, D, precision, backend or threads");
+    expect("info: NULL outputs allowed", kn_training_set_info(set, NULL, NULL, NULL, NULL, NULL), KN_SUCCESS, "");
+
+    for (int i = 0; i < M; i++) ld[i] = -12345.0f;
+    expect("evaluate: queries NULL", kn_evaluate_f32(set, NULL, M, D, 1, 0.5, ld, s, NULL, NULL), KN_ERROR_NULL_POINTER, "queries is NULL");
+    expect("evaluate: M = 0", kn_evaluate_f32(set, queries, 0, D, 1, 0.5, ld, s, NULL, NULL), KN_ERROR_INVALID_SIZE, "m = 0");
+    expect("evaluate: wrong d", kn_evaluate_f32(set, queries, M, D + 1, 1, 0.5, ld, s, NULL, NULL), KN_ERROR_INVALID_SIZE, "d = 6 but the training set has dimension D = 5");
+    expect("evaluate: no outputs", kn_evaluate_f32(set, queries, M, D, 1, 0.5, NULL, NULL, NULL, NULL), KN_ERROR_NULL_POINTER, "outputs");
+    expect("evaluate: alpha = 0", kn_evaluate_f32(set, queries, M, D, 0, 0.5, ld, NULL, NULL, NULL), KN_ERROR_INVALID_VALUE, "alpha = 0");
+    expect("evaluate: sigma < 0", kn_evaluate_f32(set, queries, M, D, 1, -1, ld, NULL, NULL, NULL), KN_ERROR_INVALID_VALUE, "sigma = -1");
+    expect("evaluate: sigma NaN", kn_evaluate_f32(set, queries, M, D, 1, NAN, ld, NULL, NULL, NULL), KN_ERROR_NOT_FINITE, "sigma = NaN");
+    queries[7 * D + 3] = NAN;
+    expect("evaluate: NaN query", kn_evaluate_f32(set, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_ERROR_NOT_FINITE, "query row 7 has NaN in column 3");
+    queries[7 * D + 3] = 0.5f;
+    int untouched = 1;
+    for (int i = 0; i < M; i++) untouched &= ld[i] == -12345.0f;
+    report(untouched, "evaluate: failures leave outputs untouched", "log_density was written by a failing call");
+    expect("evaluate: output overlaps queries", kn_evaluate_f32(set, queries, M, D, 1, 0.5, NULL, queries, NULL, NULL),
+           KN_ERROR_INVALID_VALUE, "overlaps queries");
+    expect("evaluate: f64 call on an f32 set", kn_evaluate_f64(set, (const double*)queries, 1, D, 1, 0.5, ld64, NULL, NULL, NULL),
+           KN_ERROR_PRECISION_MISMATCH, "float32");
+    expect("evaluate: valid", kn_evaluate_f32(set, queries, M, D, 1, 0.5, ld, s, NULL, NULL), KN_SUCCESS, "");
+
+    double alphas[M], sigmas[M];
+    for (int q = 0; q < M; q++) alphas[q] = 1, sigmas[q] = 0.5;
+    expect("levels: alpha NULL", kn_evaluate_levels_f32(set, queries, M, D, NULL, sigmas, ld, NULL, NULL, NULL), KN_ERROR_NULL_POINTER, "alpha is NULL");
+    sigmas[2] = 0;
+    expect("levels: sigma[2] = 0", kn_evaluate_levels_f32(set, queries, M, D, alphas, sigmas, ld, NULL, NULL, NULL), KN_ERROR_INVALID_VALUE, "sigma[2] = 0");
+    sigmas[2] = 0.5;
+    alphas[5] = INFINITY;
+    expect("levels: alpha[5] infinite", kn_evaluate_levels_f32(set, queries, M, D, alphas, sigmas, ld, NULL, NULL, NULL), KN_ERROR_NOT_FINITE, "alpha[5]");
+    alphas[5] = 1;
+
+    expect("kde: h = 0", kn_kde_f32(set, 0, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_ERROR_INVALID_VALUE, "h = 0");
+    expect("kde: h NaN", kn_kde_f32(set, NAN, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_ERROR_NOT_FINITE, "h = NaN");
+    expect("smoothed: draws = 0", kn_smoothed_f32(set, 0.1, 0, 1, 0, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL, NULL), KN_ERROR_INVALID_VALUE, "draws = 0");
+    expect("smoothed: odd antithetic draws", kn_smoothed_f32(set, 0.1, 5, 1, KN_DRAWS_ANTITHETIC, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL, NULL),
+           KN_ERROR_INVALID_VALUE, "K must be even");
+    expect("smoothed: unknown flags", kn_smoothed_f32(set, 0.1, 4, 1, 8, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL, NULL), KN_ERROR_INVALID_VALUE, "flags = 0x8");
+    expect("smoothed: error from one draw", kn_smoothed_f32(set, 0.1, 1, 1, 0, queries, M, D, 1, 0.5, NULL, NULL, NULL, NULL, s),
+           KN_ERROR_INVALID_VALUE, "score_error");
+    expect("smoothed: valid", kn_smoothed_f32(set, 0.1, 4, 1, KN_DRAWS_ANTITHETIC, queries, M, D, 1, 0.5, ld, s, NULL, NULL, NULL), KN_SUCCESS, "");
+
+    /* Handles: freed, stale after slot reuse, garbage, NULL. */
+    kn_training_set* freed = set;
+    expect("free: valid", kn_training_set_free(set), KN_SUCCESS, "");
+    expect("freed handle: evaluate", kn_evaluate_f32(freed, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_ERROR_INVALID_HANDLE, "already freed");
+    expect("freed handle: info", kn_training_set_info(freed, &n, NULL, NULL, NULL, NULL), KN_ERROR_INVALID_HANDLE, "already freed");
+    expect("freed handle: double free", kn_training_set_free(freed), KN_ERROR_INVALID_HANDLE, "already freed");
+    kn_training_set* reused = make_set(1); /* takes the freed slot */
+    expect("stale handle after slot reuse", kn_evaluate_f32(freed, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_ERROR_INVALID_HANDLE, "already freed");
+    expect("new handle in the reused slot works", kn_evaluate_f32(reused, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_SUCCESS, "");
+    int local = 0;
+    expect("garbage handle: stack address", kn_evaluate_f32((kn_training_set*)&local, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL),
+           KN_ERROR_INVALID_HANDLE, "not a handle");
+    expect("garbage handle: 0xdeadbeef4b", kn_training_set_free((kn_training_set*)(uintptr_t)0xdeadbeef4bull), KN_ERROR_INVALID_HANDLE, "");
+    expect("NULL handle: evaluate", kn_evaluate_f32(NULL, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_ERROR_INVALID_HANDLE, "set is NULL");
+    expect("NULL handle: free is a no-op", kn_training_set_free(NULL), KN_SUCCESS, "");
+    expect("free: reused", kn_training_set_free(reused), KN_SUCCESS, "");
+
+    /* The header's enumerators and the library agree, name by name. */
+#define NAME(code) report(strcmp(kn_status_name(code), #code) == 0, "status name " #code, kn_status_name(code))
+    NAME(KN_SUCCESS); NAME(KN_ERROR_DEVICE_NOT_FOUND); NAME(KN_ERROR_OUT_OF_RESOURCES); NAME(KN_ERROR_OUT_OF_HOST_MEMORY);
+    NAME(KN_ERROR_BUILD_PROGRAM_FAILURE); NAME(KN_ERROR_INVALID_VALUE); NAME(KN_ERROR_PLATFORM_NOT_FOUND);
+    NAME(KN_ERROR_INVALID_HANDLE); NAME(KN_ERROR_NULL_POINTER); NAME(KN_ERROR_INVALID_SIZE); NAME(KN_ERROR_NOT_FINITE);
+    NAME(KN_ERROR_PRECISION_MISMATCH); NAME(KN_ERROR_BACKEND_UNAVAILABLE);
+    NAME(KN_ERROR_UNSUPPORTED_CPU); NAME(KN_ERROR_LOAD_FAILED); NAME(KN_ERROR_INTERNAL);
+    report(strcmp(kn_status_name((kn_status)12345), "KN_UNKNOWN_STATUS") == 0, "status name of an unknown code", kn_status_name((kn_status)12345));
+    report(kn_version() == KN_VERSION && strcmp(kn_version_string(), KN_VERSION_STRING) == 0, "version: header matches library",
+           kn_version_string());
+    return failures;
+}
+
+static int same(const float* a, const float* b, int count) { return memcmp(a, b, sizeof(float) * count) == 0; }
+
+static int run_promises(void)
+{
+    kn_training_set* all = make_set(0);
+    kn_training_set* one = make_set(1);
+    float ld[M], s[M * D], m[M * D], div[M], ld2[M], s2[M * D], m2[M * D], div2[M];
+    double alphas[M], sigmas[M];
+
+    kn_evaluate_f32(all, queries, M, D, 0.9, 0.3, ld, s, m, div);
+    kn_evaluate_f32(one, queries, M, D, 0.9, 0.3, ld2, s2, m2, div2);
+    report(same(ld, ld2, M) && same(s, s2, M * D) && same(m, m2, M * D) && same(div, div2, M),
+           "threads = 0 and threads = 1 agree bit for bit", "results differ");
+
+    /* Three levels interleaved over the queries: each query equals the single-level call at its level. */
+    const double la[3] = {1.0, 0.8, 0.5}, ls[3] = {0.2, 0.6, 1.5};
+    for (int q = 0; q < M; q++) alphas[q] = la[q % 3], sigmas[q] = ls[q % 3];
+    expect("levels: valid", kn_evaluate_levels_f32(all, queries, M, D, alphas, sigmas, ld, s, m, div), KN_SUCCESS, "");
+    int ok = 1;
+    for (int q = 0; q < M; q++) {
+        kn_evaluate_f32(one, queries + q * D, 1, D, alphas[q], sigmas[q], ld2, s2, m2, div2);
+        ok &= ld[q] == ld2[0] && same(s + q * D, s2, D) && same(m + q * D, m2, D) && div[q] == div2[0];
+    }
+    report(ok, "levels: each query equals its single-level result bit for bit", "a query differs");
+
+    /* Isotropic Gaussian KDE is the same mixture at sigma^2 + h^2. */
+    const double h = 0.35;
+    kn_kde_f32(all, h, queries, M, D, 0.9, 0.3, ld, s, m, div);
+    kn_evaluate_f32(all, queries, M, D, 0.9, sqrt(0.3 * 0.3 + h * h), ld2, s2, m2, div2);
+    report(same(ld, ld2, M) && same(s, s2, M * D) && same(m, m2, M * D) && same(div, div2, M),
+           "kde: equals evaluate at sqrt(sigma^2 + h^2)", "results differ");
+    kn_kde_levels_f32(all, h, queries, M, D, alphas, sigmas, ld, NULL, NULL, NULL);
+    ok = 1;
+    for (int q = 0; q < M; q++) {
+        kn_evaluate_f32(one, queries + q * D, 1, D, alphas[q], sqrt(sigmas[q] * sigmas[q] + h * h), ld2, NULL, NULL, NULL);
+        ok &= ld[q] == ld2[0];
+    }
+    report(ok, "kde levels: each query equals the exact score at its smoothed level", "a query differs");
+
+    /* Smoothing: reproducible for a seed, independent of the thread count; antithetic standard errors are finite. */
+    float se[M * D];
+    kn_smoothed_f32(all, 0.2, 16, 7, KN_DRAWS_ANTITHETIC, queries, M, D, 0.9, 0.3, ld, s, NULL, NULL, se);
+    kn_smoothed_f32(one, 0.2, 16, 7, KN_DRAWS_ANTITHETIC, queries, M, D, 0.9, 0.3, ld2, s2, NULL, NULL, NULL);
+    report(same(ld, ld2, M) && same(s, s2, M * D), "smoothed: same seed, any thread count, same result", "results differ");
+    ok = 1;
+    for (int i = 0; i < M * D; i++) ok &= isfinite(se[i]) && se[i] >= 0;
+    report(ok, "smoothed: standard errors finite and >= 0", "bad standard error");
+    kn_smoothed_f32(one, 0.2, 16, 8, KN_DRAWS_ANTITHETIC, queries, M, D, 0.9, 0.3, NULL, s2, NULL, NULL, NULL);
+    report(!same(s, s2, M * D), "smoothed: another seed, other draws", "seed ignored");
+
+    kn_training_set_free(all);
+    kn_training_set_free(one);
+    return failures;
+}
+
+/* ---- threads ---------------------------------------------------------------------------------------------------- */
+
+#define THREADS 8
+#define ROUNDS 25
+
+typedef struct {
+    int id;
+    kn_training_set* set;
+    float expected_ld[M], expected_s[M * D], expected_kde[M], expected_smoothed[M * D];
+    double alphas[M], sigmas[M];
+    int bad;
+    char why[256];
+} task;
+
+static void compute(task* t, float* ld, float* s, float* kde, float* smoothed)
+{
+    kn_evaluate_levels_f32(t->set, queries, M, D, t->alphas, t->sigmas, ld, s, NULL, NULL);
+    kn_kde_f32(t->set, 0.1 + 0.05 * t->id, queries, M, D, 1, 0.3, kde, NULL, NULL, NULL);
+    kn_smoothed_f32(t->set, 0.2, 8, (uint64_t)t->id, 0, queries, M, D, 1, 0.4, NULL, smoothed, NULL, NULL, NULL);
+}
+
+static void* worker(void* arg)
+{
+    task* t = arg;
+    float ld[M], s[M * D], kde[M], smoothed[M * D];
+    char fragment[32];
+    for (int r = 0; r < ROUNDS && !t->bad; r++) {
+        compute(t, ld, s, kde, smoothed);
+        if (!same(ld, t->expected_ld, M) || !same(s, t->expected_s, M * D) || !same(kde, t->expected_kde, M) ||
+            !same(smoothed, t->expected_smoothed, M * D)) {
+            t->bad = 1;
+            snprintf(t->why, sizeof t->why, "thread %d round %d: results differ from the single-threaded ones", t->id, r);
+        }
+        /* The last error is per thread: each thread's own failure, interleaved with the others'. */
+        snprintf(fragment, sizeof fragment, "m = -%d;", t->id + 1);
+        kn_status status = kn_evaluate_f32(t->set, queries, -(t->id + 1), D, 1, 0.3, ld, NULL, NULL, NULL);
+        if (status != KN_ERROR_INVALID_SIZE || strstr(kn_last_error(), fragment) == NULL) {
+            t->bad = 1;
+            snprintf(t->why, sizeof t->why, "thread %d: last error \"%s\" is not its own (%s)", t->id, kn_last_error(), fragment);
+        }
+    }
+    return NULL;
+}
+
+static volatile int churn_done;
+static int churn_bad;
+
+static void* churn(void* arg)
+{
+    (void)arg;
+    float ld[1];
+    while (!churn_done) { /* create and free sets beside the evaluations: the shared handle table under contention */
+        kn_training_set* other = NULL;
+        if (kn_training_set_create_f32(train, 16, D, KN_BACKEND_CPU, 1, &other) != KN_SUCCESS ||
+            kn_evaluate_f32(other, queries, 1, D, 1, 0.3, ld, NULL, NULL, NULL) != KN_SUCCESS ||
+            kn_training_set_free(other) != KN_SUCCESS ||
+            kn_evaluate_f32(other, queries, 1, D, 1, 0.3, ld, NULL, NULL, NULL) != KN_ERROR_INVALID_HANDLE)
+            churn_bad = 1;
+    }
+    return NULL;
+}
+
+static int run_threads(void)
+{
+    kn_training_set* set = make_set(0);
+    static task tasks[THREADS];
+    pthread_t ids[THREADS], churner;
+    float kde[M];
+    for (int i = 0; i < THREADS; i++) {
+        task* t = &tasks[i];
+        t->id = i;
+        t->set = set;
+        for (int q = 0; q < M; q++) t->alphas[q] = 1.0 - 0.05 * ((q + i) % 4), t->sigmas[q] = 0.2 + 0.1 * ((q * 7 + i) % 5);
+        compute(t, t->expected_ld, t->expected_s, t->expected_kde, t->expected_smoothed);
+    }
+    pthread_create(&churner, NULL, churn, NULL);
+    for (int i = 0; i < THREADS; i++) pthread_create(&ids[i], NULL, worker, &tasks[i]);
+    for (int i = 0; i < THREADS; i++) pthread_join(ids[i], NULL);
+    churn_done = 1;
+    pthread_join(churner, NULL);
+    for (int i = 0; i < THREADS; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "thread %d: %d rounds match the single-threaded results", i, ROUNDS);
+        report(!tasks[i].bad, name, tasks[i].why);
+    }
+    report(!churn_bad, "create/evaluate/free churn beside the evaluations", "a create, evaluate or free failed or a freed handle worked");
+    kn_kde_f32(set, 0.1, queries, M, D, 1, 0.3, kde, NULL, NULL, NULL);
+    report(same(kde, tasks[0].expected_kde, M), "the shared set still evaluates afterwards", "results differ");
+    expect("free: shared set", kn_training_set_free(set), KN_SUCCESS, "");
+    return failures;
+}
+
+static int run_refused(kn_status expected)
+{
+    kn_training_set* set = (kn_training_set*)0x1;
+    float ld[M];
+    const char* fragment = expected == KN_ERROR_UNSUPPORTED_CPU ? "KERNELS_ISA" : "could not load";
+    expect("refused: create", kn_training_set_create_f32(train, N, D, KN_BACKEND_CPU, 0, &set), expected, fragment);
+    report(set == NULL, "refused: create leaves *set NULL", "*set was not reset");
+    expect("refused: evaluate", kn_evaluate_f32(NULL, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), expected, fragment);
+    expect("refused: smoothed", kn_smoothed_f64(NULL, 0.1, 2, 0, 0, NULL, 1, 1, 1, 1, NULL, NULL, NULL, NULL, NULL), expected, fragment);
+    expect("refused: free", kn_training_set_free(NULL), expected, fragment);
+    report(strcmp(kn_variant(), "") == 0, "refused: no variant", kn_variant());
+    report(kn_version() == KN_VERSION && strcmp(kn_version_string(), KN_VERSION_STRING) == 0, "refused: version still answers", kn_version_string());
+    report(strstr(kn_status_name(expected), "KN_ERROR_") == kn_status_name(expected), "refused: status named", kn_status_name(expected));
+    return failures;
+}
+
+int main(int argc, char** argv)
+{
+    const char* mode = argc > 1 ? argv[1] : "";
+    if (strcmp(mode, "refused") == 0 && argc > 2) return run_refused((kn_status)atoi(argv[2]));
+    if (strcmp(mode, "variant") == 0) {
+        printf("ok variant=%s\n", kn_variant());
+        return kn_variant()[0] == 0;
+    }
+    if (!kn_cpu_supported()) {
+        printf("FAIL cpu: this CPU lacks AVX2/FMA\n");
+        return 1;
+    }
+    for (int i = 0; i < N * D; i++) train[i] = uniform();
+    for (int i = 0; i < M * D; i++) queries[i] = 1.2f * uniform();
+    if (strcmp(mode, "errors") == 0) return run_errors();
+    if (strcmp(mode, "promises") == 0) return run_promises();
+    if (strcmp(mode, "threads") == 0) return run_threads();
+    fprintf(stderr, "usage: abi_checks errors|promises|threads|variant|refused STATUS\n");
+    return 100;
+}
