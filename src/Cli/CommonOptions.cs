@@ -84,9 +84,14 @@ internal sealed class CommonOptions
     /// Adds the shared options to <paramref name="command"/>, the verb's own <paramref name="specific"/> ones between
     /// the inputs and the output (so help reads in order), and the noise-level validator.
     /// </summary>
-    public void AddTo(Command command, params IEnumerable<Option> specific)
+    public void AddTo(Command command, params IEnumerable<Option> specific) => Add(command, [.. specific, Out]);
+
+    /// <summary>As <see cref="AddTo"/> without --out, for a verb that writes no file (<c>bench</c>).</summary>
+    public void AddInputsTo(Command command, params IEnumerable<Option> specific) => Add(command, specific);
+
+    private void Add(Command command, IEnumerable<Option> specific)
     {
-        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Out, Precision, Threads])
+        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Precision, Threads])
             command.Options.Add(option);
         command.Validators.Add(ValidateNoiseLevel);
     }

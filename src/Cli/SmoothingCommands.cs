@@ -20,7 +20,7 @@ internal static class SmoothingCommands
     public static readonly Quantity[] KdeQuantities = [Quantity.Score, Quantity.LogDensity, Quantity.Denoise];
 
     /// <summary>--kernel and --tangent, which both verbs have (each command owns its own instances).</summary>
-    private class KernelOptions
+    internal class KernelOptions
     {
         public KernelOptions(bool gaussianOnly)
         {
@@ -69,7 +69,7 @@ internal static class SmoothingCommands
     }
 
     /// <summary>The options of one <c>smooth</c> verb.</summary>
-    private sealed class SmoothOptions() : KernelOptions(gaussianOnly: false)
+    internal sealed class SmoothOptions() : KernelOptions(gaussianOnly: false)
     {
         public Option<int> Draws { get; } = new("--draws")
         {
