@@ -68,7 +68,7 @@ public sealed class BenchCliTests : IDisposable
     [InlineData("divergence", "float64")]
     public void Score_verbs_print_consistent_timings_and_the_ceiling(string op, string precision)
     {
-        JsonElement json = RunJson(Bench(op, "--repeat", "3", "--warmup", "1", "--precision", precision, "--threads", "1"));
+        JsonElement json = RunJson(Bench(op, "--repeat", "3", "--warmup", "1", "--warmup-seconds", "0", "--precision", precision, "--threads", "1"));
 
         Assert.Equal(op, json.GetProperty("op").GetString());
         Assert.Equal(precision, json.GetProperty("precision").GetString());
@@ -138,6 +138,16 @@ public sealed class BenchCliTests : IDisposable
         Assert.Equal(1, r.ExitCode);
         Assert.Contains("--query has D=6 columns but --train has D=5", r.Error);
         Assert.Equal("", r.Out);
+    }
+
+    [Fact]
+    public void Min_seconds_keeps_timing_past_repeat()
+    {
+        JsonElement json = RunJson(Bench("score", "--repeat", "1", "--min-seconds", "0.05", "--warmup-seconds", "0", "--no-ceiling"));
+        int runs = json.GetProperty("repeat").GetInt32();
+        // the runs stop once their sum passes 0.05 s (so the count times the slowest run covers it), or at 1000 runs
+        Assert.True(runs == 1000 || runs * json.GetProperty("max_seconds").GetDouble() >= 0.05, $"{runs} runs");
+        Assert.True(runs > 1 || json.GetProperty("seconds").GetDouble() >= 0.05, $"{runs} runs");
     }
 
     [Fact]

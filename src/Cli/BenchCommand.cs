@@ -79,12 +79,28 @@ internal static class BenchCommand
             CustomParser = r => Parsers.Count(r, minimum: 0),
         };
 
-        public Option<bool> NoCeiling { get; } = new("--no-ceiling")
+        public Option<double> WarmupSeconds { get; } = new("--warmup-seconds")
         {
-            Description = "Skip the FMA-ceiling measurement (about 0.5 s); fraction_of_ceiling is then null.",
+            Description = "Keep warming up until this much time has passed (the JIT promotes hot methods after about 0.1 s of calls).",
+            HelpName = "S",
+            DefaultValueFactory = _ => 0.5,
+            CustomParser = r => Parsers.Number(r),
         };
 
-        public IEnumerable<Option> All => [Repeat, Warmup, NoCeiling];
+        public Option<double> MinSeconds { get; } = new("--min-seconds")
+        {
+            Description = "Keep timing runs beyond --repeat until this much timed work (at most 1000 runs): steadier medians for fast operations.",
+            HelpName = "S",
+            DefaultValueFactory = _ => 0,
+            CustomParser = r => Parsers.Number(r),
+        };
+
+        public Option<bool> NoCeiling { get; } = new("--no-ceiling")
+        {
+            Description = "Skip the FMA-ceiling measurement (about 0.3 s); fraction_of_ceiling is then null.",
+        };
+
+        public IEnumerable<Option> All => [Repeat, Warmup, WarmupSeconds, MinSeconds, NoCeiling];
     }
 
     /// <summary>One operation over fixed queries and preallocated outputs, for timing.</summary>
@@ -183,8 +199,14 @@ internal static class BenchCommand
         public override Operation<T> Build<T>(ParseResult parse, TrainingSet<T> set, IScoreBackend backend) => Kde(parse, set, backend, options);
     }
 
+    /// <summary>Most runs the time-based warm-up or timing adds.</summary>
+    private const int MaxRuns = 1000;
+
     /// <summary>What one bench run measured.</summary>
-    private sealed record Timing(double[] Seconds, long AllocatedBytes, double RssBeforeMiB, double PeakMiB);
+    private sealed record Timing(double[] Seconds, int WarmupRuns, long AllocatedBytes, double RssBeforeMiB, double PeakMiB);
+
+    /// <summary>The time-based parts of the warm-up and of the timed runs.</summary>
+    private sealed record Budget(double WarmupSeconds, double MinSeconds);
 
     private static int Execute(ParseResult parse, string op, CommonOptions common, TimingOptions timing, Builder builder, int draws)
     {
@@ -194,11 +216,16 @@ internal static class BenchCommand
         CpuBackend backend = common.Backend(parse);
         int threads = backend.MaxDegreeOfParallelism > 0 ? backend.MaxDegreeOfParallelism : Environment.ProcessorCount;
         int repeat = parse.GetValue(timing.Repeat), warmup = parse.GetValue(timing.Warmup);
+        var budget = new Budget(parse.GetValue(timing.WarmupSeconds), parse.GetValue(timing.MinSeconds));
+        if (!(budget.WarmupSeconds >= 0 && budget.WarmupSeconds <= 3600))
+            throw new InputException($"--warmup-seconds {budget.WarmupSeconds}: give a number of seconds from 0 to 3600.");
+        if (!(budget.MinSeconds >= 0 && budget.MinSeconds <= 3600))
+            throw new InputException($"--min-seconds {budget.MinSeconds}: give a number of seconds from 0 to 3600.");
         var (train, query) = common.ReadInputs(parse);
 
         Timing t = float64
-            ? Time<double>(parse, builder, train, query, level, backend, repeat, warmup)
-            : Time<float>(parse, builder, train, query, level, backend, repeat, warmup);
+            ? Time<double>(parse, builder, train, query, level, backend, repeat, warmup, budget)
+            : Time<float>(parse, builder, train, query, level, backend, repeat, warmup, budget);
         double? ceiling = parse.GetValue(timing.NoCeiling) ? null : FmaCeiling.Measure(threads);
 
         double[] sorted = [.. t.Seconds.Order()];
@@ -218,8 +245,8 @@ internal static class BenchCommand
             json.WriteNumber("d", train.Columns);
             json.WriteNumber("k", draws);
             json.WriteNumber("threads", threads);
-            json.WriteNumber("warmup", warmup);
-            json.WriteNumber("repeat", repeat);
+            json.WriteNumber("warmup", t.WarmupRuns);
+            json.WriteNumber("repeat", r);
             json.WriteNumber("seconds", median);
             json.WriteNumber("min_seconds", sorted[0]);
             json.WriteNumber("max_seconds", sorted[^1]);
@@ -246,7 +273,7 @@ internal static class BenchCommand
     }
 
     private static Timing Time<T>(ParseResult parse, Builder builder, MatrixFile train, MatrixFile query, NoiseLevel level,
-        IScoreBackend backend, int repeat, int warmup) where T : unmanaged, IFloatingPointIeee754<T>
+        IScoreBackend backend, int repeat, int warmup, Budget budget) where T : unmanaged, IFloatingPointIeee754<T>
     {
         TrainingSet<T> set = CommonOptions.TrainingSet<T>(train);
         T[] queries = query.Values<T>();
@@ -270,18 +297,24 @@ internal static class BenchCommand
             }
         }
 
-        for (int i = 0; i < warmup; i++) Run();
-        var seconds = new double[repeat];
+        var warm = Stopwatch.StartNew();
+        int warmupRuns = 0;
+        while (warmupRuns < warmup || (warm.Elapsed.TotalSeconds < budget.WarmupSeconds && warmupRuns < MaxRuns))
+        {
+            Run();
+            warmupRuns++;
+        }
+        var seconds = new List<double>(repeat);
         long allocated = 0;
-        for (int i = 0; i < repeat; i++)
+        while (seconds.Count < repeat || (seconds.Sum() < budget.MinSeconds && seconds.Count < MaxRuns))
         {
             long total = GC.GetTotalAllocatedBytes(precise: true);
             var clock = Stopwatch.StartNew();
             Run();
-            seconds[i] = clock.Elapsed.TotalSeconds;
+            seconds.Add(clock.Elapsed.TotalSeconds);
             allocated = GC.GetTotalAllocatedBytes(precise: true) - total;
         }
         process.Refresh();
-        return new Timing(seconds, allocated, before, process.PeakWorkingSet64 / 1048576.0);
+        return new Timing([.. seconds], warmupRuns, allocated, before, process.PeakWorkingSet64 / 1048576.0);
     }
 }

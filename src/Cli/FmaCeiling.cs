@@ -16,8 +16,8 @@ internal static class FmaCeiling
     /// <summary>Iterations per measurement: about 0.05–0.1 s per thread at 2–4 GHz.</summary>
     private const long Iterations = 10_000_000;
 
-    /// <summary>Best of <paramref name="repeats"/> measurements on <paramref name="threads"/> threads (best, because interference only slows it).</summary>
-    public static double Measure(int threads, int repeats = 3)
+    /// <summary>Best of <paramref name="repeats"/> measurements of 15–30 ms on <paramref name="threads"/> threads (the best: other processes only slow it down, and a short window with every core free is likely).</summary>
+    public static double Measure(int threads, int repeats = 10)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         int width = Vector512.IsHardwareAccelerated ? Vector512<float>.Count : Vector256<float>.Count;
