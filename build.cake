@@ -2,6 +2,10 @@
 //   Build  – the solution in Release
 //   Test   – the test suite (xUnit + FsCheck) in Release; fails on any failing test
 //   Bench  – the BenchmarkDotNet suites (pass --filter to narrow, e.g. --filter='*Score*')
+//   BenchCheck – the performance regression gate: a short in-process run of the "Check" benchmarks, each as its share of
+//            the FMA ceiling measured in the same run, written to artifacts/bench-check/results.json and compared with
+//            bench/baseline.json; fails when a share falls by more than the baseline's threshold (--threshold=F to
+//            override). --update-baseline=true rewrites the baseline from this run instead (then commit it).
 //   Reproduce – the README's main job: one of the papers' experiments (--name=circle-ucurve, or all) into --out
 //   Example – builds the CLI, makes a small data set and writes its scores (into --out, default out/example)
 //   Native – the C ABI in artifacts/native (--native-out=DIR): src/Native published with NativeAOT twice, as
@@ -13,6 +17,8 @@ var filter = Argument("filter", "*");
 var experiment = Argument("name", "circle-ucurve");
 var outDir = Argument("out", "");
 var nativeOut = Argument("native-out", "artifacts/native");
+var updateBaseline = Argument("update-baseline", false);
+var threshold = Argument("threshold", "");
 
 Task("Clean").Does(() =>
 {
@@ -38,6 +44,16 @@ Task("Bench").IsDependentOn("Build").Does(() =>
     DotNetRun("./bench/Kernels.Bench.csproj", new ProcessArgumentBuilder().Append("--filter").AppendQuoted(filter)
             .Append("--inProcess --iterationTime 200 --warmupCount 2 --iterationCount 7 --exporters json"),
         new DotNetRunSettings { Configuration = configuration, NoBuild = true });
+});
+
+Task("BenchCheck").IsDependentOn("Build").Does(() =>
+{
+    var arguments = new ProcessArgumentBuilder().Append("check").Append("--baseline").AppendQuoted("bench/baseline.json")
+        .Append("--out").AppendQuoted("artifacts/bench-check/results.json");
+    if (threshold != "") arguments.Append("--threshold").Append(threshold);
+    if (updateBaseline) arguments.Append("--update");
+    // DotNetRun throws on a non-zero exit code: a regression fails the target
+    DotNetRun("./bench/Kernels.Bench.csproj", arguments, new DotNetRunSettings { Configuration = configuration, NoBuild = true });
 });
 
 Task("Reproduce").IsDependentOn("Build").Does(() =>

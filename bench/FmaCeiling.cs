@@ -18,7 +18,7 @@ public class FmaCeiling : ICountsFlops
     [Benchmark(Description = "FMA ceiling, 1 thread")]
     public float OneThread() => Chains(1f);
 
-    [Benchmark(Description = "FMA ceiling, all cores")]
+    [Benchmark(Description = "FMA ceiling, all cores"), BenchmarkCategory("Check")]
     public float AllCores()
     {
         var sums = new float[Environment.ProcessorCount];

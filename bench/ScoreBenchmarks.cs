@@ -1,74 +1,96 @@
 using BenchmarkDotNet.Attributes;
 using Kernels.Numerics;
 using Kernels.Numerics.Reference;
+using Kernels.Numerics.Smoothing;
 
 namespace Kernels.Bench;
 
 /// <summary>
-/// The empirical score at the foundation's three sizes: the float64 reference (on its first
-/// <see cref="ReferenceQueries"/> queries only, it is slow by design), the fused float32 path on one thread and on
-/// all cores. Data as in ../shared/peers/peers.py: standard normal points or ±1 pixels, queries are noised
-/// training points x = α y_j + σ z (<see cref="BenchData"/>).
+/// The fused score, log-density and KDE score on the five unsmoothed standard cases (<see cref="BenchCase"/>), float32
+/// and float64, one thread and all cores. The baseline is the float64 reference (the definition, evaluated query by
+/// query) on the first <see cref="ReferenceQueries"/> queries, as many as about 80 MFLOP take; BenchmarkDotNet's time
+/// ratio would compare different query counts, so the Speed-up column compares throughput (flops per second) instead.
+/// Methods tagged "Check" form the regression gate's short suite (bench/baseline.json).
 /// </summary>
 [MemoryDiagnoser]
 public class ScoreBenchmarks : ICountsFlops
 {
-    public const int ReferenceQueries = 8;
+    [ParamsSource(nameof(Cases))]
+    public BenchCase Case { get; set; } = BenchCase.Named("small");
 
-    public record struct Size(int N, int M, int D)
-    {
-        public override string ToString() => $"N={N} M={M} D={D}";
-    }
+    public static IEnumerable<BenchCase> Cases => BenchCase.All.Where(c => c.K == 0);
 
-    [ParamsSource(nameof(Sizes))]
-    public Size Case { get; set; }
+    /// <summary>Queries the reference evaluates: about 20 M multiply-adds' worth (80 MFLOP), at least 1, at most M.</summary>
+    public int ReferenceQueries => Math.Clamp(20_000_000 / (Case.N * Case.D), 1, Case.M);
 
-    public static IEnumerable<Size> Sizes => [new(1000, 1000, 2), new(6000, 1000, 784), new(10000, 10000, 16)];
-
-    private NoiseLevel _level;
     private EmpiricalScore<float> _single = null!, _multi = null!;
-    private float[] _queries = [], _scores = [];
-    private double[] _trainD = [], _queriesD = [];
+    private EmpiricalScore<double> _multi64 = null!;
+    private KdeScore<float> _kde = null!;
+    private float[] _queries = [], _rows = [], _values = [];
+    private double[] _queries64 = [], _rows64 = [], _train64 = [];
 
     [GlobalSetup]
     public void Setup()
     {
-        var (n, m, d) = (Case.N, Case.M, Case.D);
-        bool pixels = d == 784;
-        _level = pixels ? new NoiseLevel(0.316, 0.949) : new NoiseLevel(0.8, 0.6);
-        var (train, queries) = BenchData.Make(n, m, d, _level);
+        var (train, queries) = BenchData.Make(Case);
         _queries = queries;
-        var set = new TrainingSet<float>(train, n, d);
+        _queries64 = queries.Select(v => (double)v).ToArray();
+        _train64 = train.Select(v => (double)v).ToArray();
+        var set = new TrainingSet<float>(train, Case.N, Case.D);
         _single = new EmpiricalScore<float>(set, new CpuBackend(maxDegreeOfParallelism: 1));
         _multi = new EmpiricalScore<float>(set, CpuBackend.Default);
-        _scores = new float[m * d];
-        _trainD = train.Select(v => (double)v).ToArray();
-        _queriesD = _queries.Take(ReferenceQueries * d).Select(v => (double)v).ToArray();
+        _multi64 = new EmpiricalScore<double>(new TrainingSet<double>(_train64, Case.N, Case.D), CpuBackend.Default);
+        _kde = new KdeScore<float>(_multi, SmoothingKernel.Gaussian(0.3));
+        _rows = new float[Case.M * Case.D];
+        _rows64 = new double[Case.M * Case.D];
+        _values = new float[Case.M];
     }
 
-    public double Flops(string method) =>
-        4.0 * Case.N * Case.D * (method == nameof(Reference) ? ReferenceQueries : Case.M);
+    public double Flops(string method) => 4.0 * Case.N * Case.D * (method == nameof(Reference) ? ReferenceQueries : Case.M);
 
-    [Benchmark(Description = "reference float64 (8 queries)")]
+    public double Points(string method) => method == nameof(Reference) ? ReferenceQueries : Case.M;
+
+    [Benchmark(Baseline = true, Description = "score reference float64 (query subset)")]
     public double Reference()
     {
         double sink = 0;
         for (int q = 0; q < ReferenceQueries; q++)
-            sink += ScoreReference.Score(_trainD, Case.D, _queriesD.AsSpan(q * Case.D, Case.D), _level)[0];
+            sink += ScoreReference.Score(_train64, Case.D, _queries64.AsSpan(q * Case.D, Case.D), Case.Level)[0];
         return sink;
     }
 
-    [Benchmark(Baseline = true, Description = "fused float32, 1 thread")]
-    public float FusedSingleThread()
+    [Benchmark(Description = "score float32, 1 thread")]
+    public float ScoreSingleThread()
     {
-        _single.Score(_queries, _level, _scores);
-        return _scores[0];
+        _single.Evaluate(_queries, Case.Level, new ScoreOutputs<float> { Score = _rows });
+        return _rows[0];
     }
 
-    [Benchmark(Description = "fused float32, all cores")]
-    public float FusedAllCores()
+    [Benchmark(Description = "score float32, all cores"), BenchmarkCategory("Check")]
+    public float ScoreAllCores()
     {
-        _multi.Score(_queries, _level, _scores);
-        return _scores[0];
+        _multi.Evaluate(_queries, Case.Level, new ScoreOutputs<float> { Score = _rows });
+        return _rows[0];
+    }
+
+    [Benchmark(Description = "score float64, all cores"), BenchmarkCategory("Check")]
+    public double Score64AllCores()
+    {
+        _multi64.Evaluate(_queries64, Case.Level, new ScoreOutputs<double> { Score = _rows64 });
+        return _rows64[0];
+    }
+
+    [Benchmark(Description = "log-density float32, all cores"), BenchmarkCategory("Check")]
+    public float LogDensityAllCores()
+    {
+        _multi.Evaluate(_queries, Case.Level, new ScoreOutputs<float> { LogDensity = _values });
+        return _values[0];
+    }
+
+    [Benchmark(Description = "KDE score (h = 0.3) float32, all cores"), BenchmarkCategory("Check")]
+    public float KdeAllCores()
+    {
+        _kde.Evaluate(_queries, Case.Level, new ScoreOutputs<float> { Score = _rows });
+        return _rows[0];
     }
 }
