@@ -53,10 +53,14 @@ public sealed class GflopsColumn(bool points = false) : IColumn
         return counter;
     }
 
-    /// <summary>GFLOP/s of the case from its mean time; NaN when it was not measured or counts no flops.</summary>
-    public static double Throughput(Summary summary, BenchmarkCase benchmarkCase) =>
+    /// <summary>
+    /// GFLOP/s of the case from its mean time (or, with <paramref name="fastest"/>, its fastest iteration: on a shared
+    /// host that is the steadier figure, other processes only ever slow a run down); NaN when it was not measured or
+    /// counts no flops.
+    /// </summary>
+    public static double Throughput(Summary summary, BenchmarkCase benchmarkCase, bool fastest = false) =>
         summary[benchmarkCase]?.ResultStatistics is { } stats && Counter(benchmarkCase) is { } counter
-            ? counter.Flops(benchmarkCase.Descriptor.WorkloadMethod.Name) / stats.Mean
+            ? counter.Flops(benchmarkCase.Descriptor.WorkloadMethod.Name) / (fastest ? stats.Min : stats.Mean)
             : double.NaN;
 
     /// <summary>The column's value from the counter and the mean time in nanoseconds.</summary>
