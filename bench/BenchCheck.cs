@@ -12,7 +12,7 @@ namespace Kernels.Bench;
 /// <summary>
 /// The regression gate (`dotnet cake --target=BenchCheck`): a short, in-process run of the benchmarks tagged "Check"
 /// on the cheap cases (not big, not smoothed), each read as its share of the FMA ceiling measured in the same run
-/// (GFLOP/s ÷ the all-cores FMA ceiling, both from the fastest of 9 iterations: other processes only slow a run down,
+/// (GFLOP/s ÷ the all-cores FMA ceiling, both from the fastest of 20 iterations: other processes only slow a run down,
 /// so the fastest is the steadiest figure on a shared host). The shares are written as JSON and compared with the committed baseline
 /// (bench/baseline.json): the gate fails when a share falls below (1 − threshold) of its baseline. Shares, not times,
 /// so that a host that is uniformly faster or slower (or busier, within reason) compares fairly.
@@ -30,7 +30,7 @@ public static class BenchCheck
         bool update = args.Contains("--update");
 
         var job = Job.Default.WithToolchain(InProcessEmitToolchain.Instance)
-            .WithIterationTime(TimeInterval.FromMilliseconds(100)).WithWarmupCount(2).WithIterationCount(9);
+            .WithIterationTime(TimeInterval.FromMilliseconds(50)).WithWarmupCount(2).WithIterationCount(20);
         var config = Suite.Config(ManualConfig.CreateMinimumViable()).AddJob(job)
             .WithArtifactsPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, "BenchmarkDotNet.Artifacts"));
 
