@@ -11,7 +11,7 @@ namespace Kernels.Bench;
 
 /// <summary>
 /// The regression gate (`dotnet cake --target=BenchCheck`): a short, in-process run of the benchmarks tagged "Check"
-/// on the cheap cases (not big, not smoothed), each read as its share of the FMA ceiling measured in the same run
+/// on the cases small, latent, mnist and a small smoothed one (see <see cref="Excluded"/>), each read as its share of the FMA ceiling measured in the same run
 /// (GFLOP/s ÷ the all-cores FMA ceiling, both from the fastest of 20 iterations: other processes only slow a run down,
 /// so the fastest is the steadiest figure on a shared host). The shares are written as JSON and compared with the committed baseline
 /// (bench/baseline.json): the gate fails when a share falls below (1 − threshold) of its baseline. Shares, not times,
@@ -19,7 +19,12 @@ namespace Kernels.Bench;
 /// </summary>
 public static class BenchCheck
 {
-    private static readonly string[] HeavyCases = ["big", "smoothed"];
+    /// <summary>
+    /// Left out of the gate: big and smoothed take seconds per call; circle (N = 100, D = 2: microseconds of work per
+    /// query) varied up to 14-fold between runs on the shared 2-core host, which would make the gate cry wolf.
+    /// All three stay in the suites.
+    /// </summary>
+    private static readonly string[] Excluded = ["big", "smoothed", "circle"];
 
     /// <summary>Arguments: --baseline FILE, --out FILE, --threshold F (default: the baseline's), --update.</summary>
     public static int Run(string[] args, TextWriter stdout)
@@ -34,7 +39,8 @@ public static class BenchCheck
         var config = Suite.Config(ManualConfig.CreateMinimumViable()).AddJob(job)
             .WithArtifactsPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, "BenchmarkDotNet.Artifacts"));
 
-        var runs = new[] { typeof(FmaCeiling), typeof(ScoreBenchmarks), typeof(SmoothingBenchmarks) }
+        // The ceiling first and last, the larger kept: one measurement taken while another process holds a core halves it.
+        var runs = new[] { typeof(FmaCeiling), typeof(ScoreBenchmarks), typeof(SmoothingBenchmarks), typeof(FmaCeiling) }
             .Select(type => BenchmarkConverter.TypeToBenchmarks(type, config))
             .Select(info => new BenchmarkRunInfo(info.BenchmarksCases.Where(IsChecked).ToArray(), info.Type, info.Config))
             .ToArray();
@@ -43,7 +49,11 @@ public static class BenchCheck
         var gflops = new SortedDictionary<string, double>(StringComparer.Ordinal);
         foreach (var summary in summaries)
             foreach (var benchmarkCase in summary.BenchmarksCases)
-                gflops[Key(benchmarkCase)] = GflopsColumn.Throughput(summary, benchmarkCase, fastest: true);
+            {
+                double value = GflopsColumn.Throughput(summary, benchmarkCase, fastest: true);
+                string key = Key(benchmarkCase);
+                gflops[key] = gflops.TryGetValue(key, out double earlier) && !(value > earlier) ? earlier : value;
+            }
         const string ceilingKey = "FmaCeiling.AllCores";
         if (!gflops.TryGetValue(ceilingKey, out double ceiling) || !double.IsFinite(ceiling))
         {
@@ -111,7 +121,7 @@ public static class BenchCheck
 
     private static bool IsChecked(BenchmarkCase benchmarkCase) =>
         benchmarkCase.Descriptor.HasCategory("Check") &&
-        !(benchmarkCase.Parameters.Items.FirstOrDefault(p => p.Name == "Case")?.Value is BenchCase c && HeavyCases.Contains(c.Name));
+        !(benchmarkCase.Parameters.Items.FirstOrDefault(p => p.Name == "Case")?.Value is BenchCase c && Excluded.Contains(c.Name));
 
     /// <summary>"Class.Method(case)": stable across runs, unlike BenchmarkDotNet's display names.</summary>
     private static string Key(BenchmarkCase benchmarkCase)

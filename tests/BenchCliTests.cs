@@ -20,7 +20,7 @@ public sealed class BenchCliTests : IDisposable
     [
         "op", "precision", "n", "m", "d", "k", "threads", "warmup", "repeat", "seconds", "min_seconds", "max_seconds", "flops",
         "gflops", "ceiling_gflops", "fraction_of_ceiling", "allocated_bytes_per_run", "rss_before_mib", "peak_working_set_mib",
-        "peak_growth_mib",
+        "peak_growth_mib", "peak_over",
     ];
 
     private static readonly string[] LevelArgs = ["--alpha", "0.9", "--sigma", "0.6"];

@@ -203,7 +203,7 @@ internal static class BenchCommand
     private const int MaxRuns = 1000;
 
     /// <summary>What one bench run measured.</summary>
-    private sealed record Timing(double[] Seconds, int WarmupRuns, long AllocatedBytes, double RssBeforeMiB, double PeakMiB);
+    private sealed record Timing(double[] Seconds, int WarmupRuns, long AllocatedBytes, double RssBeforeMiB, double PeakMiB, bool PeakReset);
 
     /// <summary>The time-based parts of the warm-up and of the timed runs.</summary>
     private sealed record Budget(double WarmupSeconds, double MinSeconds);
@@ -266,6 +266,7 @@ internal static class BenchCommand
             json.WriteNumber("rss_before_mib", Math.Round(t.RssBeforeMiB, 1));
             json.WriteNumber("peak_working_set_mib", Math.Round(t.PeakMiB, 1));
             json.WriteNumber("peak_growth_mib", Math.Round(Math.Max(0, t.PeakMiB - t.RssBeforeMiB), 1));
+            json.WriteString("peak_over", t.PeakReset ? "runs" : "process"); // whether the high-water mark could be reset before the runs
             json.WriteEndObject();
         }
         stdout.WriteLine(Encoding.UTF8.GetString(buffer.ToArray()));
@@ -284,6 +285,7 @@ internal static class BenchCommand
         using var process = Process.GetCurrentProcess();
         process.Refresh();
         double before = process.WorkingSet64 / 1048576.0;
+        bool peakReset = ResetPeakWorkingSet();
 
         void Run()
         {
@@ -315,6 +317,23 @@ internal static class BenchCommand
             allocated = GC.GetTotalAllocatedBytes(precise: true) - total;
         }
         process.Refresh();
-        return new Timing([.. seconds], warmupRuns, allocated, before, process.PeakWorkingSet64 / 1048576.0);
+        return new Timing([.. seconds], warmupRuns, allocated, before, process.PeakWorkingSet64 / 1048576.0, peakReset);
+    }
+
+    /// <summary>
+    /// Resets the kernel's high-water mark of the resident set (Linux: 5 written to /proc/self/clear_refs), so the peak
+    /// read after the runs is theirs and not that of reading and converting the inputs; false where that is refused.
+    /// </summary>
+    private static bool ResetPeakWorkingSet()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
+        {
+            return false;
+        }
     }
 }
