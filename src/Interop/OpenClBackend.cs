@@ -169,11 +169,11 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
         // A GPU runs a work-item per lane already: shorter vectors keep the registers for more work-items in flight.
         bool cpu = Device.Kind == OpenClDeviceKind.Cpu;
         int lanes = (cpu ? 16 : 8) / (isDouble ? 2 : 1);
-        const int groups = 4;
-        int workGroup = Math.Min(cpu ? 16 : 64, Device.MaxWorkGroupSize);
+        int groups = int.Parse(Environment.GetEnvironmentVariable("KOCL_GROUPS") ?? "4");
+        int workGroup = Math.Min(int.Parse(Environment.GetEnvironmentVariable("KOCL_WG") ?? (cpu ? "16" : "64")), Device.MaxWorkGroupSize);
         int elementBytes = isDouble ? 8 : 4;
         // the __local tile takes at most half the device's local memory
-        int dChunk = (int)Math.Clamp(Device.LocalMemorySize / 2 / (groups * lanes * elementBytes), 1, 128);
+        int dChunk = (int)Math.Clamp(Device.LocalMemorySize / 2 / (groups * lanes * elementBytes), 1, int.Parse(Environment.GetEnvironmentVariable("KOCL_DCHUNK") ?? "128"));
         return new Config(isDouble, Device.HasFp64, lanes, groups, dChunk, workGroup);
     }
 

@@ -201,5 +201,5 @@ public sealed record OpenClDeviceSelector
     /// <summary>The selector in its textual form.</summary>
     public override string ToString() =>
         _index is int i ? $"index {i}" : _kind is OpenClDeviceKind k ? k.ToString().ToLowerInvariant()
-        : _name is string n ? $"name containing \"{n}\"" : "default (first GPU, else first device)";
+        : _name is string n ? $"name containing \"{n}\"" : "the first GPU, else the first device";
 }

@@ -72,3 +72,13 @@ public sealed class OpenClFactAttribute : FactAttribute
         if (OpenClTestSupport.SkipReason is string reason) Skip = reason;
     }
 }
+
+/// <summary>A theory that needs OpenCL: skipped (counted) with the install hint when absent and not required.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class OpenClTheoryAttribute : TheoryAttribute
+{
+    public OpenClTheoryAttribute()
+    {
+        if (OpenClTestSupport.SkipReason is string reason) Skip = reason;
+    }
+}
