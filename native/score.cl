@@ -234,13 +234,15 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
             REAL hw[TILE_POINTS];
             int h = 0;
             for (int g = 0; g < GROUPS; g++) {
+                if (!any(w[g] > (realv)(NEGLIGIBLE))) continue;
                 REAL lanes[LANES];
                 VSTORE(w[g], 0, lanes);
-                for (int l = 0; l < LANES; l++)
-                    if (lanes[l] > NEGLIGIBLE) {
-                        heavy[h] = (g0 + g) * LANES + l;
-                        hw[h++] = lanes[l];
-                    }
+                /* branch-free compaction: whether a lane is heavy is data-dependent and mispredicts */
+                for (int l = 0; l < LANES; l++) {
+                    heavy[h] = (g0 + g) * LANES + l;
+                    hw[h] = lanes[l];
+                    h += lanes[l] > NEGLIGIBLE;
+                }
             }
             if (active && h > 0) {
                 int k = 0;
