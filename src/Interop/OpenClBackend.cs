@@ -193,7 +193,7 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
         return new Config(isDouble, Device.HasFp64, lanes, groups, dChunk, workGroup);
     }
 
-    /// <summary>The per-query state of one call, widened to double.</summary>
+    /// <summary>The per-query state of one call, widened to double (arrays may be longer than the call's M and M×D).</summary>
     private readonly record struct State(double[] Max, double[] Sum, double[] Second, double[] Displacement);
 
     private unsafe State Run<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
@@ -229,27 +229,27 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
         kernel.SetArgument(arg, s.Displacement!);
         using var run = kernel.Enqueue(global, config.WorkGroup);
 
-        var state = new State(new double[m], new double[m], new double[m], new double[(long)m * d]);
+        var state = s.HostState(m, d);
         TimeSpan download;
         if (config.AccDouble)
         {
-            using var a = s.Max!.Read<double>(state.Max);
-            using var b = s.Sum!.Read<double>(state.Sum);
-            using var c = s.Second!.Read<double>(state.Second);
-            using var e = s.Displacement!.Read<double>(state.Displacement);
+            using var a = s.Max!.Read(state.Max.AsSpan(0, m));
+            using var b = s.Sum!.Read(state.Sum.AsSpan(0, m));
+            using var c = s.Second!.Read(state.Second.AsSpan(0, m));
+            using var e = s.Displacement!.Read(state.Displacement.AsSpan(0, m * d));
             download = a.Duration + b.Duration + c.Duration + e.Duration;
         }
         else
         {
-            download = ReadWidened(s.Max!, state.Max) + ReadWidened(s.Sum!, state.Sum)
-                       + ReadWidened(s.Second!, state.Second) + ReadWidened(s.Displacement!, state.Displacement);
+            download = ReadWidened(s.Max!, state.Max.AsSpan(0, m)) + ReadWidened(s.Sum!, state.Sum.AsSpan(0, m))
+                       + ReadWidened(s.Second!, state.Second.AsSpan(0, m)) + ReadWidened(s.Displacement!, state.Displacement.AsSpan(0, m * d));
         }
         LastTimings = new OpenClTimings(trainingUpload, upload.Duration, run.Duration, download);
         TotalTimings += LastTimings;
         return state;
     }
 
-    private static TimeSpan ReadWidened(OpenClBuffer buffer, double[] destination)
+    private static TimeSpan ReadWidened(OpenClBuffer buffer, Span<double> destination)
     {
         var narrow = new float[destination.Length];
         using var e = buffer.Read<float>(narrow);
@@ -300,10 +300,18 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
         }
     }
 
-    /// <summary>Query and state buffers reused across calls, grown when a call needs more.</summary>
+    /// <summary>Query and state buffers, on the device and on the host, reused across calls (under the context's lock) and grown when a call needs more.</summary>
     private sealed class Scratch : IDisposable
     {
         public OpenClBuffer? Queries, Max, Sum, Second, Displacement;
+        private State _host = new([], [], [], []);
+
+        public State HostState(int m, int d)
+        {
+            if (_host.Max.Length < m || _host.Displacement.Length < (long)m * d)
+                _host = new State(new double[m], new double[m], new double[m], new double[(long)m * d]);
+            return _host;
+        }
 
         public Scratch Ensure(OpenClContext context, int m, int d, int realBytes, int accBytes)
         {

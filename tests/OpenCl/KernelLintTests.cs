@@ -16,9 +16,9 @@ public sealed class KernelLintTests
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(dir => Path.Combine(dir, "clang-14")).FirstOrDefault(File.Exists);
 
-    public sealed class ClangFactAttribute : TheoryAttribute
+    public sealed class ClangTheoryAttribute : TheoryAttribute
     {
-        public ClangFactAttribute()
+        public ClangTheoryAttribute()
         {
             if (Clang is null) Skip = "clang-14 is not on PATH (apt-get install clang-14) to lint native/*.cl offline.";
         }
@@ -34,7 +34,7 @@ public sealed class KernelLintTests
         throw new FileNotFoundException("native/score.cl not found above " + AppContext.BaseDirectory);
     }
 
-    [ClangFact]
+    [ClangTheory]
     [InlineData("")]
     [InlineData("-DREAL_IS_DOUBLE=0 -DACC_IS_DOUBLE=1 -DSPLIT_ALPHA=1 -DLANES=16 -DGROUPS=2 -DDCHUNK=128 -DWG=64")]
     [InlineData("-DREAL_IS_DOUBLE=1 -DACC_IS_DOUBLE=1 -DSPLIT_ALPHA=0 -DLANES=8 -DGROUPS=2 -DDCHUNK=128 -DWG=64")]
@@ -47,7 +47,7 @@ public sealed class KernelLintTests
         Assert.True(exitCode == 0, $"clang-14 {defines}: {errors}");
     }
 
-    [ClangFact]
+    [ClangTheory]
     [InlineData("-DLANES=3")]
     [InlineData("-DLANES=16 -DGROUPS=16")]
     public void ScoreKernel_RejectsImpossibleConfigurations(string defines)
