@@ -208,7 +208,7 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
                 $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
 
         var resident = ResidentFor(train, config, out var trainingUpload);
-        var kernel = Context.BuildProgram(Source.Value, config.Options(!T.IsZero(alphaLow))).Kernel("score_partials");
+        var kernel = Kernel(ref config, !T.IsZero(alphaLow));
         long global = (m + config.WorkGroup - 1) / config.WorkGroup * (long)config.WorkGroup;
         var s = _scratch.Ensure(Context, m, d, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
 
@@ -247,6 +247,21 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
         LastTimings = new OpenClTimings(trainingUpload, upload.Duration, run.Duration, download);
         TotalTimings += LastTimings;
         return state;
+    }
+
+    /// <summary>
+    /// The built kernel for <paramref name="config"/>; when the device cannot run it with that many work-items (a GPU
+    /// short of registers, say), the work-group is halved until it can, rather than failing at launch.
+    /// </summary>
+    private OpenClKernel Kernel(ref Config config, bool splitAlpha)
+    {
+        while (true)
+        {
+            var kernel = Context.BuildProgram(Source.Value, config.Options(splitAlpha)).Kernel("score_partials");
+            int limit = kernel.MaxWorkGroupSize;
+            if (config.WorkGroup <= limit || config.WorkGroup == 1) return kernel;
+            config = config with { WorkGroup = Math.Max(1, Math.Min(config.WorkGroup / 2, limit)) };
+        }
     }
 
     private static TimeSpan ReadWidened(OpenClBuffer buffer, Span<double> destination)

@@ -65,4 +65,16 @@ public sealed class OpenClScoreProperties : ScoreProperties, IRequiresOpenCl
             FastPathMatchesReference<double>(p, Backend);
         }
     }
+
+    /// <summary>As on the CPU: a query whose every squared distance overflows float32 throws, naming the row and the remedy.</summary>
+    [OpenClFact]
+    public void FarQueries_InFloat32_ThrowInsteadOfNaN()
+    {
+        var model = new EmpiricalScore<float>(new TrainingSet<float>(new float[] { 0, 0 }, 1, 2), Backend);
+        var ex = Assert.Throws<ArithmeticException>(() => model.Score(new float[] { 0.5f, 0.5f, 1e20f, 1e20f }, new NoiseLevel(1, 1)));
+        Assert.Contains("Query row 1", ex.Message);
+        Assert.Contains("double precision", ex.Message);
+        Assert.Equal(-1, new EmpiricalScore<double>(new TrainingSet<double>(new double[] { 0, 0 }, 1, 2), Backend)
+            .Score(new double[] { 1e20, 1e20 }, new NoiseLevel(1, 1))[0] / 1e20, 12);
+    }
 }
