@@ -85,7 +85,7 @@ public sealed class OpenClContext : IDisposable
         lock (SyncRoot)
         {
             Alive();
-            if (_programs.TryGetValue((source, options), out var cached)) return cached;
+            if (_programs.TryGetValue((source, options), out var cached) && !cached.IsDisposed) return cached;
             var cl = OpenClRuntime.Api;
             byte[] bytes = Encoding.UTF8.GetBytes(source);
             int status;
@@ -108,7 +108,7 @@ public sealed class OpenClContext : IDisposable
                     $"the program did not build for {Device.Name} with options \"{options}\". Build log:\n{log}");
             }
             var built = new OpenClProgram(this, handle, BuildLog(cl, program, device));
-            _programs.Add((source, options), built);
+            _programs[(source, options)] = built;
             return built;
         }
     }
@@ -187,6 +187,9 @@ public sealed class OpenClProgram : IDisposable
     /// <summary>The build log of the successful build (warnings, if any).</summary>
     public string BuildLog { get; }
 
+    /// <summary>True once released (by <see cref="Dispose"/> or with its context); building the same source again makes a new program.</summary>
+    public bool IsDisposed => _handle.IsClosed;
+
     /// <summary>The kernel named <paramref name="name"/>; the same object on every call. Not thread-safe across threads without <see cref="OpenClContext.SyncRoot"/>.</summary>
     /// <param name="name">The __kernel function's name.</param>
     public unsafe OpenClKernel Kernel(string name)
@@ -195,12 +198,12 @@ public sealed class OpenClProgram : IDisposable
         {
             _owner.Alive();
             ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-            if (_kernels.TryGetValue(name, out var kernel)) return kernel;
+            if (_kernels.TryGetValue(name, out var kernel) && !kernel.IsDisposed) return kernel;
             int status;
             nint k = OpenClRuntime.Api.CreateKernel(_handle.Value, name, &status);
             OpenClException.Check(status, "clCreateKernel", $"kernel \"{name}\"");
             kernel = new OpenClKernel(_owner, new KernelHandle(k), name);
-            _kernels.Add(name, kernel);
+            _kernels[name] = kernel;
             return kernel;
         }
     }
@@ -208,9 +211,12 @@ public sealed class OpenClProgram : IDisposable
     /// <summary>Releases the kernels and the program.</summary>
     public void Dispose()
     {
-        foreach (var kernel in _kernels.Values) kernel.Dispose();
-        _kernels.Clear();
-        _handle.Dispose();
+        lock (_owner.SyncRoot)
+        {
+            foreach (var kernel in _kernels.Values) kernel.Dispose();
+            _kernels.Clear();
+            _handle.Dispose();
+        }
     }
 }
 
@@ -229,6 +235,9 @@ public sealed class OpenClKernel : IDisposable
 
     /// <summary>The kernel's name.</summary>
     public string Name { get; }
+
+    /// <summary>True once released.</summary>
+    public bool IsDisposed => _handle.IsClosed;
 
     private nint Value
     {
@@ -282,8 +291,9 @@ public sealed class OpenClKernel : IDisposable
             throw new ArgumentException($"globalSize {globalSize} is not a multiple of localSize {localSize}; pad the range up to a multiple and guard the extra work-items.", nameof(globalSize));
         nuint global = (nuint)globalSize, local = (nuint)localSize;
         nint evt;
-        OpenClException.Check(OpenClRuntime.Api.EnqueueNdrangeKernel(_owner.Queue, Value, 1, null, &global, localSize > 0 ? &local : null, 0, null, &evt),
-            "clEnqueueNDRangeKernel", $"kernel {Name}, global {globalSize}, local {localSize}");
+        lock (_owner.SyncRoot)
+            OpenClException.Check(OpenClRuntime.Api.EnqueueNdrangeKernel(_owner.Queue, Value, 1, null, &global, localSize > 0 ? &local : null, 0, null, &evt),
+                "clEnqueueNDRangeKernel", $"kernel {Name}, global {globalSize}, local {localSize}");
         return new OpenClEvent(new EventHandle(evt), _owner.Profiling);
     }
 

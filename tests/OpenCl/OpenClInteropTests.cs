@@ -35,6 +35,33 @@ public sealed class OpenClInteropTests : IRequiresOpenCl
     }
 
     [OpenClFact]
+    public void Programs_AreCachedPerSourceAndOptions_AndRebuiltOnceReleased()
+    {
+        using var context = new OpenClContext();
+        const string source = "__kernel void fill(__global float *a) { a[get_global_id(0)] = VALUE; }";
+        var one = context.BuildProgram(source, "-DVALUE=1");
+        Assert.Same(one, context.BuildProgram(source, "-DVALUE=1"));
+        var two = context.BuildProgram(source, "-DVALUE=2");
+        Assert.NotSame(one, two);
+        using var buffer = context.CreateBuffer<float>(8);
+        foreach (var (program, value) in new[] { (one, 1f), (two, 2f) })
+        {
+            var kernel = program.Kernel("fill");
+            Assert.Same(kernel, program.Kernel("fill"));
+            kernel.SetArgument(0, buffer);
+            kernel.Enqueue(8, 8).Dispose();
+            var result = new float[8];
+            buffer.Read<float>(result).Dispose();
+            Assert.All(result, v => Assert.Equal(value, v));
+        }
+        one.Dispose();
+        Assert.True(one.IsDisposed);
+        var rebuilt = context.BuildProgram(source, "-DVALUE=1");
+        Assert.NotSame(one, rebuilt);
+        Assert.False(rebuilt.IsDisposed);
+    }
+
+    [OpenClFact]
     public void UseAfterDispose_ThrowsObjectDisposed()
     {
         var context = new OpenClContext();
