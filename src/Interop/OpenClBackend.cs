@@ -75,6 +75,9 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
     /// <summary>The device.</summary>
     public OpenClDevice Device => Context.Device;
 
+    /// <summary>Tests only: choose the kernel's shape as for this kind of device (so the GPU shape can run on PoCL).</summary>
+    internal OpenClDeviceKind? ShapeFor { get; init; }
+
     /// <summary>Timings of the last <see cref="Evaluate{T}"/> or <see cref="Accumulate{T}"/> (zero unless the context profiles).</summary>
     public OpenClTimings LastTimings { get; private set; }
 
@@ -180,7 +183,7 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
                 $"The OpenCL device {Device.Name} has no double precision (cl_khr_fp64 is not in CL_DEVICE_EXTENSIONS); use float, or select another device.");
         // A CPU device runs one work-item's vector on one AVX-512 register: 16 floats or 8 doubles per point vector.
         // A GPU runs a work-item per lane already: shorter vectors keep the registers for more work-items in flight.
-        bool cpu = Device.Kind == OpenClDeviceKind.Cpu;
+        bool cpu = (ShapeFor ?? Device.Kind) == OpenClDeviceKind.Cpu;
         int lanes = (cpu ? 16 : 8) / (isDouble ? 2 : 1);
         // Measured on PoCL (2 cores, D = 784 and D = 16): two point vectors per tile beat four and eight (fewer live
         // registers across PoCL's barrier regions), and 64 queries per work-group copy each tile once per 64 queries

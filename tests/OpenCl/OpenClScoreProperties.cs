@@ -1,5 +1,6 @@
 using FsCheck;
 using FsCheck.Fluent;
+using Kernels.Interop;
 using Kernels.Numerics;
 using Kernels.Tests.Support;
 using Xunit;
@@ -53,7 +54,7 @@ public sealed class OpenClScoreProperties : ScoreProperties, IRequiresOpenCl
     /// <summary>
     /// Shapes the kernel tiles awkwardly: M not a multiple of the work-group (padding work-items), N not a multiple of
     /// the point vector or the tile, D not a multiple of the vector and larger than one staged slice of 128
-    /// coordinates (D = 1000), in float and double.
+    /// coordinates (D = 1000), in float and double, with the CPU and the GPU kernel shapes.
     /// </summary>
     [OpenClFact]
     public void OddSizes_AndDimensionBeyondTheLocalTile_MatchTheReference()
@@ -61,10 +62,28 @@ public sealed class OpenClScoreProperties : ScoreProperties, IRequiresOpenCl
         foreach (var (n, m, d) in new[] { (1, 1, 1), (17, 33, 129), (67, 17, 1000), (130, 5, 257), (3, 49, 1000) })
         {
             var p = new Problem(n, m, d, Alpha: 0.7, SigmaOverScale: 0.5 * Math.Sqrt(d), Scale: 1, OffsetOverScale: 0, Seed: n * 31 + d);
-            FastPathMatchesReference<float>(p, Backend);
-            FastPathMatchesReference<double>(p, Backend);
+            foreach (var backend in new IScoreBackend[] { Backend, GpuShaped.Value })
+            {
+                FastPathMatchesReference<float>(p, backend);
+                FastPathMatchesReference<double>(p, backend);
+            }
         }
     }
+
+    /// <summary>
+    /// The kernel shape chosen for GPUs (8 floats or 4 doubles per vector, four vectors per tile) run on this device: its
+    /// numerics are the same, so the same bound holds wherever it runs.
+    /// </summary>
+    [BackendProperty(MaxTest = 60)]
+    public Property GpuShapedKernel_MatchesReference() =>
+        Prop.ForAll(Problem.Arbitrary, p =>
+        {
+            FastPathMatchesReference<float>(p, GpuShaped.Value);
+            FastPathMatchesReference<double>(p, GpuShaped.Value);
+        });
+
+    private static readonly Lazy<OpenClBackend> GpuShaped = new(() =>
+        new OpenClBackend(OpenClTestSupport.Backend.Context) { ShapeFor = OpenClDeviceKind.Gpu });
 
     /// <summary>As on the CPU: a query whose every squared distance overflows float32 throws, naming the row and the remedy.</summary>
     [OpenClFact]
