@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Kernels.Interop;
 using Kernels.Numerics;
 using Kernels.Numerics.Reference;
 
@@ -27,6 +28,8 @@ public class ScoreBenchmarks : ICountsFlops
 
     private NoiseLevel _level;
     private EmpiricalScore<float> _single = null!, _multi = null!;
+    private EmpiricalScore<float>? _opencl;
+    private OpenClBackend? _backend;
     private float[] _queries = [], _scores = [];
     private double[] _trainD = [], _queriesD = [];
 
@@ -41,10 +44,19 @@ public class ScoreBenchmarks : ICountsFlops
         var set = new TrainingSet<float>(train, n, d);
         _single = new EmpiricalScore<float>(set, new CpuBackend(maxDegreeOfParallelism: 1));
         _multi = new EmpiricalScore<float>(set, CpuBackend.Default);
+        _backend = OpenClTimingLog.TryCreateBackend();
+        if (_backend is not null)
+        {
+            _opencl = new EmpiricalScore<float>(set, _backend);
+            _backend.MakeResident(set); // uploaded once, as a solver's training set would be
+        }
         _scores = new float[m * d];
         _trainD = train.Select(v => (double)v).ToArray();
         _queriesD = _queries.Take(ReferenceQueries * d).Select(v => (double)v).ToArray();
     }
+
+    [GlobalCleanup]
+    public void Cleanup() => _backend?.Dispose();
 
     public double Flops(string method) =>
         4.0 * Case.N * Case.D * (method == nameof(Reference) ? ReferenceQueries : Case.M);
@@ -70,5 +82,17 @@ public class ScoreBenchmarks : ICountsFlops
     {
         _multi.Score(_queries, _level, _scores);
         return _scores[0];
+    }
+
+    /// <summary>The OpenCL backend on the default device (PoCL here): the training set resident, queries up, state down per call.</summary>
+    [Benchmark(Description = "OpenCL float32")]
+    public float OpenCl()
+    {
+        if (_opencl is null || _backend is null) throw new InvalidOperationException($"No OpenCL runtime: {OpenClRuntime.Probe.Reason}");
+        return OpenClTimingLog.Measure(_backend, nameof(OpenCl), Case, () =>
+        {
+            _opencl.Score(_queries, _level, _scores);
+            return _scores[0];
+        });
     }
 }

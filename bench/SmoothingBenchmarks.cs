@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Kernels.Interop;
 using Kernels.Numerics;
 using Kernels.Numerics.Smoothing;
 
@@ -25,6 +26,8 @@ public class SmoothingBenchmarks : ICountsFlops
 
     private NoiseLevel _level;
     private LogSmoothedScore<float> _single = null!, _multi = null!;
+    private LogSmoothedScore<float>? _opencl;
+    private OpenClBackend? _backend;
     private float[] _queries = [], _scores = [];
 
     [GlobalSetup]
@@ -40,8 +43,17 @@ public class SmoothingBenchmarks : ICountsFlops
         var draws = new SmoothingDraws(Case.K, seed: 1);
         _single = new LogSmoothedScore<float>(new EmpiricalScore<float>(set, new CpuBackend(maxDegreeOfParallelism: 1)), kernel, draws);
         _multi = new LogSmoothedScore<float>(new EmpiricalScore<float>(set, CpuBackend.Default), kernel, draws);
+        _backend = OpenClTimingLog.TryCreateBackend();
+        if (_backend is not null)
+        {
+            _opencl = new LogSmoothedScore<float>(new EmpiricalScore<float>(set, _backend), kernel, draws);
+            _backend.MakeResident(set);
+        }
         _scores = new float[m * d];
     }
+
+    [GlobalCleanup]
+    public void Cleanup() => _backend?.Dispose();
 
     public double Flops(string method) => 4.0 * Case.M * Case.K * Case.N * Case.D;
 
@@ -59,5 +71,17 @@ public class SmoothingBenchmarks : ICountsFlops
     {
         _multi.Evaluate(_queries, _level, new SmoothedOutputs<float> { Score = _scores });
         return _scores[0];
+    }
+
+    /// <summary>The same draws (made on the host) through the OpenCL backend: perturbed queries up, per-query state down per batch.</summary>
+    [Benchmark(Description = "smoothed score OpenCL float32")]
+    public float OpenCl()
+    {
+        if (_opencl is null || _backend is null) throw new InvalidOperationException($"No OpenCL runtime: {OpenClRuntime.Probe.Reason}");
+        return OpenClTimingLog.Measure(_backend, nameof(OpenCl), Case, () =>
+        {
+            _opencl.Evaluate(_queries, _level, new SmoothedOutputs<float> { Score = _scores });
+            return _scores[0];
+        });
     }
 }
