@@ -228,6 +228,36 @@ public sealed class CpuScoreProperties : ScoreProperties
         from seed in Gen.Choose(0, int.MaxValue)
         select new Problem(n, m, d, alpha, sigma, scale, 0, seed)).ToArbitrary();
 
+    /// <summary>
+    /// A query's path and arithmetic depend on it alone, never on the other queries of its block (smoothing relies on this
+    /// to give the same bits for any batch size): each query evaluated alone gets exactly the bits it gets in the batch.
+    /// σ sits where the expansion bound E ≈ (D+8)u·4D/(2σ²) crosses its limit for queries of typical norm, so a batch
+    /// mixes queries on the expansion path with queries on the direct path.
+    /// </summary>
+    [Property(MaxTest = 30)]
+    public Property EachQuery_GetsTheSameBits_AloneOrInABatch() =>
+        Prop.ForAll(BoundaryProblems, p =>
+        {
+            var (train, queries, _, _) = p.Build<float>();
+            var model = new EmpiricalScore<float>(new TrainingSet<float>(train, p.N, p.D));
+            var batch = Outputs.Evaluate(model, queries, p.Level);
+            for (int q = 0; q < p.M; q++)
+            {
+                var alone = Outputs.Evaluate(model, queries.AsSpan(q * p.D, p.D).ToArray(), p.Level);
+                Assert.Equal(batch.LogDensity[q], alone.LogDensity[0]);
+                Assert.Equal(batch.Divergence[q], alone.Divergence[0]);
+                Assert.Equal(batch.Score.AsSpan(q * p.D, p.D).ToArray(), alone.Score);
+            }
+        });
+
+    private static readonly Arbitrary<Problem> BoundaryProblems = (
+        from n in Gen.Choose(2, 100)
+        from m in Gen.Choose(8, 70)
+        from d in Gen.Choose(32, 100)
+        from sigma in Gen.Choose(0, 1000).Select(i => Math.Sqrt((d + 8) * Math.ScaleB(1, -24) * 4 * d / 8.0) * Math.Pow(2, i / 1000.0 - 0.5))
+        from seed in Gen.Choose(0, int.MaxValue)
+        select new Problem(n, m, d, 1.0, sigma, 1.0, 0, seed)).ToArbitrary();
+
     /// <summary>Each query is processed by one thread in one order, so the thread count cannot change a bit.</summary>
     [Property(MaxTest = 100)]
     public Property ThreadCount_DoesNotChangeAnyBit() =>

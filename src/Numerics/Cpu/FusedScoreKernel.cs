@@ -28,9 +28,10 @@ namespace Kernels.Numerics.Cpu;
 /// of four queries and four point groups come from a register-blocked micro-kernel at one FMA per coordinate, giving
 /// expansion logits ũ = −(‖x‖² + α²‖y‖² − 2α x·y)/(2σ²) within E = γ_{D+8}(‖x‖ + α‖y‖)²/(2σ²) of the true ones. Only the
 /// candidates, ũ + E ≥ max(running maximum, max(ũ − E)) − 36, get their distance recomputed by direct differences;
-/// every other point is provably below e^{−36} of the maximum and is dropped (at moderate σ nearly all are). A block
+/// every other point is provably below e^{−36} of the maximum and is dropped (at moderate σ nearly all are). A query
 /// uses the expansion only when its largest E is below <see cref="ExpansionBoundLimit"/> nats; at small σ against ‖x‖
-/// (where E grows) it keeps the direct differences throughout.
+/// (where E grows) it keeps the direct differences throughout. The choice depends on the query alone (never on its
+/// neighbours in a block), so results stay the same bits for any batching of the queries.
 /// </para>
 /// </summary>
 internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -107,6 +108,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     {
         public readonly T[] Distances, Weights, Accumulator;
         public readonly double[] Max, Sum, Second, Displacement, SquaredNorms;
+        public readonly bool[] Expansion;
 
         public Scratch(Job job)
         {
@@ -119,6 +121,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Second = ArrayPool<double>.Shared.Rent(QueryBlock);
             Displacement = ArrayPool<double>.Shared.Rent(QueryBlock * job.Dimension);
             SquaredNorms = ArrayPool<double>.Shared.Rent(QueryBlock);
+            Expansion = new bool[QueryBlock];
         }
 
         public void Dispose()
@@ -182,11 +185,14 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             TileGroups = Math.Min(tileGroups > 0 ? tileGroups : auto, train.GroupCount);
         }
 
-        /// <summary>True when the block's largest expansion error bound is small enough to use the expansion path.</summary>
-        private bool UseExpansion(int q0, int nq, double[] squaredNorms)
+        /// <summary>
+        /// Marks the block's queries whose expansion error bound E = BoundFactor (‖x‖ + α max‖y‖)² is at most
+        /// <see cref="ExpansionBoundLimit"/> nats (never NaN or ∞) and keeps their ‖x‖²; true when any is marked.
+        /// </summary>
+        private bool MarkExpansion(int q0, int nq, double[] squaredNorms, bool[] expansion)
         {
             if (ScaledNorms is null) return false;
-            double largest = 0;
+            bool any = false;
             for (int q = 0; q < nq; q++)
             {
                 var x = new ReadOnlySpan<T>(Queries + (long)(q0 + q) * Dimension, Dimension);
@@ -197,10 +203,10 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     sum += w * w;
                 }
                 squaredNorms[q] = sum;
-                largest = Math.Max(largest, sum);
+                expansion[q] = BoundFactor * Math.Pow(Math.Sqrt(sum) + MaxScaledNorm, 2) <= ExpansionBoundLimit;
+                any |= expansion[q];
             }
-            double bound = BoundFactor * Math.Pow(Math.Sqrt(largest) + MaxScaledNorm, 2);
-            return bound <= ExpansionBoundLimit; // false for NaN or ∞ too
+            return any;
         }
 
         /// <summary>Processes one block of queries; chooses once whether α needs its low part.</summary>
@@ -218,7 +224,8 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Array.Clear(s.Sum, 0, nq);
             Array.Clear(s.Second, 0, nq);
             Array.Clear(s.Displacement, 0, nq * d);
-            bool expansion = UseExpansion(q0, nq, s.SquaredNorms);
+            var expansion = s.Expansion;
+            if (!MarkExpansion(q0, nq, s.SquaredNorms, expansion)) Array.Clear(expansion);
 
             fixed (T* pGroups = Train.Groups)
             fixed (T* pRows = Train.Rows)
@@ -238,26 +245,31 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     {
                         int nt = Math.Min(QueryTile, nq - qt);
                         T* xt = Queries + (long)(q0 + qt) * d;
-                        if (expansion)
+                        int expanded = 0;
+                        for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
+                        if (nt == QueryTile && expanded == QueryTile)
                         {
-                            if (nt == QueryTile) Dots4(xt, tile, ng, d, pDist, distStride);
-                            else for (int j = 0; j < nt; j++) Dots1(xt + j * d, tile, ng, d, pDist + j * distStride);
+                            Dots4(xt, tile, ng, d, pDist, distStride);
                         }
-                        else if (nt == QueryTile)
+                        else if (nt == QueryTile && expanded == 0)
                         {
                             SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
                         }
                         else
                         {
+                            // a partial or mixed tile: each query on its own path (the same FMA chains as the 4-query kernels)
                             for (int j = 0; j < nt; j++)
-                                SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
+                            {
+                                if (expansion[qt + j]) Dots1(xt + j * d, tile, ng, d, pDist + j * distStride);
+                                else SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
+                            }
                         }
                         for (int j = 0; j < nt; j++)
                         {
                             int q = qt + j;
                             T* x = xt + j * d;
                             var dist = new Span<T>(pDist + j * distStride, lanes);
-                            if (expansion)
+                            if (expansion[q])
                             {
                                 T* rows = pRows + (long)g0 * W * d;
                                 if (!Candidates<TAlpha>(x, s.SquaredNorms[q], pDist + j * distStride, g0 * W, ng, valid, rows, pW, s.Max[q]))
