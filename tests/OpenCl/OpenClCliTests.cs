@@ -93,6 +93,29 @@ public sealed class OpenClCliTests : IRequiresOpenCl, IDisposable
         }
     }
 
+    /// <summary>
+    /// sample and likelihood pass --backend through to the score model: a bad device is the OpenCL backend's own error, and
+    /// a run on the device writes finite values of the right shape (the backend's agreement with the CPU is the property
+    /// suite's business, run on both backends).
+    /// </summary>
+    [OpenClFact]
+    public void SampleAndLikelihood_RunOnTheOpenClBackend()
+    {
+        var (train, query, _, _) = Inputs(11, 12, 6, 3);
+        string samples = Path.Combine(_dir, "samples.npy"), ll = Path.Combine(_dir, "ll.npy");
+        string[] grid = ["--schedule", "ve", "--t-max", "2", "--t-min", "0.05", "--steps", "8"];
+        var bad = CliRun.Run(["sample", "--train", train, .. grid, "--count", "4", "--out", samples, "--backend", "opencl", "--device", "no-such-device-anywhere"]);
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Contains("No OpenCL device matches", bad.Error);
+        CliRun.AssertSucceeded(CliRun.Run(["sample", "--train", train, .. grid, "--count", "5", "--out", samples, "--backend", "opencl",
+            "--kernel", "gaussian:0.1", "--draws", "4"]));
+        var written = Npy.Read(samples);
+        Assert.Equal(new[] { 5, 3 }, written.Shape);
+        Assert.All(written.ToDouble(), v => Assert.True(double.IsFinite(v)));
+        CliRun.AssertSucceeded(CliRun.Run(["likelihood", "--train", train, "--query", query, .. grid, "--out", ll, "--backend", "opencl"]));
+        Assert.All(Npy.Read(ll).ToDouble(), v => Assert.True(double.IsFinite(v)));
+    }
+
     [OpenClFact]
     public void Devices_ListsEveryDeviceWithItsCapabilities()
     {
