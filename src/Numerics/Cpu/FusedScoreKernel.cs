@@ -275,13 +275,8 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                                 if (!Candidates<TAlpha>(x, s.SquaredNorms[q], pDist + j * distStride, g0 * W, ng, valid, rows, pW, s.Max[q]))
                                     continue; // every point of the tile is negligible
                             }
-                            else
-                            {
-                                TensorPrimitives.Multiply(dist, NegHalfInvVariance, weights);
-                                weights[valid..].Fill(T.NegativeInfinity); // padding points of the last group
-                            }
-
-                            double tileMax = double.CreateTruncating(TensorPrimitives.Max<T>(weights));
+                            T largest = expansion[q] ? MaxLogit(pW, ng) : Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
+                            double tileMax = double.CreateTruncating(largest);
                             if (tileMax > s.Max[q])
                             {
                                 double a = Math.Exp(s.Max[q] - tileMax);
@@ -292,13 +287,16 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                             }
                             if (double.IsNegativeInfinity(s.Max[q])) continue; // every distance so far overflowed T
 
-                            TensorPrimitives.Add(weights, T.CreateTruncating(-s.Max[q]), weights);
-                            TensorPrimitives.Exp<T>(weights, weights);
-                            s.Sum[q] += double.CreateTruncating(TensorPrimitives.Sum<T>(weights));
-                            s.Second[q] += double.CreateTruncating(TensorPrimitives.Dot<T>(weights, dist));
+                            var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]));
+                            s.Sum[q] += double.CreateTruncating(sum);
+                            s.Second[q] += double.CreateTruncating(second);
                             double* disp = pDisp + (long)q * d;
-                            if (d >= W) WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
-                            else WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                            // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
+                            // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
+                            if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
+                                WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                            else
+                                WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
                         }
                     }
                 }
@@ -385,6 +383,66 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             }
             return any;
         }
+    }
+
+    /// <summary>Largest D for which the transposed-group weighted sum can beat the row-by-row one.</summary>
+    private const int SmallDimension = 32;
+
+    /// <summary>logits = dist·scale over the <paramref name="ng"/> groups, −∞ in lanes past <paramref name="valid"/>; returns the largest.</summary>
+    private static T Logits(T* dist, T* logits, int ng, int valid, T scale)
+    {
+        var c = Vector512.Create(scale);
+        var minusInf = Vector512.Create(T.NegativeInfinity);
+        var limit = Vector512.Create(T.CreateTruncating(valid));
+        var best = minusInf;
+        for (int g = 0; g < ng; g++)
+        {
+            int o = g * W;
+            var u = Vector512.Load(dist + o) * c;
+            var inside = Vector512.LessThan(Vector512.Create(T.CreateTruncating(o)) + Vector512<T>.Indices, limit);
+            u = Vector512.ConditionalSelect(inside, u, minusInf);
+            u.Store(logits + o);
+            best = Vector512.Max(best, u);
+        }
+        return MaxOf(best);
+    }
+
+    /// <summary>The largest of the <paramref name="ng"/> groups' logits.</summary>
+    private static T MaxLogit(T* logits, int ng)
+    {
+        var best = Vector512.Create(T.NegativeInfinity);
+        for (int g = 0; g < ng; g++) best = Vector512.Max(best, Vector512.Load(logits + g * W));
+        return MaxOf(best);
+    }
+
+    /// <summary>
+    /// In one pass over the tile: weights e^{u − max} in place of the logits, their sum, Σ e·dist, and the number of
+    /// lanes above the negligible weight (summed per lane in T, then across lanes).
+    /// </summary>
+    private static (T Sum, T Second, int Heavy) Exponentiate(T* logits, T* dist, int ng, T max)
+    {
+        var m = Vector512.Create(max);
+        var threshold = Vector512.Create(NegligibleWeight);
+        Vector512<T> sum = default, second = default;
+        int heavy = 0;
+        for (int g = 0; g < ng; g++)
+        {
+            int o = g * W;
+            var e = Exp(Vector512.Load(logits + o) - m);
+            e.Store(logits + o);
+            sum += e;
+            second = Fma(e, Vector512.Load(dist + o), second);
+            heavy += BitOperations.PopCount(Vector512.GreaterThan(e, threshold).ExtractMostSignificantBits());
+        }
+        return (Vector512.Sum(sum), Vector512.Sum(second), heavy);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Exp(Vector512<T> v)
+    {
+        if (typeof(T) == typeof(float)) return Vector512.Exp(v.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector512.Exp(v.AsDouble()).As<double, T>();
+        throw new NotSupportedException();
     }
 
     /// <summary>dots[g·W + lane] = x·y for the <paramref name="ng"/> groups at <paramref name="tile"/>, four groups per step.</summary>
