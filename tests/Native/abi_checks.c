@@ -347,35 +347,35 @@ static void write_rows(FILE* f, const char* tag, const float* ld, const float* s
 typedef struct {
     kn_training_set* set;
     const float* expected_ld;
-    int successes, bad;
+    volatile int successes;
+    int bad;
     char why[256];
 } opencl_task;
 
-static volatile int opencl_freed;
+static volatile int opencl_freeing, opencl_freed; /* set before kn_training_set_free is called, and after it returned */
 
-/* Evaluates until the handle is refused: every call succeeds with the expected result or, once freed, says so. */
+/* Evaluates until the handle is refused: every call succeeds with the expected result until the free, and every call
+ * that starts after kn_training_set_free returned is refused (one running while it runs may still succeed). */
 static void* opencl_worker(void* arg)
 {
     opencl_task* t = arg;
     float ld[M];
-    for (int round = 0; round < 1000 && !t->bad; round++) {
+    for (int round = 0; !t->bad; round++) {
+        int after_free = opencl_freed;
         kn_status status = kn_evaluate_f32(t->set, queries, M, D, 0.9, 0.3, ld, NULL, NULL, NULL);
         if (status == KN_ERROR_INVALID_HANDLE) {
-            if (!opencl_freed) {
+            if (!opencl_freeing) {
                 t->bad = 1;
                 snprintf(t->why, sizeof t->why, "round %d: refused before the free: %s", round, kn_last_error());
             }
-            return NULL;
+            break;
         }
-        if (status != KN_SUCCESS || !same(ld, t->expected_ld, M)) {
+        if (status != KN_SUCCESS || !same(ld, t->expected_ld, M) || after_free) {
             t->bad = 1;
-            snprintf(t->why, sizeof t->why, "round %d: %s (%s) or results differ", round, kn_status_name(status), kn_last_error());
+            snprintf(t->why, sizeof t->why, "round %d: %s (%s)%s", round, kn_status_name(status), kn_last_error(),
+                     after_free ? ": a call started after the free was not refused" : ", or results differ");
         }
         t->successes++;
-    }
-    if (!t->bad) {
-        t->bad = 1;
-        snprintf(t->why, sizeof t->why, "1000 rounds and the freed handle was never refused");
     }
     return NULL;
 }
@@ -452,9 +452,12 @@ static int run_opencl(const char* path)
         tasks[i] = (opencl_task){.set = gpu, .expected_ld = expected};
         pthread_create(&ids[i], NULL, opencl_worker, &tasks[i]);
     }
-    while (tasks[0].successes < 3 && !tasks[0].bad) sched_yield();
-    opencl_freed = 1;
+    /* Free once every thread has evaluated at least twice, so the free lands among their calls. */
+    for (int i = 0; i < OPENCL_THREADS; i++)
+        while (tasks[i].successes < 2 && !tasks[i].bad) sched_yield();
+    opencl_freeing = 1;
     expect("opencl: free while evaluating", kn_training_set_free(gpu), KN_SUCCESS, "");
+    opencl_freed = 1;
     for (int i = 0; i < OPENCL_THREADS; i++) pthread_join(ids[i], NULL);
     for (int i = 0; i < OPENCL_THREADS; i++) {
         char name[96];
