@@ -66,6 +66,70 @@ public sealed partial class NativeAbiTests(NativeBuild build)
     [MemberData(nameof(Variants))]
     public void ConcurrentCallsFromCThreads_OnOneSet_GiveTheSingleThreadedResults(string variant) => RunChecks("threads", variant, minimumChecks: 11);
 
+    /// <summary>
+    /// KN_BACKEND_OPENCL from C through the dispatcher (on PoCL here): every entry point answers on an OpenCL set, freeing it
+    /// while four pthreads evaluate is safe, and its float32 outputs are those of a KN_BACKEND_CPU set within twice the float32
+    /// <see cref="ErrorBound"/>: each backend is within the bound of the float64 reference (the OpenCL kernel's tiles and
+    /// accumulators are covered by the same expression, see OpenClScoreProperties), so by the triangle inequality they differ by
+    /// at most twice it. The program prints data and outputs with 9 significant digits, which read every float back exactly.
+    /// </summary>
+    [OpenClFact]
+    public void OpenClSet_FromC_IsSafeToFreeWhileInUse_AndMatchesTheCpuBackendWithinTwiceTheFloat32Bound()
+    {
+        string file = Path.Combine(build.Directory, "opencl-outputs.txt");
+        var run = Tool.Run(build.Checks, ["opencl", file], build.Directory, RunTimeout);
+        AssertChecks(run, "opencl", minimumChecks: 22);
+        NoiseLevel level = default;
+        List<double[]> train = [], queries = [], cpu = [], opencl = [];
+        foreach (string line in File.ReadAllLines(file))
+        {
+            string[] fields = line.Split(' ');
+            var values = fields.Skip(fields[0] == "level" ? 1 : 2).Select(f => double.Parse(f, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
+            switch (fields[0])
+            {
+                case "level": level = new NoiseLevel(values[0], values[1]); break;
+                case "train": train.Add(values); break;
+                case "query": queries.Add(values); break;
+                case "cpu": cpu.Add(values); break;
+                case "opencl": opencl.Add(values); break;
+            }
+        }
+        int d = train[0].Length, m = queries.Count;
+        Assert.True(train.Count > 256 && m > 30 && cpu.Count == m && opencl.Count == m, $"parsed {train.Count} train, {m} query, {cpu.Count} cpu, {opencl.Count} opencl lines");
+        double[] y = train.SelectMany(r => r).ToArray();
+        for (int q = 0; q < m; q++)
+        {
+            var bound = ErrorBound.For(y, d, queries[q], level, ErrorBound.UnitRoundoffSingle);
+            double[] a = opencl[q], b = cpu[q];
+            string context = $"abi_checks opencl, query {q}";
+            Expect.Within(a[0], b[0], 2 * bound.LogDensity, "log-density", q, context);
+            Expect.Within(a.AsSpan(1, d), b.AsSpan(1, d), 2 * bound.Score, "score", q, context);
+            Expect.Within(a.AsSpan(1 + d, d), b.AsSpan(1 + d, d), 2 * bound.Denoiser, "denoiser", q, context);
+            Expect.Within(a[1 + 2 * d], b[1 + 2 * d], 2 * bound.Divergence, "divergence", q, context);
+        }
+    }
+
+    /// <summary>
+    /// With no OpenCL runtime (here: the ICD loader pointed at an empty vendor folder, so clGetPlatformIDs finds no platform)
+    /// KN_BACKEND_OPENCL is refused at create with KN_ERROR_BACKEND_UNAVAILABLE and the install hint, and the CPU still works.
+    /// Needs no runtime, so it runs everywhere.
+    /// </summary>
+    [Fact]
+    public void OpenClSet_WithoutARuntime_IsBackendUnavailableWithTheInstallHint()
+    {
+        string empty = Path.Combine(build.Directory, "no-icd");
+        System.IO.Directory.CreateDirectory(empty);
+        var run = Tool.Run(build.Checks, ["opencl-unavailable", "apt-get install pocl-opencl-icd"], build.Directory, RunTimeout,
+            new Dictionary<string, string> { ["OCL_ICD_VENDORS"] = empty });
+        AssertChecks(run, "opencl-unavailable (no ICD)", minimumChecks: 4);
+    }
+
+    /// <summary>KERNELS_OPENCL_DEVICE naming no device present is KN_ERROR_BACKEND_UNAVAILABLE, the message naming the selection.</summary>
+    [OpenClFact]
+    public void OpenClSet_WithNoMatchingDevice_IsBackendUnavailableNamingTheSelection() =>
+        RunChecks("opencl-unavailable", null, minimumChecks: 4,
+            new Dictionary<string, string> { ["KERNELS_OPENCL_DEVICE"] = "no-such-device-7" }, ["no-such-device-7"]);
+
     /// <summary>Without KERNELS_ISA the dispatcher loads the widest variant this CPU runs (the JIT reports the CPU truthfully).</summary>
     [Fact]
     public void Dispatcher_ChoosesTheWidestVariantThisCpuRuns()
