@@ -239,7 +239,6 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     int ng = Math.Min(TileGroups, groups - g0);
                     int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
                     T* tile = pGroups + (long)g0 * d * W;
-                    var weights = new Span<T>(pW, lanes);
                     int distStride = TileGroups * W;
                     for (int qt = 0; qt < nq; qt += QueryTile)
                     {
@@ -268,7 +267,6 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                         {
                             int q = qt + j;
                             T* x = xt + j * d;
-                            var dist = new Span<T>(pDist + j * distStride, lanes);
                             if (expansion[q])
                             {
                                 T* rows = pRows + (long)g0 * W * d;
