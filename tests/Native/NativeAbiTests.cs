@@ -192,6 +192,34 @@ public sealed partial class NativeAbiTests(NativeBuild build)
             $"declared but not exported: {string.Join(", ", declared.Except(exported))}; exported but not declared: {string.Join(", ", exported.Except(declared))}");
     }
 
+    /// <summary>
+    /// The README's C caller stays true: its first ```c block compiles with the README's own gcc line against the built library,
+    /// runs, and prints the score of x = (0.5, 0.25) for the four points ±e₁, ±e₂ at α = 1, σ = 0.5: %g keeps 6 significant
+    /// digits (≤ 5e-6 relative) of a float within a few float32 ulps (~1e-7 relative) of the managed result, so 1e-5 relative
+    /// (plus 1e-6 absolute for a component near 0) holds both.
+    /// </summary>
+    [Fact]
+    public void ReadmeCaller_CompilesRunsAndPrintsTheScore()
+    {
+        string readme = File.ReadAllText(Path.Combine(build.RepositoryRoot, "README.md"));
+        var block = Regex.Match(readme, "```c\n(.*?)```", RegexOptions.Singleline);
+        Assert.True(block.Success, "README.md has no ```c block");
+        Assert.True(block.Groups[1].Value.Split('\n').Length <= 21, "the README's C caller should stay under 20 lines");
+        string source = Path.Combine(build.Directory, "readme_app.c"), program = Path.Combine(build.Directory, "readme_app");
+        File.WriteAllText(source, block.Groups[1].Value);
+        Tool.RunChecked("gcc", [source, "-I", build.Directory, "-I", Path.GetDirectoryName(build.Header)!, "-L", build.Directory, "-lkernels",
+            "-Wl,-rpath,$ORIGIN", "-o", program], build.Directory, RunTimeout);
+        var run = Tool.RunChecked(program, [], build.Directory, RunTimeout);
+        var printed = Regex.Match(run.Out, @"score = \(([^,]+), ([^)]+)\)");
+        Assert.True(printed.Success, $"unexpected output: {run.Out}");
+        var expected = new EmpiricalScore<float>(new TrainingSet<float>([1, 0, 0, 1, -1, 0, 0, -1], 4, 2)).Score([0.5f, 0.25f], new NoiseLevel(1, 0.5));
+        for (int k = 0; k < 2; k++)
+        {
+            double value = double.Parse(printed.Groups[k + 1].Value, CultureInfo.InvariantCulture);
+            Assert.True(Math.Abs(value - expected[k]) <= 1e-5 * Math.Abs(expected[k]) + 1e-6, $"score[{k}] = {value}, managed {expected[k]}");
+        }
+    }
+
     /// <summary>The header is valid C99 and C++11 with every warning on (extern "C" guards, the inline CPU check).</summary>
     [Theory]
     [InlineData("gcc", "c", "-std=c99")]
