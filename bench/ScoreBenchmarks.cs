@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Kernels.Interop;
 using Kernels.Numerics;
 using Kernels.Numerics.Reference;
 using Kernels.Numerics.Smoothing;
@@ -7,7 +8,7 @@ namespace Kernels.Bench;
 
 /// <summary>
 /// The fused score, log-density and KDE score on the five unsmoothed standard cases (<see cref="BenchCase"/>), float32
-/// and float64, one thread and all cores. The baseline is the float64 reference (the definition, evaluated query by
+/// and float64, one thread and all cores, and float32 on the OpenCL backend (PoCL here; skipped without a runtime). The baseline is the float64 reference (the definition, evaluated query by
 /// query) on the first <see cref="ReferenceQueries"/> queries, as many as about 80 MFLOP take; BenchmarkDotNet's time
 /// ratio would compare different query counts, so the Speed-up column compares throughput (flops per second) instead.
 /// Methods tagged "Check" form the regression gate's short suite (bench/baseline.json).
@@ -26,6 +27,8 @@ public class ScoreBenchmarks : ICountsFlops
     private EmpiricalScore<float> _single = null!, _multi = null!;
     private EmpiricalScore<double> _multi64 = null!;
     private KdeScore<float> _kde = null!;
+    private EmpiricalScore<float>? _opencl;
+    private OpenClBackend? _backend;
     private float[] _queries = [], _rows = [], _values = [];
     private double[] _queries64 = [], _rows64 = [], _train64 = [];
 
@@ -41,9 +44,22 @@ public class ScoreBenchmarks : ICountsFlops
         _multi = new EmpiricalScore<float>(set, CpuBackend.Default);
         _multi64 = new EmpiricalScore<double>(new TrainingSet<double>(_train64, Case.N, Case.D), CpuBackend.Default);
         _kde = new KdeScore<float>(_multi, SmoothingKernel.Gaussian(0.3));
+        _backend = OpenClTimingLog.TryCreateBackend();
+        if (_backend is not null)
+        {
+            _opencl = new EmpiricalScore<float>(set, _backend);
+            _backend.MakeResident(set); // uploaded once, as a solver's training set would be
+        }
         _rows = new float[Case.M * Case.D];
         _rows64 = new double[Case.M * Case.D];
         _values = new float[Case.M];
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _backend?.Dispose();
+        Suite.ReleaseMemory(this);
     }
 
     public double Flops(string method) => 4.0 * Case.N * Case.D * (method == nameof(Reference) ? ReferenceQueries : Case.M);
@@ -92,5 +108,17 @@ public class ScoreBenchmarks : ICountsFlops
     {
         _kde.Evaluate(_queries, Case.Level, new ScoreOutputs<float> { Score = _rows });
         return _rows[0];
+    }
+
+    /// <summary>The OpenCL backend on the default device (PoCL here): the training set resident, queries up, state down per call.</summary>
+    [Benchmark(Description = "score OpenCL float32")]
+    public float OpenCl()
+    {
+        if (_opencl is null || _backend is null) throw new InvalidOperationException($"No OpenCL runtime: {OpenClRuntime.Probe.Reason}");
+        return OpenClTimingLog.Measure(_backend, nameof(OpenCl), Case, () =>
+        {
+            _opencl.Evaluate(_queries, Case.Level, new ScoreOutputs<float> { Score = _rows });
+            return _rows[0];
+        });
     }
 }

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using Kernels.Interop;
 using Kernels.Numerics;
 using Kernels.Numerics.Smoothing;
 
@@ -9,7 +10,7 @@ namespace Kernels.Bench;
 /// case (N = 6000, M = 256, D = 784, K = 64, h = 0.3) and a dense 2-D one for the regression gate (N = 100,
 /// M = 1000, D = 2, K = 100, h = 0.1). The baseline is the simplest correct path, the one the peers take: form the
 /// M·K perturbed queries, evaluate the plain score there, average over each query's K rows (it holds M·K·D values;
-/// the fused path holds a batch). Throughput counts perturbed queries (M·K) and 4·M·K·N·D flops.
+/// the fused path holds a batch); also float32 on the OpenCL backend (skipped without a runtime). Throughput counts perturbed queries (M·K) and 4·M·K·N·D flops.
 /// </summary>
 [MemoryDiagnoser]
 public class SmoothingBenchmarks : ICountsFlops
@@ -23,7 +24,9 @@ public class SmoothingBenchmarks : ICountsFlops
     private LogSmoothedScore<float> _single = null!, _multi = null!;
     private LogSmoothedScore<double> _multi64 = null!;
     private EmpiricalScore<float> _plain = null!;
-    private float[] _queries = [], _scores = [], _perturbations = [], _expanded = [], _expandedScores = [];
+    private LogSmoothedScore<float>? _opencl;
+    private OpenClBackend? _backend;
+    private float[] _queries = [], _scores = [], _perturbations = [];
     private double[] _queries64 = [], _scores64 = [];
 
     [GlobalSetup]
@@ -41,13 +44,24 @@ public class SmoothingBenchmarks : ICountsFlops
         _multi64 = new LogSmoothedScore<double>(
             new EmpiricalScore<double>(new TrainingSet<double>(train.Select(v => (double)v).ToArray(), Case.N, Case.D), CpuBackend.Default),
             kernel, draws);
+        _backend = OpenClTimingLog.TryCreateBackend();
+        if (_backend is not null)
+        {
+            _opencl = new LogSmoothedScore<float>(new EmpiricalScore<float>(set, _backend), kernel, draws);
+            _backend.MakeResident(set);
+        }
         _scores = new float[Case.M * Case.D];
         _scores64 = new double[Case.M * Case.D];
         var rng = new Random(2);
         _perturbations = new float[Case.M * Case.K * Case.D];
         for (int i = 0; i < _perturbations.Length; i++) _perturbations[i] = (float)(Case.H * BenchData.Gaussian(rng));
-        _expanded = new float[_perturbations.Length];
-        _expandedScores = new float[_perturbations.Length];
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _backend?.Dispose();
+        Suite.ReleaseMemory(this);
     }
 
     public double Flops(string method) => 4.0 * Case.M * Case.K * Case.N * Case.D;
@@ -58,16 +72,19 @@ public class SmoothingBenchmarks : ICountsFlops
     public float Expanded()
     {
         int d = Case.D, k = Case.K;
+        // allocated per call, as the simple path must: Allocated shows its M·K·D cost against the fused path's batch
+        var expanded = new float[_perturbations.Length];
+        var expandedScores = new float[_perturbations.Length];
         for (int q = 0; q < Case.M; q++)
             for (int j = 0; j < k; j++)
                 for (int c = 0; c < d; c++)
-                    _expanded[(q * k + j) * d + c] = _queries[q * d + c] + _perturbations[(q * k + j) * d + c];
-        _plain.Evaluate(_expanded, Case.Level, new ScoreOutputs<float> { Score = _expandedScores });
+                    expanded[(q * k + j) * d + c] = _queries[q * d + c] + _perturbations[(q * k + j) * d + c];
+        _plain.Evaluate(expanded, Case.Level, new ScoreOutputs<float> { Score = expandedScores });
         Array.Clear(_scores);
         for (int q = 0; q < Case.M; q++)
             for (int j = 0; j < k; j++)
                 for (int c = 0; c < d; c++)
-                    _scores[q * d + c] += _expandedScores[(q * k + j) * d + c] / k;
+                    _scores[q * d + c] += expandedScores[(q * k + j) * d + c] / k;
         return _scores[0];
     }
 
@@ -90,5 +107,17 @@ public class SmoothingBenchmarks : ICountsFlops
     {
         _multi64.Evaluate(_queries64, Case.Level, new SmoothedOutputs<double> { Score = _scores64 });
         return _scores64[0];
+    }
+
+    /// <summary>The same draws (made on the host) through the OpenCL backend: perturbed queries up, per-query state down per batch.</summary>
+    [Benchmark(Description = "smoothed score OpenCL float32")]
+    public float OpenCl()
+    {
+        if (_opencl is null || _backend is null) throw new InvalidOperationException($"No OpenCL runtime: {OpenClRuntime.Probe.Reason}");
+        return OpenClTimingLog.Measure(_backend, nameof(OpenCl), Case, () =>
+        {
+            _opencl.Evaluate(_queries, Case.Level, new SmoothedOutputs<float> { Score = _scores });
+            return _scores[0];
+        });
     }
 }

@@ -18,7 +18,7 @@ public sealed class BenchCliTests : IDisposable
 
     private static readonly string[] Fields =
     [
-        "op", "precision", "n", "m", "d", "k", "threads", "warmup", "repeat", "seconds", "min_seconds", "max_seconds", "flops",
+        "op", "precision", "backend", "n", "m", "d", "k", "threads", "warmup", "repeat", "seconds", "min_seconds", "max_seconds", "flops",
         "gflops", "ceiling_gflops", "fraction_of_ceiling", "allocated_bytes_per_run", "rss_before_mib", "peak_working_set_mib",
         "peak_growth_mib", "peak_over",
     ];

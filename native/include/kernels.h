@@ -19,8 +19,9 @@
  *   - _f32 functions take float buffers and need a set created with kn_training_set_create_f32; _f64 the same with
  *     double. Mixing gives KN_ERROR_PRECISION_MISMATCH. Noise levels and kernel widths are always double.
  *   - Thread safety: a kn_training_set is immutable; any number of threads may evaluate with the same set at once.
- *     Freeing a set while another thread is still evaluating with it is safe (that evaluation completes); every later
- *     use of the freed handle returns KN_ERROR_INVALID_HANDLE. kn_last_error() is per thread.
+ *     Freeing a set while another thread is still evaluating with it is safe (that evaluation completes, and the set's
+ *     backend, an OpenCL context say, is released when it returns); every later use of the freed handle returns
+ *     KN_ERROR_INVALID_HANDLE. kn_last_error() is per thread.
  *   - Handles are validated on every call: NULL, freed or garbage handles give KN_ERROR_INVALID_HANDLE, never a crash.
  *   - Platform: linux-x64. libkernels.so is a small dispatcher: at the first call it loads, from its own folder,
  *     libkernels-x86-64-v4.so (AVX-512) or libkernels-x86-64-v3.so (AVX2 + FMA), whichever this CPU runs, and
@@ -67,15 +68,29 @@ typedef enum kn_status {
     KN_ERROR_INVALID_SIZE = -2002,         /* N, M < 1, D < 1, d unlike the set's D, or a size overflowing */
     KN_ERROR_NOT_FINITE = -2003,           /* NaN or infinity in data, queries, alpha, sigma or h */
     KN_ERROR_PRECISION_MISMATCH = -2004,   /* an _f32 call on a float64 set or the reverse */
-    KN_ERROR_BACKEND_UNAVAILABLE = -2005,  /* the backend is not built in or has no device */
+    KN_ERROR_BACKEND_UNAVAILABLE = -2005,  /* no OpenCL runtime (the message says what to install), no device matching
+                                              KERNELS_OPENCL_DEVICE, or a float64 set on a device without fp64 */
     KN_ERROR_UNSUPPORTED_CPU = -2006,      /* no variant of the library runs on this CPU (needs AVX2 + FMA) */
     KN_ERROR_LOAD_FAILED = -2007,          /* the dispatcher could not load its variant (missing file, wrong version) */
+    KN_ERROR_DEVICE_FAILURE = -2008,       /* an OpenCL call failed with a CL status not named above; the message names
+                                              the call and the status, e.g. "returned -4 (CL_MEM_OBJECT_ALLOCATION_FAILURE)" */
     KN_ERROR_INTERNAL = -2999              /* a bug: the message names the internal exception; please report it */
 } kn_status;
 
+/* Where a set evaluates. Both give the same outputs within float rounding (the OpenCL kernel keeps each query's
+ * log-sum-exp state in double when the device has fp64, and the host finishes it with the CPU backend's code).
+ *   KN_BACKEND_CPU     SIMD CPU backend, multi-threaded (threads: see kn_training_set_create_*).
+ *   KN_BACKEND_OPENCL  OpenCL on the device named by the environment variable KERNELS_OPENCL_DEVICE, read at create:
+ *                      "cpu", "gpu", "accelerator", a device index or part of a device's name; unset or empty = the
+ *                      first GPU, else the first device (`clinfo -l` lists them). The set owns an OpenCL context with
+ *                      the training data resident on the device, released by kn_training_set_free. Calls on one set
+ *                      are serialised on its device queue; threads is recorded but unused. Errors: no OpenCL runtime or
+ *                      no matching device gives KN_ERROR_BACKEND_UNAVAILABLE (the message says what to install or lists
+ *                      the devices); an OpenCL call failing gives its CL status where kn_status has it, else
+ *                      KN_ERROR_DEVICE_FAILURE. */
 typedef enum kn_backend {
-    KN_BACKEND_CPU = 0,    /* SIMD CPU backend, multi-threaded */
-    KN_BACKEND_OPENCL = 1  /* OpenCL; this version answers KN_ERROR_BACKEND_UNAVAILABLE */
+    KN_BACKEND_CPU = 0,
+    KN_BACKEND_OPENCL = 1
 } kn_backend;
 
 typedef enum kn_precision {
@@ -125,15 +140,18 @@ static inline int kn_cpu_supported(void)
 /* ---- training sets ---------------------------------------------------------------------------------------- */
 
 /* Creates a training set from data (N x D row-major, n = N >= 1, d = D >= 1, every value finite). The data are
- * copied and validated once: the caller may free or reuse `data` on return. backend: KN_BACKEND_CPU (or _OPENCL);
- * threads: 0 for all cores, else the most threads one call uses (results do not depend on it, bit for bit).
+ * copied and validated once: the caller may free or reuse `data` on return. backend: KN_BACKEND_CPU or
+ * KN_BACKEND_OPENCL (see kn_backend: the device is chosen, the context created and the data uploaded here, so this is
+ * where a missing OpenCL runtime is reported, as KN_ERROR_BACKEND_UNAVAILABLE); threads: 0 for all cores, else the
+ * most threads one call uses (results do not depend on it, bit for bit; the OpenCL backend ignores it).
  * On success *set receives the handle (free it with kn_training_set_free); on failure *set is NULL. */
 KN_API kn_status kn_training_set_create_f32(const float* data, int64_t n, int64_t d, kn_backend backend,
                                             int32_t threads, kn_training_set** set);
 KN_API kn_status kn_training_set_create_f64(const double* data, int64_t n, int64_t d, kn_backend backend,
                                             int32_t threads, kn_training_set** set);
 
-/* Frees a training set. NULL is a no-op (KN_SUCCESS); a second free gives KN_ERROR_INVALID_HANDLE. */
+/* Frees a training set and its backend (an OpenCL set's context and device buffers; if another thread is still
+ * evaluating with it, when that call returns). NULL is a no-op (KN_SUCCESS); a second free gives KN_ERROR_INVALID_HANDLE. */
 KN_API kn_status kn_training_set_free(kn_training_set* set);
 
 /* N, D, precision, backend and thread setting of a set; any output pointer may be NULL. */

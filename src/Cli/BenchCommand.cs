@@ -213,8 +213,10 @@ internal static class BenchCommand
         TextWriter stdout = parse.InvocationConfiguration.Output;
         NoiseLevel level = common.Level(parse);
         bool float64 = common.Float64(parse);
-        CpuBackend backend = common.Backend(parse);
-        int threads = backend.MaxDegreeOfParallelism > 0 ? backend.MaxDegreeOfParallelism : Environment.ProcessorCount;
+        IScoreBackend backend = common.Backend(parse);
+        using var owned = backend as IDisposable;
+        // the ceiling on as many threads as the CPU path uses (all cores for OpenCL, whose PoCL device is the CPU here)
+        int threads = backend is CpuBackend { MaxDegreeOfParallelism: > 0 } cpu ? cpu.MaxDegreeOfParallelism : Environment.ProcessorCount;
         int repeat = parse.GetValue(timing.Repeat), warmup = parse.GetValue(timing.Warmup);
         var budget = new Budget(parse.GetValue(timing.WarmupSeconds), parse.GetValue(timing.MinSeconds));
         if (!(budget.WarmupSeconds >= 0 && budget.WarmupSeconds <= 3600))
@@ -240,6 +242,7 @@ internal static class BenchCommand
             json.WriteStartObject();
             json.WriteString("op", op);
             json.WriteString("precision", float64 ? "float64" : "float32");
+            json.WriteString("backend", backend is CpuBackend ? "cpu" : "opencl");
             json.WriteNumber("n", train.Rows);
             json.WriteNumber("m", query.Rows);
             json.WriteNumber("d", train.Columns);

@@ -35,7 +35,8 @@ internal static class CliErrors
 
     private static bool IsExpected(Exception e) =>
         e is InputException or ArgumentException or NpyFormatException or IOException // FileNotFoundException is an IOException
-            or ArithmeticException or UnauthorizedAccessException or NotSupportedException;
+            or ArithmeticException or UnauthorizedAccessException or NotSupportedException
+            or Kernels.Interop.OpenClUnavailableException or Kernels.Interop.OpenClException; // no runtime or device: the message says what to install
 
     /// <summary>
     /// The message without the runtime's parameter suffix: an ArgumentException's Message ends in

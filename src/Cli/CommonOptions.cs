@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Numerics;
+using Kernels.Interop;
 using Kernels.Numerics;
 
 namespace Kernels.Cli;
@@ -67,9 +68,23 @@ internal sealed class CommonOptions
         DefaultValueFactory = _ => "float32",
     };
 
+    public Option<string> BackendName { get; } = new("--backend")
+    {
+        Description = "Where to compute: cpu (the SIMD CPU path) or opencl (any OpenCL device: PoCL on a CPU, a GPU driver; " +
+                      "see `kernels devices`). Both give the same results within float rounding.",
+        DefaultValueFactory = _ => "cpu",
+    };
+
+    public Option<string?> Device { get; } = new("--device")
+    {
+        Description = "With --backend opencl: which device, as default, cpu, gpu, an index from `kernels devices`, or part of its name " +
+                      $"(default: ${OpenClDeviceSelector.EnvironmentVariable} when set, else the first GPU, else the first device).",
+        HelpName = "DEVICE",
+    };
+
     public Option<int?> Threads { get; } = new("--threads")
     {
-        Description = "Most CPU threads to use (default: all cores). Results do not depend on it.",
+        Description = "Most CPU threads to use with --backend cpu (default: all cores). Results do not depend on it.",
         HelpName = "N",
         CustomParser = r => Parsers.Count(r, minimum: 1),
     };
@@ -78,6 +93,7 @@ internal sealed class CommonOptions
     {
         Schedule.AcceptOnlyFromAmong("ou", "vp", "ve", "edm");
         Precision.AcceptOnlyFromAmong("float32", "float64");
+        BackendName.AcceptOnlyFromAmong("cpu", "opencl");
     }
 
     /// <summary>
@@ -91,9 +107,14 @@ internal sealed class CommonOptions
 
     private void Add(Command command, IEnumerable<Option> specific)
     {
-        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Precision, Threads])
+        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Precision, BackendName, Device, Threads])
             command.Options.Add(option);
         command.Validators.Add(ValidateNoiseLevel);
+        command.Validators.Add(result =>
+        {
+            if (Given(result, Device) && result.GetValue(BackendName) != "opencl")
+                result.AddError("--device selects an OpenCL device: give it with --backend opencl.");
+        });
     }
 
     /// <summary>True when <paramref name="option"/> was given on the command line (presence only: never parses it).</summary>
@@ -126,8 +147,14 @@ internal sealed class CommonOptions
     /// <summary>True for --precision float64.</summary>
     public bool Float64(ParseResult parse) => parse.GetValue(Precision) == "float64";
 
-    /// <summary>The CPU backend limited to --threads.</summary>
-    public CpuBackend Backend(ParseResult parse) => new(parse.GetValue(Threads) ?? -1);
+    /// <summary>
+    /// The backend of --backend: the CPU path limited to --threads, or an OpenCL backend on --device (which the caller
+    /// disposes; it is <see cref="IDisposable"/>).
+    /// </summary>
+    public IScoreBackend Backend(ParseResult parse) =>
+        parse.GetValue(BackendName) == "opencl"
+            ? new OpenClBackend(parse.GetValue(Device) is { } device ? OpenClDeviceSelector.Parse(device) : OpenClDeviceSelector.FromEnvironment())
+            : new CpuBackend(parse.GetValue(Threads) ?? -1);
 
     /// <summary>The --out path, checked to be a possible output file before any work.</summary>
     public string OutPath(ParseResult parse)

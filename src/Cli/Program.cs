@@ -26,7 +26,7 @@ internal static class Program
             .Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
     }
 
-    /// <summary>The command tree: score, logdensity, denoise, divergence, smooth …, kde …, example and bench ….</summary>
+    /// <summary>The command tree: score, logdensity, denoise, divergence, smooth …, kde …, devices, example and bench ….</summary>
     internal static RootCommand BuildRootCommand()
     {
         var root = new RootCommand(
@@ -41,6 +41,7 @@ internal static class Program
         root.Subcommands.Add(SampleCommands.CreateSample());
         root.Subcommands.Add(SampleCommands.CreateLikelihood());
         root.Subcommands.Add(ReproduceCommand.Create());
+        root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(ExampleCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         return root;

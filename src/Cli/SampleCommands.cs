@@ -85,42 +85,31 @@ internal static class SampleCommands
             DefaultValueFactory = _ => "geometric",
         };
 
-        public Option<string> Out { get; } = new("--out")
-        {
-            Description = "Output .npy file; written atomically, and not at all if anything fails.",
-            HelpName = "OUT.npy",
-            Required = true,
-        };
+        /// <summary>--out, --precision, --backend, --device and --threads, shared with the score verbs.</summary>
+        public CommonOptions Common { get; } = new();
 
-        public Option<string> Precision { get; } = new("--precision")
-        {
-            Description = "Precision of the computation and of the output file.",
-            DefaultValueFactory = _ => "float32",
-        };
+        public Option<string> Out => Common.Out;
 
-        public Option<int?> Threads { get; } = new("--threads")
-        {
-            Description = "Most CPU threads to use (default: all cores). Results do not depend on it.",
-            HelpName = "N",
-            CustomParser = r => Parsers.Count(r, minimum: 1),
-        };
+        public Option<string> Precision => Common.Precision;
 
         public ModelOptions()
         {
             Schedule.AcceptOnlyFromAmong("ou", "vp", "ve", "edm");
             Grid.AcceptOnlyFromAmong("geometric", "uniform", "edm");
-            Precision.AcceptOnlyFromAmong("float32", "float64");
         }
 
         public void AddTo(Command command, params IEnumerable<Option> specific)
         {
-            foreach (Option option in (IEnumerable<Option>)[Train, Kernel, Tangent, Draws, Kde, Schedule, TimeMax, TimeMin, Steps, Grid, .. specific, Out, Precision, Threads])
+            foreach (Option option in (IEnumerable<Option>)[Train, Kernel, Tangent, Draws, Kde, Schedule, TimeMax, TimeMin, Steps, Grid, .. specific,
+                         Common.Out, Common.Precision, Common.BackendName, Common.Device, Common.Threads])
                 command.Options.Add(option);
             command.Validators.Add(Validate);
         }
 
         private void Validate(CommandResult result)
         {
+            if (CommonOptions.Given(result, Common.Device) && result.GetValue(Common.BackendName) != "opencl")
+                result.AddError("--device selects an OpenCL device: give it with --backend opencl.");
             bool kernel = CommonOptions.Given(result, Kernel), tangent = CommonOptions.Given(result, Tangent);
             if (!kernel && (tangent || CommonOptions.Given(result, Kde) || CommonOptions.Given(result, Draws)))
                 result.AddError("--tangent, --draws and --kde describe a smoothing: give --kernel too, or drop them for the exact score.");
@@ -146,10 +135,10 @@ internal static class SampleCommands
         }
 
         /// <summary>The score model of the training set: exact, log-smoothed with fixed antithetic draws, or KDE.</summary>
-        public IScoreModel<T> Model<T>(ParseResult parse, MatrixFile train) where T : unmanaged, IFloatingPointIeee754<T>
+        public IScoreModel<T> Model<T>(ParseResult parse, MatrixFile train, IScoreBackend backend) where T : unmanaged, IFloatingPointIeee754<T>
         {
             var set = CommonOptions.TrainingSet<T>(train);
-            var exact = new EmpiricalScore<T>(set, new CpuBackend(parse.GetValue(Threads) ?? -1));
+            var exact = new EmpiricalScore<T>(set, backend);
             if (parse.GetValue(Kernel) is not { } spec) return exact;
             SmoothingKernel kernel = spec.Build(parse.GetValue(Tangent)?.Build(set));
             if (parse.GetValue(Kde)) return new KdeScore<T>(exact, kernel);
@@ -159,7 +148,7 @@ internal static class SampleCommands
 
         public string Describe(ParseResult parse, MatrixFile train, TimeGrid grid) =>
             $"{(parse.GetValue(Kernel) is { } k ? (parse.GetValue(Kde) ? $"KDE with {k.Text}" : $"log-domain smoothing with {k.Text}, {parse.GetValue(Draws)} draws") : "exact score")} " +
-            $"of N={train.Rows} points in D={train.Columns}, {parse.GetRequiredValue(Schedule)} schedule, {grid}";
+            $"of N={train.Rows} points in D={train.Columns}, {parse.GetRequiredValue(Schedule)} schedule, {grid}, {parse.GetValue(Common.BackendName)}";
     }
 
     /// <summary><c>kernels sample</c>.</summary>
@@ -204,10 +193,12 @@ internal static class SampleCommands
             int m = parse.GetValue(count);
             bool float64 = parse.GetValue(options.Precision) == "float64";
             var shape = new[] { m, train.Columns };
+            var backend = options.Common.Backend(parse);
+            using var owned = backend as IDisposable;
             if (float64)
-                MatrixFile.Write(outPath, Sample<double>(parse, options, train, grid, m, sampler), shape);
+                MatrixFile.Write(outPath, Sample<double>(parse, options, train, grid, m, sampler, backend), shape);
             else
-                MatrixFile.Write(outPath, Sample<float>(parse, options, train, grid, m, sampler), shape);
+                MatrixFile.Write(outPath, Sample<float>(parse, options, train, grid, m, sampler, backend), shape);
             parse.InvocationConfiguration.Output.WriteLine(CommonOptions.Summary(outPath, "samples", shape, float64,
                 $"{(sampler.Method == SamplerMethod.Heun ? "probability-flow ODE (Heun)" : "reverse SDE (Euler-Maruyama)")}, {options.Describe(parse, train, grid)}"));
             return 0;
@@ -215,12 +206,12 @@ internal static class SampleCommands
         return command;
     }
 
-    private static T[] Sample<T>(ParseResult parse, ModelOptions options, MatrixFile train, TimeGrid grid, int count, SamplerOptions sampler)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private static T[] Sample<T>(ParseResult parse, ModelOptions options, MatrixFile train, TimeGrid grid, int count, SamplerOptions sampler,
+        IScoreBackend backend) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var values = train.Values<double>();
         double variance = values.Sum(v => v * v) / values.Length;
-        var samples = new ReverseSampler<T>(options.Model<T>(parse, train), options.ScheduleOf(parse), grid).Sample(count, sampler, variance).Samples;
+        var samples = new ReverseSampler<T>(options.Model<T>(parse, train, backend), options.ScheduleOf(parse), grid).Sample(count, sampler, variance).Samples;
         CommonOptions.RequireFinite(samples, "sample", train.Columns);
         return samples;
     }
@@ -249,7 +240,11 @@ internal static class SampleCommands
             MatrixFile.RequireWritableLocation(outPath, "--out");
             var grid = options.GridOf(parse);
             bool float64 = parse.GetValue(options.Precision) == "float64";
-            double[] ll = float64 ? LogLikelihood<double>(parse, options, train, points, grid) : LogLikelihood<float>(parse, options, train, points, grid);
+            var backend = options.Common.Backend(parse);
+            using var owned = backend as IDisposable;
+            double[] ll = float64
+                ? LogLikelihood<double>(parse, options, train, points, grid, backend)
+                : LogLikelihood<float>(parse, options, train, points, grid, backend);
             if (float64) MatrixFile.Write(outPath, ll, [points.Rows]);
             else MatrixFile.Write(outPath, ll.Select(v => (float)v).ToArray(), [points.Rows]);
             parse.InvocationConfiguration.Output.WriteLine(CommonOptions.Summary(outPath, "log-likelihoods", [points.Rows], float64,
@@ -259,10 +254,10 @@ internal static class SampleCommands
         return command;
     }
 
-    private static double[] LogLikelihood<T>(ParseResult parse, ModelOptions options, MatrixFile train, MatrixFile points, TimeGrid grid)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private static double[] LogLikelihood<T>(ParseResult parse, ModelOptions options, MatrixFile train, MatrixFile points, TimeGrid grid,
+        IScoreBackend backend) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var model = options.Model<T>(parse, train);
+        var model = options.Model<T>(parse, train, backend);
         double[] ll;
         try
         {

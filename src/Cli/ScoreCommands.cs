@@ -70,6 +70,7 @@ internal static class ScoreCommands
         NoiseLevel level = options.Level(parse);
         bool float64 = options.Float64(parse);
         var backend = options.Backend(parse);
+        using var owned = backend as IDisposable;
         string outPath = options.OutPath(parse);
         var (train, query) = options.ReadInputs(parse);
 

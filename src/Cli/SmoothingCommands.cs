@@ -184,6 +184,7 @@ internal static class SmoothingCommands
         NoiseLevel level = common.Level(parse);
         bool float64 = common.Float64(parse);
         var backend = common.Backend(parse);
+        using var owned = backend as IDisposable;
         string outPath = common.OutPath(parse);
         string? errorPath = parse.GetValue(options.StderrOut);
         if (errorPath is not null)
@@ -293,6 +294,7 @@ internal static class SmoothingCommands
         NoiseLevel level = common.Level(parse);
         bool float64 = common.Float64(parse);
         var backend = common.Backend(parse);
+        using var owned = backend as IDisposable;
         string outPath = common.OutPath(parse);
         KernelSpec kernel = parse.GetRequiredValue(options.Kernel);
         TangentSpec? tangent = parse.GetValue(options.Tangent);

@@ -31,7 +31,7 @@ public sealed class Interpolation : Experiment
     /// <inheritdoc/>
     public override ExperimentReport Run(ExperimentContext context)
     {
-        int draws = context.Pick(32, 128, 256);
+        int draws = context.Pick(128, 128, 256); // fewer fixed draws leave a lumpy s_k with spurious fixed points between the data (32: 86% "in the gaps" at h = 0.15, 128: 12%)
         int samples = context.Pick(200, 1000, 2000);
         int steps = context.Pick(50, 100, 200);
         const double spacing = 2.0 / (TrainingPoints - 1);

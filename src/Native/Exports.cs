@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Kernels.Interop;
 using Kernels.Numerics;
 using Kernels.Numerics.Smoothing;
 
@@ -50,6 +51,7 @@ public static unsafe class Exports
         Status.BackendUnavailable => "KN_ERROR_BACKEND_UNAVAILABLE\0"u8,
         Status.UnsupportedCpu => "KN_ERROR_UNSUPPORTED_CPU\0"u8,
         Status.LoadFailed => "KN_ERROR_LOAD_FAILED\0"u8,
+        Status.DeviceFailure => "KN_ERROR_DEVICE_FAILURE\0"u8,
         Status.Internal => "KN_ERROR_INTERNAL\0"u8,
         _ => "KN_UNKNOWN_STATUS\0"u8,
     });
@@ -86,7 +88,8 @@ public static unsafe class Exports
         LastError.Clear();
         try
         {
-            var native = (NativeSet)HandleTable.Get(set);
+            using var lease = HandleTable.Acquire(set);
+            var native = lease.Set;
             if (n != null) *n = native.Count;
             if (d != null) *d = native.Dimension;
             if (precision != null) *precision = native.Precision;
@@ -164,7 +167,16 @@ public static unsafe class Exports
                 throw new NativeException(Status.InvalidValue, $"threads = {threads}; use 0 (all cores) or a thread count >= 1.");
             var values = new ReadOnlySpan<T>(data, length);
             RequireFinite(values, dimension, "data", "training");
-            *set = HandleTable.Add(new NativeSet<T>(new TrainingSet<T>(values, count, dimension), (Backend)backend, threads));
+            var native = new NativeSet<T>(new TrainingSet<T>(values, count, dimension), (Backend)backend, threads);
+            try
+            {
+                *set = HandleTable.Add(native);
+            }
+            catch
+            {
+                native.Release(); // no handle was issued: release the backend now
+                throw;
+            }
             return 0;
         }
         catch (Exception e)
@@ -184,7 +196,8 @@ public static unsafe class Exports
         try
         {
             double width = kde ? Width(h) : 0;
-            var native = Set<T>(set);
+            using var lease = HandleTable.Acquire(set);
+            var native = Set<T>(lease.Set);
             var x = Queries(native, queries, m, d, out int rows);
             var outputs = new ScoreOutputs<T>
             {
@@ -218,7 +231,8 @@ public static unsafe class Exports
         LastError.Clear();
         try
         {
-            var native = Set<T>(set);
+            using var lease = HandleTable.Acquire(set);
+            var native = Set<T>(lease.Set);
             var x = Queries(native, queries, m, d, out int rows);
             if ((flags & ~(Antithetic | FixedDraws)) != 0)
                 throw new NativeException(Status.InvalidValue,
@@ -249,9 +263,8 @@ public static unsafe class Exports
         }
     }
 
-    private static NativeSet<T> Set<T>(nint set) where T : unmanaged, IFloatingPointIeee754<T>
+    private static NativeSet<T> Set<T>(NativeSet native) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var native = (NativeSet)HandleTable.Get(set);
         return native as NativeSet<T> ?? throw new NativeException(Status.PrecisionMismatch, native.Precision == 0
             ? "set holds float32 data (kn_training_set_create_f32); call the _f32 functions with float buffers."
             : "set holds float64 data (kn_training_set_create_f64); call the _f64 functions with double buffers.");
@@ -322,6 +335,7 @@ public static unsafe class Exports
             var status = e switch
             {
                 NativeException native => native.Status,
+                OpenClException cl => DeviceStatus(cl.Status),
                 OutOfMemoryException => Status.OutOfHostMemory,
                 ArgumentException => Status.InvalidValue,
                 _ => Status.Internal,
@@ -334,6 +348,17 @@ public static unsafe class Exports
             return (int)Status.Internal;
         }
     }
+
+    /// <summary>
+    /// An OpenCL failure's status: the CL code itself where kn_status names it (the header reuses CL's codes), else
+    /// KN_ERROR_DEVICE_FAILURE; the message (kn_last_error) names the call and the CL status either way.
+    /// </summary>
+    internal static Status DeviceStatus(int clStatus) => clStatus switch
+    {
+        (int)Status.DeviceNotFound or (int)Status.OutOfResources or (int)Status.OutOfHostMemory or (int)Status.BuildProgramFailure
+            or (int)Status.InvalidValue or (int)Status.PlatformNotFound => (Status)clStatus,
+        _ => Status.DeviceFailure,
+    };
 
     /// <summary>A NUL-terminated UTF-8 literal's address: such data lives in the image and never moves.</summary>
     private static byte* Pointer(ReadOnlySpan<byte> literal) => (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(literal));

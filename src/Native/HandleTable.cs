@@ -3,8 +3,9 @@ namespace Kernels.Native;
 /// <summary>
 /// Opaque handles for the C ABI: a token packing (generation, slot, tag) rather than a raw pointer or GCHandle, so a freed,
 /// stale or garbage handle is recognised and answered with KN_ERROR_INVALID_HANDLE instead of being dereferenced
-/// (GCHandle.FromIntPtr on a freed handle is undefined behaviour). The table keeps the objects alive; a lookup returns a
-/// managed reference, so a handle freed by one thread while another is evaluating with it stays valid for that evaluation.
+/// (GCHandle.FromIntPtr on a freed handle is undefined behaviour). The table keeps the sets alive, and a call takes a
+/// counted reference (<see cref="Acquire"/>, under the table's lock), so a set freed by one thread while another is
+/// evaluating with it stays valid, backend included, for that evaluation: the last reference released disposes it.
 /// <para>Token layout (64-bit): bits 0–7 the tag 0x4B, bits 8–31 the slot, bits 32–63 the slot's generation (never 0).
 /// Freeing a handle bumps its slot's generation, so every copy of the old token is rejected even after the slot is reused.</para>
 /// </summary>
@@ -20,12 +21,12 @@ internal static class HandleTable
 
     private struct Entry
     {
-        public object? Value;
+        public NativeSet? Value;
         public uint Generation;
     }
 
     /// <summary>Stores <paramref name="value"/> and returns its token.</summary>
-    public static nint Add(object value)
+    public static nint Add(NativeSet value)
     {
         lock (Gate)
         {
@@ -45,24 +46,38 @@ internal static class HandleTable
         }
     }
 
-    /// <summary>The object behind <paramref name="token"/>; throws KN_ERROR_INVALID_HANDLE when it is null, freed or not a token.</summary>
-    public static object Get(nint token)
+    /// <summary>
+    /// The set behind <paramref name="token"/> with a reference taken for the caller, who must dispose the lease when the
+    /// call ends; throws KN_ERROR_INVALID_HANDLE when the token is null, freed or not a token.
+    /// </summary>
+    public static Lease Acquire(nint token)
     {
         lock (Gate)
-            return s_entries[Slot(token)].Value!;
+        {
+            var set = s_entries[Slot(token)].Value!;
+            set.AddReference();
+            return new Lease(set);
+        }
     }
 
-    /// <summary>Releases <paramref name="token"/>; throws KN_ERROR_INVALID_HANDLE when it is already freed or not a token.</summary>
+    /// <summary>
+    /// Releases <paramref name="token"/> and the table's reference to its set (the set's backend is disposed now, or when the
+    /// last call still using it returns); throws KN_ERROR_INVALID_HANDLE when it is already freed or not a token.
+    /// </summary>
     public static void Remove(nint token)
     {
+        NativeSet set;
         lock (Gate)
         {
             int slot = Slot(token);
             ref var entry = ref s_entries[slot];
+            set = entry.Value!;
             entry.Value = null;
             entry.Generation = entry.Generation == uint.MaxValue ? 1 : entry.Generation + 1;
             FreeSlots.Push(slot);
         }
+        // Outside the lock: releasing an OpenCL context may take a while and must not stall other threads' lookups.
+        set.Release();
     }
 
     /// <summary>Number of live handles (for tests).</summary>
@@ -89,4 +104,12 @@ internal static class HandleTable
                 $"set = 0x{t:X} was already freed by kn_training_set_free; create a new training set.");
         return slot;
     }
+}
+
+/// <summary>A counted reference to a set for the length of one call (<c>using var lease = HandleTable.Acquire(set)</c>).</summary>
+internal readonly struct Lease(NativeSet set) : IDisposable
+{
+    public NativeSet Set { get; } = set;
+
+    public void Dispose() => Set?.Release();
 }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using Kernels.Interop;
 using Kernels.Numerics;
 using Kernels.Numerics.Smoothing;
 
@@ -14,33 +15,80 @@ public enum Backend
     OpenCl = 1,
 }
 
-/// <summary>What a handle refers to: a validated training set bound to a backend. Immutable, so any thread may use it.</summary>
+/// <summary>
+/// What a handle refers to: a validated training set bound to a backend. Immutable, so any thread may use it.
+/// <para>
+/// The set owns its backend (an OpenCL context, with the training set resident on the device) and releases it when the
+/// last reference goes: the handle table holds one from create to <c>kn_training_set_free</c>, and every call holds one
+/// (<see cref="HandleTable.Acquire"/>) while it runs. So freeing a set while another thread evaluates with it lets that
+/// evaluation finish on a live context, and the context is released when it returns.
+/// </para>
+/// </summary>
 internal abstract class NativeSet(int count, int dimension, Backend backend, int threads)
 {
+    // The handle table's reference; HandleTable adds one per call under its lock, and only while the handle is live,
+    // so the count never rises again once it has reached zero.
+    private int _references = 1;
+
     public int Count { get; } = count;
 
     public int Dimension { get; } = dimension;
 
     public Backend Backend { get; } = backend;
 
-    /// <summary>0 = all cores, else the thread limit.</summary>
+    /// <summary>0 = all cores, else the thread limit (the CPU backend's; recorded but unused by OpenCL).</summary>
     public int Threads { get; } = threads;
 
     /// <summary>0 for float32, 1 for float64 (<c>kn_precision</c>).</summary>
     public abstract int Precision { get; }
 
+    /// <summary>The backend the set evaluates on, owned by the set.</summary>
+    public abstract IScoreBackend Engine { get; }
+
+    /// <summary>Adds a reference (a call in progress). Called by <see cref="HandleTable"/> under its lock only.</summary>
+    public void AddReference() => Interlocked.Increment(ref _references);
+
+    /// <summary>Drops a reference; the last one disposes the backend (releasing an OpenCL context and its device buffers).</summary>
+    public void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0 && Engine is IDisposable owned) owned.Dispose();
+    }
+
     /// <summary>
-    /// The one place a backend is made from the C caller's choice. OpenCL is not wired into the C ABI yet: it answers
-    /// KN_ERROR_BACKEND_UNAVAILABLE until the OpenCL backend is connected here.
+    /// The one place a backend is made from the C caller's choice. KN_BACKEND_OPENCL: an <see cref="OpenClBackend"/> on the
+    /// device <c>KERNELS_OPENCL_DEVICE</c> names (else the first GPU, else the first device); no runtime or no matching
+    /// device is KN_ERROR_BACKEND_UNAVAILABLE with the remedy, and a float64 set on a device without fp64 too (refused here,
+    /// at create, rather than at the first evaluation).
     /// </summary>
-    public static IScoreBackend CreateBackend(Backend backend, int threads) => backend switch
+    public static IScoreBackend CreateBackend(Backend backend, int threads, bool isDouble) => backend switch
     {
         Backend.Cpu => new CpuBackend(threads == 0 ? -1 : threads),
-        Backend.OpenCl => throw new NativeException(Status.BackendUnavailable,
-            "backend = KN_BACKEND_OPENCL is not available in this build of libkernels; use KN_BACKEND_CPU (0)."),
+        Backend.OpenCl => CreateOpenCl(isDouble),
         _ => throw new NativeException(Status.InvalidValue,
             $"backend = {(int)backend} is not a kn_backend; use KN_BACKEND_CPU (0) or KN_BACKEND_OPENCL (1)."),
     };
+
+    private static OpenClBackend CreateOpenCl(bool isDouble)
+    {
+        OpenClBackend engine;
+        try
+        {
+            engine = new OpenClBackend();
+        }
+        catch (OpenClUnavailableException e)
+        {
+            throw new NativeException(Status.BackendUnavailable, $"backend = KN_BACKEND_OPENCL is unavailable: {e.Message} Or use KN_BACKEND_CPU (0).");
+        }
+        if (isDouble && !engine.Device.HasFp64)
+        {
+            string name = engine.Device.Name;
+            engine.Dispose();
+            throw new NativeException(Status.BackendUnavailable,
+                $"backend = KN_BACKEND_OPENCL: the device {name} has no double precision (no cl_khr_fp64); create the set with " +
+                $"kn_training_set_create_f32, choose another device with {OpenClDeviceSelector.EnvironmentVariable}, or use KN_BACKEND_CPU (0).");
+        }
+        return engine;
+    }
 }
 
 /// <summary>A training set of element type <typeparamref name="T"/> and the models the C ABI evaluates on it.</summary>
@@ -48,13 +96,28 @@ internal sealed class NativeSet<T> : NativeSet where T : unmanaged, IFloatingPoi
 {
     public NativeSet(TrainingSet<T> train, Backend backend, int threads) : base(train.Count, train.Dimension, backend, threads)
     {
-        var engine = CreateBackend(backend, threads);
+        var engine = CreateBackend(backend, threads, typeof(T) == typeof(double));
+        Engine = engine;
+        if (engine is OpenClBackend device)
+        {
+            try
+            {
+                device.MakeResident(train); // upload now: a device out of memory fails kn_training_set_create, not a later call
+            }
+            catch
+            {
+                device.Dispose();
+                throw;
+            }
+        }
         Model = new EmpiricalScore<T>(train, engine);
         // Groups of queries at different levels run side by side, one thread each (results do not depend on the thread count).
         Serial = engine is CpuBackend ? new EmpiricalScore<T>(train, new CpuBackend(1)) : null;
     }
 
     public override int Precision => typeof(T) == typeof(float) ? 0 : 1;
+
+    public override IScoreBackend Engine { get; }
 
     public EmpiricalScore<T> Model { get; }
 

@@ -51,6 +51,12 @@ public enum Status
     /// <summary>KN_ERROR_LOAD_FAILED: the C dispatcher could not load its variant (returned by it, named here).</summary>
     LoadFailed = -2007,
 
+    /// <summary>
+    /// KN_ERROR_DEVICE_FAILURE: an OpenCL call failed with a status kn_status does not name (the message names the call and
+    /// the CL status, e.g. clEnqueueNDRangeKernel returned -54 (CL_INVALID_WORK_GROUP_SIZE)).
+    /// </summary>
+    DeviceFailure = -2008,
+
     /// <summary>KN_ERROR_INTERNAL: an unexpected failure inside the library (a bug: please report the message).</summary>
     Internal = -2999,
 }

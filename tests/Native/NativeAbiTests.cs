@@ -66,6 +66,70 @@ public sealed partial class NativeAbiTests(NativeBuild build)
     [MemberData(nameof(Variants))]
     public void ConcurrentCallsFromCThreads_OnOneSet_GiveTheSingleThreadedResults(string variant) => RunChecks("threads", variant, minimumChecks: 11);
 
+    /// <summary>
+    /// KN_BACKEND_OPENCL from C through the dispatcher (on PoCL here): every entry point answers on an OpenCL set, freeing it
+    /// while four pthreads evaluate is safe, and its float32 outputs are those of a KN_BACKEND_CPU set within twice the float32
+    /// <see cref="ErrorBound"/>: each backend is within the bound of the float64 reference (the OpenCL kernel's tiles and
+    /// accumulators are covered by the same expression, see OpenClScoreProperties), so by the triangle inequality they differ by
+    /// at most twice it. The program prints data and outputs with 9 significant digits, which read every float back exactly.
+    /// </summary>
+    [OpenClFact]
+    public void OpenClSet_FromC_IsSafeToFreeWhileInUse_AndMatchesTheCpuBackendWithinTwiceTheFloat32Bound()
+    {
+        string file = Path.Combine(build.Directory, "opencl-outputs.txt");
+        var run = Tool.Run(build.Checks, ["opencl", file], build.Directory, RunTimeout);
+        AssertChecks(run, "opencl", minimumChecks: 22);
+        NoiseLevel level = default;
+        List<double[]> train = [], queries = [], cpu = [], opencl = [];
+        foreach (string line in File.ReadAllLines(file))
+        {
+            string[] fields = line.Split(' ');
+            var values = fields.Skip(fields[0] == "level" ? 1 : 2).Select(f => double.Parse(f, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
+            switch (fields[0])
+            {
+                case "level": level = new NoiseLevel(values[0], values[1]); break;
+                case "train": train.Add(values); break;
+                case "query": queries.Add(values); break;
+                case "cpu": cpu.Add(values); break;
+                case "opencl": opencl.Add(values); break;
+            }
+        }
+        int d = train[0].Length, m = queries.Count;
+        Assert.True(train.Count > 256 && m > 30 && cpu.Count == m && opencl.Count == m, $"parsed {train.Count} train, {m} query, {cpu.Count} cpu, {opencl.Count} opencl lines");
+        double[] y = train.SelectMany(r => r).ToArray();
+        for (int q = 0; q < m; q++)
+        {
+            var bound = ErrorBound.For(y, d, queries[q], level, ErrorBound.UnitRoundoffSingle);
+            double[] a = opencl[q], b = cpu[q];
+            string context = $"abi_checks opencl, query {q}";
+            Expect.Within(a[0], b[0], 2 * bound.LogDensity, "log-density", q, context);
+            Expect.Within(a.AsSpan(1, d), b.AsSpan(1, d), 2 * bound.Score, "score", q, context);
+            Expect.Within(a.AsSpan(1 + d, d), b.AsSpan(1 + d, d), 2 * bound.Denoiser, "denoiser", q, context);
+            Expect.Within(a[1 + 2 * d], b[1 + 2 * d], 2 * bound.Divergence, "divergence", q, context);
+        }
+    }
+
+    /// <summary>
+    /// With no OpenCL runtime (here: the ICD loader pointed at an empty vendor folder, so clGetPlatformIDs finds no platform)
+    /// KN_BACKEND_OPENCL is refused at create with KN_ERROR_BACKEND_UNAVAILABLE and the install hint, and the CPU still works.
+    /// Needs no runtime, so it runs everywhere.
+    /// </summary>
+    [Fact]
+    public void OpenClSet_WithoutARuntime_IsBackendUnavailableWithTheInstallHint()
+    {
+        string empty = Path.Combine(build.Directory, "no-icd");
+        System.IO.Directory.CreateDirectory(empty);
+        var run = Tool.Run(build.Checks, ["opencl-unavailable", "apt-get install pocl-opencl-icd"], build.Directory, RunTimeout,
+            new Dictionary<string, string> { ["OCL_ICD_VENDORS"] = empty });
+        AssertChecks(run, "opencl-unavailable (no ICD)", minimumChecks: 4);
+    }
+
+    /// <summary>KERNELS_OPENCL_DEVICE naming no device present is KN_ERROR_BACKEND_UNAVAILABLE, the message naming the selection.</summary>
+    [OpenClFact]
+    public void OpenClSet_WithNoMatchingDevice_IsBackendUnavailableNamingTheSelection() =>
+        RunChecks("opencl-unavailable", null, minimumChecks: 4,
+            new Dictionary<string, string> { ["KERNELS_OPENCL_DEVICE"] = "no-such-device-7" }, ["no-such-device-7"]);
+
     /// <summary>Without KERNELS_ISA the dispatcher loads the widest variant this CPU runs (the JIT reports the CPU truthfully).</summary>
     [Fact]
     public void Dispatcher_ChoosesTheWidestVariantThisCpuRuns()
@@ -126,6 +190,34 @@ public sealed partial class NativeAbiTests(NativeBuild build)
         Assert.True(declared.Count >= 15, $"parsed only {declared.Count} declarations from kernels.h");
         Assert.True(declared.SetEquals(exported),
             $"declared but not exported: {string.Join(", ", declared.Except(exported))}; exported but not declared: {string.Join(", ", exported.Except(declared))}");
+    }
+
+    /// <summary>
+    /// The README's C caller stays true: its first ```c block compiles with the README's own gcc line against the built library,
+    /// runs, and prints the score of x = (0.5, 0.25) for the four points ±e₁, ±e₂ at α = 1, σ = 0.5: %g keeps 6 significant
+    /// digits (≤ 5e-6 relative) of a float within a few float32 ulps (~1e-7 relative) of the managed result, so 1e-5 relative
+    /// (plus 1e-6 absolute for a component near 0) holds both.
+    /// </summary>
+    [Fact]
+    public void ReadmeCaller_CompilesRunsAndPrintsTheScore()
+    {
+        string readme = File.ReadAllText(Path.Combine(build.RepositoryRoot, "README.md"));
+        var block = Regex.Match(readme, "```c\n(.*?)```", RegexOptions.Singleline);
+        Assert.True(block.Success, "README.md has no ```c block");
+        Assert.True(block.Groups[1].Value.Split('\n').Length <= 21, "the README's C caller should stay under 20 lines");
+        string source = Path.Combine(build.Directory, "readme_app.c"), program = Path.Combine(build.Directory, "readme_app");
+        File.WriteAllText(source, block.Groups[1].Value);
+        Tool.RunChecked("gcc", [source, "-I", build.Directory, "-I", Path.GetDirectoryName(build.Header)!, "-L", build.Directory, "-lkernels",
+            "-Wl,-rpath,$ORIGIN", "-o", program], build.Directory, RunTimeout);
+        var run = Tool.RunChecked(program, [], build.Directory, RunTimeout);
+        var printed = Regex.Match(run.Out, @"score = \(([^,]+), ([^)]+)\)");
+        Assert.True(printed.Success, $"unexpected output: {run.Out}");
+        var expected = new EmpiricalScore<float>(new TrainingSet<float>([1, 0, 0, 1, -1, 0, 0, -1], 4, 2)).Score([0.5f, 0.25f], new NoiseLevel(1, 0.5));
+        for (int k = 0; k < 2; k++)
+        {
+            double value = double.Parse(printed.Groups[k + 1].Value, CultureInfo.InvariantCulture);
+            Assert.True(Math.Abs(value - expected[k]) <= 1e-5 * Math.Abs(expected[k]) + 1e-6, $"score[{k}] = {value}, managed {expected[k]}");
+        }
     }
 
     /// <summary>The header is valid C99 and C++11 with every warning on (extern "C" guards, the inline CPU check).</summary>

@@ -7,12 +7,18 @@
  *   abi_checks promises  per-query levels, KDE and thread counts give exactly what kernels.h promises
  *   abi_checks threads   8 pthreads evaluating on one shared set (plus one creating and freeing other sets) get,
  *                        bit for bit, the results of the same calls made before on one thread
+ *   abi_checks opencl FILE   sets on KN_BACKEND_OPENCL (needs an OpenCL runtime): every function answers, info says
+ *                        OPENCL, freeing while threads evaluate is safe; writes the data and the CPU and OpenCL outputs
+ *                        to FILE for the test to compare within the error bound
+ *   abi_checks opencl-unavailable FRAGMENT   creating an OpenCL set (run with no runtime, or no matching device)
+ *                        gives KN_ERROR_BACKEND_UNAVAILABLE with FRAGMENT in the message, and the CPU still works
  *   abi_checks variant   prints "ok variant=NAME", the variant the dispatcher loaded
  *   abi_checks refused STATUS   the dispatcher could not load a variant: every call returns STATUS (a number) with a
  *                        message, and nothing crashes
  */
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,8 +94,6 @@ static int run_errors(void)
            "+infinity in column 1");
     train[2 * D + 1] = 0.25f;
     expect("create: unknown backend", kn_training_set_create_f32(train, N, D, (kn_backend)7, 0, &set), KN_ERROR_INVALID_VALUE, "backend = 7");
-    expect("create: OpenCL not wired yet", kn_training_set_create_f32(train, N, D, KN_BACKEND_OPENCL, 0, &set),
-           KN_ERROR_BACKEND_UNAVAILABLE, "KN_BACKEND_OPENCL");
     expect("create: negative threads", kn_training_set_create_f32(train, N, D, KN_BACKEND_CPU, -3, &set), KN_ERROR_INVALID_VALUE, "threads = -3");
     report(set == NULL, "create: every failure left *set NULL", "*set was written");
 
@@ -165,7 +169,7 @@ static int run_errors(void)
     NAME(KN_ERROR_BUILD_PROGRAM_FAILURE); NAME(KN_ERROR_INVALID_VALUE); NAME(KN_ERROR_PLATFORM_NOT_FOUND);
     NAME(KN_ERROR_INVALID_HANDLE); NAME(KN_ERROR_NULL_POINTER); NAME(KN_ERROR_INVALID_SIZE); NAME(KN_ERROR_NOT_FINITE);
     NAME(KN_ERROR_PRECISION_MISMATCH); NAME(KN_ERROR_BACKEND_UNAVAILABLE);
-    NAME(KN_ERROR_UNSUPPORTED_CPU); NAME(KN_ERROR_LOAD_FAILED); NAME(KN_ERROR_INTERNAL);
+    NAME(KN_ERROR_UNSUPPORTED_CPU); NAME(KN_ERROR_LOAD_FAILED); NAME(KN_ERROR_DEVICE_FAILURE); NAME(KN_ERROR_INTERNAL);
     report(strcmp(kn_status_name((kn_status)12345), "KN_UNKNOWN_STATUS") == 0, "status name of an unknown code", kn_status_name((kn_status)12345));
     report(kn_version() == KN_VERSION && strcmp(kn_version_string(), KN_VERSION_STRING) == 0, "version: header matches library",
            kn_version_string());
@@ -319,6 +323,170 @@ static int run_threads(void)
     return failures;
 }
 
+/* ---- OpenCL ----------------------------------------------------------------------------------------------------- */
+
+static int all_finite(const float* a, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (!isfinite(a[i])) return 0;
+    return 1;
+}
+
+static void write_rows(FILE* f, const char* tag, const float* ld, const float* s, const float* m, const float* div)
+{
+    for (int q = 0; q < M; q++) {
+        fprintf(f, "%s %d %.9g", tag, q, ld[q]);
+        for (int k = 0; k < D; k++) fprintf(f, " %.9g", s[q * D + k]);
+        for (int k = 0; k < D; k++) fprintf(f, " %.9g", m[q * D + k]);
+        fprintf(f, " %.9g\n", div[q]);
+    }
+}
+
+#define OPENCL_THREADS 4
+
+typedef struct {
+    kn_training_set* set;
+    const float* expected_ld;
+    volatile int successes;
+    int bad;
+    char why[256];
+} opencl_task;
+
+static volatile int opencl_freeing, opencl_freed; /* set before kn_training_set_free is called, and after it returned */
+
+/* Evaluates until the handle is refused: every call succeeds with the expected result until the free, and every call
+ * that starts after kn_training_set_free returned is refused (one running while it runs may still succeed). */
+static void* opencl_worker(void* arg)
+{
+    opencl_task* t = arg;
+    float ld[M];
+    for (int round = 0; !t->bad; round++) {
+        int after_free = opencl_freed;
+        kn_status status = kn_evaluate_f32(t->set, queries, M, D, 0.9, 0.3, ld, NULL, NULL, NULL);
+        if (status == KN_ERROR_INVALID_HANDLE) {
+            if (!opencl_freeing) {
+                t->bad = 1;
+                snprintf(t->why, sizeof t->why, "round %d: refused before the free: %s", round, kn_last_error());
+            }
+            break;
+        }
+        if (status != KN_SUCCESS || !same(ld, t->expected_ld, M) || after_free) {
+            t->bad = 1;
+            snprintf(t->why, sizeof t->why, "round %d: %s (%s)%s", round, kn_status_name(status), kn_last_error(),
+                     after_free ? ": a call started after the free was not refused" : ", or results differ");
+        }
+        t->successes++;
+    }
+    return NULL;
+}
+
+static int run_opencl(const char* path)
+{
+    const double alpha = 0.9, sigma = 0.3;
+    kn_training_set *gpu = NULL, *gpu64 = NULL, *cpu = make_set(1);
+    expect("opencl: create f32", kn_training_set_create_f32(train, N, D, KN_BACKEND_OPENCL, 0, &gpu), KN_SUCCESS, "");
+    if (gpu == NULL) return failures; /* the message above says why (no runtime: what to install) */
+    kn_backend backend = KN_BACKEND_CPU;
+    kn_precision precision = KN_PRECISION_F64;
+    expect("opencl: info", kn_training_set_info(gpu, NULL, NULL, &precision, &backend, NULL), KN_SUCCESS, "");
+    report(backend == KN_BACKEND_OPENCL && precision == KN_PRECISION_F32, "opencl: info says OPENCL, F32", "wrong backend or precision");
+
+    float ld[M], s[M * D], m[M * D], div[M], cld[M], cs[M * D], cm[M * D], cdiv[M];
+    expect("opencl: evaluate", kn_evaluate_f32(gpu, queries, M, D, alpha, sigma, ld, s, m, div), KN_SUCCESS, "");
+    expect("opencl: cpu evaluate", kn_evaluate_f32(cpu, queries, M, D, alpha, sigma, cld, cs, cm, cdiv), KN_SUCCESS, "");
+    FILE* f = fopen(path, "w");
+    if (f == NULL) {
+        report(0, "opencl: open the output file", path);
+        return failures;
+    }
+    fprintf(f, "level %.17g %.17g\n", alpha, sigma);
+    for (int i = 0; i < N; i++) {
+        fprintf(f, "train %d", i);
+        for (int k = 0; k < D; k++) fprintf(f, " %.9g", train[i * D + k]);
+        fprintf(f, "\n");
+    }
+    for (int q = 0; q < M; q++) {
+        fprintf(f, "query %d", q);
+        for (int k = 0; k < D; k++) fprintf(f, " %.9g", queries[q * D + k]);
+        fprintf(f, "\n");
+    }
+    write_rows(f, "cpu", cld, cs, cm, cdiv);
+    write_rows(f, "opencl", ld, s, m, div);
+    fclose(f);
+
+    /* The other entry points run on the device too (their numbers are the CPU's within rounding, checked in-process). */
+    double alphas[M], sigmas[M];
+    for (int q = 0; q < M; q++) alphas[q] = 1.0 - 0.1 * (q % 3), sigmas[q] = 0.2 + 0.2 * (q % 3);
+    expect("opencl: levels", kn_evaluate_levels_f32(gpu, queries, M, D, alphas, sigmas, ld, s, NULL, NULL), KN_SUCCESS, "");
+    report(all_finite(ld, M) && all_finite(s, M * D), "opencl: levels finite", "NaN or infinity");
+    expect("opencl: kde", kn_kde_f32(gpu, 0.2, queries, M, D, alpha, sigma, ld, s, NULL, NULL), KN_SUCCESS, "");
+    report(all_finite(ld, M) && all_finite(s, M * D), "opencl: kde finite", "NaN or infinity");
+    float se[M * D];
+    expect("opencl: smoothed", kn_smoothed_f32(gpu, 0.2, 8, 3, KN_DRAWS_ANTITHETIC, queries, M, D, alpha, sigma, NULL, s, NULL, NULL, se),
+           KN_SUCCESS, "");
+    report(all_finite(s, M * D) && all_finite(se, M * D), "opencl: smoothed finite", "NaN or infinity");
+    expect("opencl: precision mismatch", kn_evaluate_f64(gpu, NULL, 1, D, 1, 1, NULL, NULL, NULL, NULL), KN_ERROR_PRECISION_MISMATCH, "float32");
+
+    /* float64 where the device has fp64; else refused at create, saying so. */
+    static double train64[N * D], queries64[M * D], ld64[M];
+    for (int i = 0; i < N * D; i++) train64[i] = train[i];
+    for (int i = 0; i < M * D; i++) queries64[i] = queries[i];
+    kn_status s64 = kn_training_set_create_f64(train64, N, D, KN_BACKEND_OPENCL, 0, &gpu64);
+    if (s64 == KN_ERROR_BACKEND_UNAVAILABLE)
+        report(strstr(kn_last_error(), "fp64") != NULL, "opencl: f64 refused for want of fp64", kn_last_error());
+    else {
+        expect("opencl: create f64", s64, KN_SUCCESS, "");
+        expect("opencl: evaluate f64", kn_evaluate_f64(gpu64, queries64, M, D, alpha, sigma, ld64, NULL, NULL, NULL), KN_SUCCESS, "");
+        int ok = 1;
+        for (int q = 0; q < M; q++) ok &= isfinite(ld64[q]);
+        report(ok, "opencl: f64 finite", "NaN or infinity");
+        expect("opencl: free f64", kn_training_set_free(gpu64), KN_SUCCESS, "");
+    }
+
+    /* Free while threads evaluate: their calls finish on a live context, then the handle is refused. */
+    float expected[M];
+    kn_evaluate_f32(gpu, queries, M, D, alpha, sigma, expected, NULL, NULL, NULL);
+    static opencl_task tasks[OPENCL_THREADS];
+    pthread_t ids[OPENCL_THREADS];
+    for (int i = 0; i < OPENCL_THREADS; i++) {
+        tasks[i] = (opencl_task){.set = gpu, .expected_ld = expected};
+        pthread_create(&ids[i], NULL, opencl_worker, &tasks[i]);
+    }
+    /* Free once every thread has evaluated at least twice, so the free lands among their calls. */
+    for (int i = 0; i < OPENCL_THREADS; i++)
+        while (tasks[i].successes < 2 && !tasks[i].bad) sched_yield();
+    opencl_freeing = 1;
+    expect("opencl: free while evaluating", kn_training_set_free(gpu), KN_SUCCESS, "");
+    opencl_freed = 1;
+    for (int i = 0; i < OPENCL_THREADS; i++) pthread_join(ids[i], NULL);
+    for (int i = 0; i < OPENCL_THREADS; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "opencl: thread %d: results until the free, then KN_ERROR_INVALID_HANDLE", i);
+        report(!tasks[i].bad, name, tasks[i].why);
+    }
+    expect("opencl: freed handle", kn_evaluate_f32(gpu, queries, M, D, alpha, sigma, ld, NULL, NULL, NULL), KN_ERROR_INVALID_HANDLE,
+           "already freed");
+    expect("opencl: free twice", kn_training_set_free(gpu), KN_ERROR_INVALID_HANDLE, "already freed");
+    kn_training_set_free(cpu);
+    return failures;
+}
+
+static int run_opencl_unavailable(const char* fragment)
+{
+    kn_training_set* set = (kn_training_set*)0x1;
+    expect("opencl unavailable: create f32", kn_training_set_create_f32(train, N, D, KN_BACKEND_OPENCL, 0, &set),
+           KN_ERROR_BACKEND_UNAVAILABLE, fragment);
+    report(set == NULL, "opencl unavailable: *set NULL", "*set was not reset");
+    expect("opencl unavailable: create f64", kn_training_set_create_f64((const double*)queries, 2, 2, KN_BACKEND_OPENCL, 0, &set),
+           KN_ERROR_BACKEND_UNAVAILABLE, "KN_BACKEND_CPU");
+    kn_training_set* cpu = make_set(1);
+    float ld[M];
+    expect("opencl unavailable: the CPU backend still works", kn_evaluate_f32(cpu, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL),
+           KN_SUCCESS, "");
+    kn_training_set_free(cpu);
+    return failures;
+}
+
 static int run_refused(kn_status expected)
 {
     kn_training_set* set = (kn_training_set*)0x1;
@@ -352,6 +520,8 @@ int main(int argc, char** argv)
     if (strcmp(mode, "errors") == 0) return run_errors();
     if (strcmp(mode, "promises") == 0) return run_promises();
     if (strcmp(mode, "threads") == 0) return run_threads();
-    fprintf(stderr, "usage: abi_checks errors|promises|threads|variant|refused STATUS\n");
+    if (strcmp(mode, "opencl") == 0 && argc > 2) return run_opencl(argv[2]);
+    if (strcmp(mode, "opencl-unavailable") == 0 && argc > 2) return run_opencl_unavailable(argv[2]);
+    fprintf(stderr, "usage: abi_checks errors|promises|threads|opencl FILE|opencl-unavailable FRAGMENT|variant|refused STATUS\n");
     return 100;
 }

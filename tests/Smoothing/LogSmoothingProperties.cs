@@ -18,7 +18,7 @@ namespace Kernels.Tests.Smoothing;
 /// </summary>
 public class LogSmoothingProperties
 {
-    private static void MatchesReference<T>(SmoothingCase c, IScoreBackend backend, int batchRows) where T : unmanaged, IFloatingPointIeee754<T>
+    internal static void MatchesReference<T>(SmoothingCase c, IScoreBackend backend, int batchRows) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var p = c.Problem;
         var (train, queries, trainD, queriesD) = p.Build<T>();

@@ -28,9 +28,10 @@ namespace Kernels.Numerics.Cpu;
 /// of four queries and four point groups come from a register-blocked micro-kernel at one FMA per coordinate, giving
 /// expansion logits ũ = −(‖x‖² + α²‖y‖² − 2α x·y)/(2σ²) within E = γ_{D+8}(‖x‖ + α‖y‖)²/(2σ²) of the true ones. Only the
 /// candidates, ũ + E ≥ max(running maximum, max(ũ − E)) − 36, get their distance recomputed by direct differences;
-/// every other point is provably below e^{−36} of the maximum and is dropped (at moderate σ nearly all are). A block
+/// every other point is provably below e^{−36} of the maximum and is dropped (at moderate σ nearly all are). A query
 /// uses the expansion only when its largest E is below <see cref="ExpansionBoundLimit"/> nats; at small σ against ‖x‖
-/// (where E grows) it keeps the direct differences throughout.
+/// (where E grows) it keeps the direct differences throughout. The choice depends on the query alone (never on its
+/// neighbours in a block), so results stay the same bits for any batching of the queries.
 /// </para>
 /// </summary>
 internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -107,6 +108,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     {
         public readonly T[] Distances, Weights, Accumulator;
         public readonly double[] Max, Sum, Second, Displacement, SquaredNorms;
+        public readonly bool[] Expansion;
 
         public Scratch(Job job)
         {
@@ -119,6 +121,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Second = ArrayPool<double>.Shared.Rent(QueryBlock);
             Displacement = ArrayPool<double>.Shared.Rent(QueryBlock * job.Dimension);
             SquaredNorms = ArrayPool<double>.Shared.Rent(QueryBlock);
+            Expansion = new bool[QueryBlock];
         }
 
         public void Dispose()
@@ -182,11 +185,14 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             TileGroups = Math.Min(tileGroups > 0 ? tileGroups : auto, train.GroupCount);
         }
 
-        /// <summary>True when the block's largest expansion error bound is small enough to use the expansion path.</summary>
-        private bool UseExpansion(int q0, int nq, double[] squaredNorms)
+        /// <summary>
+        /// Marks the block's queries whose expansion error bound E = BoundFactor (‖x‖ + α max‖y‖)² is at most
+        /// <see cref="ExpansionBoundLimit"/> nats (never NaN or ∞) and keeps their ‖x‖²; true when any is marked.
+        /// </summary>
+        private bool MarkExpansion(int q0, int nq, double[] squaredNorms, bool[] expansion)
         {
             if (ScaledNorms is null) return false;
-            double largest = 0;
+            bool any = false;
             for (int q = 0; q < nq; q++)
             {
                 var x = new ReadOnlySpan<T>(Queries + (long)(q0 + q) * Dimension, Dimension);
@@ -197,10 +203,10 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     sum += w * w;
                 }
                 squaredNorms[q] = sum;
-                largest = Math.Max(largest, sum);
+                expansion[q] = BoundFactor * Math.Pow(Math.Sqrt(sum) + MaxScaledNorm, 2) <= ExpansionBoundLimit;
+                any |= expansion[q];
             }
-            double bound = BoundFactor * Math.Pow(Math.Sqrt(largest) + MaxScaledNorm, 2);
-            return bound <= ExpansionBoundLimit; // false for NaN or ∞ too
+            return any;
         }
 
         /// <summary>Processes one block of queries; chooses once whether α needs its low part.</summary>
@@ -218,7 +224,8 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Array.Clear(s.Sum, 0, nq);
             Array.Clear(s.Second, 0, nq);
             Array.Clear(s.Displacement, 0, nq * d);
-            bool expansion = UseExpansion(q0, nq, s.SquaredNorms);
+            var expansion = s.Expansion;
+            if (!MarkExpansion(q0, nq, s.SquaredNorms, expansion)) Array.Clear(expansion);
 
             fixed (T* pGroups = Train.Groups)
             fixed (T* pRows = Train.Rows)
@@ -232,44 +239,42 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     int ng = Math.Min(TileGroups, groups - g0);
                     int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
                     T* tile = pGroups + (long)g0 * d * W;
-                    var weights = new Span<T>(pW, lanes);
                     int distStride = TileGroups * W;
                     for (int qt = 0; qt < nq; qt += QueryTile)
                     {
                         int nt = Math.Min(QueryTile, nq - qt);
                         T* xt = Queries + (long)(q0 + qt) * d;
-                        if (expansion)
+                        int expanded = 0;
+                        for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
+                        if (nt == QueryTile && expanded == QueryTile)
                         {
-                            if (nt == QueryTile) Dots4(xt, tile, ng, d, pDist, distStride);
-                            else for (int j = 0; j < nt; j++) Dots1(xt + j * d, tile, ng, d, pDist + j * distStride);
+                            Dots4(xt, tile, ng, d, pDist, distStride);
                         }
-                        else if (nt == QueryTile)
+                        else if (nt == QueryTile && expanded == 0)
                         {
                             SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
                         }
                         else
                         {
+                            // a partial or mixed tile: each query on its own path (the same FMA chains as the 4-query kernels)
                             for (int j = 0; j < nt; j++)
-                                SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
+                            {
+                                if (expansion[qt + j]) Dots1(xt + j * d, tile, ng, d, pDist + j * distStride);
+                                else SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
+                            }
                         }
                         for (int j = 0; j < nt; j++)
                         {
                             int q = qt + j;
                             T* x = xt + j * d;
-                            var dist = new Span<T>(pDist + j * distStride, lanes);
-                            if (expansion)
+                            if (expansion[q])
                             {
                                 T* rows = pRows + (long)g0 * W * d;
                                 if (!Candidates<TAlpha>(x, s.SquaredNorms[q], pDist + j * distStride, g0 * W, ng, valid, rows, pW, s.Max[q]))
                                     continue; // every point of the tile is negligible
                             }
-                            else
-                            {
-                                TensorPrimitives.Multiply(dist, NegHalfInvVariance, weights);
-                                weights[valid..].Fill(T.NegativeInfinity); // padding points of the last group
-                            }
-
-                            double tileMax = double.CreateTruncating(TensorPrimitives.Max<T>(weights));
+                            T largest = expansion[q] ? MaxLogit(pW, ng) : Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
+                            double tileMax = double.CreateTruncating(largest);
                             if (tileMax > s.Max[q])
                             {
                                 double a = Math.Exp(s.Max[q] - tileMax);
@@ -280,13 +285,16 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                             }
                             if (double.IsNegativeInfinity(s.Max[q])) continue; // every distance so far overflowed T
 
-                            TensorPrimitives.Add(weights, T.CreateTruncating(-s.Max[q]), weights);
-                            TensorPrimitives.Exp<T>(weights, weights);
-                            s.Sum[q] += double.CreateTruncating(TensorPrimitives.Sum<T>(weights));
-                            s.Second[q] += double.CreateTruncating(TensorPrimitives.Dot<T>(weights, dist));
+                            var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]));
+                            s.Sum[q] += double.CreateTruncating(sum);
+                            s.Second[q] += double.CreateTruncating(second);
                             double* disp = pDisp + (long)q * d;
-                            if (d >= W) WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
-                            else WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                            // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
+                            // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
+                            if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
+                                WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                            else
+                                WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
                         }
                     }
                 }
@@ -373,6 +381,66 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             }
             return any;
         }
+    }
+
+    /// <summary>Largest D for which the transposed-group weighted sum can beat the row-by-row one.</summary>
+    private const int SmallDimension = 32;
+
+    /// <summary>logits = dist·scale over the <paramref name="ng"/> groups, −∞ in lanes past <paramref name="valid"/>; returns the largest.</summary>
+    private static T Logits(T* dist, T* logits, int ng, int valid, T scale)
+    {
+        var c = Vector512.Create(scale);
+        var minusInf = Vector512.Create(T.NegativeInfinity);
+        var limit = Vector512.Create(T.CreateTruncating(valid));
+        var best = minusInf;
+        for (int g = 0; g < ng; g++)
+        {
+            int o = g * W;
+            var u = Vector512.Load(dist + o) * c;
+            var inside = Vector512.LessThan(Vector512.Create(T.CreateTruncating(o)) + Vector512<T>.Indices, limit);
+            u = Vector512.ConditionalSelect(inside, u, minusInf);
+            u.Store(logits + o);
+            best = Vector512.Max(best, u);
+        }
+        return MaxOf(best);
+    }
+
+    /// <summary>The largest of the <paramref name="ng"/> groups' logits.</summary>
+    private static T MaxLogit(T* logits, int ng)
+    {
+        var best = Vector512.Create(T.NegativeInfinity);
+        for (int g = 0; g < ng; g++) best = Vector512.Max(best, Vector512.Load(logits + g * W));
+        return MaxOf(best);
+    }
+
+    /// <summary>
+    /// In one pass over the tile: weights e^{u − max} in place of the logits, their sum, Σ e·dist, and the number of
+    /// lanes above the negligible weight (summed per lane in T, then across lanes).
+    /// </summary>
+    private static (T Sum, T Second, int Heavy) Exponentiate(T* logits, T* dist, int ng, T max)
+    {
+        var m = Vector512.Create(max);
+        var threshold = Vector512.Create(NegligibleWeight);
+        Vector512<T> sum = default, second = default;
+        int heavy = 0;
+        for (int g = 0; g < ng; g++)
+        {
+            int o = g * W;
+            var e = Exp(Vector512.Load(logits + o) - m);
+            e.Store(logits + o);
+            sum += e;
+            second = Fma(e, Vector512.Load(dist + o), second);
+            heavy += BitOperations.PopCount(Vector512.GreaterThan(e, threshold).ExtractMostSignificantBits());
+        }
+        return (Vector512.Sum(sum), Vector512.Sum(second), heavy);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Exp(Vector512<T> v)
+    {
+        if (typeof(T) == typeof(float)) return Vector512.Exp(v.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector512.Exp(v.AsDouble()).As<double, T>();
+        throw new NotSupportedException();
     }
 
     /// <summary>dots[g·W + lane] = x·y for the <paramref name="ng"/> groups at <paramref name="tile"/>, four groups per step.</summary>

@@ -139,6 +139,33 @@ public abstract class Manifold : ITangentSpace
         output.CopyTo(points);
     }
 
+    /// <summary>Writes the point at angle θ of a closed curve into a D-vector.</summary>
+    private protected delegate void AnglePoint(double theta, Span<double> point);
+
+    /// <summary><see cref="Sample"/> for a closed curve parametrised by angle: θ = 2π·(one Philox uniform) per point.</summary>
+    private protected double[] SampleAngles(int count, ulong seed, AnglePoint at)
+    {
+        RequireSampleCount(count);
+        var points = new double[(long)count * Dimension];
+        Span<double> u = stackalloc double[1];
+        for (int i = 0; i < count; i++)
+        {
+            Uniforms(seed, i, u);
+            at(2 * Math.PI * u[0], points.AsSpan(i * Dimension, Dimension));
+        }
+        return points;
+    }
+
+    /// <summary><see cref="Grid"/> for a closed curve parametrised by angle: θ_k = 2πk/count, k = 0 … count − 1.</summary>
+    private protected double[] GridAngles(int count, AnglePoint at)
+    {
+        RequireGridCount(count);
+        var points = new double[(long)count * Dimension];
+        for (int k = 0; k < count; k++)
+            at(2 * Math.PI * k / count, points.AsSpan(k * Dimension, Dimension));
+        return points;
+    }
+
     /// <summary>Checks a sample count (≥ 0) for <see cref="Sample"/>.</summary>
     /// <param name="count">The requested count.</param>
     protected static void RequireSampleCount(int count)

@@ -119,29 +119,11 @@ public abstract class PolarCurve : Manifold
     /// <summary>θ uniform on [0, 2π): one Philox uniform per point.</summary>
     /// <param name="count">The number of points, ≥ 0.</param>
     /// <param name="seed">The generator's key.</param>
-    public override double[] Sample(int count, ulong seed)
-    {
-        RequireSampleCount(count);
-        var points = new double[(long)count * Dimension];
-        Span<double> u = stackalloc double[1];
-        for (int i = 0; i < count; i++)
-        {
-            Uniforms(seed, i, u);
-            PointAt(2 * Math.PI * u[0], points.AsSpan(i * Dimension, Dimension));
-        }
-        return points;
-    }
+    public override double[] Sample(int count, ulong seed) => SampleAngles(count, seed, PointAt);
 
     /// <summary>θ_k = 2πk/count, k = 0 … count − 1.</summary>
     /// <param name="count">The number of points, ≥ 1.</param>
-    public override double[] Grid(int count)
-    {
-        RequireGridCount(count);
-        var points = new double[(long)count * Dimension];
-        for (int k = 0; k < count; k++)
-            PointAt(2 * Math.PI * k / count, points.AsSpan(k * Dimension, Dimension));
-        return points;
-    }
+    public override double[] Grid(int count) => GridAngles(count, PointAt);
 
     private double Squared(int k, double px, double py)
     {

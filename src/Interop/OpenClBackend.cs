@@ -1,0 +1,357 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using Kernels.Numerics;
+using Silk.NET.OpenCL;
+
+namespace Kernels.Interop;
+
+/// <summary>Where the time of an OpenCL evaluation went: device times from the queue's event profiling (zero when it does not profile).</summary>
+/// <param name="TrainingUpload">Host wall time to lay out and upload the training set (measured always); zero when it was already resident.</param>
+/// <param name="QueryUpload">Device time of the query upload.</param>
+/// <param name="Kernel">Device time of the score kernel.</param>
+/// <param name="Download">Device time of reading the per-query state back.</param>
+public readonly record struct OpenClTimings(TimeSpan TrainingUpload, TimeSpan QueryUpload, TimeSpan Kernel, TimeSpan Download)
+{
+    /// <summary>Transfers in all: training set, queries and state.</summary>
+    public TimeSpan Transfers => TrainingUpload + QueryUpload + Download;
+
+    /// <summary>The sum of two timings (of successive calls).</summary>
+    public static OpenClTimings operator +(OpenClTimings a, OpenClTimings b) =>
+        new(a.TrainingUpload + b.TrainingUpload, a.QueryUpload + b.QueryUpload, a.Kernel + b.Kernel, a.Download + b.Download);
+}
+
+/// <summary>
+/// The OpenCL backend: the fused, streamed score kernel of native/score.cl on any OpenCL device (PoCL on a CPU,
+/// a GPU driver's ICD). Each query's log-sum-exp state is computed on the device in double (when the device has
+/// cl_khr_fp64; else in float) and finished or merged on the host by <see cref="ScorePartials"/>' own code, so the
+/// outputs match the CPU backend within float rounding.
+/// <para>
+/// A training set is uploaded once and stays resident on the device for as long as the <see cref="TrainingSet{T}"/>
+/// object lives (held weakly, so collecting the set frees the device memory); a solver calling the score thousands
+/// of times moves only its queries. <see cref="MakeResident{T}"/> uploads ahead of time and <see cref="Evict{T}"/>
+/// frees early. Calls are serialised on the context's lock, so one backend may be shared by threads.
+/// </para>
+/// </summary>
+public sealed class OpenClBackend : IScoreBackend, IDisposable
+{
+    private static readonly Lazy<string> Source = new(() =>
+    {
+        using var stream = typeof(OpenClBackend).Assembly.GetManifestResourceStream("Kernels.Interop.score.cl")
+            ?? throw new InvalidOperationException("The embedded kernel Kernels.Interop.score.cl is missing from the assembly; rebuild Kernels.Interop.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    });
+
+    private readonly bool _ownsContext;
+    private readonly ConditionalWeakTable<object, Resident> _resident = new();
+    private readonly Scratch _scratch = new();
+    private bool _disposed;
+
+    /// <summary>Creates a backend with its own context on the selected device.</summary>
+    /// <param name="selector">Which device; null for <see cref="OpenClDeviceSelector.FromEnvironment"/>
+    /// (<c>KERNELS_OPENCL_DEVICE</c> when set, else the first GPU, else the first device).</param>
+    /// <param name="profiling">Record device timings in <see cref="LastTimings"/>.</param>
+    public OpenClBackend(OpenClDeviceSelector? selector = null, bool profiling = false)
+        : this(new OpenClContext(selector, profiling), ownsContext: true) { }
+
+    /// <summary>Creates a backend on an existing context, which the caller keeps owning (and disposes after the backend).</summary>
+    /// <param name="context">A live context.</param>
+    public OpenClBackend(OpenClContext context) : this(context, ownsContext: false) { }
+
+    private OpenClBackend(OpenClContext context, bool ownsContext)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        Context = context.Alive();
+        _ownsContext = ownsContext;
+    }
+
+    /// <inheritdoc/>
+    public string Name => "opencl";
+
+    /// <summary>The context every call runs in.</summary>
+    public OpenClContext Context { get; }
+
+    /// <summary>The device.</summary>
+    public OpenClDevice Device => Context.Device;
+
+    /// <summary>Tests only: choose the kernel's shape as for this kind of device (so the GPU shape can run on PoCL).</summary>
+    internal OpenClDeviceKind? ShapeFor { get; init; }
+
+    /// <summary>Timings of the last <see cref="Evaluate{T}"/> or <see cref="Accumulate{T}"/> (zero unless the context profiles).</summary>
+    public OpenClTimings LastTimings { get; private set; }
+
+    /// <summary>Timings summed over every call since the backend was created or <see cref="ResetTimings"/> was called.</summary>
+    public OpenClTimings TotalTimings { get; private set; }
+
+    /// <summary>Sets <see cref="TotalTimings"/> to zero.</summary>
+    public void ResetTimings()
+    {
+        lock (Context.SyncRoot) TotalTimings = default;
+    }
+
+    /// <inheritdoc/>
+    public void Evaluate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        int d = train.Dimension, m = queries.Length / d;
+        lock (Context.SyncRoot)
+        {
+            var state = Run(train, queries, level);
+            for (int q = 0; q < m; q++)
+                ScorePartials.FinishQuery(level, train.Count, d, q, queries.Slice(q * d, d),
+                    state.Max[q], state.Sum[q], state.Displacement.AsSpan(q * d, d), state.Second[q], outputs);
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Accumulate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(partials);
+        int d = train.Dimension, m = queries.Length / d;
+        lock (Context.SyncRoot)
+        {
+            var state = Run(train, queries, partials.Level);
+            for (int q = 0; q < m; q++)
+                partials.CombineQuery(q, state.Max[q], state.Sum[q], state.Displacement.AsSpan(q * d, d), state.Second[q]);
+        }
+        partials.AddTrainingCount(train.Count);
+    }
+
+    /// <summary>Uploads <paramref name="train"/> now (it is otherwise uploaded on first use) and keeps it resident while it lives.</summary>
+    /// <param name="train">The training set.</param>
+    public void MakeResident<T>(TrainingSet<T> train) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        lock (Context.SyncRoot) ResidentFor(train, Configure<T>(), out _);
+    }
+
+    /// <summary>Frees the device copy of <paramref name="train"/>, if any; a later call uploads it again.</summary>
+    /// <param name="train">The training set.</param>
+    /// <returns>True when a resident copy was freed.</returns>
+    public bool Evict<T>(TrainingSet<T> train) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        lock (Context.SyncRoot)
+        {
+            if (!_resident.TryGetValue(train, out var resident)) return false;
+            _resident.Remove(train);
+            resident.Dispose();
+            return true;
+        }
+    }
+
+    /// <summary>Whether <paramref name="train"/> is resident on the device now.</summary>
+    /// <param name="train">The training set.</param>
+    public bool IsResident<T>(TrainingSet<T> train) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        lock (Context.SyncRoot) return _resident.TryGetValue(train, out _);
+    }
+
+    /// <summary>Releases the scratch and resident buffers, and the context when the backend created it.</summary>
+    public void Dispose()
+    {
+        lock (Context.SyncRoot)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _scratch.Dispose();
+            foreach (var (_, resident) in _resident) resident.Dispose();
+            _resident.Clear();
+        }
+        if (_ownsContext) Context.Dispose();
+    }
+
+    /// <summary>The kernel's compile-time shape for element type T on this device.</summary>
+    private sealed record Config(bool Double, bool AccDouble, int Lanes, int Groups, int DChunk, int WorkGroup)
+    {
+        public string Options(bool splitAlpha) =>
+            $"-cl-std=CL1.2 -DREAL_IS_DOUBLE={(Double ? 1 : 0)} -DACC_IS_DOUBLE={(AccDouble ? 1 : 0)} -DSPLIT_ALPHA={(splitAlpha ? 1 : 0)} " +
+            $"-DLANES={Lanes} -DGROUPS={Groups} -DDCHUNK={DChunk} -DWG={WorkGroup}";
+    }
+
+    private Config Configure<T>() where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Context.Alive();
+        bool isDouble = typeof(T) == typeof(double);
+        if (isDouble && !Device.HasFp64)
+            throw new NotSupportedException(
+                $"The OpenCL device {Device.Name} has no double precision (cl_khr_fp64 is not in CL_DEVICE_EXTENSIONS); use float, or select another device.");
+        // A CPU device runs one work-item's vector on one AVX-512 register: 16 floats or 8 doubles per point vector.
+        // A GPU runs a work-item per lane already: shorter vectors keep the registers for more work-items in flight.
+        bool cpu = (ShapeFor ?? Device.Kind) == OpenClDeviceKind.Cpu;
+        int lanes = (cpu ? 16 : 8) / (isDouble ? 2 : 1);
+        // Measured on PoCL (2 cores, D = 784 and D = 16): two point vectors per tile beat four and eight (fewer live
+        // registers across PoCL's barrier regions), and 64 queries per work-group copy each tile once per 64 queries
+        // (16 per group cost 1.6× the time at D = 784).
+        int groups = cpu ? 2 : 4;
+        int workGroup = Math.Min(64, Device.MaxWorkGroupSize);
+        int elementBytes = isDouble ? 8 : 4;
+        // the __local tile takes at most half the device's local memory
+        int dChunk = (int)Math.Clamp(Device.LocalMemorySize / 2 / (groups * lanes * elementBytes), 1, 128);
+        return new Config(isDouble, Device.HasFp64, lanes, groups, dChunk, workGroup);
+    }
+
+    /// <summary>The per-query state of one call, widened to double (arrays may be longer than the call's M and M×D).</summary>
+    private readonly record struct State(double[] Max, double[] Sum, double[] Second, double[] Displacement);
+
+    private unsafe State Run<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var config = Configure<T>();
+        int n = train.Count, d = train.Dimension, m = queries.Length / d;
+        T alpha = T.CreateTruncating(level.Alpha);
+        T alphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(alpha));
+        T negHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
+        if (!T.IsFinite(negHalfInvVariance) || !T.IsFinite(alpha))
+            throw new ArgumentOutOfRangeException(nameof(level), level,
+                $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
+
+        var resident = ResidentFor(train, config, out var trainingUpload);
+        var kernel = Kernel(ref config, !T.IsZero(alphaLow));
+        long global = (m + config.WorkGroup - 1) / config.WorkGroup * (long)config.WorkGroup;
+        var s = _scratch.Ensure(Context, m, d, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
+
+        using var upload = s.Queries!.Write(queries);
+        uint arg = 0;
+        kernel.SetArgument(arg++, resident.Groups);
+        kernel.SetArgument(arg++, resident.Rows);
+        kernel.SetArgument(arg++, n);
+        kernel.SetArgument(arg++, d);
+        kernel.SetArgument(arg++, s.Queries);
+        kernel.SetArgument(arg++, m);
+        kernel.SetArgument(arg++, alpha);
+        kernel.SetArgument(arg++, alphaLow);
+        kernel.SetArgument(arg++, negHalfInvVariance);
+        kernel.SetArgument(arg++, s.Max!);
+        kernel.SetArgument(arg++, s.Sum!);
+        kernel.SetArgument(arg++, s.Second!);
+        kernel.SetArgument(arg, s.Displacement!);
+        using var run = kernel.Enqueue(global, config.WorkGroup);
+
+        var state = s.HostState(m, d);
+        TimeSpan download;
+        if (config.AccDouble)
+        {
+            using var a = s.Max!.Read(state.Max.AsSpan(0, m));
+            using var b = s.Sum!.Read(state.Sum.AsSpan(0, m));
+            using var c = s.Second!.Read(state.Second.AsSpan(0, m));
+            using var e = s.Displacement!.Read(state.Displacement.AsSpan(0, m * d));
+            download = a.Duration + b.Duration + c.Duration + e.Duration;
+        }
+        else
+        {
+            download = ReadWidened(s.Max!, state.Max.AsSpan(0, m)) + ReadWidened(s.Sum!, state.Sum.AsSpan(0, m))
+                       + ReadWidened(s.Second!, state.Second.AsSpan(0, m)) + ReadWidened(s.Displacement!, state.Displacement.AsSpan(0, m * d));
+        }
+        LastTimings = new OpenClTimings(trainingUpload, upload.Duration, run.Duration, download);
+        TotalTimings += LastTimings;
+        return state;
+    }
+
+    /// <summary>
+    /// The built kernel for <paramref name="config"/>; when the device cannot run it with that many work-items (a GPU
+    /// short of registers, say), the work-group is halved until it can, rather than failing at launch.
+    /// </summary>
+    private OpenClKernel Kernel(ref Config config, bool splitAlpha)
+    {
+        while (true)
+        {
+            var kernel = Context.BuildProgram(Source.Value, config.Options(splitAlpha)).Kernel("score_partials");
+            int limit = kernel.MaxWorkGroupSize;
+            if (config.WorkGroup <= limit || config.WorkGroup == 1) return kernel;
+            config = config with { WorkGroup = Math.Max(1, Math.Min(config.WorkGroup / 2, limit)) };
+        }
+    }
+
+    private static TimeSpan ReadWidened(OpenClBuffer buffer, Span<double> destination)
+    {
+        var narrow = new float[destination.Length];
+        using var e = buffer.Read<float>(narrow);
+        for (int i = 0; i < narrow.Length; i++) destination[i] = narrow[i];
+        return e.Duration;
+    }
+
+    /// <summary>The device copy of <paramref name="train"/> in <paramref name="config"/>'s layout, uploading it when absent.</summary>
+    private Resident ResidentFor<T>(TrainingSet<T> train, Config config, out TimeSpan uploadTime) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        uploadTime = TimeSpan.Zero;
+        if (_resident.TryGetValue(train, out var resident) && resident.Lanes == config.Lanes && !resident.IsDisposed) return resident;
+        resident?.Dispose();
+        var clock = Stopwatch.StartNew();
+        int n = train.Count, d = train.Dimension, lanes = config.Lanes;
+        int groupCount = (n + lanes - 1) / lanes;
+        // [group][coordinate][lane], the last group zero-padded: one vector load in the kernel serves LANES points
+        var grouped = new T[(long)groupCount * d * lanes];
+        var rows = train.Data;
+        for (int i = 0; i < n; i++)
+        {
+            long baseIndex = (long)(i / lanes) * d * lanes + i % lanes;
+            for (int k = 0; k < d; k++)
+                grouped[baseIndex + (long)k * lanes] = rows[i * d + k];
+        }
+        var groups = Context.CreateBuffer<T>(grouped.Length, MemFlags.ReadOnly);
+        var rowBuffer = Context.CreateBuffer<T>(rows.Length, MemFlags.ReadOnly);
+        groups.Write<T>(grouped).Dispose();
+        rowBuffer.Write(rows).Dispose();
+        resident = new Resident(groups, rowBuffer, lanes);
+        _resident.AddOrUpdate(train, resident);
+        uploadTime = clock.Elapsed;
+        return resident;
+    }
+
+    /// <summary>A training set on the device: the grouped layout for distances, the rows for displacements.</summary>
+    private sealed class Resident(OpenClBuffer groups, OpenClBuffer rows, int lanes) : IDisposable
+    {
+        public OpenClBuffer Groups { get; } = groups;
+        public OpenClBuffer Rows { get; } = rows;
+        public int Lanes { get; } = lanes;
+        public bool IsDisposed => Groups.IsDisposed || Rows.IsDisposed;
+
+        public void Dispose()
+        {
+            Groups.Dispose();
+            Rows.Dispose();
+        }
+    }
+
+    /// <summary>Query and state buffers, on the device and on the host, reused across calls (under the context's lock) and grown when a call needs more.</summary>
+    private sealed class Scratch : IDisposable
+    {
+        public OpenClBuffer? Queries, Max, Sum, Second, Displacement;
+        private State _host = new([], [], [], []);
+
+        public State HostState(int m, int d)
+        {
+            if (_host.Max.Length < m || _host.Displacement.Length < (long)m * d)
+                _host = new State(new double[m], new double[m], new double[m], new double[(long)m * d]);
+            return _host;
+        }
+
+        public Scratch Ensure(OpenClContext context, int m, int d, int realBytes, int accBytes)
+        {
+            Queries = Grow(context, Queries, (long)m * d * realBytes);
+            Max = Grow(context, Max, (long)m * accBytes);
+            Sum = Grow(context, Sum, (long)m * accBytes);
+            Second = Grow(context, Second, (long)m * accBytes);
+            Displacement = Grow(context, Displacement, (long)m * d * accBytes);
+            return this;
+        }
+
+        private static OpenClBuffer Grow(OpenClContext context, OpenClBuffer? buffer, long bytes)
+        {
+            if (buffer is { IsDisposed: false } && buffer.Bytes >= bytes) return buffer;
+            buffer?.Dispose();
+            // grow by half again so a slowly rising M does not reallocate every call
+            return context.CreateBuffer<byte>(Math.Max(bytes, buffer is null ? 0 : buffer.Bytes * 3 / 2));
+        }
+
+        public void Dispose()
+        {
+            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement }) b?.Dispose();
+        }
+    }
+}

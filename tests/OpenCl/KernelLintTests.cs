@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using Xunit;
+
+namespace Kernels.Tests.OpenCl;
+
+/// <summary>
+/// native/score.cl compiles, without an OpenCL runtime, in every configuration the backend can choose (CPU: 16 floats or
+/// 8 doubles per vector and two per tile; GPU: 8 or 4 and four per tile; state in double or float), via clang-14's OpenCL
+/// front end. Skipped (counted) where clang-14 is not installed.
+/// </summary>
+public sealed class KernelLintTests
+{
+    private static readonly string? Clang = FindClang();
+
+    private static string? FindClang() =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Select(dir => Path.Combine(dir, "clang-14")).FirstOrDefault(File.Exists);
+
+    public sealed class ClangTheoryAttribute : TheoryAttribute
+    {
+        public ClangTheoryAttribute()
+        {
+            if (Clang is null) Skip = "clang-14 is not on PATH (apt-get install clang-14) to lint native/*.cl offline.";
+        }
+    }
+
+    private static string KernelPath()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "native", "score.cl");
+            if (File.Exists(candidate)) return candidate;
+        }
+        throw new FileNotFoundException("native/score.cl not found above " + AppContext.BaseDirectory);
+    }
+
+    [ClangTheory]
+    [InlineData("")]
+    [InlineData("-DREAL_IS_DOUBLE=0 -DACC_IS_DOUBLE=1 -DSPLIT_ALPHA=1 -DLANES=16 -DGROUPS=2 -DDCHUNK=128 -DWG=64")]
+    [InlineData("-DREAL_IS_DOUBLE=1 -DACC_IS_DOUBLE=1 -DSPLIT_ALPHA=0 -DLANES=8 -DGROUPS=2 -DDCHUNK=128 -DWG=64")]
+    [InlineData("-DREAL_IS_DOUBLE=0 -DACC_IS_DOUBLE=0 -DSPLIT_ALPHA=1 -DLANES=8 -DGROUPS=4 -DDCHUNK=64 -DWG=64")]
+    [InlineData("-DREAL_IS_DOUBLE=1 -DACC_IS_DOUBLE=1 -DSPLIT_ALPHA=1 -DLANES=4 -DGROUPS=4 -DDCHUNK=32 -DWG=64")]
+    [InlineData("-DLANES=2 -DGROUPS=1 -DDCHUNK=1 -DWG=1")]
+    public void ScoreKernel_CompilesInEveryConfiguration(string defines)
+    {
+        var (exitCode, errors) = Lint(defines, "-Werror");
+        Assert.True(exitCode == 0, $"clang-14 {defines}: {errors}");
+    }
+
+    [ClangTheory]
+    [InlineData("-DLANES=3")]
+    [InlineData("-DLANES=16 -DGROUPS=16")]
+    public void ScoreKernel_RejectsImpossibleConfigurations(string defines)
+    {
+        var (exitCode, errors) = Lint(defines);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("must be", errors); // the kernel's own #error says which parameter and why
+    }
+
+    private static (int ExitCode, string Errors) Lint(string defines, params string[] extra)
+    {
+        var start = new ProcessStartInfo(Clang!) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string arg in new[] { "-x", "cl", "-cl-std=CL1.2", "-Xclang", "-finclude-default-header", "-fsyntax-only" }
+                     .Concat(extra).Concat(defines.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Append(KernelPath()))
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        string errors = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, errors);
+    }
+}

@@ -1,0 +1,84 @@
+using FsCheck.Xunit;
+using Kernels.Interop;
+using Xunit;
+using Xunit.Abstractions;
+using Xunit.Sdk;
+
+namespace Kernels.Tests.Support;
+
+/// <summary>
+/// Whether the OpenCL tests run here, and the one backend they share. Without an OpenCL runtime they are skipped
+/// (and counted as skipped) with a message saying what to install, unless <c>KERNELS_REQUIRE_OPENCL=1</c>, when they
+/// run and fail on the missing runtime: CI sets it, so a broken PoCL install cannot pass as green.
+/// The device is <c>KERNELS_OPENCL_DEVICE</c> when set, else the first GPU, else the first device.
+/// </summary>
+public static class OpenClTestSupport
+{
+    public const string RequireVariable = "KERNELS_REQUIRE_OPENCL";
+
+    public static bool Required => Environment.GetEnvironmentVariable(RequireVariable) == "1";
+
+    /// <summary>Null when the OpenCL tests should run; else why they are skipped and what to install.</summary>
+    public static string? SkipReason
+    {
+        get
+        {
+            if (Required) return null;
+            var probe = OpenClRuntime.Probe;
+            if (probe.IsAvailable && OpenClRuntime.Devices.Count > 0) return null;
+            string why = probe.IsAvailable ? $"the OpenCL platforms ({string.Join(", ", probe.Platforms)}) expose no device" : probe.Reason;
+            return $"No OpenCL runtime: {why} To run these tests install PoCL (`apt-get install pocl-opencl-icd ocl-icd-libopencl1`); " +
+                   $"set {RequireVariable}=1 to make a missing runtime a failure.";
+        }
+    }
+
+    private static readonly Lazy<OpenClBackend> LazyBackend = new(() => new OpenClBackend(), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>The backend every OpenCL test shares (thread-safe; created on first use, throws with the remedy when there is no runtime).</summary>
+    public static OpenClBackend Backend => LazyBackend.Value;
+}
+
+/// <summary>Marks a test class whose tests need an OpenCL runtime (see <see cref="OpenClTestSupport"/>).</summary>
+public interface IRequiresOpenCl;
+
+/// <summary>
+/// An FsCheck property that, in a class implementing <see cref="IRequiresOpenCl"/>, is skipped at discovery (as a
+/// counted xUnit skip, unlike <c>[Property(Skip = …)]</c>) when OpenCL is absent and not required. In other classes
+/// it is a plain <see cref="PropertyAttribute"/>, so one abstract suite can run on every backend.
+/// </summary>
+[XunitTestCaseDiscoverer("Kernels.Tests.Support.BackendPropertyDiscoverer", "Kernels.Tests")]
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class BackendPropertyAttribute : PropertyAttribute;
+
+public sealed class BackendPropertyDiscoverer(IMessageSink diagnosticMessageSink) : IXunitTestCaseDiscoverer
+{
+    private readonly IXunitTestCaseDiscoverer _property = new PropertyDiscoverer(diagnosticMessageSink);
+
+    public IEnumerable<IXunitTestCase> Discover(ITestFrameworkDiscoveryOptions discoveryOptions, ITestMethod testMethod, IAttributeInfo factAttribute)
+    {
+        if (typeof(IRequiresOpenCl).IsAssignableFrom(testMethod.TestClass.Class.ToRuntimeType()) && OpenClTestSupport.SkipReason is string reason)
+            return [new XunitSkippedDataRowTestCase(diagnosticMessageSink, discoveryOptions.MethodDisplayOrDefault(),
+                discoveryOptions.MethodDisplayOptionsOrDefault(), testMethod, reason)];
+        return _property.Discover(discoveryOptions, testMethod, factAttribute);
+    }
+}
+
+/// <summary>A fact that needs OpenCL: skipped (counted) with the install hint when absent and not required.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class OpenClFactAttribute : FactAttribute
+{
+    public OpenClFactAttribute()
+    {
+        if (OpenClTestSupport.SkipReason is string reason) Skip = reason;
+    }
+}
+
+/// <summary>A theory that needs OpenCL: skipped (counted) with the install hint when absent and not required.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class OpenClTheoryAttribute : TheoryAttribute
+{
+    public OpenClTheoryAttribute()
+    {
+        if (OpenClTestSupport.SkipReason is string reason) Skip = reason;
+    }
+}
