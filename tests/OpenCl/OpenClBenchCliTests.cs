@@ -1,0 +1,39 @@
+using System.Text.Json;
+using Kernels.Numerics.Io;
+using Kernels.Tests.Support;
+using Xunit;
+
+namespace Kernels.Tests.OpenCl;
+
+/// <summary><c>kernels bench … --backend opencl</c>: the timing line names the backend and counts the same flops as on the CPU.</summary>
+public sealed class OpenClBenchCliTests : IRequiresOpenCl, IDisposable
+{
+    private const int N = 23, D = 4, M = 9;
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "kernels-opencl-bench-" + Guid.NewGuid().ToString("N"));
+
+    public OpenClBenchCliTests() => Directory.CreateDirectory(_dir);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); }
+        catch (IOException) { }
+    }
+
+    [OpenClFact]
+    public void Bench_on_OpenCL_reports_the_backend_and_the_flops()
+    {
+        var rng = new Random(5);
+        string train = Path.Combine(_dir, "train.npy"), query = Path.Combine(_dir, "query.npy");
+        Npy.Write(train, CliRun.RandomMatrix(rng, N, D), N, D);
+        Npy.Write(query, CliRun.RandomMatrix(rng, M, D), M, D);
+
+        var r = CliRun.Run("bench", "score", "--train", train, "--query", query, "--alpha", "0.8", "--sigma", "0.5",
+            "--backend", "opencl", "--repeat", "2", "--warmup-seconds", "0", "--no-ceiling");
+
+        CliRun.AssertSucceeded(r);
+        JsonElement json = JsonDocument.Parse(r.Out.Trim()).RootElement;
+        Assert.Equal("opencl", json.GetProperty("backend").GetString());
+        Assert.Equal(4.0 * M * N * D, json.GetProperty("flops").GetDouble());
+        Assert.True(json.GetProperty("seconds").GetDouble() > 0);
+    }
+}
