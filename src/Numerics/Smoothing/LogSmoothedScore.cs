@@ -11,7 +11,9 @@ namespace Kernels.Numerics.Smoothing;
 /// The M·K perturbed queries x + z are streamed through the score backend in batches of <see cref="BatchRows"/> rows:
 /// memory is O(batch·D + M·D), never M×K×D or M×K×N. Each perturbed query is rounded once to T, the precision of the
 /// evaluation, and draws are accumulated per query in draw order in float64 (Welford), so the result does not depend on
-/// the thread count or the batch size.
+/// the thread count or the batch size. A backend that can draw (the OpenCL backend, an <c>IPerturbingBackend</c>) makes the
+/// rows of Gaussian, tangent and anisotropic kernels itself from the same Philox layout, so they never cross the bus; the
+/// folding on the host is the same.
 /// </para>
 /// </summary>
 /// <typeparam name="T">float or double.</typeparam>
