@@ -11,14 +11,17 @@
  *     (j / 4, k, q, tag) and key (seed mod 2^32, seed / 2^32); words (x0, x1) give normals 4 floor(j/4) and +1,
  *     (x2, x3) give +2 and +3, each pair as r = sqrt(-2 ln u1), (r cospi(2 b 2^-32), r sinpi(2 b 2^-32)) with
  *     u1 = (a + 1/2) 2^-32. Fixed draws use q = 0 and tag = 1, others tag = 0.
- *  3. perturb_rows: one work-item per perturbed row r of a batch (query q = r / K, draw r % K; antithetic pairs share
- *     xi, the odd draw negated) writes
+ *  3. the rows: perturbed row r of a batch is draw r % K of query q = r / K (antithetic pairs share xi, the odd draw
+ *     negated), x + z with
  *        z = h_N xi + (h_T - h_N) B B^T xi
  *     (B the query's rank x D tangent basis, as the host's PrepareFrame computes it; rank 0 and h_N = h is the
- *     isotropic Gaussian z = h xi), then x + z in double, rounded once to REAL, exactly the host's sums in the host's
- *     order (FP_CONTRACT off: no fused multiply-add the host does not do). The normals are generated twice for a
- *     tangent kernel (once for B^T xi, once for z) rather than stored: a Philox block is cheaper than a round trip to
- *     global memory. Only log, sqrt and sinpi/cospi may differ from the host's libm, by a few ulps of double.
+ *     isotropic Gaussian z = h xi), computed in double and rounded once to REAL. Three kernels, each with a flat range
+ *     (which a CPU runtime vectorises across work-items and a GPU coalesces):
+ *       normals               one work-item per (row, Philox block): xi into a rows x D double scratch buffer;
+ *       tangent_coefficients  tangent kernels only, one per row: c_t = (h_T - h_N) b_t . xi;
+ *       perturb_rows          one per (row, coordinate): x + h_N xi + sum_t c_t b_t.
+ *     Every sum is the host's in the host's order (FP_CONTRACT off: no fused multiply-add the host does not do), so
+ *     only log, sqrt and sinpi/cospi may differ from the host's libm, by a few ulps of double.
  * The ball and covariance kernels stay on the host (their draws are made there and uploaded with the queries).
  *
  * Compile-time parameters (the host passes -D...; the defaults let the file build on its own):
@@ -61,69 +64,95 @@ static uint4 philox(uint4 c, uint2 key)
     return c;
 }
 
-/* Philox.BoxMuller: (r cos 2 pi u2, r sin 2 pi u2), u1 = (a + 1/2) 2^-32 in (0, 1), u2 = b 2^-32 (exact products). */
-static double2 box_muller(uint a, uint b)
+/*
+ * Philox.BoxMuller on both word pairs of a block, (x0, x1) and (x2, x3): (r cos 2 pi u2, r sin 2 pi u2) with
+ * u1 = (a + 1/2) 2^-32 in (0, 1), u2 = b 2^-32 (exact conversions and products), as double2 so a CPU runtime can use
+ * its vector log and sinpi/cospi. Returns the four normals in order.
+ */
+static double4 box_muller(uint4 x)
 {
-    const double r = sqrt(-2 * log(((double)a + 0.5) * (1.0 / 4294967296.0)));
-    const double t = (double)b * (2.0 / 4294967296.0);
-    return (double2)(r * cospi(t), r * sinpi(t));
+    const double2 r = sqrt(-2 * log((convert_double2((uint2)(x.x, x.z)) + 0.5) * (1.0 / 4294967296.0)));
+    const double2 t = convert_double2((uint2)(x.y, x.w)) * (2.0 / 4294967296.0);
+    const double2 c = r * cospi(t), s = r * sinpi(t);
+    return (double4)(c.x, s.x, c.y, s.y);
 }
 
-/* Normal j of the stream (unit, q, tag); `block` caches the last Philox block (index `have`) across calls in j order. */
-static double normal_at(int j, uint unit, uint q, uint tag, uint2 key, int *have, double4 *block)
+/* The draw row r of a batch is: query q = r / K, draw r % K; its unit (a draw, or an antithetic pair) and stream. */
+#define ROW_STREAM(row)                                                              \
+    const long r_ = start + (row);                                                   \
+    const int q = (int)(r_ / k), draw = (int)(r_ % k);                               \
+    const uint unit = (uint)(antithetic ? draw >> 1 : draw);                         \
+    const uint stream_q = fixed_draws ? 0u : (uint)q, tag = fixed_draws ? 1u : 0u;
+
+/* Phase 1, one work-item per (row, Philox block): normals 4b .. 4b + 3 of the row's unit into xi (rows x D). */
+__kernel void normals(const int d, const int k, const long start, const int rows,
+                      const uint seed_lo, const uint seed_hi, const int antithetic, const int fixed_draws,
+                      __global double *xi)
 {
-    const int b = j >> 2;
-    if (b != *have) {
-        const uint4 x = philox((uint4)((uint)b, unit, q, tag), key);
-        const double2 first = box_muller(x.x, x.y), second = box_muller(x.z, x.w);
-        *block = (double4)(first, second);
-        *have = b;
+    const int blocks = (d + 3) >> 2;
+    const long g = (long)get_global_id(0);
+    if (g >= (long)rows * blocks) return;
+    const int row = (int)(g / blocks), b = (int)(g % blocks);
+    ROW_STREAM(row)
+    const double4 v = box_muller(philox((uint4)((uint)b, unit, stream_q, tag), (uint2)(seed_lo, seed_hi)));
+    __global double *out = xi + (size_t)row * d + 4 * b;
+    const int left = d - 4 * b;
+    if (left >= 4) {
+        vstore4(v, 0, out);
+    } else {
+        out[0] = v.x;
+        if (left > 1) out[1] = v.y;
+        if (left > 2) out[2] = v.z;
     }
-    const int i = j & 3;
-    return i == 0 ? block->x : i == 1 ? block->y : i == 2 ? block->z : block->w;
 }
 
+/* Phase 2 (tangent kernels only), one work-item per row: c_t = (h_T - h_N) b_t . xi, summed in j order as the host does. */
+__kernel void tangent_coefficients(const int d, const int k, const long start, const int rows, const int first_query,
+                                   const double normal_scale, const double tangent_scale,
+                                   __global const double *frames, __global const int *ranks, const int frame_length,
+                                   __global const double *xi, __global double *coefficients) /* rows x MAX_RANK */
+{
+    const int row = (int)get_global_id(0);
+    if (row >= rows) return;
+    const int local_q = (int)((start + row) / k) - first_query;
+    const int rank = min(ranks[local_q], MAX_RANK);
+    __global const double *basis = frames + (size_t)local_q * frame_length;
+    __global const double *v = xi + (size_t)row * d;
+    for (int t = 0; t < rank; t++) {
+        double s = 0;
+        for (int j = 0; j < d; j++) s += basis[t * d + j] * v[j];
+        coefficients[row * MAX_RANK + t] = s * (tangent_scale - normal_scale);
+    }
+}
+
+/* Phase 3, one work-item per (row, coordinate): x + z in double, z = h_N xi + sum_t c_t b_t (t in order), rounded once. */
 __kernel void perturb_rows(__global const REAL *queries,   /* the batch's queries from first_query, row-major, D each */
                            const int d, const int k,       /* D, and K draws per query */
                            const long start,               /* global index of the batch's first row */
                            const int rows, const int first_query,
-                           const uint seed_lo, const uint seed_hi,
-                           const int antithetic, const int fixed_draws,
-                           const double normal_scale, const double tangent_scale,
+                           const int antithetic,
+                           const double normal_scale,
                            __global const double *frames,  /* per query of the batch: rank x D basis, frame_length doubles */
                            __global const int *ranks,      /* per query of the batch */
-                           const int frame_length,         /* 0: isotropic, no frames read */
+                           const int frame_length,         /* 0: isotropic, no frames, ranks or coefficients read */
+                           __global const double *xi,      /* rows x D, phase 1 */
+                           __global const double *coefficients, /* rows x MAX_RANK, phase 2 */
                            __global REAL *out)             /* rows x D */
 {
-    const int row = (int)get_global_id(0);
-    if (row >= rows) return;
+    const long g = (long)get_global_id(0);
+    if (g >= (long)rows * d) return;
+    const int row = (int)(g / d), j = (int)(g % d);
     const long r = start + row;
-    const int q = (int)(r / k), draw = (int)(r % k);
-    const int local_q = q - first_query;
-    const uint unit = (uint)(antithetic ? draw >> 1 : draw);
-    const double sign = antithetic && (draw & 1) ? -1.0 : 1.0;
-    const uint stream_q = fixed_draws ? 0u : (uint)q, tag = fixed_draws ? 1u : 0u;
-    const uint2 key = (uint2)(seed_lo, seed_hi);
-    __global const REAL *x = queries + (size_t)local_q * d;
-    __global REAL *target = out + (size_t)row * d;
-
-    const int rank = frame_length > 0 ? min(ranks[local_q], MAX_RANK) : 0;
-    __global const double *basis = frames + (size_t)local_q * frame_length;
-    double c[MAX_RANK];
-    int have = -1;
-    double4 block = (double4)(0);
-    /* c_t = (h_T - h_N) b_t . xi, summed in j order as the host does */
-    for (int t = 0; t < rank; t++) {
-        double s = 0;
-        for (int j = 0; j < d; j++) s += basis[t * d + j] * normal_at(j, unit, stream_q, tag, key, &have, &block);
-        c[t] = s * (tangent_scale - normal_scale);
+    const int local_q = (int)(r / k) - first_query, draw = (int)(r % k);
+    double z = normal_scale * xi[g];
+    if (frame_length > 0) {
+        const int rank = min(ranks[local_q], MAX_RANK);
+        __global const double *basis = frames + (size_t)local_q * frame_length;
+        for (int t = 0; t < rank; t++) z += coefficients[row * MAX_RANK + t] * basis[t * d + j];
     }
-    for (int j = 0; j < d; j++) {
-        double z = normal_scale * normal_at(j, unit, stream_q, tag, key, &have, &block);
-        for (int t = 0; t < rank; t++) z += c[t] * basis[t * d + j];
-        /* the host negates z for the odd draw of a pair: the same value, since negation is exact */
-        target[j] = (REAL)((double)x[j] + sign * z);
-    }
+    /* the host negates z for the odd draw of a pair: the same value, since negation is exact */
+    if (antithetic && (draw & 1)) z = -z;
+    out[g] = (REAL)((double)queries[(size_t)local_q * d + j] + z);
 }
 
 /* Tests: the Philox blocks of `count` (c0, c1, c2, c3, k0, k1) sextets, four words each. */

@@ -194,17 +194,18 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     }
 
     /// <summary>
-    /// Enqueues native/smoothing.cl's perturb_rows: the batch's queries (and tangent frames) go up, the perturbed rows are
-    /// written into the scratch query buffer, where the score kernel reads them. Returns the upload and kernel times.
+    /// Enqueues native/smoothing.cl's phases (normals, tangent coefficients for a tangent kernel, rows): the batch's
+    /// queries (and tangent frames) go up, the perturbed rows are written into the scratch query buffer, where the score
+    /// kernel reads them. Returns the upload and kernel times.
     /// </summary>
     private (TimeSpan Upload, TimeSpan Kernel) Perturb<T>(ReadOnlySpan<T> queries, int d, in PerturbedBatch batch, Config config, Scratch s)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int maxRank = Math.Max(1, batch.FrameLength / d);
-        var kernel = Context.BuildProgram(SmoothingSource.Value, $"-cl-std=CL1.2 -DREAL_IS_DOUBLE={(config.Double ? 1 : 0)} -DMAX_RANK={maxRank}")
-            .Kernel("perturb_rows");
+        int maxRank = Math.Max(1, batch.FrameLength / d), rows = batch.Rows;
+        var program = Context.BuildProgram(SmoothingSource.Value, $"-cl-std=CL1.2 -DREAL_IS_DOUBLE={(config.Double ? 1 : 0)} -DMAX_RANK={maxRank}");
         s.EnsurePerturbation(Context, (long)queries.Length * (config.Double ? sizeof(double) : sizeof(float)),
-            Math.Max(1, batch.Frames.Length) * (long)sizeof(double), Math.Max(1, batch.Ranks.Length) * (long)sizeof(int));
+            Math.Max(1, batch.Frames.Length) * (long)sizeof(double), Math.Max(1, batch.Ranks.Length) * (long)sizeof(int),
+            (long)rows * d * sizeof(double), (long)rows * maxRank * sizeof(double));
         using var up = s.Base!.Write(queries);
         TimeSpan upload = up.Duration;
         if (batch.FrameLength > 0)
@@ -214,26 +215,65 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             upload += f.Duration + r.Duration;
         }
         var draws = batch.Draws;
+
+        var normals = program.Kernel("normals");
         uint arg = 0;
-        kernel.SetArgument(arg++, s.Base!);
-        kernel.SetArgument(arg++, d);
-        kernel.SetArgument(arg++, draws.Count);
-        kernel.SetArgument(arg++, batch.Start);
-        kernel.SetArgument(arg++, batch.Rows);
-        kernel.SetArgument(arg++, batch.FirstQuery);
-        kernel.SetArgument(arg++, (uint)draws.Seed);
-        kernel.SetArgument(arg++, (uint)(draws.Seed >> 32));
-        kernel.SetArgument(arg++, draws.Antithetic ? 1 : 0);
-        kernel.SetArgument(arg++, draws.Fixed ? 1 : 0);
-        kernel.SetArgument(arg++, batch.NormalScale);
-        kernel.SetArgument(arg++, batch.TangentScale);
-        kernel.SetArgument(arg++, s.Frames!);
-        kernel.SetArgument(arg++, s.Ranks!);
-        kernel.SetArgument(arg++, batch.FrameLength);
-        kernel.SetArgument(arg, s.Queries!);
+        normals.SetArgument(arg++, d);
+        normals.SetArgument(arg++, draws.Count);
+        normals.SetArgument(arg++, batch.Start);
+        normals.SetArgument(arg++, rows);
+        normals.SetArgument(arg++, (uint)draws.Seed);
+        normals.SetArgument(arg++, (uint)(draws.Seed >> 32));
+        normals.SetArgument(arg++, draws.Antithetic ? 1 : 0);
+        normals.SetArgument(arg++, draws.Fixed ? 1 : 0);
+        normals.SetArgument(arg, s.Xi!);
+        TimeSpan time = EnqueueFlat(normals, (long)rows * ((d + 3) / 4));
+
+        if (batch.FrameLength > 0)
+        {
+            var coefficients = program.Kernel("tangent_coefficients");
+            arg = 0;
+            coefficients.SetArgument(arg++, d);
+            coefficients.SetArgument(arg++, draws.Count);
+            coefficients.SetArgument(arg++, batch.Start);
+            coefficients.SetArgument(arg++, rows);
+            coefficients.SetArgument(arg++, batch.FirstQuery);
+            coefficients.SetArgument(arg++, batch.NormalScale);
+            coefficients.SetArgument(arg++, batch.TangentScale);
+            coefficients.SetArgument(arg++, s.Frames!);
+            coefficients.SetArgument(arg++, s.Ranks!);
+            coefficients.SetArgument(arg++, batch.FrameLength);
+            coefficients.SetArgument(arg++, s.Xi!);
+            coefficients.SetArgument(arg, s.Coefficients!);
+            time += EnqueueFlat(coefficients, rows);
+        }
+
+        var perturb = program.Kernel("perturb_rows");
+        arg = 0;
+        perturb.SetArgument(arg++, s.Base!);
+        perturb.SetArgument(arg++, d);
+        perturb.SetArgument(arg++, draws.Count);
+        perturb.SetArgument(arg++, batch.Start);
+        perturb.SetArgument(arg++, rows);
+        perturb.SetArgument(arg++, batch.FirstQuery);
+        perturb.SetArgument(arg++, draws.Antithetic ? 1 : 0);
+        perturb.SetArgument(arg++, batch.NormalScale);
+        perturb.SetArgument(arg++, s.Frames!);
+        perturb.SetArgument(arg++, s.Ranks!);
+        perturb.SetArgument(arg++, batch.FrameLength);
+        perturb.SetArgument(arg++, s.Xi!);
+        perturb.SetArgument(arg++, s.Coefficients!);
+        perturb.SetArgument(arg, s.Queries!);
+        time += EnqueueFlat(perturb, (long)rows * d);
+        return (upload, time);
+    }
+
+    /// <summary>Enqueues a kernel over <paramref name="items"/> work-items, padded up to whole work-groups (the kernel guards the rest).</summary>
+    private static TimeSpan EnqueueFlat(OpenClKernel kernel, long items)
+    {
         int workGroup = Math.Min(64, kernel.MaxWorkGroupSize);
-        using var run = kernel.Enqueue((batch.Rows + workGroup - 1) / workGroup * (long)workGroup, workGroup);
-        return (upload, run.Duration);
+        using var run = kernel.Enqueue((items + workGroup - 1) / workGroup * workGroup, workGroup);
+        return run.Duration;
     }
 
     /// <summary>Uploads <paramref name="train"/> now (it is otherwise uploaded on first use) and keeps it resident while it lives.</summary>
@@ -450,7 +490,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     private sealed class Scratch : IDisposable
     {
         public OpenClBuffer? Queries, Max, Sum, Second, Displacement;
-        public OpenClBuffer? Base, Frames, Ranks; // device perturbation: the batch's queries, tangent frames, ranks
+        public OpenClBuffer? Base, Frames, Ranks, Xi, Coefficients; // device draws: the batch's queries, tangent frames, ranks, normals, B^T xi
         private State _host = new([], [], [], []);
 
         public State HostState(int m, int d)
@@ -470,11 +510,13 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             return this;
         }
 
-        public void EnsurePerturbation(OpenClContext context, long baseBytes, long frameBytes, long rankBytes)
+        public void EnsurePerturbation(OpenClContext context, long baseBytes, long frameBytes, long rankBytes, long normalBytes, long coefficientBytes)
         {
             Base = Grow(context, Base, baseBytes);
             Frames = Grow(context, Frames, frameBytes);
             Ranks = Grow(context, Ranks, rankBytes);
+            Xi = Grow(context, Xi, normalBytes);
+            Coefficients = Grow(context, Coefficients, coefficientBytes);
         }
 
         private static OpenClBuffer Grow(OpenClContext context, OpenClBuffer? buffer, long bytes)
@@ -487,7 +529,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
 
         public void Dispose()
         {
-            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement, Base, Frames, Ranks }) b?.Dispose();
+            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement, Base, Frames, Ranks, Xi, Coefficients }) b?.Dispose();
         }
     }
 }
