@@ -9,8 +9,8 @@ namespace Kernels.Interop;
 
 /// <summary>Where the time of an OpenCL evaluation went: device times from the queue's event profiling (zero when it does not profile).</summary>
 /// <param name="TrainingUpload">Host wall time to lay out and upload the training set (measured always); zero when it was already resident.</param>
-/// <param name="QueryUpload">Device time of the query upload.</param>
-/// <param name="Kernel">Device time of the score kernel.</param>
+/// <param name="QueryUpload">Device time of the query upload (for device-drawn smoothing: the batch's queries and tangent frames).</param>
+/// <param name="Kernel">Device time of the score kernel (plus, for device-drawn smoothing, the kernels that make the perturbed rows).</param>
 /// <param name="Download">Device time of reading the per-query state back.</param>
 public readonly record struct OpenClTimings(TimeSpan TrainingUpload, TimeSpan QueryUpload, TimeSpan Kernel, TimeSpan Download)
 {
