@@ -52,7 +52,7 @@ public sealed class OpenClTimingColumn(bool transfers) : IColumn
     public UnitType UnitType => UnitType.Dimensionless;
     public string Legend => transfers
         ? "OpenCL device time per invocation moving data (queries up, state down, training set up if not resident), from event profiling; in-process runs only"
-        : "OpenCL device time per invocation in the score kernel, from event profiling; in-process runs only";
+        : "OpenCL device time per invocation in the score kernel (and the smoothing draw kernels), from event profiling; in-process runs only";
     public bool IsAvailable(Summary summary) => true;
     public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);

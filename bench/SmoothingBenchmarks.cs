@@ -24,7 +24,7 @@ public class SmoothingBenchmarks : ICountsFlops
     private LogSmoothedScore<float> _single = null!, _multi = null!;
     private LogSmoothedScore<double> _multi64 = null!;
     private EmpiricalScore<float> _plain = null!;
-    private LogSmoothedScore<float>? _opencl;
+    private LogSmoothedScore<float>? _opencl, _openclHostDraws;
     private OpenClBackend? _backend;
     private float[] _queries = [], _scores = [], _perturbations = [];
     private double[] _queries64 = [], _scores64 = [];
@@ -48,6 +48,7 @@ public class SmoothingBenchmarks : ICountsFlops
         if (_backend is not null)
         {
             _opencl = new LogSmoothedScore<float>(new EmpiricalScore<float>(set, _backend), kernel, draws);
+            _openclHostDraws = new LogSmoothedScore<float>(new EmpiricalScore<float>(set, new ScoreOnly(_backend)), kernel, draws);
             _backend.MakeResident(set);
         }
         _scores = new float[Case.M * Case.D];
@@ -109,7 +110,7 @@ public class SmoothingBenchmarks : ICountsFlops
         return _scores64[0];
     }
 
-    /// <summary>The same draws (made on the host) through the OpenCL backend: perturbed queries up, per-query state down per batch.</summary>
+    /// <summary>The same draws made on the device (native/smoothing.cl): the queries up once per batch, per-row state down.</summary>
     [Benchmark(Description = "smoothed score OpenCL float32")]
     public float OpenCl()
     {
@@ -119,5 +120,29 @@ public class SmoothingBenchmarks : ICountsFlops
             _opencl.Evaluate(_queries, Case.Level, new SmoothedOutputs<float> { Score = _scores });
             return _scores[0];
         });
+    }
+
+    /// <summary>The same draws made on the host through the OpenCL backend: perturbed queries up, per-row state down per batch.</summary>
+    [Benchmark(Description = "smoothed score OpenCL float32, host draws")]
+    public float OpenClHostDraws()
+    {
+        if (_openclHostDraws is null || _backend is null) throw new InvalidOperationException($"No OpenCL runtime: {OpenClRuntime.Probe.Reason}");
+        return OpenClTimingLog.Measure(_backend, nameof(OpenClHostDraws), Case, () =>
+        {
+            _openclHostDraws.Evaluate(_queries, Case.Level, new SmoothedOutputs<float> { Score = _scores });
+            return _scores[0];
+        });
+    }
+
+    /// <summary>The OpenCL backend seen only as an <see cref="IScoreBackend"/>, so smoothing draws on the host (the comparison).</summary>
+    private sealed class ScoreOnly(OpenClBackend inner) : IScoreBackend
+    {
+        public string Name => inner.Name;
+
+        public void Evaluate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => inner.Evaluate(train, queries, level, outputs);
+
+        public void Accumulate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials)
+            where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> => inner.Accumulate(train, queries, partials);
     }
 }

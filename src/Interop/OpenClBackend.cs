@@ -2,14 +2,15 @@ using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using Kernels.Numerics;
+using Kernels.Numerics.Smoothing;
 using Silk.NET.OpenCL;
 
 namespace Kernels.Interop;
 
 /// <summary>Where the time of an OpenCL evaluation went: device times from the queue's event profiling (zero when it does not profile).</summary>
 /// <param name="TrainingUpload">Host wall time to lay out and upload the training set (measured always); zero when it was already resident.</param>
-/// <param name="QueryUpload">Device time of the query upload.</param>
-/// <param name="Kernel">Device time of the score kernel.</param>
+/// <param name="QueryUpload">Device time of the query upload (for device-drawn smoothing: the batch's queries and tangent frames).</param>
+/// <param name="Kernel">Device time of the score kernel (plus, for device-drawn smoothing, the kernels that make the perturbed rows).</param>
 /// <param name="Download">Device time of reading the per-query state back.</param>
 public readonly record struct OpenClTimings(TimeSpan TrainingUpload, TimeSpan QueryUpload, TimeSpan Kernel, TimeSpan Download)
 {
@@ -32,16 +33,24 @@ public readonly record struct OpenClTimings(TimeSpan TrainingUpload, TimeSpan Qu
 /// of times moves only its queries. <see cref="MakeResident{T}"/> uploads ahead of time and <see cref="Evict{T}"/>
 /// frees early. Calls are serialised on the context's lock, so one backend may be shared by threads.
 /// </para>
+/// <para>
+/// For log-domain smoothing with a Gaussian, anisotropic or tangent kernel it also makes the perturbed queries on the
+/// device (native/smoothing.cl, the host's Philox draws reproduced; needs cl_khr_fp64), so they never cross the bus;
+/// ball and covariance kernels, and devices without double, are drawn on the host.
+/// </para>
 /// </summary>
-public sealed class OpenClBackend : IScoreBackend, IDisposable
+public sealed class OpenClBackend : IPerturbingBackend, IDisposable
 {
-    private static readonly Lazy<string> Source = new(() =>
+    private static readonly Lazy<string> Source = new(() => Embedded("score.cl"));
+    private static readonly Lazy<string> SmoothingSource = new(() => Embedded("smoothing.cl"));
+
+    private static string Embedded(string file)
     {
-        using var stream = typeof(OpenClBackend).Assembly.GetManifestResourceStream("Kernels.Interop.score.cl")
-            ?? throw new InvalidOperationException("The embedded kernel Kernels.Interop.score.cl is missing from the assembly; rebuild Kernels.Interop.");
+        using var stream = typeof(OpenClBackend).Assembly.GetManifestResourceStream("Kernels.Interop." + file)
+            ?? throw new InvalidOperationException($"The embedded kernel Kernels.Interop.{file} is missing from the assembly; rebuild Kernels.Interop.");
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();
-    });
+    }
 
     private readonly bool _ownsContext;
     private readonly ConditionalWeakTable<object, Resident> _resident = new();
@@ -119,6 +128,152 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
                 partials.CombineQuery(q, state.Max[q], state.Sum[q], state.Displacement.AsSpan(q * d, d), state.Second[q]);
         }
         partials.AddTrainingCount(train.Count);
+    }
+
+    /// <inheritdoc/>
+    bool IPerturbingBackend.CanPerturb<T>() => !_disposed && Device.HasFp64;
+
+    /// <inheritdoc/>
+    void IPerturbingBackend.EvaluatePerturbed<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, in PerturbedBatch batch, NoiseLevel level, ScoreOutputs<T> outputs)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        if (!outputs.Denoiser.IsEmpty)
+            throw new ArgumentException("Perturbed rows stay on the device, so their denoiser (which needs the row) is not available; ask for the score.", nameof(outputs));
+        int d = train.Dimension;
+        lock (Context.SyncRoot)
+        {
+            var config = Configure<T>();
+            RequireLevel<T>(level);
+            var s = _scratch.Ensure(Context, batch.Rows, d, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
+            var (upload, perturb) = Perturb(queries, d, batch, config, s);
+            var state = Score(train, batch.Rows, level, config, s, upload, perturb);
+            for (int row = 0; row < batch.Rows; row++)
+                ScorePartials.FinishQuery(level, train.Count, d, row, ReadOnlySpan<T>.Empty,
+                    state.Max[row], state.Sum[row], state.Displacement.AsSpan(row * d, d), state.Second[row], outputs);
+            PerturbedRowCount += batch.Rows;
+        }
+    }
+
+    /// <summary>Tests only: rows evaluated from device draws since the backend was created.</summary>
+    internal long PerturbedRowCount { get; private set; }
+
+    /// <summary>Tests only: the perturbed rows of <paramref name="batch"/> as the device makes them (rows × D).</summary>
+    internal T[] PerturbedRows<T>(ReadOnlySpan<T> queries, int dimension, in PerturbedBatch batch) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        lock (Context.SyncRoot)
+        {
+            var config = Configure<T>();
+            var s = _scratch.Ensure(Context, batch.Rows, dimension, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
+            Perturb(queries, dimension, batch, config, s);
+            var rows = new T[batch.Rows * dimension];
+            s.Queries!.Read<T>(rows).Dispose();
+            return rows;
+        }
+    }
+
+    /// <summary>Tests only: Philox-4x32-10 on the device for each (c0, c1, c2, c3, k0, k1) sextet, four words each.</summary>
+    internal uint[] PhiloxBlocks(uint[] sextets)
+    {
+        ArgumentNullException.ThrowIfNull(sextets);
+        int count = sextets.Length / 6;
+        lock (Context.SyncRoot)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var kernel = Context.BuildProgram(SmoothingSource.Value, "-cl-std=CL1.2").Kernel("philox_blocks");
+            using var input = Context.CreateBuffer<uint>(sextets.Length, MemFlags.ReadOnly);
+            using var output = Context.CreateBuffer<uint>(4 * count);
+            input.Write<uint>(sextets).Dispose();
+            kernel.SetArgument(0, input);
+            kernel.SetArgument(1, output);
+            kernel.SetArgument(2, count);
+            kernel.Enqueue(count, 0).Dispose();
+            var result = new uint[4 * count];
+            output.Read<uint>(result).Dispose();
+            return result;
+        }
+    }
+
+    /// <summary>
+    /// Enqueues native/smoothing.cl's phases (normals, tangent coefficients for a tangent kernel, rows): the batch's
+    /// queries (and tangent frames) go up, the perturbed rows are written into the scratch query buffer, where the score
+    /// kernel reads them. Returns the upload and kernel times.
+    /// </summary>
+    private (TimeSpan Upload, TimeSpan Kernel) Perturb<T>(ReadOnlySpan<T> queries, int d, in PerturbedBatch batch, Config config, Scratch s)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int maxRank = Math.Max(1, batch.FrameLength / d), rows = batch.Rows;
+        var program = Context.BuildProgram(SmoothingSource.Value, $"-cl-std=CL1.2 -DREAL_IS_DOUBLE={(config.Double ? 1 : 0)} -DMAX_RANK={maxRank}");
+        s.EnsurePerturbation(Context, (long)queries.Length * (config.Double ? sizeof(double) : sizeof(float)),
+            Math.Max(1, batch.Frames.Length) * (long)sizeof(double), Math.Max(1, batch.Ranks.Length) * (long)sizeof(int),
+            (long)rows * d * sizeof(double), (long)rows * maxRank * sizeof(double));
+        using var up = s.Base!.Write(queries);
+        TimeSpan upload = up.Duration;
+        if (batch.FrameLength > 0)
+        {
+            using var f = s.Frames!.Write(batch.Frames);
+            using var r = s.Ranks!.Write(batch.Ranks);
+            upload += f.Duration + r.Duration;
+        }
+        var draws = batch.Draws;
+
+        var normals = program.Kernel("normals");
+        uint arg = 0;
+        normals.SetArgument(arg++, d);
+        normals.SetArgument(arg++, draws.Count);
+        normals.SetArgument(arg++, batch.Start);
+        normals.SetArgument(arg++, rows);
+        normals.SetArgument(arg++, (uint)draws.Seed);
+        normals.SetArgument(arg++, (uint)(draws.Seed >> 32));
+        normals.SetArgument(arg++, draws.Antithetic ? 1 : 0);
+        normals.SetArgument(arg++, draws.Fixed ? 1 : 0);
+        normals.SetArgument(arg, s.Xi!);
+        TimeSpan time = EnqueueFlat(normals, (long)rows * ((d + 3) / 4));
+
+        if (batch.FrameLength > 0)
+        {
+            var coefficients = program.Kernel("tangent_coefficients");
+            arg = 0;
+            coefficients.SetArgument(arg++, d);
+            coefficients.SetArgument(arg++, draws.Count);
+            coefficients.SetArgument(arg++, batch.Start);
+            coefficients.SetArgument(arg++, rows);
+            coefficients.SetArgument(arg++, batch.FirstQuery);
+            coefficients.SetArgument(arg++, batch.NormalScale);
+            coefficients.SetArgument(arg++, batch.TangentScale);
+            coefficients.SetArgument(arg++, s.Frames!);
+            coefficients.SetArgument(arg++, s.Ranks!);
+            coefficients.SetArgument(arg++, batch.FrameLength);
+            coefficients.SetArgument(arg++, s.Xi!);
+            coefficients.SetArgument(arg, s.Coefficients!);
+            time += EnqueueFlat(coefficients, rows);
+        }
+
+        var perturb = program.Kernel("perturb_rows");
+        arg = 0;
+        perturb.SetArgument(arg++, s.Base!);
+        perturb.SetArgument(arg++, d);
+        perturb.SetArgument(arg++, draws.Count);
+        perturb.SetArgument(arg++, batch.Start);
+        perturb.SetArgument(arg++, rows);
+        perturb.SetArgument(arg++, batch.FirstQuery);
+        perturb.SetArgument(arg++, draws.Antithetic ? 1 : 0);
+        perturb.SetArgument(arg++, batch.NormalScale);
+        perturb.SetArgument(arg++, s.Frames!);
+        perturb.SetArgument(arg++, s.Ranks!);
+        perturb.SetArgument(arg++, batch.FrameLength);
+        perturb.SetArgument(arg++, s.Xi!);
+        perturb.SetArgument(arg++, s.Coefficients!);
+        perturb.SetArgument(arg, s.Queries!);
+        time += EnqueueFlat(perturb, (long)rows * d);
+        return (upload, time);
+    }
+
+    /// <summary>Enqueues a kernel over <paramref name="items"/> work-items, padded up to whole work-groups (the kernel guards the rest).</summary>
+    private static TimeSpan EnqueueFlat(OpenClKernel kernel, long items)
+    {
+        int workGroup = Math.Min(64, kernel.MaxWorkGroupSize);
+        using var run = kernel.Enqueue((items + workGroup - 1) / workGroup * workGroup, workGroup);
+        return run.Duration;
     }
 
     /// <summary>Uploads <paramref name="train"/> now (it is otherwise uploaded on first use) and keeps it resident while it lives.</summary>
@@ -199,29 +354,42 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
     /// <summary>The per-query state of one call, widened to double (arrays may be longer than the call's M and M×D).</summary>
     private readonly record struct State(double[] Max, double[] Sum, double[] Second, double[] Displacement);
 
-    private unsafe State Run<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
+    private State Run<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var config = Configure<T>();
-        int n = train.Count, d = train.Dimension, m = queries.Length / d;
+        int d = train.Dimension, m = queries.Length / d;
+        RequireLevel<T>(level);
+        var s = _scratch.Ensure(Context, m, d, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
+        using var upload = s.Queries!.Write(queries);
+        return Score(train, m, level, config, s, upload.Duration, TimeSpan.Zero);
+    }
+
+    private static void RequireLevel<T>(NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!T.IsFinite(T.CreateTruncating(-0.5 / level.Variance)) || !T.IsFinite(T.CreateTruncating(level.Alpha)))
+            throw new ArgumentOutOfRangeException(nameof(level), level,
+                $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
+    }
+
+    /// <summary>Runs the score kernel on the m queries already in the scratch query buffer and reads the state back.</summary>
+    private State Score<T>(TrainingSet<T> train, int m, NoiseLevel level, Config config, Scratch s, TimeSpan queryUpload, TimeSpan perturbKernel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = train.Count, d = train.Dimension;
         T alpha = T.CreateTruncating(level.Alpha);
         T alphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(alpha));
         T negHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
-        if (!T.IsFinite(negHalfInvVariance) || !T.IsFinite(alpha))
-            throw new ArgumentOutOfRangeException(nameof(level), level,
-                $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
 
         var resident = ResidentFor(train, config, out var trainingUpload);
         var kernel = Kernel(ref config, !T.IsZero(alphaLow));
         long global = (m + config.WorkGroup - 1) / config.WorkGroup * (long)config.WorkGroup;
-        var s = _scratch.Ensure(Context, m, d, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
 
-        using var upload = s.Queries!.Write(queries);
         uint arg = 0;
         kernel.SetArgument(arg++, resident.Groups);
         kernel.SetArgument(arg++, resident.Rows);
         kernel.SetArgument(arg++, n);
         kernel.SetArgument(arg++, d);
-        kernel.SetArgument(arg++, s.Queries);
+        kernel.SetArgument(arg++, s.Queries!);
         kernel.SetArgument(arg++, m);
         kernel.SetArgument(arg++, alpha);
         kernel.SetArgument(arg++, alphaLow);
@@ -247,7 +415,7 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
             download = ReadWidened(s.Max!, state.Max.AsSpan(0, m)) + ReadWidened(s.Sum!, state.Sum.AsSpan(0, m))
                        + ReadWidened(s.Second!, state.Second.AsSpan(0, m)) + ReadWidened(s.Displacement!, state.Displacement.AsSpan(0, m * d));
         }
-        LastTimings = new OpenClTimings(trainingUpload, upload.Duration, run.Duration, download);
+        LastTimings = new OpenClTimings(trainingUpload, queryUpload, perturbKernel + run.Duration, download);
         TotalTimings += LastTimings;
         return state;
     }
@@ -322,6 +490,7 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
     private sealed class Scratch : IDisposable
     {
         public OpenClBuffer? Queries, Max, Sum, Second, Displacement;
+        public OpenClBuffer? Base, Frames, Ranks, Xi, Coefficients; // device draws: the batch's queries, tangent frames, ranks, normals, B^T xi
         private State _host = new([], [], [], []);
 
         public State HostState(int m, int d)
@@ -341,6 +510,15 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
             return this;
         }
 
+        public void EnsurePerturbation(OpenClContext context, long baseBytes, long frameBytes, long rankBytes, long normalBytes, long coefficientBytes)
+        {
+            Base = Grow(context, Base, baseBytes);
+            Frames = Grow(context, Frames, frameBytes);
+            Ranks = Grow(context, Ranks, rankBytes);
+            Xi = Grow(context, Xi, normalBytes);
+            Coefficients = Grow(context, Coefficients, coefficientBytes);
+        }
+
         private static OpenClBuffer Grow(OpenClContext context, OpenClBuffer? buffer, long bytes)
         {
             if (buffer is { IsDisposed: false } && buffer.Bytes >= bytes) return buffer;
@@ -351,7 +529,7 @@ public sealed class OpenClBackend : IScoreBackend, IDisposable
 
         public void Dispose()
         {
-            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement }) b?.Dispose();
+            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement, Base, Frames, Ranks, Xi, Coefficients }) b?.Dispose();
         }
     }
 }

@@ -5,8 +5,8 @@ namespace Kernels.Tests.OpenCl;
 
 /// <summary>
 /// native/score.cl compiles, without an OpenCL runtime, in every configuration the backend can choose (CPU: 16 floats or
-/// 8 doubles per vector and two per tile; GPU: 8 or 4 and four per tile; state in double or float), via clang-14's OpenCL
-/// front end. Skipped (counted) where clang-14 is not installed.
+/// 8 doubles per vector and two per tile; GPU: 8 or 4 and four per tile; state in double or float), and native/smoothing.cl
+/// in float and double rows and tangent ranks, via clang-14's OpenCL front end. Skipped (counted) where clang-14 is not installed.
 /// </summary>
 public sealed class KernelLintTests
 {
@@ -16,22 +16,32 @@ public sealed class KernelLintTests
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Select(dir => Path.Combine(dir, "clang-14")).FirstOrDefault(File.Exists);
 
+    private const string NoClang = "clang-14 is not on PATH (apt-get install clang-14) to lint native/*.cl offline.";
+
     public sealed class ClangTheoryAttribute : TheoryAttribute
     {
         public ClangTheoryAttribute()
         {
-            if (Clang is null) Skip = "clang-14 is not on PATH (apt-get install clang-14) to lint native/*.cl offline.";
+            if (Clang is null) Skip = NoClang;
         }
     }
 
-    private static string KernelPath()
+    public sealed class ClangFactAttribute : FactAttribute
+    {
+        public ClangFactAttribute()
+        {
+            if (Clang is null) Skip = NoClang;
+        }
+    }
+
+    private static string KernelPath(string file)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            string candidate = Path.Combine(dir.FullName, "native", "score.cl");
+            string candidate = Path.Combine(dir.FullName, "native", file);
             if (File.Exists(candidate)) return candidate;
         }
-        throw new FileNotFoundException("native/score.cl not found above " + AppContext.BaseDirectory);
+        throw new FileNotFoundException($"native/{file} not found above " + AppContext.BaseDirectory);
     }
 
     [ClangTheory]
@@ -43,8 +53,27 @@ public sealed class KernelLintTests
     [InlineData("-DLANES=2 -DGROUPS=1 -DDCHUNK=1 -DWG=1")]
     public void ScoreKernel_CompilesInEveryConfiguration(string defines)
     {
-        var (exitCode, errors) = Lint(defines, "-Werror");
+        var (exitCode, errors) = Lint("score.cl", defines, "-Werror");
         Assert.True(exitCode == 0, $"clang-14 {defines}: {errors}");
+    }
+
+    [ClangTheory]
+    [InlineData("")]
+    [InlineData("-DREAL_IS_DOUBLE=0 -DMAX_RANK=1")]
+    [InlineData("-DREAL_IS_DOUBLE=1 -DMAX_RANK=1")]
+    [InlineData("-DREAL_IS_DOUBLE=1 -DMAX_RANK=17")]
+    public void SmoothingKernel_CompilesInEveryConfiguration(string defines)
+    {
+        var (exitCode, errors) = Lint("smoothing.cl", defines, "-Werror");
+        Assert.True(exitCode == 0, $"clang-14 {defines}: {errors}");
+    }
+
+    [ClangFact]
+    public void SmoothingKernel_RejectsAZeroRank()
+    {
+        var (exitCode, errors) = Lint("smoothing.cl", "-DMAX_RANK=0");
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("must be", errors);
     }
 
     [ClangTheory]
@@ -52,16 +81,16 @@ public sealed class KernelLintTests
     [InlineData("-DLANES=16 -DGROUPS=16")]
     public void ScoreKernel_RejectsImpossibleConfigurations(string defines)
     {
-        var (exitCode, errors) = Lint(defines);
+        var (exitCode, errors) = Lint("score.cl", defines);
         Assert.NotEqual(0, exitCode);
         Assert.Contains("must be", errors); // the kernel's own #error says which parameter and why
     }
 
-    private static (int ExitCode, string Errors) Lint(string defines, params string[] extra)
+    private static (int ExitCode, string Errors) Lint(string file, string defines, params string[] extra)
     {
         var start = new ProcessStartInfo(Clang!) { RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (string arg in new[] { "-x", "cl", "-cl-std=CL1.2", "-Xclang", "-finclude-default-header", "-fsyntax-only" }
-                     .Concat(extra).Concat(defines.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Append(KernelPath()))
+                     .Concat(extra).Concat(defines.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Append(KernelPath(file)))
             start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
         string errors = process.StandardError.ReadToEnd();

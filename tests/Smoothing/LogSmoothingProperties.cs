@@ -18,7 +18,13 @@ namespace Kernels.Tests.Smoothing;
 /// </summary>
 public class LogSmoothingProperties
 {
-    internal static void MatchesReference<T>(SmoothingCase c, IScoreBackend backend, int batchRows) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <param name="c">The case.</param>
+    /// <param name="backend">The backend under test.</param>
+    /// <param name="batchRows">Rows per batch (0: automatic).</param>
+    /// <param name="rowOf">The perturbed row (q, draw) the backend evaluates, widened, when it makes its own (device
+    /// draws); null: the host's <see cref="SmoothingCase.PerturbedQuery{T}"/>. The reference is evaluated at these rows.</param>
+    internal static void MatchesReference<T>(SmoothingCase c, IScoreBackend backend, int batchRows, Func<int, int, double[]>? rowOf = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var p = c.Problem;
         var (train, queries, trainD, queriesD) = p.Build<T>();
@@ -28,7 +34,9 @@ public class LogSmoothingProperties
         int m = p.M, d = p.D;
         var (ld, s, div) = (new T[m], new T[m * d], new T[m]);
         model.Evaluate(queries, p.Level, new SmoothedOutputs<T> { LogDensity = ld, Score = s, Divergence = div });
-        var reference = SmoothingReference.LogDomain<T>(trainD, d, queries, p.Level, kernel, draws);
+        var reference = rowOf is null
+            ? SmoothingReference.LogDomain<T>(trainD, d, queries, p.Level, kernel, draws)
+            : ReferenceAt(trainD, d, m, draws, p.Level, rowOf);
 
         double u = ErrorBound.UnitRoundoff<T>();
         for (int q = 0; q < m; q++)
@@ -37,7 +45,7 @@ public class LogSmoothingProperties
             double bLd = 0, bS = 0, bDiv = 0;
             for (int k = 0; k < draws.Count; k++)
             {
-                var b = ErrorBound.For(trainD, d, SmoothingCase.PerturbedQuery<T>(kernel, draws, x, q, k), p.Level, u);
+                var b = ErrorBound.For(trainD, d, rowOf?.Invoke(q, k) ?? SmoothingCase.PerturbedQuery<T>(kernel, draws, x, q, k), p.Level, u);
                 (bLd, bS, bDiv) = (bLd + b.LogDensity / draws.Count, bS + b.Score / draws.Count, bDiv + b.Divergence / draws.Count);
             }
             double accumulation = draws.Count * ErrorBound.Gamma(3, ErrorBound.UnitRoundoffDouble);
@@ -46,6 +54,28 @@ public class LogSmoothingProperties
             Expect.Within(Problem.Widen(s).AsSpan(q * d, d), reference.Score.AsSpan(q * d, d), bS + accumulation * ErrorBound.Norm(reference.Score.AsSpan(q * d, d)), "smoothed score", q, context);
             Expect.Within(double.CreateTruncating(div[q]), reference.Divergence[q], bDiv + accumulation * Math.Abs(reference.Divergence[q]), "smoothed divergence", q, context);
         }
+    }
+
+    /// <summary>
+    /// <see cref="SmoothingReference.LogDomain{T}"/>'s float64 means, at given perturbed rows: per query, per unit the
+    /// (pair-averaged) row values, then the mean over units, as the reference folds them.
+    /// </summary>
+    internal static SmoothedEstimate ReferenceAt(double[] train, int d, int m, SmoothingDraws draws, NoiseLevel level, Func<int, int, double[]> rowOf)
+    {
+        var (ld, s, div) = (new double[m], new double[m * d], new double[m]);
+        double share = 1.0 / draws.Count; // a pair's ½ times 1/units, or 1/K: every row weighs 1/K
+        for (int q = 0; q < m; q++)
+        {
+            for (int k = 0; k < draws.Count; k++)
+            {
+                double[] row = rowOf(q, k);
+                ld[q] += share * ScoreReference.LogDensity(train, d, row, level);
+                div[q] += share * ScoreReference.Divergence(train, d, row, level);
+                double[] score = ScoreReference.Score(train, d, row, level);
+                for (int j = 0; j < d; j++) s[q * d + j] += share * score[j];
+            }
+        }
+        return new SmoothedEstimate(ld, s, div, [], [], []);
     }
 
     [Property(MaxTest = 60)]

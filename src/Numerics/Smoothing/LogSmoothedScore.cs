@@ -11,7 +11,9 @@ namespace Kernels.Numerics.Smoothing;
 /// The M·K perturbed queries x + z are streamed through the score backend in batches of <see cref="BatchRows"/> rows:
 /// memory is O(batch·D + M·D), never M×K×D or M×K×N. Each perturbed query is rounded once to T, the precision of the
 /// evaluation, and draws are accumulated per query in draw order in float64 (Welford), so the result does not depend on
-/// the thread count or the batch size.
+/// the thread count or the batch size. A backend that can draw (the OpenCL backend, an <c>IPerturbingBackend</c>) makes the
+/// rows of Gaussian, tangent and anisotropic kernels itself from the same Philox layout, so they never cross the bus; the
+/// folding on the host is the same.
 /// </para>
 /// </summary>
 /// <typeparam name="T">float or double.</typeparam>
@@ -133,14 +135,18 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
     {
         int d = Dimension, k = Draws.Count, batch = BatchRows;
         long total = (long)m * k;
-        int frameLength = Kernel.FrameLength(d), normals = Kernel.NormalCount(d);
+        int frameLength = Kernel.FrameLength(d);
         int maxQueries = (int)Math.Min(m, batch / k + 2);
         var frames = new double[maxQueries * frameLength];
         var ranks = new int[maxQueries];
-        var perturbed = new T[(int)Math.Min(batch, total) * d];
-        var rowScores = score.Wanted ? new T[perturbed.Length] : null;
-        var rowLogDensity = logDensity.Wanted ? new T[perturbed.Length / d] : null;
-        var rowDivergence = divergence.Wanted ? new T[perturbed.Length / d] : null;
+        int batchCapacity = (int)Math.Min(batch, total);
+        // Linear-Gaussian kernels on a backend that can draw: the rows are made where they are evaluated.
+        var scales = Kernel.DeviceScales.GetValueOrDefault();
+        var device = Kernel.DeviceScales is not null && Empirical.Backend is IPerturbingBackend p && p.CanPerturb<T>() ? p : null;
+        var perturbed = device is null ? new T[batchCapacity * d] : null;
+        var rowScores = score.Wanted ? new T[batchCapacity * d] : null;
+        var rowLogDensity = logDensity.Wanted ? new T[batchCapacity] : null;
+        var rowDivergence = divergence.Wanted ? new T[batchCapacity] : null;
         var parallel = Empirical.ParallelOptions;
 
         for (long start = 0; start < total; start += batch)
@@ -157,32 +163,33 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
                 });
             }
 
-            const int rowsPerTask = 16;
-            Parallel.For(0, (rows + rowsPerTask - 1) / rowsPerTask, parallel, task =>
-            {
-                double[] scratch = ArrayPool<double>.Shared.Rent(normals + d);
-                var xi = scratch.AsSpan(0, normals);
-                var z = scratch.AsSpan(normals, d);
-                for (int row = task * rowsPerTask; row < Math.Min(rows, (task + 1) * rowsPerTask); row++)
-                {
-                    long r = start + row;
-                    int q = (int)(r / k), draw = (int)(r % k);
-                    int f = q - firstQuery;
-                    Kernel.Perturb(frames.AsSpan(f * frameLength, frameLength), frameLength > 0 ? ranks[f] : 0, Draws, q, draw, xi, z);
-                    var x = queries.AsSpan(q * d, d);
-                    var target = perturbed.AsSpan(row * d, d);
-                    for (int j = 0; j < d; j++)
-                        target[j] = T.CreateTruncating(double.CreateTruncating(x[j]) + z[j]);
-                }
-                ArrayPool<double>.Shared.Return(scratch);
-            });
-
-            Empirical.Backend.Evaluate(Empirical.TrainingSet, perturbed.AsSpan(0, rows * d), level, new ScoreOutputs<T>
+            var rowOutputs = new ScoreOutputs<T>
             {
                 LogDensity = rowLogDensity.AsSpan(0, rowLogDensity is null ? 0 : rows),
                 Score = rowScores.AsSpan(0, rowScores is null ? 0 : rows * d),
                 Divergence = rowDivergence.AsSpan(0, rowDivergence is null ? 0 : rows),
-            });
+            };
+            if (device is not null)
+            {
+                int queryCount = lastQuery - firstQuery + 1;
+                device.EvaluatePerturbed(Empirical.TrainingSet, queries.AsSpan(firstQuery * d, queryCount * d), new PerturbedBatch
+                {
+                    Draws = Draws,
+                    Start = start,
+                    Rows = rows,
+                    FirstQuery = firstQuery,
+                    TangentScale = scales.Tangent,
+                    NormalScale = scales.Normal,
+                    FrameLength = frameLength,
+                    Frames = frames.AsSpan(0, queryCount * frameLength),
+                    Ranks = ranks.AsSpan(0, frameLength > 0 ? queryCount : 0),
+                }, level, rowOutputs);
+            }
+            else
+            {
+                PerturbOnHost(queries, start, rows, firstQuery, frames, ranks, perturbed!);
+                Empirical.Backend.Evaluate(Empirical.TrainingSet, perturbed.AsSpan(0, rows * d), level, rowOutputs);
+            }
 
             // Each query's rows are contiguous and folded in draw order: deterministic under any parallel split.
             Parallel.For(firstQuery, lastQuery + 1, parallel, q =>
@@ -198,6 +205,31 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
                 }
             });
         }
+    }
+
+    /// <summary>Rows [start, start + rows) of the M·K perturbed queries into <paramref name="perturbed"/>, drawn on the host.</summary>
+    private void PerturbOnHost(T[] queries, long start, int rows, int firstQuery, double[] frames, int[] ranks, T[] perturbed)
+    {
+        int d = Dimension, k = Draws.Count, frameLength = Kernel.FrameLength(d), normals = Kernel.NormalCount(d);
+        const int rowsPerTask = 16;
+        Parallel.For(0, (rows + rowsPerTask - 1) / rowsPerTask, Empirical.ParallelOptions, task =>
+        {
+            double[] scratch = ArrayPool<double>.Shared.Rent(normals + d);
+            var xi = scratch.AsSpan(0, normals);
+            var z = scratch.AsSpan(normals, d);
+            for (int row = task * rowsPerTask; row < Math.Min(rows, (task + 1) * rowsPerTask); row++)
+            {
+                long r = start + row;
+                int q = (int)(r / k), draw = (int)(r % k);
+                int f = q - firstQuery;
+                Kernel.Perturb(frames.AsSpan(f * frameLength, frameLength), frameLength > 0 ? ranks[f] : 0, Draws, q, draw, xi, z);
+                var x = queries.AsSpan(q * d, d);
+                var target = perturbed.AsSpan(row * d, d);
+                for (int j = 0; j < d; j++)
+                    target[j] = T.CreateTruncating(double.CreateTruncating(x[j]) + z[j]);
+            }
+            ArrayPool<double>.Shared.Return(scratch);
+        });
     }
 
     private static double[] Widen(ReadOnlySpan<T> x)

@@ -125,6 +125,12 @@ public abstract class SmoothingKernel
         throw new NotSupportedException(
             $"Density smoothing (KDE) has a closed form only for Gaussian kernels (Gaussian, Anisotropic, Tangent, Covariance), not for {this}; use log-domain smoothing (LogSmoothedScore) for it.");
 
+    /// <summary>
+    /// (h_T, h_N) when z = h_N ξ + (h_T − h_N) B Bᵀ ξ with B the frame (rank 0 for the isotropic Gaussian): the kernels a
+    /// device can draw itself (<see cref="IPerturbingBackend"/>); null for the others (ball, covariance), drawn on the host.
+    /// </summary>
+    internal virtual (double Tangent, double Normal)? DeviceScales => null;
+
     /// <summary>True when z is Gaussian (so density smoothing has a closed form).</summary>
     internal virtual bool IsGaussian => true;
 
@@ -143,6 +149,8 @@ public abstract class SmoothingKernel
 
     private sealed class GaussianKernel(double scale) : SmoothingKernel
     {
+        internal override (double Tangent, double Normal)? DeviceScales => (scale, scale);
+
         internal override void Apply(ReadOnlySpan<double> frame, int rank, ReadOnlySpan<double> xi, SmoothingDraws draws, int query, int unit, Span<double> z)
         {
             for (int j = 0; j < z.Length; j++) z[j] = scale * xi[j];
@@ -168,6 +176,8 @@ public abstract class SmoothingKernel
         }
 
         internal override int FrameLength(int dimension) => tangents.MaxTangentDimension * dimension;
+
+        internal override (double Tangent, double Normal)? DeviceScales => (tangentScale, normalScale);
 
         internal override int PrepareFrame(ReadOnlySpan<double> x, Span<double> frame) => tangents.TangentBasis(x, frame);
 
