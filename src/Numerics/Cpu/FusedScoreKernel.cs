@@ -56,6 +56,9 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// <summary>Largest expansion error bound (nats) a block accepts; beyond it nearly every point would be a candidate.</summary>
     private const double ExpansionBoundLimit = 4;
 
+    /// <summary>Points per super-tile of the expansion path (its ũ buffer is QueryBlock × this many T per thread: 2 MB in float).</summary>
+    private const int SuperTilePoints = 16384;
+
     /// <summary>Smallest D for which the expansion path pays for its candidate pass.</summary>
     private const int ExpansionMinDimension = 32;
 
@@ -107,8 +110,11 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     private sealed class Scratch : IDisposable
     {
         public readonly T[] Distances, Weights, Accumulator;
-        public readonly double[] Max, Sum, Second, Displacement, SquaredNorms;
+        public readonly double[] Max, Sum, Second, Displacement, SquaredNorms, Lower;
         public readonly bool[] Expansion;
+
+        /// <summary>Expansion logits ũ of the block's queries over one super-tile (QueryBlock × SuperLanes), when the job can expand.</summary>
+        public readonly T[] Expanded;
 
         public Scratch(Job job)
         {
@@ -121,7 +127,9 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Second = ArrayPool<double>.Shared.Rent(QueryBlock);
             Displacement = ArrayPool<double>.Shared.Rent(QueryBlock * job.Dimension);
             SquaredNorms = ArrayPool<double>.Shared.Rent(QueryBlock);
+            Lower = new double[QueryBlock];
             Expansion = new bool[QueryBlock];
+            Expanded = job.ScaledNorms is null ? [] : ArrayPool<T>.Shared.Rent(QueryBlock * job.SuperGroups * W);
         }
 
         public void Dispose()
@@ -134,6 +142,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             ArrayPool<double>.Shared.Return(Second);
             ArrayPool<double>.Shared.Return(Displacement);
             ArrayPool<double>.Shared.Return(SquaredNorms);
+            if (Expanded.Length > 0) ArrayPool<T>.Shared.Return(Expanded);
         }
     }
 
@@ -150,6 +159,13 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         /// <summary>Expansion path data (null when T or D rule it out): α²‖y‖² and α‖y‖ per lane (0 in padding lanes).</summary>
         public readonly T[]? ScaledSquaredNorms, ScaledNorms;
         public readonly double MaxScaledNorm, BoundFactor;
+
+        /// <summary>
+        /// Groups per super-tile (a multiple of <see cref="TileGroups"/>, about 16 384 points): the expansion path first computes
+        /// ũ over a whole super-tile, so its candidate threshold uses the super-tile's maximum, not the running one (which before
+        /// the query's nearest points arrive would keep half the tiles as candidates).
+        /// </summary>
+        public readonly int SuperGroups;
 
         public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups, bool allowExpansion)
         {
@@ -183,6 +199,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 BoundFactor = nu / (1 - nu) * (1 + Math.ScaleB(1, -20)) * 0.5 / level.Variance;
             }
             TileGroups = Math.Min(tileGroups > 0 ? tileGroups : auto, train.GroupCount);
+            SuperGroups = TileGroups * Math.Max(1, SuperTilePoints / (TileGroups * W));
         }
 
         /// <summary>
@@ -227,74 +244,86 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             var expansion = s.Expansion;
             if (!MarkExpansion(q0, nq, s.SquaredNorms, expansion)) Array.Clear(expansion);
 
+            bool anyExpansion = false;
+            for (int q = 0; q < nq; q++) anyExpansion |= expansion[q];
+
             fixed (T* pGroups = Train.Groups)
             fixed (T* pRows = Train.Rows)
             fixed (T* pDist = s.Distances)
             fixed (T* pW = s.Weights)
             fixed (T* pAcc = s.Accumulator)
+            fixed (T* pExpanded = s.Expanded)
             fixed (double* pDisp = s.Displacement)
             {
-                for (int g0 = 0; g0 < groups; g0 += TileGroups)
+                int distStride = TileGroups * W, superLanes = SuperGroups * W;
+                for (int sg0 = 0; sg0 < groups; sg0 += SuperGroups)
                 {
-                    int ng = Math.Min(TileGroups, groups - g0);
-                    int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
-                    T* tile = pGroups + (long)g0 * d * W;
-                    int distStride = TileGroups * W;
-                    for (int qt = 0; qt < nq; qt += QueryTile)
+                    int send = Math.Min(groups, sg0 + SuperGroups);
+                    if (anyExpansion) ExpansionPass(q0, nq, sg0, send, s, pGroups, pDist, pExpanded);
+                    for (int g0 = sg0; g0 < send; g0 += TileGroups)
                     {
-                        int nt = Math.Min(QueryTile, nq - qt);
-                        T* xt = Queries + (long)(q0 + qt) * d;
-                        int expanded = 0;
-                        for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
-                        if (nt == QueryTile && expanded == QueryTile)
+                        int ng = Math.Min(TileGroups, send - g0);
+                        int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
+                        T* tile = pGroups + (long)g0 * d * W;
+                        for (int qt = 0; qt < nq; qt += QueryTile)
                         {
-                            Dots4(xt, tile, ng, d, pDist, distStride);
-                        }
-                        else if (nt == QueryTile && expanded == 0)
-                        {
-                            SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
-                        }
-                        else
-                        {
-                            // a partial or mixed tile: each query on its own path (the same FMA chains as the 4-query kernels)
+                            int nt = Math.Min(QueryTile, nq - qt);
+                            T* xt = Queries + (long)(q0 + qt) * d;
+                            int expanded = 0;
+                            for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
+                            if (nt == QueryTile && expanded == 0)
+                            {
+                                SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
+                            }
+                            else if (expanded < nt)
+                            {
+                                // a partial or mixed tile: the direct queries one by one (the same FMA chains as the 4-query kernel)
+                                for (int j = 0; j < nt; j++)
+                                {
+                                    if (!expansion[qt + j])
+                                        SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
+                                }
+                            }
                             for (int j = 0; j < nt; j++)
                             {
-                                if (expansion[qt + j]) Dots1(xt + j * d, tile, ng, d, pDist + j * distStride);
-                                else SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
-                            }
-                        }
-                        for (int j = 0; j < nt; j++)
-                        {
-                            int q = qt + j;
-                            T* x = xt + j * d;
-                            if (expansion[q])
-                            {
-                                T* rows = pRows + (long)g0 * W * d;
-                                if (!Candidates<TAlpha>(x, s.SquaredNorms[q], pDist + j * distStride, g0 * W, ng, valid, rows, pW, s.Max[q]))
-                                    continue; // every point of the tile is negligible
-                            }
-                            T largest = expansion[q] ? MaxLogit(pW, ng) : Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
-                            double tileMax = double.CreateTruncating(largest);
-                            if (tileMax > s.Max[q])
-                            {
-                                double a = Math.Exp(s.Max[q] - tileMax);
-                                s.Sum[q] *= a;
-                                s.Second[q] *= a;
-                                TensorPrimitives.Multiply(s.Displacement.AsSpan(q * d, d), a, s.Displacement.AsSpan(q * d, d));
-                                s.Max[q] = tileMax;
-                            }
-                            if (double.IsNegativeInfinity(s.Max[q])) continue; // every distance so far overflowed T
+                                int q = qt + j;
+                                T* x = xt + j * d;
+                                T largest;
+                                if (expansion[q])
+                                {
+                                    T* rows = pRows + (long)g0 * W * d;
+                                    T* estimates = pExpanded + (long)q * superLanes + (g0 - sg0) * W;
+                                    double threshold = Math.Max(s.Lower[q], s.Max[q]) - NegligibleLogit;
+                                    if (!Candidates<TAlpha>(x, s.SquaredNorms[q], estimates, g0 * W, ng, rows, pW, pDist + j * distStride, threshold))
+                                        continue; // every point of the tile is negligible
+                                    largest = MaxLogit(pW, ng);
+                                }
+                                else
+                                {
+                                    largest = Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
+                                }
+                                double tileMax = double.CreateTruncating(largest);
+                                if (tileMax > s.Max[q])
+                                {
+                                    double a = Math.Exp(s.Max[q] - tileMax);
+                                    s.Sum[q] *= a;
+                                    s.Second[q] *= a;
+                                    TensorPrimitives.Multiply(s.Displacement.AsSpan(q * d, d), a, s.Displacement.AsSpan(q * d, d));
+                                    s.Max[q] = tileMax;
+                                }
+                                if (double.IsNegativeInfinity(s.Max[q])) continue; // every distance so far overflowed T
 
-                            var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]));
-                            s.Sum[q] += double.CreateTruncating(sum);
-                            s.Second[q] += double.CreateTruncating(second);
-                            double* disp = pDisp + (long)q * d;
-                            // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
-                            // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
-                            if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
-                                WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
-                            else
-                                WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                                var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]));
+                                s.Sum[q] += double.CreateTruncating(sum);
+                                s.Second[q] += double.CreateTruncating(second);
+                                double* disp = pDisp + (long)q * d;
+                                // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
+                                // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
+                                if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
+                                    WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                                else
+                                    WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                            }
                         }
                     }
                 }
@@ -322,61 +351,99 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         }
 
         /// <summary>
-        /// The expansion path's phases 1–2 for one query: from its dot products (at <paramref name="buffer"/>) the
-        /// expansion logits ũ and bounds E; then the candidates ũ + E ≥ max(running maximum, max(ũ − E)) − 36 get their
-        /// exact logit from a direct-difference distance, every other lane −∞ (weight 0) with distance 0. On return
-        /// <paramref name="buffer"/> holds the distances and <paramref name="logits"/> the logits. False when no point
-        /// of the tile is a candidate.
+        /// The expansion path's first phase over groups [sg0, send): the block's dot products by the micro-kernel, turned into
+        /// expansion logits ũ = (‖x‖² + α²‖y‖² − 2α x·y)·(−1/(2σ²)) stored per query (−∞ in padding lanes), and each query's
+        /// lower bound max(ũ − E) of its largest true logit over the super-tile.
         /// </summary>
-        public bool Candidates<TAlpha>(T* x, double squaredNorm, T* buffer, int firstLane, int ng, int valid, T* rows, T* logits, double runningMax)
-            where TAlpha : struct, IAlphaMode
+        private void ExpansionPass(int q0, int nq, int sg0, int send, Scratch s, T* pGroups, T* pDist, T* pExpanded)
         {
-            var nx = Vector512.Create(T.CreateTruncating(squaredNorm));
-            var rootNx = Vector512.Create(T.CreateTruncating(Math.Sqrt(squaredNorm)));
+            int d = Dimension, n = Train.Count, distStride = TileGroups * W, superLanes = SuperGroups * W;
+            var expansion = s.Expansion;
+            for (int q = 0; q < nq; q++) s.Lower[q] = double.NegativeInfinity;
             var twoAlpha = Vector512.Create(T.CreateTruncating(2 * Level.Alpha));
             var scale = Vector512.Create(NegHalfInvVariance);
             var factor = Vector512.Create(T.CreateTruncating(BoundFactor));
             var minusInf = Vector512.Create(T.NegativeInfinity);
-            var lower = minusInf;
             fixed (T* pNy = ScaledSquaredNorms)
+            fixed (T* pAn = ScaledNorms)
+            {
+                for (int g0 = sg0; g0 < send; g0 += TileGroups)
+                {
+                    int ng = Math.Min(TileGroups, send - g0);
+                    int valid = Math.Min(n - g0 * W, ng * W);
+                    T* tile = pGroups + (long)g0 * d * W;
+                    var limit = Vector512.Create(T.CreateTruncating(valid));
+                    for (int qt = 0; qt < nq; qt += QueryTile)
+                    {
+                        int nt = Math.Min(QueryTile, nq - qt);
+                        T* xt = Queries + (long)(q0 + qt) * d;
+                        int expanded = 0;
+                        for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
+                        if (expanded == 0) continue;
+                        if (nt == QueryTile && expanded == QueryTile) Dots4(xt, tile, ng, d, pDist, distStride);
+                        else for (int j = 0; j < nt; j++) if (expansion[qt + j]) Dots1(xt + j * d, tile, ng, d, pDist + j * distStride);
+                        for (int j = 0; j < nt; j++)
+                        {
+                            int q = qt + j;
+                            if (!expansion[q]) continue;
+                            var nx = Vector512.Create(T.CreateTruncating(s.SquaredNorms[q]));
+                            var rootNx = Vector512.Create(T.CreateTruncating(Math.Sqrt(s.SquaredNorms[q])));
+                            T* dots = pDist + j * distStride;
+                            T* estimates = pExpanded + (long)q * superLanes + (g0 - sg0) * W;
+                            var lower = minusInf;
+                            for (int g = 0; g < ng; g++)
+                            {
+                                int o = g * W, lane = g0 * W + o;
+                                var ue = Fma(-twoAlpha, Vector512.Load(dots + o), nx + Vector512.Load(pNy + lane)) * scale;
+                                var inside = Vector512.LessThan(Vector512.Create(T.CreateTruncating(o)) + Vector512<T>.Indices, limit);
+                                ue = Vector512.ConditionalSelect(inside, ue, minusInf);
+                                ue.Store(estimates + o);
+                                var r = rootNx + Vector512.Load(pAn + lane);
+                                lower = Vector512.Max(lower, ue - factor * r * r);
+                            }
+                            s.Lower[q] = Math.Max(s.Lower[q], double.CreateTruncating(MaxOf(lower)));
+                        }
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// The expansion path's second phase for one query and one tile: the candidates ũ + E ≥ <paramref name="threshold"/>
+        /// (max of the running maximum and the super-tile's lower bound, less 36) get their exact logit from a direct-difference
+        /// distance; every other lane gets −∞ (weight 0) and distance 0. Writes <paramref name="logits"/> and
+        /// <paramref name="distances"/>; false when no point of the tile is a candidate.
+        /// </summary>
+        public bool Candidates<TAlpha>(T* x, double squaredNorm, T* estimates, int firstLane, int ng, T* rows, T* logits, T* distances,
+            double threshold) where TAlpha : struct, IAlphaMode
+        {
+            var rootNx = Vector512.Create(T.CreateTruncating(Math.Sqrt(squaredNorm)));
+            var factor = Vector512.Create(T.CreateTruncating(BoundFactor));
+            var minusInf = Vector512.Create(T.NegativeInfinity);
+            var limit = Vector512.Create(T.CreateTruncating(threshold));
+            var na = Vector512.Create(-Alpha);
+            var nal = Vector512.Create(-AlphaLow);
+            bool any = false;
             fixed (T* pAn = ScaledNorms)
             {
                 for (int g = 0; g < ng; g++)
                 {
                     int o = g * W;
-                    var dot = Vector512.Load(buffer + o);
-                    var ue = Fma(-twoAlpha, dot, nx + Vector512.Load(pNy + firstLane + o)) * scale;
+                    var ue = Vector512.Load(estimates + o);
                     var r = rootNx + Vector512.Load(pAn + firstLane + o);
-                    var e = factor * r * r;
-                    var inside = Vector512.LessThan(Vector512.Create(T.CreateTruncating(o)) + Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(valid)));
-                    ue = Vector512.ConditionalSelect(inside, ue, minusInf);
-                    lower = Vector512.Max(lower, ue - e);
-                    ue.Store(logits + o);
-                    e.Store(buffer + o);
-                }
-            }
-            double threshold = Math.Max(double.CreateTruncating(MaxOf(lower)), runningMax) - NegligibleLogit;
-            var limit = Vector512.Create(T.CreateTruncating(threshold));
-            var na = Vector512.Create(-Alpha);
-            var nal = Vector512.Create(-AlphaLow);
-            bool any = false;
-            for (int g = 0; g < ng; g++)
-            {
-                int o = g * W;
-                var ue = Vector512.Load(logits + o);
-                var e = Vector512.Load(buffer + o);
-                var candidate = Vector512.GreaterThanOrEqual(ue + e, limit);
-                Vector512.ConditionalSelect(candidate, ue, minusInf).Store(logits + o);
-                Vector512.ConditionalSelect(candidate, e, Vector512<T>.Zero).Store(buffer + o);
-                ulong bits = candidate.ExtractMostSignificantBits();
-                any |= bits != 0;
-                while (bits != 0)
-                {
-                    int lane = o + BitOperations.TrailingZeroCount(bits);
-                    bits &= bits - 1;
-                    T distance = DirectDistance<TAlpha>(x, rows + (long)lane * Dimension, Dimension, na, nal, Alpha, AlphaLow);
-                    buffer[lane] = distance;
-                    logits[lane] = distance * NegHalfInvVariance;
+                    var candidate = Vector512.GreaterThanOrEqual(ue + factor * r * r, limit);
+                    Vector512.ConditionalSelect(candidate, ue, minusInf).Store(logits + o);
+                    Vector512<T>.Zero.Store(distances + o);
+                    ulong bits = candidate.ExtractMostSignificantBits();
+                    any |= bits != 0;
+                    while (bits != 0)
+                    {
+                        int lane = o + BitOperations.TrailingZeroCount(bits);
+                        bits &= bits - 1;
+                        T distance = DirectDistance<TAlpha>(x, rows + (long)lane * Dimension, Dimension, na, nal, Alpha, AlphaLow);
+                        distances[lane] = distance;
+                        logits[lane] = distance * NegHalfInvVariance;
+                    }
                 }
             }
             return any;
