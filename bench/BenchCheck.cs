@@ -109,7 +109,8 @@ public static class BenchCheck
             double change = now / before - 1;
             bool failed = now < before * (1 - threshold);
             failures += failed ? 1 : 0;
-            stdout.WriteLine($"{key,-60} {before,9:P2} {now,9:P2} {change,8:+0%;-0%}{(failed ? "  REGRESSION" : "")}");
+            int percent = (int)Math.Round(change * 100); // an int: no "-0"
+            stdout.WriteLine($"{key,-60} {before,9:P2} {now,9:P2} {percent,7:+0;-0;0}%{(failed ? "  REGRESSION" : "")}");
         }
         foreach (string key in shares.Keys.Except(expected.Select(p => p.Key)).Order(StringComparer.Ordinal))
             stdout.WriteLine($"{key,-60} {"new",9} {shares[key],9:P2}   (not in the baseline; refresh it to gate it)");
