@@ -37,7 +37,8 @@ public sealed class OpenClContext : IDisposable
         nint id = device.Id;
         nint* properties = stackalloc nint[] { (nint)ContextProperties.Platform, device.PlatformId, 0 };
         int status;
-        nint context = cl.CreateContext(properties, 1, &id, null, null, &status);
+        nint context;
+        lock (OpenClRuntime.CallbackPinGate) context = cl.CreateContext(properties, 1, &id, null, null, &status);
         OpenClException.Check(status, "clCreateContext", $"on device {device.Name}");
         _context = new ContextHandle(context);
         nint queue = cl.CreateCommandQueue(context, id, profiling ? CommandQueueProperties.ProfilingEnable : CommandQueueProperties.None, &status);
@@ -99,7 +100,7 @@ public sealed class OpenClContext : IDisposable
             OpenClException.Check(status, "clCreateProgramWithSource");
             var handle = new ProgramHandle(program);
             nint device = Device.Id;
-            status = cl.BuildProgram(program, 1, &device, options, null, null);
+            lock (OpenClRuntime.CallbackPinGate) status = cl.BuildProgram(program, 1, &device, options, null, null);
             if (status != 0)
             {
                 string log = BuildLog(cl, program, device);

@@ -32,6 +32,13 @@ public static class OpenClRuntime
     /// <summary>The loaded API; throws <see cref="OpenClUnavailableException"/> (with the remedy) when there is none.</summary>
     internal static CL Api => LazyState.Value.Api ?? throw new OpenClUnavailableException(Probe.Reason);
 
+    /// <summary>
+    /// Serialises the calls whose Silk.NET wrappers pin a callback delegate (clCreateContext, clBuildProgram), even a null
+    /// one: the wrapper's pin table is not safe for concurrent use (8 threads creating contexts at once failed inside it
+    /// with an ArgumentOutOfRangeException). Both calls are rare and slow anyway.
+    /// </summary>
+    internal static object CallbackPinGate { get; } = new();
+
     /// <summary>Throws <see cref="OpenClUnavailableException"/> with the remedy unless a runtime with a device is present.</summary>
     public static void RequireAvailable()
     {
