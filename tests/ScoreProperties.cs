@@ -198,8 +198,11 @@ public sealed class CpuScoreProperties : ScoreProperties
             var set = new TrainingSet<float>(train, p.N, p.D);
             var fast = Outputs.Evaluate(new EmpiricalScore<float>(set), queries, p.Level);
             var direct = Outputs.Evaluate(new EmpiricalScore<float>(set, new CpuBackend { AllowExpansion = false }), queries, p.Level);
+            // super-tiles of 64 points: several per set, so later ones start from the running maximum of earlier ones
+            var small = Outputs.Evaluate(new EmpiricalScore<float>(set, new CpuBackend(tileGroups: 1) { SuperTilePoints = 64 }), queries, p.Level);
             Expect.AgainstReference(fast, trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"expansion {p}");
             Expect.AgainstReference(direct, trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"direct {p}");
+            Expect.AgainstReference(small, trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"expansion, 64-point super-tiles {p}");
         });
 
     [Fact]

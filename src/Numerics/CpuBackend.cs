@@ -38,16 +38,19 @@ public sealed class CpuBackend : IScoreBackend
     /// </summary>
     internal bool AllowExpansion { get; init; } = true;
 
+    /// <summary>Points per super-tile of the expansion path (tests shrink it to cover several super-tiles with small sets).</summary>
+    internal int SuperTilePoints { get; init; } = Cpu.FusedScoreKernel<float>.SuperTilePoints;
+
     /// <inheritdoc/>
     public string Name => "cpu";
 
     /// <inheritdoc/>
     public void Evaluate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => FusedScoreKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, TileGroups, AllowExpansion);
+        => FusedScoreKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints);
 
     /// <inheritdoc/>
     public void Accumulate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups, AllowExpansion);
+        => FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints);
 }
