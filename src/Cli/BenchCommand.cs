@@ -1,3 +1,4 @@
+using Kernels.Numerics.Diagnostics;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Numerics;
