@@ -351,17 +351,23 @@ public class GeometryTests
             var point = new double[m.Dimension];
             for (int i = 0; i < 2000; i++)
                 m.TangentBasis(x, basis); // past tiered compilation
+            // Three rounds, judged by the least: a per-call allocation (≥ 24 bytes) shows in every round, while a one-off
+            // allocation of the runtime on this thread (a tier-up finishing late on a loaded machine) spoils at most one.
             const int calls = 5000;
-            long before = GC.GetAllocatedBytesForCurrentThread();
             double sum = 0;
-            for (int i = 0; i < calls; i++)
+            long least = long.MaxValue;
+            for (int round = 0; round < 3; round++)
             {
-                m.TangentBasis(x, basis);
-                m.Project(x, point);
-                sum += m.Distance(x);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < calls; i++)
+                {
+                    m.TangentBasis(x, basis);
+                    m.Project(x, point);
+                    sum += m.Distance(x);
+                }
+                least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
             }
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            Assert.True(allocated < calls, $"{m.GetType().Name}: {allocated} bytes over {calls} calls");
+            Assert.True(least < calls, $"{m.GetType().Name}: {least} bytes over {calls} calls in the least-allocating of three rounds");
             Assert.True(double.IsFinite(sum));
         }
     }
