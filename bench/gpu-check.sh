@@ -47,6 +47,8 @@ rm -rf /tmp/dotnet "$bundle/app"
 tar -C /tmp -xJf "$bundle/dotnet-runtime.tar.xz"
 tar -C "$bundle" -xJf "$bundle/app.tar.xz"
 app=$bundle/app
+# The unpacked app (about 30 MB) must not travel with the next call: it goes again on exit.
+trap 'rm -rf "$app"' EXIT
 export DOTNET_ROOT=/tmp/dotnet PATH=/tmp/dotnet:$PATH:/sbin:/usr/sbin
 # No ICU on a CUDA image; the project's assemblies are invariant already, the xunit runner is not.
 export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
