@@ -42,16 +42,25 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// <summary>Queries whose distances the micro-kernel computes together: each training vector loaded serves four.</summary>
     private const int QueryTile = 4;
 
+    /// <summary>Coordinates per slice of the expansion micro-kernel: four groups' slice (16 kB in float) stays in L1.</summary>
+    private const int DotSlice = 64;
+
     /// <summary>Target tile size: a few groups of points at D = 784 still fit in a core's L2.</summary>
     private const int TileBytes = 256 * 1024;
 
-    /// <summary>Weights below e^{−36} ≈ 2e−16 of the running maximum change no digit of a float or double result.</summary>
-    private static readonly T NegligibleWeight = T.CreateTruncating(Math.Exp(-36));
 
     private static int W => Vector512<T>.Count;
 
-    /// <summary>Logit margin below the maximum under which a weight is dropped: e^{−36} ≈ 2.3e−16.</summary>
-    private const double NegligibleLogit = 36;
+    /// <summary>
+    /// Logit margin below the running maximum under which a point's weight is dropped, for a training set of
+    /// <paramref name="count"/> points. The dropped weights sum to at most count·e^{−margin} of the largest one, so of
+    /// the total. In double the margin is 36 (e^{−36} ≈ 2.3e−16); in float it is ln N + 18, at most 36: the dropped mass
+    /// is then below e^{−18} ≈ 1.5e−8 = u/4 of the sum for any N, and at N = 6 000 the margin is 26.7 nats instead of
+    /// 36, which at moderate σ leaves a tenth of the candidates and heavy rows. Shards of a training set each drop at most
+    /// e^{−18} of their own sum, so of the total too.
+    /// </summary>
+    internal static double NegligibleLogit(long count) =>
+        typeof(T) == typeof(float) ? Math.Min(36, Math.Log(Math.Max(1, count)) + 18) : 36;
 
     /// <summary>Largest expansion error bound (nats) a block accepts; beyond it nearly every point would be a candidate.</summary>
     private const double ExpansionBoundLimit = 4;
@@ -120,10 +129,16 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         /// <summary>Expansion logits ũ of the block's queries over one super-tile (QueryBlock × SuperLanes), when the job can expand.</summary>
         public readonly T[] Expanded;
 
+        /// <summary>Per query and tile of the current super-tile, an upper bound of the tile's true logits (max ũ + E).</summary>
+        public readonly double[] TileUpper;
+        public readonly int TilesPerSuper;
+
         public Scratch(Job job)
         {
+            TilesPerSuper = job.SuperGroups / job.TileGroups;
+            TileUpper = job.ScaledNorms is null ? [] : new double[QueryBlock * TilesPerSuper];
             int lanes = job.TileGroups * W;
-            Distances = ArrayPool<T>.Shared.Rent(QueryTile * lanes);
+            Distances = ArrayPool<T>.Shared.Rent(QueryBlock * lanes);
             Weights = ArrayPool<T>.Shared.Rent(lanes);
             Accumulator = ArrayPool<T>.Shared.Rent(job.Dimension * W);
             Max = ArrayPool<double>.Shared.Rent(QueryBlock);
@@ -157,6 +172,10 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         public readonly int QueryCount, Dimension, TileGroups;
         public readonly NoiseLevel Level;
         public readonly T Alpha, AlphaLow, NegHalfInvVariance;
+
+        /// <summary>The negligible-logit margin for this training set and its weight e^{−margin}.</summary>
+        public readonly double Cut;
+        public readonly T CutWeight;
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;
 
@@ -181,6 +200,8 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Alpha = T.CreateTruncating(level.Alpha);
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
             NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
+            Cut = NegligibleLogit(train.Count);
+            CutWeight = T.CreateTruncating(Math.Exp(-Cut));
             if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
                 throw new ArgumentOutOfRangeException(nameof(level), level,
                     $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
@@ -189,6 +210,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             {
                 auto &= ~3; // whole steps of the 4-group micro-kernel
                 ScaledSquaredNorms = new T[train.GroupCount * W];
+                ScaledSquaredNorms.AsSpan(train.Count).Fill(T.PositiveInfinity); // padding lanes: ũ = −∞
                 ScaledNorms = new T[train.GroupCount * W];
                 var norms = train.SquaredNorms;
                 for (int i = 0; i < norms.Length; i++)
@@ -298,7 +320,9 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                                 {
                                     T* rows = pRows + (long)g0 * W * d;
                                     T* estimates = pExpanded + (long)q * superLanes + (g0 - sg0) * W;
-                                    double threshold = Math.Max(s.Lower[q], s.Max[q]) - NegligibleLogit;
+                                    double threshold = Math.Max(s.Lower[q], s.Max[q]) - Cut;
+                                    if (s.TileUpper[q * s.TilesPerSuper + (g0 - sg0) / TileGroups] < threshold)
+                                        continue; // no point of the tile can reach the threshold
                                     if (!Candidates<TAlpha>(x, s.SquaredNorms[q], estimates, g0 * W, ng, rows, pW, pDist + j * distStride, threshold))
                                         continue; // every point of the tile is negligible
                                     largest = MaxLogit(pW, ng);
@@ -318,16 +342,16 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                                 }
                                 if (double.IsNegativeInfinity(s.Max[q])) continue; // every distance so far overflowed T
 
-                                var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]));
+                                var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]), CutWeight);
                                 s.Sum[q] += double.CreateTruncating(sum);
                                 s.Second[q] += double.CreateTruncating(second);
                                 double* disp = pDisp + (long)q * d;
                                 // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
                                 // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
                                 if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
-                                    WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                                    WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
                                 else
-                                    WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                                    WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
                             }
                         }
                     }
@@ -355,6 +379,14 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             }
         }
 
+        /// <summary>The largest α‖y‖ over the groups [g0, g0 + ng).</summary>
+        private double TileScaledNorm(int g0, int ng)
+        {
+            T best = T.Zero;
+            foreach (T v in ScaledNorms.AsSpan(g0 * W, ng * W)) best = T.Max(best, v);
+            return double.CreateTruncating(best);
+        }
+
         /// <summary>
         /// The expansion path's first phase over groups [sg0, send): the block's dot products by the micro-kernel, turned into
         /// expansion logits ũ = (‖x‖² + α²‖y‖² − 2α x·y)·(−1/(2σ²)) stored per query (−∞ in padding lanes), and each query's
@@ -362,52 +394,59 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         /// </summary>
         private void ExpansionPass(int q0, int nq, int sg0, int send, Scratch s, T* pGroups, T* pDist, T* pExpanded)
         {
-            int d = Dimension, n = Train.Count, distStride = TileGroups * W, superLanes = SuperGroups * W;
+            int d = Dimension, distStride = TileGroups * W, superLanes = SuperGroups * W;
             var expansion = s.Expansion;
             for (int q = 0; q < nq; q++) s.Lower[q] = double.NegativeInfinity;
             var twoAlpha = Vector512.Create(T.CreateTruncating(2 * Level.Alpha));
             var scale = Vector512.Create(NegHalfInvVariance);
-            var factor = Vector512.Create(T.CreateTruncating(BoundFactor));
             var minusInf = Vector512.Create(T.NegativeInfinity);
             fixed (T* pNy = ScaledSquaredNorms)
-            fixed (T* pAn = ScaledNorms)
             {
                 for (int g0 = sg0; g0 < send; g0 += TileGroups)
                 {
                     int ng = Math.Min(TileGroups, send - g0);
-                    int valid = Math.Min(n - g0 * W, ng * W);
                     T* tile = pGroups + (long)g0 * d * W;
-                    var limit = Vector512.Create(T.CreateTruncating(valid));
-                    for (int qt = 0; qt < nq; qt += QueryTile)
+                    // the block's dot products, a slice of the coordinates at a time: the tile's slice stays in L1 while
+                    // every query of the block passes it (the whole tile, 200 kB at D = 784, would stream from L2 per query)
+                    for (int k0 = 0; k0 < d; k0 += DotSlice)
                     {
-                        int nt = Math.Min(QueryTile, nq - qt);
-                        T* xt = Queries + (long)(q0 + qt) * d;
-                        int expanded = 0;
-                        for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
-                        if (expanded == 0) continue;
-                        if (nt == QueryTile && expanded == QueryTile) Dots4(xt, tile, ng, d, pDist, distStride);
-                        else for (int j = 0; j < nt; j++) if (expansion[qt + j]) Dots1(xt + j * d, tile, ng, d, pDist + j * distStride);
-                        for (int j = 0; j < nt; j++)
+                        int kl = Math.Min(DotSlice, d - k0);
+                        for (int qt = 0; qt < nq; qt += QueryTile)
                         {
-                            int q = qt + j;
-                            if (!expansion[q]) continue;
-                            var nx = Vector512.Create(T.CreateTruncating(s.SquaredNorms[q]));
-                            var rootNx = Vector512.Create(T.CreateTruncating(Math.Sqrt(s.SquaredNorms[q])));
-                            T* dots = pDist + j * distStride;
-                            T* estimates = pExpanded + (long)q * superLanes + (g0 - sg0) * W;
-                            var lower = minusInf;
-                            for (int g = 0; g < ng; g++)
-                            {
-                                int o = g * W, lane = g0 * W + o;
-                                var ue = Fma(-twoAlpha, Vector512.Load(dots + o), nx + Vector512.Load(pNy + lane)) * scale;
-                                var inside = Vector512.LessThan(Vector512.Create(T.CreateTruncating(o)) + Vector512<T>.Indices, limit);
-                                ue = Vector512.ConditionalSelect(inside, ue, minusInf);
-                                ue.Store(estimates + o);
-                                var r = rootNx + Vector512.Load(pAn + lane);
-                                lower = Vector512.Max(lower, ue - factor * r * r);
-                            }
-                            s.Lower[q] = Math.Max(s.Lower[q], double.CreateTruncating(MaxOf(lower)));
+                            int nt = Math.Min(QueryTile, nq - qt);
+                            T* xt = Queries + (long)(q0 + qt) * d + k0;
+                            int expanded = 0;
+                            for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
+                            if (expanded == 0) continue;
+                            if (nt == QueryTile && expanded == QueryTile)
+                                Dots4(xt, d, tile + k0 * W, (long)d * W, ng, kl, pDist + qt * distStride, distStride, k0 > 0);
+                            else
+                                for (int j = 0; j < nt; j++)
+                                    if (expansion[qt + j]) Dots1(xt + j * d, tile + k0 * W, (long)d * W, ng, kl, pDist + (qt + j) * distStride, k0 > 0);
                         }
+                    }
+                    // E over the tile from its largest α‖y‖: one bound per query and tile, so the tile's lanes cost four
+                    // operations each (padding lanes have α²‖y‖² = +∞, so ũ = −∞ there without a select)
+                    double tileNorm = TileScaledNorm(g0, ng);
+                    int tileIndex = (g0 - sg0) / TileGroups;
+                    for (int q = 0; q < nq; q++)
+                    {
+                        if (!expansion[q]) continue;
+                        var nx = Vector512.Create(T.CreateTruncating(s.SquaredNorms[q]));
+                        T* dots = pDist + q * distStride;
+                        T* estimates = pExpanded + (long)q * superLanes + (g0 - sg0) * W;
+                        var best = minusInf;
+                        for (int g = 0; g < ng; g++)
+                        {
+                            int o = g * W;
+                            var ue = Fma(-twoAlpha, Vector512.Load(dots + o), nx + Vector512.Load(pNy + g0 * W + o)) * scale;
+                            ue.Store(estimates + o);
+                            best = Vector512.Max(best, ue);
+                        }
+                        double tileMax = double.CreateTruncating(MaxOf(best));
+                        double bound = BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + tileNorm, 2);
+                        s.TileUpper[q * s.TilesPerSuper + tileIndex] = tileMax + bound;
+                        s.Lower[q] = Math.Max(s.Lower[q], tileMax - bound);
                     }
                 }
             }
@@ -428,7 +467,8 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             var limit = Vector512.Create(T.CreateTruncating(threshold));
             var na = Vector512.Create(-Alpha);
             var nal = Vector512.Create(-AlphaLow);
-            bool any = false;
+            int* lanes = stackalloc int[ng * W];
+            int count = 0;
             fixed (T* pAn = ScaledNorms)
             {
                 for (int g = 0; g < ng; g++)
@@ -440,18 +480,35 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     Vector512.ConditionalSelect(candidate, ue, minusInf).Store(logits + o);
                     Vector512<T>.Zero.Store(distances + o);
                     ulong bits = candidate.ExtractMostSignificantBits();
-                    any |= bits != 0;
                     while (bits != 0)
                     {
-                        int lane = o + BitOperations.TrailingZeroCount(bits);
+                        lanes[count++] = o + BitOperations.TrailingZeroCount(bits);
                         bits &= bits - 1;
-                        T distance = DirectDistance<TAlpha>(x, rows + (long)lane * Dimension, Dimension, na, nal, Alpha, AlphaLow);
-                        distances[lane] = distance;
-                        logits[lane] = distance * NegHalfInvVariance;
                     }
                 }
             }
-            return any;
+            // the candidates' rows come from memory (the super-tile has streamed past since): four at a time, so four
+            // row streams are in flight and four FMA chains hide the latency
+            int d = Dimension;
+            int i = 0;
+            for (; i + 4 <= count; i += 4)
+            {
+                DirectDistances4<TAlpha>(x, rows + (long)lanes[i] * d, rows + (long)lanes[i + 1] * d, rows + (long)lanes[i + 2] * d,
+                    rows + (long)lanes[i + 3] * d, d, na, nal, Alpha, AlphaLow, out T d0, out T d1, out T d2, out T d3);
+                Store(lanes[i], d0);
+                Store(lanes[i + 1], d1);
+                Store(lanes[i + 2], d2);
+                Store(lanes[i + 3], d3);
+            }
+            for (; i < count; i++)
+                Store(lanes[i], DirectDistance<TAlpha>(x, rows + (long)lanes[i] * d, d, na, nal, Alpha, AlphaLow));
+            return count > 0;
+
+            void Store(int lane, T distance)
+            {
+                distances[lane] = distance;
+                logits[lane] = distance * NegHalfInvVariance;
+            }
         }
     }
 
@@ -489,10 +546,10 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// In one pass over the tile: weights e^{u − max} in place of the logits, their sum, Σ e·dist, and the number of
     /// lanes above the negligible weight (summed per lane in T, then across lanes).
     /// </summary>
-    private static (T Sum, T Second, int Heavy) Exponentiate(T* logits, T* dist, int ng, T max)
+    private static (T Sum, T Second, int Heavy) Exponentiate(T* logits, T* dist, int ng, T max, T negligible)
     {
         var m = Vector512.Create(max);
-        var threshold = Vector512.Create(NegligibleWeight);
+        var threshold = Vector512.Create(negligible);
         Vector512<T> sum = default, second = default;
         int heavy = 0;
         for (int g = 0; g < ng; g++)
@@ -515,16 +572,23 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         throw new NotSupportedException();
     }
 
-    /// <summary>dots[g·W + lane] = x·y for the <paramref name="ng"/> groups at <paramref name="tile"/>, four groups per step.</summary>
-    private static void Dots1(T* x, T* tile, int ng, int d, T* dots)
+    /// <summary>
+    /// dots[g·W + lane] (+)= Σ_{k &lt; kl} x_k y_gk for the <paramref name="ng"/> groups at <paramref name="tile"/> (group stride
+    /// <paramref name="gs"/>), four groups per step; adds to the stored partial sums when <paramref name="accumulate"/>.
+    /// </summary>
+    private static void Dots1(T* x, T* tile, long gs, int ng, int kl, T* dots, bool accumulate)
     {
-        long stride = (long)d * W;
         int g = 0;
         for (; g + 4 <= ng; g += 4)
         {
-            T* y0 = tile + g * stride, y1 = y0 + stride, y2 = y1 + stride, y3 = y2 + stride;
+            T* y0 = tile + g * gs, y1 = y0 + gs, y2 = y1 + gs, y3 = y2 + gs;
+            T* o0 = dots + g * W;
             Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int k = 0; k < d; k++)
+            if (accumulate)
+            {
+                a0 = Vector512.Load(o0); a1 = Vector512.Load(o0 + W); a2 = Vector512.Load(o0 + 2 * W); a3 = Vector512.Load(o0 + 3 * W);
+            }
+            for (int k = 0; k < kl; k++)
             {
                 var xk = Vector512.Create(x[k]);
                 int o = k * W;
@@ -533,39 +597,44 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 a2 = Fma(Vector512.Load(y2 + o), xk, a2);
                 a3 = Fma(Vector512.Load(y3 + o), xk, a3);
             }
-            a0.Store(dots + g * W);
-            a1.Store(dots + (g + 1) * W);
-            a2.Store(dots + (g + 2) * W);
-            a3.Store(dots + (g + 3) * W);
+            a0.Store(o0); a1.Store(o0 + W); a2.Store(o0 + 2 * W); a3.Store(o0 + 3 * W);
         }
         for (; g < ng; g++)
         {
-            T* y = tile + g * stride;
-            Vector512<T> a = default;
-            for (int k = 0; k < d; k++)
+            T* y = tile + g * gs;
+            Vector512<T> a = accumulate ? Vector512.Load(dots + g * W) : default;
+            for (int k = 0; k < kl; k++)
                 a = Fma(Vector512.Load(y + k * W), Vector512.Create(x[k]), a);
             a.Store(dots + g * W);
         }
     }
 
     /// <summary>
-    /// The expansion path's micro-kernel: x·y for four queries (rows of <paramref name="x"/>) and the tile's groups,
-    /// four groups per step: per coordinate four training vectors and four broadcasts feed sixteen independent FMA chains
-    /// held in registers, one FMA per coordinate and pair. dots of query j start at dots + j·stride.
+    /// The expansion path's micro-kernel: Σ_{k &lt; kl} x_k y_k for four queries (rows of <paramref name="x"/>, stride
+    /// <paramref name="xs"/>) and the tile's groups, four groups per step: per coordinate four training vectors and four
+    /// broadcasts feed sixteen independent FMA chains held in registers, one FMA per coordinate and pair. dots of query j
+    /// start at dots + j·stride; they are added to when <paramref name="accumulate"/> (a later slice of the coordinates).
     /// </summary>
-    private static void Dots4(T* x, T* tile, int ng, int d, T* dots, int stride)
+    private static void Dots4(T* x, int xs, T* tile, long gs, int ng, int kl, T* dots, int stride, bool accumulate)
     {
-        long gs = (long)d * W;
-        T* x0 = x, x1 = x + d, x2 = x1 + d, x3 = x2 + d;
+        T* x0 = x, x1 = x + xs, x2 = x1 + xs, x3 = x2 + xs;
         int g = 0;
         for (; g + 4 <= ng; g += 4)
         {
             T* ya = tile + g * gs, yb = ya + gs, yc = yb + gs, yd = yc + gs;
+            T* p0 = dots + g * W, p1 = p0 + stride, p2 = p1 + stride, p3 = p2 + stride;
             Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector512<T> b0 = default, b1 = default, b2 = default, b3 = default;
             Vector512<T> c0 = default, c1 = default, c2 = default, c3 = default;
             Vector512<T> e0 = default, e1 = default, e2 = default, e3 = default;
-            for (int k = 0; k < d; k++)
+            if (accumulate)
+            {
+                a0 = Vector512.Load(p0); b0 = Vector512.Load(p0 + W); c0 = Vector512.Load(p0 + 2 * W); e0 = Vector512.Load(p0 + 3 * W);
+                a1 = Vector512.Load(p1); b1 = Vector512.Load(p1 + W); c1 = Vector512.Load(p1 + 2 * W); e1 = Vector512.Load(p1 + 3 * W);
+                a2 = Vector512.Load(p2); b2 = Vector512.Load(p2 + W); c2 = Vector512.Load(p2 + 2 * W); e2 = Vector512.Load(p2 + 3 * W);
+                a3 = Vector512.Load(p3); b3 = Vector512.Load(p3 + W); c3 = Vector512.Load(p3 + 2 * W); e3 = Vector512.Load(p3 + 3 * W);
+            }
+            for (int k = 0; k < kl; k++)
             {
                 int o = k * W;
                 var va = Vector512.Load(ya + o);
@@ -581,19 +650,15 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 v = Vector512.Create(x3[k]);
                 a3 = Fma(va, v, a3); b3 = Fma(vb, v, b3); c3 = Fma(vc, v, c3); e3 = Fma(vd, v, e3);
             }
-            T* o0 = dots + g * W;
-            a0.Store(o0); b0.Store(o0 + W); c0.Store(o0 + 2 * W); e0.Store(o0 + 3 * W);
-            o0 += stride;
-            a1.Store(o0); b1.Store(o0 + W); c1.Store(o0 + 2 * W); e1.Store(o0 + 3 * W);
-            o0 += stride;
-            a2.Store(o0); b2.Store(o0 + W); c2.Store(o0 + 2 * W); e2.Store(o0 + 3 * W);
-            o0 += stride;
-            a3.Store(o0); b3.Store(o0 + W); c3.Store(o0 + 2 * W); e3.Store(o0 + 3 * W);
+            a0.Store(p0); b0.Store(p0 + W); c0.Store(p0 + 2 * W); e0.Store(p0 + 3 * W);
+            a1.Store(p1); b1.Store(p1 + W); c1.Store(p1 + 2 * W); e1.Store(p1 + 3 * W);
+            a2.Store(p2); b2.Store(p2 + W); c2.Store(p2 + 2 * W); e2.Store(p2 + 3 * W);
+            a3.Store(p3); b3.Store(p3 + W); c3.Store(p3 + 2 * W); e3.Store(p3 + 3 * W);
         }
         for (; g < ng; g++)
         {
             for (int j = 0; j < QueryTile; j++)
-                Dots1(x + j * d, tile + g * gs, 1, d, dots + j * stride + g * W);
+                Dots1(x + j * xs, tile + g * gs, gs, 1, kl, dots + j * stride + g * W, accumulate);
         }
     }
 
@@ -701,12 +766,12 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// displacement[k] += Σ_i w_i (α y_ik − x_k) over the tile's non-negligible points, one row-major point at a time,
     /// vectorised over k (D ≥ one vector; the last partial vector overlaps the previous one, masked to not add twice).
     /// </summary>
-    private static void WeightedDisplacementsByRow<TAlpha>(T* x, T* rows, int ng, int d, T alpha, T alphaLow, T* w, T* acc, double* displacement)
+    private static void WeightedDisplacementsByRow<TAlpha>(T* x, T* rows, int ng, int d, T alpha, T alphaLow, T* w, T negligible, T* acc, double* displacement)
         where TAlpha : struct, IAlphaMode
     {
         var av = Vector512.Create(alpha);
         var avl = Vector512.Create(alphaLow);
-        var threshold = Vector512.Create(NegligibleWeight);
+        var threshold = Vector512.Create(negligible);
         int tail = d - W; // start of the last vector, which overlaps the previous one when W does not divide D
         // lanes of that vector not yet covered by the full vectors: j ≥ W − D mod W
         var fresh = Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
@@ -776,17 +841,28 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
 
     private static void Flush(T* acc, int d, double* displacement)
     {
-        for (int k = 0; k < d; k++)
+        int k = 0;
+        if (typeof(T) == typeof(float))
+        {
+            // widened a vector at a time: this runs once per tile with a heavy point, D values each time
+            for (; k + 16 <= d; k += 16)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.Load((float*)acc + k));
+                (Vector512.Load(displacement + k) + lo).Store(displacement + k);
+                (Vector512.Load(displacement + k + 8) + hi).Store(displacement + k + 8);
+            }
+        }
+        for (; k < d; k++)
             displacement[k] += double.CreateTruncating(acc[k]);
     }
 
     /// <summary>displacement[k] += Σ_i w_i (α y_ik − x_k) over the tile's non-negligible groups.</summary>
-    private static void WeightedDisplacements<TAlpha>(T* x, T* tile, int ng, int d, T alpha, T alphaLow, T* w, T* acc, double* displacement)
+    private static void WeightedDisplacements<TAlpha>(T* x, T* tile, int ng, int d, T alpha, T alphaLow, T* w, T negligible, T* acc, double* displacement)
         where TAlpha : struct, IAlphaMode
     {
         var av = Vector512.Create(alpha);
         var avl = Vector512.Create(alphaLow);
-        var threshold = Vector512.Create(NegligibleWeight);
+        var threshold = Vector512.Create(negligible);
         long stride = (long)d * W;
         bool any = false;
         for (int g = 0; g < ng; g++)
@@ -822,8 +898,41 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             var t = Difference<TAlpha>(na, nal, Vector512.Load(y + k), Vector512.Load(x + k));
             acc = Fma(t, t, acc);
         }
-        T sum = Vector512.Sum(acc);
-        for (; k < d; k++)
+        return Tail<TAlpha>(x, y, k, d, Vector512.Sum(acc), alpha, alphaLow);
+    }
+
+    /// <summary>
+    /// <see cref="DirectDistance{TAlpha}"/> of four rows at once, each with the same operations in the same order (so the
+    /// same bits): four independent loads streams and FMA chains.
+    /// </summary>
+    private static void DirectDistances4<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, int d, Vector512<T> na, Vector512<T> nal,
+        T alpha, T alphaLow, out T d0, out T d1, out T d2, out T d3) where TAlpha : struct, IAlphaMode
+    {
+        Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
+        int k = 0;
+        for (; k + W <= d; k += W)
+        {
+            var xk = Vector512.Load(x + k);
+            var t0 = Difference<TAlpha>(na, nal, Vector512.Load(y0 + k), xk);
+            var t1 = Difference<TAlpha>(na, nal, Vector512.Load(y1 + k), xk);
+            var t2 = Difference<TAlpha>(na, nal, Vector512.Load(y2 + k), xk);
+            var t3 = Difference<TAlpha>(na, nal, Vector512.Load(y3 + k), xk);
+            a0 = Fma(t0, t0, a0);
+            a1 = Fma(t1, t1, a1);
+            a2 = Fma(t2, t2, a2);
+            a3 = Fma(t3, t3, a3);
+        }
+        d0 = Tail<TAlpha>(x, y0, k, d, Vector512.Sum(a0), alpha, alphaLow);
+        d1 = Tail<TAlpha>(x, y1, k, d, Vector512.Sum(a1), alpha, alphaLow);
+        d2 = Tail<TAlpha>(x, y2, k, d, Vector512.Sum(a2), alpha, alphaLow);
+        d3 = Tail<TAlpha>(x, y3, k, d, Vector512.Sum(a3), alpha, alphaLow);
+    }
+
+    /// <summary>sum + Σ_{k ≥ k0} (x_k − α y_k)², the scalar tail of a direct distance.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Tail<TAlpha>(T* x, T* y, int k0, int d, T sum, T alpha, T alphaLow) where TAlpha : struct, IAlphaMode
+    {
+        for (int k = k0; k < d; k++)
         {
             T t = T.FusedMultiplyAdd(-alpha, y[k], x[k]);
             if (!TAlpha.IsExact) t = T.FusedMultiplyAdd(-alphaLow, y[k], t);
