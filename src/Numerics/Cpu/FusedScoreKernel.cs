@@ -66,11 +66,15 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     private const double ExpansionBoundLimit = 4;
 
     /// <summary>
-    /// Points per super-tile of the expansion path (its ũ buffer is QueryBlock × this many T per thread: 8 MB in float). A super-tile
-    /// without the query's nearest points has a lower maximum and lets more candidates through, so it is made to hold whole
-    /// training sets of up to 65 536 points (N = 60 000 at D = 784: 2.9 s with 16 384-point super-tiles, 1.6 s with one).
+    /// Points per super-tile of the expansion path (its ũ buffer is QueryBlock × this many T per thread: 8 MB in float). The
+    /// candidate threshold is the super-tile's lower bound of the maximum, so a super-tile must hold the query's nearest
+    /// points to let few through: whole training sets of up to 65 536 points (a running bound instead, before the nearest
+    /// point arrives, lists a fifth of the points at D = 784).
     /// </summary>
     internal const int SuperTilePoints = 65536;
+
+    /// <summary>Candidates refined and summed together: at most this many terms are summed in T before moving to double.</summary>
+    private const int CandidateChunk = 64;
 
     /// <summary>Smallest D for which the expansion path pays for its candidate pass.</summary>
     private const int ExpansionMinDimension = 32;
@@ -129,14 +133,13 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         /// <summary>Expansion logits ũ of the block's queries over one super-tile (QueryBlock × SuperLanes), when the job can expand.</summary>
         public readonly T[] Expanded;
 
-        /// <summary>Per query and tile of the current super-tile, an upper bound of the tile's true logits (max ũ + E).</summary>
-        public readonly double[] TileUpper;
-        public readonly int TilesPerSuper;
+        /// <summary>One chunk of candidates: indices, exact distances and logits (then weights), padded to whole vectors.</summary>
+        public readonly int[] ChunkIndices = new int[CandidateChunk];
+        public readonly T[] ChunkDistances = new T[CandidateChunk], ChunkLogits = new T[CandidateChunk];
 
         public Scratch(Job job)
         {
-            TilesPerSuper = job.SuperGroups / job.TileGroups;
-            TileUpper = job.ScaledNorms is null ? [] : new double[QueryBlock * TilesPerSuper];
+            Expanded = job.ScaledNorms is null ? [] : ArrayPool<T>.Shared.Rent(QueryBlock * job.SuperGroups * W);
             int lanes = job.TileGroups * W;
             Distances = ArrayPool<T>.Shared.Rent(QueryBlock * lanes);
             Weights = ArrayPool<T>.Shared.Rent(lanes);
@@ -148,7 +151,6 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             SquaredNorms = ArrayPool<double>.Shared.Rent(QueryBlock);
             Lower = new double[QueryBlock];
             Expansion = new bool[QueryBlock];
-            Expanded = job.ScaledNorms is null ? [] : ArrayPool<T>.Shared.Rent(QueryBlock * job.SuperGroups * W);
         }
 
         public void Dispose()
@@ -179,15 +181,14 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;
 
-        /// <summary>Expansion path data (null when T or D rule it out): α²‖y‖² and α‖y‖ per lane (0 in padding lanes).</summary>
+        /// <summary>
+        /// Expansion path data (null when T or D rule it out): α²‖y‖² per lane (+∞ in padding lanes, so ũ = −∞ there) and
+        /// α‖y‖ per lane (0 in padding lanes).
+        /// </summary>
         public readonly T[]? ScaledSquaredNorms, ScaledNorms;
         public readonly double MaxScaledNorm, BoundFactor;
 
-        /// <summary>
-        /// Groups per super-tile (a multiple of <see cref="TileGroups"/>, up to 65 536 points): the expansion path first computes
-        /// ũ over a whole super-tile, so its candidate threshold uses the super-tile's maximum, not the running one (which before
-        /// the query's nearest points arrive would keep half the tiles as candidates).
-        /// </summary>
+        /// <summary>Groups per super-tile: a multiple of <see cref="TileGroups"/>, up to <see cref="SuperTilePoints"/> points.</summary>
         public readonly int SuperGroups;
 
         public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups, bool allowExpansion, int superTilePoints)
@@ -282,79 +283,66 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             fixed (T* pExpanded = s.Expanded)
             fixed (double* pDisp = s.Displacement)
             {
-                int distStride = TileGroups * W, superLanes = SuperGroups * W;
+                bool anyDirect = false;
+                for (int q = 0; q < nq; q++) anyDirect |= !expansion[q];
+                int distStride = TileGroups * W;
                 for (int sg0 = 0; sg0 < groups; sg0 += SuperGroups)
                 {
-                    int send = Math.Min(groups, sg0 + SuperGroups);
-                    if (anyExpansion) ExpansionPass(q0, nq, sg0, send, s, pGroups, pDist, pExpanded);
-                    for (int g0 = sg0; g0 < send; g0 += TileGroups)
+                int send = Math.Min(groups, sg0 + SuperGroups);
+                if (anyExpansion) ExpansionPass(q0, nq, sg0, send, s, pGroups, pDist, pExpanded);
+                for (int g0 = sg0; anyDirect && g0 < send; g0 += TileGroups)
+                {
+                    int ng = Math.Min(TileGroups, send - g0);
+                    int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
+                    T* tile = pGroups + (long)g0 * d * W;
+                    for (int qt = 0; qt < nq; qt += QueryTile)
                     {
-                        int ng = Math.Min(TileGroups, send - g0);
-                        int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
-                        T* tile = pGroups + (long)g0 * d * W;
-                        for (int qt = 0; qt < nq; qt += QueryTile)
+                        int nt = Math.Min(QueryTile, nq - qt);
+                        T* xt = Queries + (long)(q0 + qt) * d;
+                        int expanded = 0;
+                        for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
+                        if (expanded == nt) continue;
+                        if (nt == QueryTile && expanded == 0)
                         {
-                            int nt = Math.Min(QueryTile, nq - qt);
-                            T* xt = Queries + (long)(q0 + qt) * d;
-                            int expanded = 0;
-                            for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
-                            if (nt == QueryTile && expanded == 0)
-                            {
-                                SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
-                            }
-                            else if (expanded < nt)
-                            {
-                                // a partial or mixed tile: the direct queries one by one (the same FMA chains as the 4-query kernel)
-                                for (int j = 0; j < nt; j++)
-                                {
-                                    if (!expansion[qt + j])
-                                        SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
-                                }
-                            }
+                            SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
+                        }
+                        else
+                        {
+                            // a partial or mixed tile: the direct queries one by one (the same FMA chains as the 4-query kernel)
                             for (int j = 0; j < nt; j++)
                             {
-                                int q = qt + j;
-                                T* x = xt + j * d;
-                                T largest;
-                                if (expansion[q])
-                                {
-                                    T* rows = pRows + (long)g0 * W * d;
-                                    T* estimates = pExpanded + (long)q * superLanes + (g0 - sg0) * W;
-                                    double threshold = Math.Max(s.Lower[q], s.Max[q]) - Cut;
-                                    if (s.TileUpper[q * s.TilesPerSuper + (g0 - sg0) / TileGroups] < threshold)
-                                        continue; // no point of the tile can reach the threshold
-                                    if (!Candidates<TAlpha>(x, s.SquaredNorms[q], estimates, g0 * W, ng, rows, pW, pDist + j * distStride, threshold))
-                                        continue; // every point of the tile is negligible
-                                    largest = MaxLogit(pW, ng);
-                                }
-                                else
-                                {
-                                    largest = Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
-                                }
-                                double tileMax = double.CreateTruncating(largest);
-                                if (tileMax > s.Max[q])
-                                {
-                                    double a = Math.Exp(s.Max[q] - tileMax);
-                                    s.Sum[q] *= a;
-                                    s.Second[q] *= a;
-                                    TensorPrimitives.Multiply(s.Displacement.AsSpan(q * d, d), a, s.Displacement.AsSpan(q * d, d));
-                                    s.Max[q] = tileMax;
-                                }
-                                if (double.IsNegativeInfinity(s.Max[q])) continue; // every distance so far overflowed T
-
-                                var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]), CutWeight);
-                                s.Sum[q] += double.CreateTruncating(sum);
-                                s.Second[q] += double.CreateTruncating(second);
-                                double* disp = pDisp + (long)q * d;
-                                // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
-                                // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
-                                if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
-                                    WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
-                                else
-                                    WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
+                                if (!expansion[qt + j])
+                                    SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
                             }
                         }
+                        for (int j = 0; j < nt; j++)
+                        {
+                            int q = qt + j;
+                            if (expansion[q]) continue;
+                            T* x = xt + j * d;
+                            T largest = Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
+                            if (!Rescale(s, q, double.CreateTruncating(largest))) continue; // every distance so far overflowed T
+
+                            var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]), CutWeight);
+                            s.Sum[q] += double.CreateTruncating(sum);
+                            s.Second[q] += double.CreateTruncating(second);
+                            double* disp = pDisp + (long)q * d;
+                            // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
+                            // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
+                            if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
+                                WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
+                            else
+                                WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
+                        }
                     }
+                }
+
+                for (int q = 0; anyExpansion && q < nq; q++)
+                {
+                    if (expansion[q])
+                        RefineCandidates<TAlpha>(q, Queries + (long)(q0 + q) * d, s, sg0, send, pExpanded + (long)q * SuperGroups * W, pRows, pAcc,
+                            pDisp + (long)q * d);
+                }
                 }
             }
 
@@ -388,9 +376,28 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         }
 
         /// <summary>
-        /// The expansion path's first phase over groups [sg0, send): the block's dot products by the micro-kernel, turned into
-        /// expansion logits ũ = (‖x‖² + α²‖y‖² − 2α x·y)·(−1/(2σ²)) stored per query (−∞ in padding lanes), and each query's
-        /// lower bound max(ũ − E) of its largest true logit over the super-tile.
+        /// Moves query <paramref name="q"/>'s running maximum up to <paramref name="max"/> when that is larger, rescaling its
+        /// sums; false while the maximum is still −∞ (every distance so far overflowed T).
+        /// </summary>
+        private bool Rescale(Scratch s, int q, double max)
+        {
+            if (max > s.Max[q])
+            {
+                double a = Math.Exp(s.Max[q] - max);
+                s.Sum[q] *= a;
+                s.Second[q] *= a;
+                var disp = s.Displacement.AsSpan(q * Dimension, Dimension);
+                TensorPrimitives.Multiply(disp, a, disp);
+                s.Max[q] = max;
+            }
+            return !double.IsNegativeInfinity(s.Max[q]);
+        }
+
+        /// <summary>
+        /// The expansion path's first phase over the groups [sg0, send): the block's dot products by the micro-kernel, turned
+        /// into expansion logits ũ = (‖x‖² + α²‖y‖² − 2α x·y)·(−1/(2σ²)) stored per query (−∞ in padding lanes), within E of the
+        /// true logits, and each query's lower bound L = max(ũ − E) of its largest true logit over the super-tile (E from each
+        /// tile's largest α‖y‖).
         /// </summary>
         private void ExpansionPass(int q0, int nq, int sg0, int send, Scratch s, T* pGroups, T* pDist, T* pExpanded)
         {
@@ -425,10 +432,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                                     if (expansion[qt + j]) Dots1(xt + j * d, tile + k0 * W, (long)d * W, ng, kl, pDist + (qt + j) * distStride, k0 > 0);
                         }
                     }
-                    // E over the tile from its largest α‖y‖: one bound per query and tile, so the tile's lanes cost four
-                    // operations each (padding lanes have α²‖y‖² = +∞, so ũ = −∞ there without a select)
                     double tileNorm = TileScaledNorm(g0, ng);
-                    int tileIndex = (g0 - sg0) / TileGroups;
                     for (int q = 0; q < nq; q++)
                     {
                         if (!expansion[q]) continue;
@@ -439,75 +443,72 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                         for (int g = 0; g < ng; g++)
                         {
                             int o = g * W;
-                            var ue = Fma(-twoAlpha, Vector512.Load(dots + o), nx + Vector512.Load(pNy + g0 * W + o)) * scale;
-                            ue.Store(estimates + o);
-                            best = Vector512.Max(best, ue);
+                            // padding lanes have α²‖y‖² = +∞, so ũ = −∞ there without a select
+                            var u = Fma(-twoAlpha, Vector512.Load(dots + o), nx + Vector512.Load(pNy + g0 * W + o)) * scale;
+                            u.Store(estimates + o);
+                            best = Vector512.Max(best, u);
                         }
-                        double tileMax = double.CreateTruncating(MaxOf(best));
                         double bound = BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + tileNorm, 2);
-                        s.TileUpper[q * s.TilesPerSuper + tileIndex] = tileMax + bound;
-                        s.Lower[q] = Math.Max(s.Lower[q], tileMax - bound);
+                        s.Lower[q] = Math.Max(s.Lower[q], double.CreateTruncating(MaxOf(best)) - bound);
                     }
                 }
             }
         }
 
         /// <summary>
-        /// The expansion path's second phase for one query and one tile: the candidates ũ + E ≥ <paramref name="threshold"/>
-        /// (max of the running maximum and the super-tile's lower bound, less 36) get their exact logit from a direct-difference
-        /// distance; every other lane gets −∞ (weight 0) and distance 0. Writes <paramref name="logits"/> and
-        /// <paramref name="distances"/>; false when no point of the tile is a candidate.
+        /// The expansion path's second phase for query <paramref name="q"/> over the super-tile [sg0, send): the points with
+        /// ũ + E ≥ max(L, running maximum) − cut (E the query's bound over the whole set) get their exact logits from
+        /// direct-difference distances, then weights, sums and weighted displacements, <see cref="CandidateChunk"/> points at a
+        /// time (each chunk's rows are read four at a time, and its sums are formed in T before the state moves to double).
+        /// Every other point is below e^{−cut} of the maximum and is dropped.
         /// </summary>
-        public bool Candidates<TAlpha>(T* x, double squaredNorm, T* estimates, int firstLane, int ng, T* rows, T* logits, T* distances,
-            double threshold) where TAlpha : struct, IAlphaMode
+        private void RefineCandidates<TAlpha>(int q, T* x, Scratch s, int sg0, int send, T* estimates, T* pRows, T* pAcc, double* disp)
+            where TAlpha : struct, IAlphaMode
         {
-            var rootNx = Vector512.Create(T.CreateTruncating(Math.Sqrt(squaredNorm)));
-            var factor = Vector512.Create(T.CreateTruncating(BoundFactor));
-            var minusInf = Vector512.Create(T.NegativeInfinity);
-            var limit = Vector512.Create(T.CreateTruncating(threshold));
+            int d = Dimension, lanes = (send - sg0) * W, first = sg0 * W;
+            double bound = BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + MaxScaledNorm, 2);
+            var limit = Vector512.Create(T.CreateTruncating(Math.Max(s.Lower[q], s.Max[q]) - Cut - bound));
             var na = Vector512.Create(-Alpha);
             var nal = Vector512.Create(-AlphaLow);
-            int* lanes = stackalloc int[ng * W];
-            int count = 0;
-            fixed (T* pAn = ScaledNorms)
+            fixed (int* chunk = s.ChunkIndices)
+            fixed (T* distances = s.ChunkDistances)
+            fixed (T* logits = s.ChunkLogits)
             {
-                for (int g = 0; g < ng; g++)
+                int c = 0;
+                for (int o = 0; o <= lanes; o += W)
                 {
-                    int o = g * W;
-                    var ue = Vector512.Load(estimates + o);
-                    var r = rootNx + Vector512.Load(pAn + firstLane + o);
-                    var candidate = Vector512.GreaterThanOrEqual(ue + factor * r * r, limit);
-                    Vector512.ConditionalSelect(candidate, ue, minusInf).Store(logits + o);
-                    Vector512<T>.Zero.Store(distances + o);
-                    ulong bits = candidate.ExtractMostSignificantBits();
-                    while (bits != 0)
+                    if (o < lanes)
                     {
-                        lanes[count++] = o + BitOperations.TrailingZeroCount(bits);
-                        bits &= bits - 1;
+                        ulong bits = Vector512.GreaterThanOrEqual(Vector512.Load(estimates + o), limit).ExtractMostSignificantBits();
+                        while (bits != 0)
+                        {
+                            chunk[c++] = first + o + BitOperations.TrailingZeroCount(bits);
+                            bits &= bits - 1;
+                        }
+                        if (c + W <= CandidateChunk) continue; // room for another group's candidates
                     }
+                    if (c == 0) continue;
+                    int j = 0;
+                    for (; j + 4 <= c; j += 4)
+                    {
+                        DirectDistances4<TAlpha>(x, pRows + (long)chunk[j] * d, pRows + (long)chunk[j + 1] * d, pRows + (long)chunk[j + 2] * d,
+                            pRows + (long)chunk[j + 3] * d, d, na, nal, Alpha, AlphaLow,
+                            out distances[j], out distances[j + 1], out distances[j + 2], out distances[j + 3]);
+                    }
+                    for (; j < c; j++)
+                        distances[j] = DirectDistance<TAlpha>(x, pRows + (long)chunk[j] * d, d, na, nal, Alpha, AlphaLow);
+                    int ng = (c + W - 1) / W;
+                    for (j = c; j < ng * W; j++) distances[j] = T.Zero;
+                    T largest = Logits(distances, logits, ng, c, NegHalfInvVariance);
+                    if (Rescale(s, q, double.CreateTruncating(largest)))
+                    {
+                        var (sum, second, _) = Exponentiate(logits, distances, ng, T.CreateTruncating(s.Max[q]), CutWeight);
+                        s.Sum[q] += double.CreateTruncating(sum);
+                        s.Second[q] += double.CreateTruncating(second);
+                        WeightedRows<TAlpha>(x, pRows, chunk, logits, c, d, Alpha, AlphaLow, CutWeight, pAcc, disp);
+                    }
+                    c = 0;
                 }
-            }
-            // the candidates' rows come from memory (the super-tile has streamed past since): four at a time, so four
-            // row streams are in flight and four FMA chains hide the latency
-            int d = Dimension;
-            int i = 0;
-            for (; i + 4 <= count; i += 4)
-            {
-                DirectDistances4<TAlpha>(x, rows + (long)lanes[i] * d, rows + (long)lanes[i + 1] * d, rows + (long)lanes[i + 2] * d,
-                    rows + (long)lanes[i + 3] * d, d, na, nal, Alpha, AlphaLow, out T d0, out T d1, out T d2, out T d3);
-                Store(lanes[i], d0);
-                Store(lanes[i + 1], d1);
-                Store(lanes[i + 2], d2);
-                Store(lanes[i + 3], d3);
-            }
-            for (; i < count; i++)
-                Store(lanes[i], DirectDistance<TAlpha>(x, rows + (long)lanes[i] * d, d, na, nal, Alpha, AlphaLow));
-            return count > 0;
-
-            void Store(int lane, T distance)
-            {
-                distances[lane] = distance;
-                logits[lane] = distance * NegHalfInvVariance;
             }
         }
     }
@@ -772,7 +773,6 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         var av = Vector512.Create(alpha);
         var avl = Vector512.Create(alphaLow);
         var threshold = Vector512.Create(negligible);
-        int tail = d - W; // start of the last vector, which overlaps the previous one when W does not divide D
         // lanes of that vector not yet covered by the full vectors: j ≥ W − D mod W
         var fresh = Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
         int pending = 0; // heavy groups summed in T since the last flush to double
@@ -788,28 +788,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 T* y1 = NextRow(ref heavy, rows, g, d, w, out T w1);
                 T* y2 = NextRow(ref heavy, rows, g, d, w, out T w2);
                 T* y3 = NextRow(ref heavy, rows, g, d, w, out T w3);
-                Vector512<T> v0 = Vector512.Create(w0), v1 = Vector512.Create(w1), v2 = Vector512.Create(w2), v3 = Vector512.Create(w3);
-                int k = 0;
-                for (; k + W <= d; k += W)
-                {
-                    var nx = -Vector512.Load(x + k);
-                    var a = Vector512.Load(acc + k);
-                    a = Fma(v0, Difference<TAlpha>(av, avl, Vector512.Load(y0 + k), nx), a);
-                    a = Fma(v1, Difference<TAlpha>(av, avl, Vector512.Load(y1 + k), nx), a);
-                    a = Fma(v2, Difference<TAlpha>(av, avl, Vector512.Load(y2 + k), nx), a);
-                    a = Fma(v3, Difference<TAlpha>(av, avl, Vector512.Load(y3 + k), nx), a);
-                    a.Store(acc + k);
-                }
-                if (k < d)
-                {
-                    var nx = -Vector512.Load(x + tail);
-                    var a = Vector512.Load(acc + tail);
-                    a = Fma(v0 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y0 + tail), nx), a);
-                    a = Fma(v1 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y1 + tail), nx), a);
-                    a = Fma(v2 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y2 + tail), nx), a);
-                    a = Fma(v3 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y3 + tail), nx), a);
-                    a.Store(acc + tail);
-                }
+                AddRows4<TAlpha>(x, y0, y1, y2, y3, w0, w1, w2, w3, d, av, avl, fresh, acc);
             }
             // at most FlushGroups·W points are summed in T before the sum moves to double (the bound's γ_128)
             if (++pending == FlushGroups)
@@ -819,6 +798,64 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             }
         }
         if (pending > 0) Flush(acc, d, displacement);
+    }
+
+    /// <summary>acc[k] += Σ_j w_j (α y_jk − x_k) for four rows (a zero weight adds nothing); D ≥ one vector, the last vector overlapping.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRows4<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, T w0, T w1, T w2, T w3, int d,
+        Vector512<T> av, Vector512<T> avl, Vector512<T> fresh, T* acc) where TAlpha : struct, IAlphaMode
+    {
+        Vector512<T> v0 = Vector512.Create(w0), v1 = Vector512.Create(w1), v2 = Vector512.Create(w2), v3 = Vector512.Create(w3);
+        int k = 0;
+        for (; k + W <= d; k += W)
+        {
+            var nx = -Vector512.Load(x + k);
+            var a = Vector512.Load(acc + k);
+            a = Fma(v0, Difference<TAlpha>(av, avl, Vector512.Load(y0 + k), nx), a);
+            a = Fma(v1, Difference<TAlpha>(av, avl, Vector512.Load(y1 + k), nx), a);
+            a = Fma(v2, Difference<TAlpha>(av, avl, Vector512.Load(y2 + k), nx), a);
+            a = Fma(v3, Difference<TAlpha>(av, avl, Vector512.Load(y3 + k), nx), a);
+            a.Store(acc + k);
+        }
+        if (k < d)
+        {
+            int tail = d - W;
+            var nx = -Vector512.Load(x + tail);
+            var a = Vector512.Load(acc + tail);
+            a = Fma(v0 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y0 + tail), nx), a);
+            a = Fma(v1 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y1 + tail), nx), a);
+            a = Fma(v2 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y2 + tail), nx), a);
+            a = Fma(v3 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y3 + tail), nx), a);
+            a.Store(acc + tail);
+        }
+    }
+
+    /// <summary>
+    /// displacement[k] += Σ w_j (α y_jk − x_k) over the <paramref name="count"/> listed rows whose weight is above
+    /// <paramref name="negligible"/>, four rows per pass over the accumulator, summed in T (at most <see cref="CandidateChunk"/>
+    /// terms) and then added to the double state. D ≥ one vector.
+    /// </summary>
+    private static void WeightedRows<TAlpha>(T* x, T* rows, int* indices, T* w, int count, int d, T alpha, T alphaLow, T negligible,
+        T* acc, double* displacement) where TAlpha : struct, IAlphaMode
+    {
+        var av = Vector512.Create(alpha);
+        var avl = Vector512.Create(alphaLow);
+        var fresh = Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
+        int* heavy = stackalloc int[CandidateChunk];
+        int h = 0;
+        for (int j = 0; j < count; j++)
+            if (w[j] > negligible) heavy[h++] = j;
+        if (h == 0) return;
+        new Span<T>(acc, d).Clear();
+        for (int j = 0; j < h; j += 4)
+        {
+            // past the last heavy row: row 0 of the list with weight 0, a no-op
+            int j1 = j + 1 < h ? heavy[j + 1] : heavy[j], j2 = j + 2 < h ? heavy[j + 2] : heavy[j], j3 = j + 3 < h ? heavy[j + 3] : heavy[j];
+            AddRows4<TAlpha>(x, rows + (long)indices[heavy[j]] * d, rows + (long)indices[j1] * d, rows + (long)indices[j2] * d,
+                rows + (long)indices[j3] * d, w[heavy[j]], j + 1 < h ? w[j1] : T.Zero, j + 2 < h ? w[j2] : T.Zero, j + 3 < h ? w[j3] : T.Zero,
+                d, av, avl, fresh, acc);
+        }
+        Flush(acc, d, displacement);
     }
 
     /// <summary>The row and weight of the next heavy lane; once the lanes run out, row 0 with weight 0 (a no-op).</summary>
