@@ -18,20 +18,23 @@ namespace Kernels.Numerics.Cpu;
 ///    digit there). When α is exact in T (α = 1, or T = double) the second FMA is compiled out;
 /// 2. logits and the tile maximum; the running state is rescaled once per tile when the maximum grows;
 /// 3. weights e^{u − u*}, their sum and their second moment;
-/// 4. weighted displacements Σ w (α y − x) over the points whose weight is above e^{−36} of the running
-///    maximum (at moderate and small σ almost none are): for D ≥ one vector, row by row, vectorised over
-///    coordinates, so a lone heavy point costs D/16 vector steps; for small D, a group (16 points) at a time.
+/// 4. weighted displacements Σ w (α y − x) over the points whose weight is above e^{−c} of the running maximum
+///    (<see cref="NegligibleLogit"/>: c = 36 in double, min(36, ln N + 18) in float; at moderate and small σ almost no point
+///    is above it): for D ≥ one vector, row by row, vectorised over coordinates, so a lone heavy point costs D/16 vector
+///    steps; for small D, a group (16 points) at a time.
 /// The per-query state is kept in double across tiles; within a tile it is summed in T.
 /// </para>
 /// <para>
-/// Float32 at D ≥ 32 takes a faster first phase where it is provably safe (the expansion path): the dot products x·y
-/// of four queries and four point groups come from a register-blocked micro-kernel at one FMA per coordinate, giving
-/// expansion logits ũ = −(‖x‖² + α²‖y‖² − 2α x·y)/(2σ²) within E = γ_{D+8}(‖x‖ + α‖y‖)²/(2σ²) of the true ones. Only the
-/// candidates, ũ + E ≥ max(running maximum, max(ũ − E)) − 36, get their distance recomputed by direct differences;
-/// every other point is provably below e^{−36} of the maximum and is dropped (at moderate σ nearly all are). A query
-/// uses the expansion only when its largest E is below <see cref="ExpansionBoundLimit"/> nats; at small σ against ‖x‖
-/// (where E grows) it keeps the direct differences throughout. The choice depends on the query alone (never on its
-/// neighbours in a block), so results stay the same bits for any batching of the queries.
+/// Float32 at D ≥ 32 takes a faster path where it is provably safe (the expansion path), per super-tile of up to 65 536
+/// points: first the dot products x·y of four queries and four point groups come from a register-blocked micro-kernel at
+/// one FMA per coordinate (80-90% of the FMA ceiling), giving expansion logits ũ = −(‖x‖² + α²‖y‖² − 2α x·y)/(2σ²) within
+/// E = γ_{D+8}(‖x‖ + α‖y‖)²/(2σ²) of the true ones, and a lower bound L = max(ũ − E) of the largest logit. Then only the
+/// candidates, ũ + E ≥ max(L, running maximum) − c, get their distance recomputed by direct differences (four rows at a
+/// time) and their weights and weighted displacements summed, 64 at a time; every other point is provably below e^{−c} of
+/// the maximum and is dropped (at moderate σ that is over 99% of them). A query uses the expansion only when its largest E
+/// is below <see cref="ExpansionBoundLimit"/> nats; at small σ against ‖x‖ (where E grows) it keeps the direct differences
+/// throughout. The choice depends on the query alone (never on its neighbours in a block), so results stay the same bits
+/// for any batching of the queries.
 /// </para>
 /// </summary>
 internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -41,9 +44,6 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
 
     /// <summary>Queries whose distances the micro-kernel computes together: each training vector loaded serves four.</summary>
     private const int QueryTile = 4;
-
-    /// <summary>Coordinates per slice of the expansion micro-kernel: four groups' slice (16 kB in float) stays in L1.</summary>
-    private const int DotSlice = 64;
 
     /// <summary>Target tile size: a few groups of points at D = 784 still fit in a core's L2.</summary>
     private const int TileBytes = 256 * 1024;
@@ -413,24 +413,19 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 {
                     int ng = Math.Min(TileGroups, send - g0);
                     T* tile = pGroups + (long)g0 * d * W;
-                    // the block's dot products, a slice of the coordinates at a time: the tile's slice stays in L1 while
-                    // every query of the block passes it (the whole tile, 200 kB at D = 784, would stream from L2 per query)
-                    for (int k0 = 0; k0 < d; k0 += DotSlice)
+                    // the block's dot products: the tile (200 kB at D = 784) stays in L2 while every query of the block passes it
+                    for (int qt = 0; qt < nq; qt += QueryTile)
                     {
-                        int kl = Math.Min(DotSlice, d - k0);
-                        for (int qt = 0; qt < nq; qt += QueryTile)
-                        {
-                            int nt = Math.Min(QueryTile, nq - qt);
-                            T* xt = Queries + (long)(q0 + qt) * d + k0;
-                            int expanded = 0;
-                            for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
-                            if (expanded == 0) continue;
-                            if (nt == QueryTile && expanded == QueryTile)
-                                Dots4(xt, d, tile + k0 * W, (long)d * W, ng, kl, pDist + qt * distStride, distStride, k0 > 0);
-                            else
-                                for (int j = 0; j < nt; j++)
-                                    if (expansion[qt + j]) Dots1(xt + j * d, tile + k0 * W, (long)d * W, ng, kl, pDist + (qt + j) * distStride, k0 > 0);
-                        }
+                        int nt = Math.Min(QueryTile, nq - qt);
+                        T* xt = Queries + (long)(q0 + qt) * d;
+                        int expanded = 0;
+                        for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
+                        if (expanded == 0) continue;
+                        if (nt == QueryTile && expanded == QueryTile)
+                            Dots4(xt, tile, (long)d * W, ng, d, pDist + qt * distStride, distStride);
+                        else
+                            for (int j = 0; j < nt; j++)
+                                if (expansion[qt + j]) Dots1(xt + j * d, tile, (long)d * W, ng, d, pDist + (qt + j) * distStride);
                     }
                     double tileNorm = TileScaledNorm(g0, ng);
                     for (int q = 0; q < nq; q++)
@@ -573,23 +568,15 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         throw new NotSupportedException();
     }
 
-    /// <summary>
-    /// dots[g·W + lane] (+)= Σ_{k &lt; kl} x_k y_gk for the <paramref name="ng"/> groups at <paramref name="tile"/> (group stride
-    /// <paramref name="gs"/>), four groups per step; adds to the stored partial sums when <paramref name="accumulate"/>.
-    /// </summary>
-    private static void Dots1(T* x, T* tile, long gs, int ng, int kl, T* dots, bool accumulate)
+    /// <summary>dots[g·W + lane] = x·y for the <paramref name="ng"/> groups at <paramref name="tile"/> (group stride <paramref name="gs"/>), four groups per step.</summary>
+    private static void Dots1(T* x, T* tile, long gs, int ng, int d, T* dots)
     {
         int g = 0;
         for (; g + 4 <= ng; g += 4)
         {
             T* y0 = tile + g * gs, y1 = y0 + gs, y2 = y1 + gs, y3 = y2 + gs;
-            T* o0 = dots + g * W;
             Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
-            if (accumulate)
-            {
-                a0 = Vector512.Load(o0); a1 = Vector512.Load(o0 + W); a2 = Vector512.Load(o0 + 2 * W); a3 = Vector512.Load(o0 + 3 * W);
-            }
-            for (int k = 0; k < kl; k++)
+            for (int k = 0; k < d; k++)
             {
                 var xk = Vector512.Create(x[k]);
                 int o = k * W;
@@ -598,44 +585,37 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 a2 = Fma(Vector512.Load(y2 + o), xk, a2);
                 a3 = Fma(Vector512.Load(y3 + o), xk, a3);
             }
+            T* o0 = dots + g * W;
             a0.Store(o0); a1.Store(o0 + W); a2.Store(o0 + 2 * W); a3.Store(o0 + 3 * W);
         }
         for (; g < ng; g++)
         {
             T* y = tile + g * gs;
-            Vector512<T> a = accumulate ? Vector512.Load(dots + g * W) : default;
-            for (int k = 0; k < kl; k++)
+            Vector512<T> a = default;
+            for (int k = 0; k < d; k++)
                 a = Fma(Vector512.Load(y + k * W), Vector512.Create(x[k]), a);
             a.Store(dots + g * W);
         }
     }
 
     /// <summary>
-    /// The expansion path's micro-kernel: Σ_{k &lt; kl} x_k y_k for four queries (rows of <paramref name="x"/>, stride
-    /// <paramref name="xs"/>) and the tile's groups, four groups per step: per coordinate four training vectors and four
-    /// broadcasts feed sixteen independent FMA chains held in registers, one FMA per coordinate and pair. dots of query j
-    /// start at dots + j·stride; they are added to when <paramref name="accumulate"/> (a later slice of the coordinates).
+    /// The expansion path's micro-kernel: x·y for four queries (rows of <paramref name="x"/>) and the tile's groups (stride
+    /// <paramref name="gs"/>), four groups per step: per coordinate four training vectors and four broadcasts feed sixteen
+    /// independent FMA chains held in registers, one FMA per coordinate and pair (about 90% of the FMA ceiling with the tile
+    /// in L1, 80-85% streaming it). dots of query j start at dots + j·stride.
     /// </summary>
-    private static void Dots4(T* x, int xs, T* tile, long gs, int ng, int kl, T* dots, int stride, bool accumulate)
+    private static void Dots4(T* x, T* tile, long gs, int ng, int d, T* dots, int stride)
     {
-        T* x0 = x, x1 = x + xs, x2 = x1 + xs, x3 = x2 + xs;
+        T* x0 = x, x1 = x + d, x2 = x1 + d, x3 = x2 + d;
         int g = 0;
         for (; g + 4 <= ng; g += 4)
         {
             T* ya = tile + g * gs, yb = ya + gs, yc = yb + gs, yd = yc + gs;
-            T* p0 = dots + g * W, p1 = p0 + stride, p2 = p1 + stride, p3 = p2 + stride;
             Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector512<T> b0 = default, b1 = default, b2 = default, b3 = default;
             Vector512<T> c0 = default, c1 = default, c2 = default, c3 = default;
             Vector512<T> e0 = default, e1 = default, e2 = default, e3 = default;
-            if (accumulate)
-            {
-                a0 = Vector512.Load(p0); b0 = Vector512.Load(p0 + W); c0 = Vector512.Load(p0 + 2 * W); e0 = Vector512.Load(p0 + 3 * W);
-                a1 = Vector512.Load(p1); b1 = Vector512.Load(p1 + W); c1 = Vector512.Load(p1 + 2 * W); e1 = Vector512.Load(p1 + 3 * W);
-                a2 = Vector512.Load(p2); b2 = Vector512.Load(p2 + W); c2 = Vector512.Load(p2 + 2 * W); e2 = Vector512.Load(p2 + 3 * W);
-                a3 = Vector512.Load(p3); b3 = Vector512.Load(p3 + W); c3 = Vector512.Load(p3 + 2 * W); e3 = Vector512.Load(p3 + 3 * W);
-            }
-            for (int k = 0; k < kl; k++)
+            for (int k = 0; k < d; k++)
             {
                 int o = k * W;
                 var va = Vector512.Load(ya + o);
@@ -651,6 +631,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 v = Vector512.Create(x3[k]);
                 a3 = Fma(va, v, a3); b3 = Fma(vb, v, b3); c3 = Fma(vc, v, c3); e3 = Fma(vd, v, e3);
             }
+            T* p0 = dots + g * W, p1 = p0 + stride, p2 = p1 + stride, p3 = p2 + stride;
             a0.Store(p0); b0.Store(p0 + W); c0.Store(p0 + 2 * W); e0.Store(p0 + 3 * W);
             a1.Store(p1); b1.Store(p1 + W); c1.Store(p1 + 2 * W); e1.Store(p1 + 3 * W);
             a2.Store(p2); b2.Store(p2 + W); c2.Store(p2 + 2 * W); e2.Store(p2 + 3 * W);
@@ -659,7 +640,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         for (; g < ng; g++)
         {
             for (int j = 0; j < QueryTile; j++)
-                Dots1(x + j * xs, tile + g * gs, gs, 1, kl, dots + j * stride + g * W, accumulate);
+                Dots1(x + j * d, tile + g * gs, gs, 1, d, dots + j * stride + g * W);
         }
     }
 
