@@ -108,6 +108,35 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         partials.AddTrainingCount(train.Count);
     }
 
+    /// <summary>
+    /// The expansion path's distance part alone: the dot products of every query with every training point by the
+    /// micro-kernel, tile by tile and block by block as <see cref="Evaluate"/> runs them, nothing kept. For the benchmark
+    /// that sets the distance part (2·N·M·D flops) against the FMA ceiling; M is a multiple of four here.
+    /// </summary>
+    internal static void DotProducts(TrainingSet<T> train, ReadOnlySpan<T> queries, int dop)
+    {
+        int d = train.Dimension, m = queries.Length / d, groups = train.GroupCount;
+        int tileGroups = Math.Min(Math.Max(4, TileBytes / (W * d * sizeof(T))) & ~3, groups), stride = tileGroups * W;
+        int blocks = (m + QueryBlock - 1) / QueryBlock;
+        fixed (T* px = queries)
+        fixed (T* pGroups = train.Groups)
+        {
+            T* x = px, g = pGroups;
+            Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = dop }, b =>
+            {
+                var dots = new T[QueryBlock * stride];
+                fixed (T* pDots = dots)
+                {
+                    int q0 = b * QueryBlock, nq = Math.Min(QueryBlock, m - q0);
+                    for (int g0 = 0; g0 < groups; g0 += tileGroups)
+                        for (int qt = 0; qt + QueryTile <= nq; qt += QueryTile)
+                            Dots4(x + (long)(q0 + qt) * d, g + (long)g0 * d * W, (long)d * W, Math.Min(tileGroups, groups - g0), d,
+                                pDots + qt * stride, stride);
+                }
+            });
+        }
+    }
+
     private static void Run(Job job, int dop)
     {
         int blocks = (job.QueryCount + QueryBlock - 1) / QueryBlock;
