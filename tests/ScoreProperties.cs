@@ -187,8 +187,8 @@ public sealed class CpuScoreProperties : ScoreProperties
     /// The expansion path's regime: float32, D from 32 to 200 (multiples of 16 and not), N up to 200 (several tiles and a
     /// partial last group), σ from 0.2 to 20 data scales and small offsets, where its error bound E stays below the limit
     /// for most blocks. Both paths are held to the same float32 bound against the reference: the candidates' distances are
-    /// direct differences, as on the direct path, and the dropped points weigh less than N e^{−36} ≈ 1e−13 relative, far
-    /// below the bound. (That the path runs at all is checked by <see cref="ExpansionPath_RunsOnAPixelLikeCase"/>.)
+    /// direct differences, as on the direct path, and the dropped points weigh less than N e^{−c} ≤ e^{−18} relative (the
+    /// float cut-off c = min(36, ln N + 18)), which the bound carries. (That the path runs at all is checked by <see cref="ExpansionPath_RunsOnAPixelLikeCase"/>.)
     /// </summary>
     [Property(MaxTest = 40)]
     public Property ExpansionPath_Float32_MatchesReference_AndTheDirectPath() =>

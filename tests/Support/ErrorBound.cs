@@ -1,4 +1,5 @@
 using Kernels.Numerics;
+using Kernels.Numerics.Cpu;
 using Kernels.Numerics.Reference;
 
 namespace Kernels.Tests.Support;
@@ -17,7 +18,8 @@ namespace Kernels.Tests.Support;
 /// <item>sums inside a tile run per lane over at most 64 groups, then a 16-lane reduction, before the state
 ///   moves to double: γ_acc = γ_128 covers them and the tile-level Sum and Dot;</item>
 /// <item>the displacement Σ p_i (α y_i − x) then errs by ≤ (2η + γ_acc + 4u)·rms, rms = √(Σ p_i ‖α y_i − x‖²),
-///   plus groups skipped as negligible (weights &lt; e^{−36}): ≤ N e^{−36} σ √(2|u*| + 80);</item>
+///   plus the points dropped as negligible (logit more than c below the maximum, c = 36 in double and
+///   min(36, ln N + 18) in float): ≤ N e^{−c} σ √(2|u*| + 80) (2c + 8 ≤ 80);</item>
 /// <item>score = displacement/σ², denoiser = (x + displacement)/α, divergence = (Q/S − ‖V/S‖²)/σ⁴ − D/σ² with Q/S = rms²
 ///   (three terms of the same relative error), and each result is rounded once to T at the end.</item>
 /// </list>
@@ -63,7 +65,8 @@ public readonly record struct ErrorBound(double LogDensity, double Score, double
 
         double eta = Gamma(d + 6, u) * (Math.Abs(uMax) + 1) + 8 * u;
         double gAcc = Gamma(128, u);
-        double dropped = n * Math.Exp(-36) * level.Sigma * Math.Sqrt(2 * Math.Abs(uMax) + 80);
+        double cut = u == UnitRoundoffSingle ? FusedScoreKernel<float>.NegligibleLogit(n) : FusedScoreKernel<double>.NegligibleLogit(n);
+        double dropped = n * Math.Exp(-cut) * level.Sigma * Math.Sqrt(2 * Math.Abs(uMax) + 80);
         double displacement = (2 * eta + gAcc + 4 * u) * rms + dropped;
 
         double[] m = ScoreReference.Denoiser(train, d, x, level);

@@ -18,20 +18,23 @@ namespace Kernels.Numerics.Cpu;
 ///    digit there). When α is exact in T (α = 1, or T = double) the second FMA is compiled out;
 /// 2. logits and the tile maximum; the running state is rescaled once per tile when the maximum grows;
 /// 3. weights e^{u − u*}, their sum and their second moment;
-/// 4. weighted displacements Σ w (α y − x) over the points whose weight is above e^{−36} of the running
-///    maximum (at moderate and small σ almost none are): for D ≥ one vector, row by row, vectorised over
-///    coordinates, so a lone heavy point costs D/16 vector steps; for small D, a group (16 points) at a time.
+/// 4. weighted displacements Σ w (α y − x) over the points whose weight is above e^{−c} of the running maximum
+///    (<see cref="NegligibleLogit"/>: c = 36 in double, min(36, ln N + 18) in float; at moderate and small σ almost no point
+///    is above it): for D ≥ one vector, row by row, vectorised over coordinates, so a lone heavy point costs D/16 vector
+///    steps; for small D, a group (16 points) at a time.
 /// The per-query state is kept in double across tiles; within a tile it is summed in T.
 /// </para>
 /// <para>
-/// Float32 at D ≥ 32 takes a faster first phase where it is provably safe (the expansion path): the dot products x·y
-/// of four queries and four point groups come from a register-blocked micro-kernel at one FMA per coordinate, giving
-/// expansion logits ũ = −(‖x‖² + α²‖y‖² − 2α x·y)/(2σ²) within E = γ_{D+8}(‖x‖ + α‖y‖)²/(2σ²) of the true ones. Only the
-/// candidates, ũ + E ≥ max(running maximum, max(ũ − E)) − 36, get their distance recomputed by direct differences;
-/// every other point is provably below e^{−36} of the maximum and is dropped (at moderate σ nearly all are). A query
-/// uses the expansion only when its largest E is below <see cref="ExpansionBoundLimit"/> nats; at small σ against ‖x‖
-/// (where E grows) it keeps the direct differences throughout. The choice depends on the query alone (never on its
-/// neighbours in a block), so results stay the same bits for any batching of the queries.
+/// Float32 at D ≥ 32 takes a faster path where it is provably safe (the expansion path), per super-tile of up to 65 536
+/// points: first the dot products x·y of four queries and four point groups come from a register-blocked micro-kernel at
+/// one FMA per coordinate (80-90% of the FMA ceiling), giving expansion logits ũ = −(‖x‖² + α²‖y‖² − 2α x·y)/(2σ²) within
+/// E = γ_{D+8}(‖x‖ + α‖y‖)²/(2σ²) of the true ones, and a lower bound L = max(ũ − E) of the largest logit. Then only the
+/// candidates, ũ + E ≥ max(L, running maximum) − c, get their distance recomputed by direct differences (four rows at a
+/// time) and their weights and weighted displacements summed, 64 at a time; every other point is provably below e^{−c} of
+/// the maximum and is dropped (at moderate σ that is over 99% of them). A query uses the expansion only when its largest E
+/// is below <see cref="ExpansionBoundLimit"/> nats; at small σ against ‖x‖ (where E grows) it keeps the direct differences
+/// throughout. The choice depends on the query alone (never on its neighbours in a block), so results stay the same bits
+/// for any batching of the queries.
 /// </para>
 /// </summary>
 internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -45,23 +48,33 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// <summary>Target tile size: a few groups of points at D = 784 still fit in a core's L2.</summary>
     private const int TileBytes = 256 * 1024;
 
-    /// <summary>Weights below e^{−36} ≈ 2e−16 of the running maximum change no digit of a float or double result.</summary>
-    private static readonly T NegligibleWeight = T.CreateTruncating(Math.Exp(-36));
 
     private static int W => Vector512<T>.Count;
 
-    /// <summary>Logit margin below the maximum under which a weight is dropped: e^{−36} ≈ 2.3e−16.</summary>
-    private const double NegligibleLogit = 36;
+    /// <summary>
+    /// Logit margin below the running maximum under which a point's weight is dropped, for a training set of
+    /// <paramref name="count"/> points. The dropped weights sum to at most count·e^{−margin} of the largest one, so of
+    /// the total. In double the margin is 36 (e^{−36} ≈ 2.3e−16); in float it is ln N + 18, at most 36: the dropped mass
+    /// is then below e^{−18} ≈ 1.5e−8 = u/4 of the sum for any N, and at N = 6 000 the margin is 26.7 nats instead of
+    /// 36, which at moderate σ leaves a tenth of the candidates and heavy rows. Shards of a training set each drop at most
+    /// e^{−18} of their own sum, so of the total too.
+    /// </summary>
+    internal static double NegligibleLogit(long count) =>
+        typeof(T) == typeof(float) ? Math.Min(36, Math.Log(Math.Max(1, count)) + 18) : 36;
 
     /// <summary>Largest expansion error bound (nats) a block accepts; beyond it nearly every point would be a candidate.</summary>
     private const double ExpansionBoundLimit = 4;
 
     /// <summary>
-    /// Points per super-tile of the expansion path (its ũ buffer is QueryBlock × this many T per thread: 8 MB in float). A super-tile
-    /// without the query's nearest points has a lower maximum and lets more candidates through, so it is made to hold whole
-    /// training sets of up to 65 536 points (N = 60 000 at D = 784: 2.9 s with 16 384-point super-tiles, 1.6 s with one).
+    /// Points per super-tile of the expansion path (its ũ buffer is QueryBlock × this many T per thread: 8 MB in float). The
+    /// candidate threshold is the super-tile's lower bound of the maximum, so a super-tile must hold the query's nearest
+    /// points to let few through: whole training sets of up to 65 536 points (a running bound instead, before the nearest
+    /// point arrives, lists a fifth of the points at D = 784).
     /// </summary>
     internal const int SuperTilePoints = 65536;
+
+    /// <summary>Candidates refined and summed together: at most this many terms are summed in T before moving to double.</summary>
+    private const int CandidateChunk = 64;
 
     /// <summary>Smallest D for which the expansion path pays for its candidate pass.</summary>
     private const int ExpansionMinDimension = 32;
@@ -95,6 +108,35 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         partials.AddTrainingCount(train.Count);
     }
 
+    /// <summary>
+    /// The expansion path's distance part alone: the dot products of every query with every training point by the
+    /// micro-kernel, tile by tile and block by block as <see cref="Evaluate"/> runs them, nothing kept. For the benchmark
+    /// that sets the distance part (2·N·M·D flops) against the FMA ceiling; M is a multiple of four here.
+    /// </summary>
+    internal static void DotProducts(TrainingSet<T> train, ReadOnlySpan<T> queries, int dop)
+    {
+        int d = train.Dimension, m = queries.Length / d, groups = train.GroupCount;
+        int tileGroups = Math.Min(Math.Max(4, TileBytes / (W * d * sizeof(T))) & ~3, groups), stride = tileGroups * W;
+        int blocks = (m + QueryBlock - 1) / QueryBlock;
+        fixed (T* px = queries)
+        fixed (T* pGroups = train.Groups)
+        {
+            T* x = px, g = pGroups;
+            Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = dop }, b =>
+            {
+                var dots = new T[QueryBlock * stride];
+                fixed (T* pDots = dots)
+                {
+                    int q0 = b * QueryBlock, nq = Math.Min(QueryBlock, m - q0);
+                    for (int g0 = 0; g0 < groups; g0 += tileGroups)
+                        for (int qt = 0; qt + QueryTile <= nq; qt += QueryTile)
+                            Dots4(x + (long)(q0 + qt) * d, g + (long)g0 * d * W, (long)d * W, Math.Min(tileGroups, groups - g0), d,
+                                pDots + qt * stride, stride);
+                }
+            });
+        }
+    }
+
     private static void Run(Job job, int dop)
     {
         int blocks = (job.QueryCount + QueryBlock - 1) / QueryBlock;
@@ -120,10 +162,15 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         /// <summary>Expansion logits ũ of the block's queries over one super-tile (QueryBlock × SuperLanes), when the job can expand.</summary>
         public readonly T[] Expanded;
 
+        /// <summary>One chunk of candidates: indices, exact distances and logits (then weights), padded to whole vectors.</summary>
+        public readonly int[] ChunkIndices = new int[CandidateChunk];
+        public readonly T[] ChunkDistances = new T[CandidateChunk], ChunkLogits = new T[CandidateChunk];
+
         public Scratch(Job job)
         {
+            Expanded = job.ScaledNorms is null ? [] : ArrayPool<T>.Shared.Rent(QueryBlock * job.SuperGroups * W);
             int lanes = job.TileGroups * W;
-            Distances = ArrayPool<T>.Shared.Rent(QueryTile * lanes);
+            Distances = ArrayPool<T>.Shared.Rent(QueryBlock * lanes);
             Weights = ArrayPool<T>.Shared.Rent(lanes);
             Accumulator = ArrayPool<T>.Shared.Rent(job.Dimension * W);
             Max = ArrayPool<double>.Shared.Rent(QueryBlock);
@@ -133,7 +180,6 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             SquaredNorms = ArrayPool<double>.Shared.Rent(QueryBlock);
             Lower = new double[QueryBlock];
             Expansion = new bool[QueryBlock];
-            Expanded = job.ScaledNorms is null ? [] : ArrayPool<T>.Shared.Rent(QueryBlock * job.SuperGroups * W);
         }
 
         public void Dispose()
@@ -157,18 +203,21 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         public readonly int QueryCount, Dimension, TileGroups;
         public readonly NoiseLevel Level;
         public readonly T Alpha, AlphaLow, NegHalfInvVariance;
+
+        /// <summary>The negligible-logit margin for this training set and its weight e^{−margin}.</summary>
+        public readonly double Cut;
+        public readonly T CutWeight;
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;
 
-        /// <summary>Expansion path data (null when T or D rule it out): α²‖y‖² and α‖y‖ per lane (0 in padding lanes).</summary>
+        /// <summary>
+        /// Expansion path data (null when T or D rule it out): α²‖y‖² per lane (+∞ in padding lanes, so ũ = −∞ there) and
+        /// α‖y‖ per lane (0 in padding lanes).
+        /// </summary>
         public readonly T[]? ScaledSquaredNorms, ScaledNorms;
         public readonly double MaxScaledNorm, BoundFactor;
 
-        /// <summary>
-        /// Groups per super-tile (a multiple of <see cref="TileGroups"/>, up to 65 536 points): the expansion path first computes
-        /// ũ over a whole super-tile, so its candidate threshold uses the super-tile's maximum, not the running one (which before
-        /// the query's nearest points arrive would keep half the tiles as candidates).
-        /// </summary>
+        /// <summary>Groups per super-tile: a multiple of <see cref="TileGroups"/>, up to <see cref="SuperTilePoints"/> points.</summary>
         public readonly int SuperGroups;
 
         public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups, bool allowExpansion, int superTilePoints)
@@ -181,6 +230,8 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Alpha = T.CreateTruncating(level.Alpha);
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
             NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
+            Cut = NegligibleLogit(train.Count);
+            CutWeight = T.CreateTruncating(Math.Exp(-Cut));
             if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
                 throw new ArgumentOutOfRangeException(nameof(level), level,
                     $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
@@ -189,6 +240,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             {
                 auto &= ~3; // whole steps of the 4-group micro-kernel
                 ScaledSquaredNorms = new T[train.GroupCount * W];
+                ScaledSquaredNorms.AsSpan(train.Count).Fill(T.PositiveInfinity); // padding lanes: ũ = −∞
                 ScaledNorms = new T[train.GroupCount * W];
                 var norms = train.SquaredNorms;
                 for (int i = 0; i < norms.Length; i++)
@@ -260,77 +312,66 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             fixed (T* pExpanded = s.Expanded)
             fixed (double* pDisp = s.Displacement)
             {
-                int distStride = TileGroups * W, superLanes = SuperGroups * W;
+                bool anyDirect = false;
+                for (int q = 0; q < nq; q++) anyDirect |= !expansion[q];
+                int distStride = TileGroups * W;
                 for (int sg0 = 0; sg0 < groups; sg0 += SuperGroups)
                 {
-                    int send = Math.Min(groups, sg0 + SuperGroups);
-                    if (anyExpansion) ExpansionPass(q0, nq, sg0, send, s, pGroups, pDist, pExpanded);
-                    for (int g0 = sg0; g0 < send; g0 += TileGroups)
+                int send = Math.Min(groups, sg0 + SuperGroups);
+                if (anyExpansion) ExpansionPass(q0, nq, sg0, send, s, pGroups, pDist, pExpanded);
+                for (int g0 = sg0; anyDirect && g0 < send; g0 += TileGroups)
+                {
+                    int ng = Math.Min(TileGroups, send - g0);
+                    int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
+                    T* tile = pGroups + (long)g0 * d * W;
+                    for (int qt = 0; qt < nq; qt += QueryTile)
                     {
-                        int ng = Math.Min(TileGroups, send - g0);
-                        int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
-                        T* tile = pGroups + (long)g0 * d * W;
-                        for (int qt = 0; qt < nq; qt += QueryTile)
+                        int nt = Math.Min(QueryTile, nq - qt);
+                        T* xt = Queries + (long)(q0 + qt) * d;
+                        int expanded = 0;
+                        for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
+                        if (expanded == nt) continue;
+                        if (nt == QueryTile && expanded == 0)
                         {
-                            int nt = Math.Min(QueryTile, nq - qt);
-                            T* xt = Queries + (long)(q0 + qt) * d;
-                            int expanded = 0;
-                            for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
-                            if (nt == QueryTile && expanded == 0)
-                            {
-                                SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
-                            }
-                            else if (expanded < nt)
-                            {
-                                // a partial or mixed tile: the direct queries one by one (the same FMA chains as the 4-query kernel)
-                                for (int j = 0; j < nt; j++)
-                                {
-                                    if (!expansion[qt + j])
-                                        SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
-                                }
-                            }
+                            SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
+                        }
+                        else
+                        {
+                            // a partial or mixed tile: the direct queries one by one (the same FMA chains as the 4-query kernel)
                             for (int j = 0; j < nt; j++)
                             {
-                                int q = qt + j;
-                                T* x = xt + j * d;
-                                T largest;
-                                if (expansion[q])
-                                {
-                                    T* rows = pRows + (long)g0 * W * d;
-                                    T* estimates = pExpanded + (long)q * superLanes + (g0 - sg0) * W;
-                                    double threshold = Math.Max(s.Lower[q], s.Max[q]) - NegligibleLogit;
-                                    if (!Candidates<TAlpha>(x, s.SquaredNorms[q], estimates, g0 * W, ng, rows, pW, pDist + j * distStride, threshold))
-                                        continue; // every point of the tile is negligible
-                                    largest = MaxLogit(pW, ng);
-                                }
-                                else
-                                {
-                                    largest = Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
-                                }
-                                double tileMax = double.CreateTruncating(largest);
-                                if (tileMax > s.Max[q])
-                                {
-                                    double a = Math.Exp(s.Max[q] - tileMax);
-                                    s.Sum[q] *= a;
-                                    s.Second[q] *= a;
-                                    TensorPrimitives.Multiply(s.Displacement.AsSpan(q * d, d), a, s.Displacement.AsSpan(q * d, d));
-                                    s.Max[q] = tileMax;
-                                }
-                                if (double.IsNegativeInfinity(s.Max[q])) continue; // every distance so far overflowed T
-
-                                var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]));
-                                s.Sum[q] += double.CreateTruncating(sum);
-                                s.Second[q] += double.CreateTruncating(second);
-                                double* disp = pDisp + (long)q * d;
-                                // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
-                                // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
-                                if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
-                                    WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
-                                else
-                                    WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, pAcc, disp);
+                                if (!expansion[qt + j])
+                                    SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
                             }
                         }
+                        for (int j = 0; j < nt; j++)
+                        {
+                            int q = qt + j;
+                            if (expansion[q]) continue;
+                            T* x = xt + j * d;
+                            T largest = Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
+                            if (!Rescale(s, q, double.CreateTruncating(largest))) continue; // every distance so far overflowed T
+
+                            var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]), CutWeight);
+                            s.Sum[q] += double.CreateTruncating(sum);
+                            s.Second[q] += double.CreateTruncating(second);
+                            double* disp = pDisp + (long)q * d;
+                            // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
+                            // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
+                            if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
+                                WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
+                            else
+                                WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
+                        }
                     }
+                }
+
+                for (int q = 0; anyExpansion && q < nq; q++)
+                {
+                    if (expansion[q])
+                        RefineCandidates<TAlpha>(q, Queries + (long)(q0 + q) * d, s, sg0, send, pExpanded + (long)q * SuperGroups * W, pRows, pAcc,
+                            pDisp + (long)q * d);
+                }
                 }
             }
 
@@ -355,29 +396,53 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             }
         }
 
+        /// <summary>The largest α‖y‖ over the groups [g0, g0 + ng).</summary>
+        private double TileScaledNorm(int g0, int ng)
+        {
+            T best = T.Zero;
+            foreach (T v in ScaledNorms.AsSpan(g0 * W, ng * W)) best = T.Max(best, v);
+            return double.CreateTruncating(best);
+        }
+
         /// <summary>
-        /// The expansion path's first phase over groups [sg0, send): the block's dot products by the micro-kernel, turned into
-        /// expansion logits ũ = (‖x‖² + α²‖y‖² − 2α x·y)·(−1/(2σ²)) stored per query (−∞ in padding lanes), and each query's
-        /// lower bound max(ũ − E) of its largest true logit over the super-tile.
+        /// Moves query <paramref name="q"/>'s running maximum up to <paramref name="max"/> when that is larger, rescaling its
+        /// sums; false while the maximum is still −∞ (every distance so far overflowed T).
+        /// </summary>
+        private bool Rescale(Scratch s, int q, double max)
+        {
+            if (max > s.Max[q])
+            {
+                double a = Math.Exp(s.Max[q] - max);
+                s.Sum[q] *= a;
+                s.Second[q] *= a;
+                var disp = s.Displacement.AsSpan(q * Dimension, Dimension);
+                TensorPrimitives.Multiply(disp, a, disp);
+                s.Max[q] = max;
+            }
+            return !double.IsNegativeInfinity(s.Max[q]);
+        }
+
+        /// <summary>
+        /// The expansion path's first phase over the groups [sg0, send): the block's dot products by the micro-kernel, turned
+        /// into expansion logits ũ = (‖x‖² + α²‖y‖² − 2α x·y)·(−1/(2σ²)) stored per query (−∞ in padding lanes), within E of the
+        /// true logits, and each query's lower bound L = max(ũ − E) of its largest true logit over the super-tile (E from each
+        /// tile's largest α‖y‖).
         /// </summary>
         private void ExpansionPass(int q0, int nq, int sg0, int send, Scratch s, T* pGroups, T* pDist, T* pExpanded)
         {
-            int d = Dimension, n = Train.Count, distStride = TileGroups * W, superLanes = SuperGroups * W;
+            int d = Dimension, distStride = TileGroups * W, superLanes = SuperGroups * W;
             var expansion = s.Expansion;
             for (int q = 0; q < nq; q++) s.Lower[q] = double.NegativeInfinity;
             var twoAlpha = Vector512.Create(T.CreateTruncating(2 * Level.Alpha));
             var scale = Vector512.Create(NegHalfInvVariance);
-            var factor = Vector512.Create(T.CreateTruncating(BoundFactor));
             var minusInf = Vector512.Create(T.NegativeInfinity);
             fixed (T* pNy = ScaledSquaredNorms)
-            fixed (T* pAn = ScaledNorms)
             {
                 for (int g0 = sg0; g0 < send; g0 += TileGroups)
                 {
                     int ng = Math.Min(TileGroups, send - g0);
-                    int valid = Math.Min(n - g0 * W, ng * W);
                     T* tile = pGroups + (long)g0 * d * W;
-                    var limit = Vector512.Create(T.CreateTruncating(valid));
+                    // the block's dot products: the tile (200 kB at D = 784) stays in L2 while every query of the block passes it
                     for (int qt = 0; qt < nq; qt += QueryTile)
                     {
                         int nt = Math.Min(QueryTile, nq - qt);
@@ -385,73 +450,90 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                         int expanded = 0;
                         for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
                         if (expanded == 0) continue;
-                        if (nt == QueryTile && expanded == QueryTile) Dots4(xt, tile, ng, d, pDist, distStride);
-                        else for (int j = 0; j < nt; j++) if (expansion[qt + j]) Dots1(xt + j * d, tile, ng, d, pDist + j * distStride);
-                        for (int j = 0; j < nt; j++)
+                        if (nt == QueryTile && expanded == QueryTile)
+                            Dots4(xt, tile, (long)d * W, ng, d, pDist + qt * distStride, distStride);
+                        else
+                            for (int j = 0; j < nt; j++)
+                                if (expansion[qt + j]) Dots1(xt + j * d, tile, (long)d * W, ng, d, pDist + (qt + j) * distStride);
+                    }
+                    double tileNorm = TileScaledNorm(g0, ng);
+                    for (int q = 0; q < nq; q++)
+                    {
+                        if (!expansion[q]) continue;
+                        var nx = Vector512.Create(T.CreateTruncating(s.SquaredNorms[q]));
+                        T* dots = pDist + q * distStride;
+                        T* estimates = pExpanded + (long)q * superLanes + (g0 - sg0) * W;
+                        var best = minusInf;
+                        for (int g = 0; g < ng; g++)
                         {
-                            int q = qt + j;
-                            if (!expansion[q]) continue;
-                            var nx = Vector512.Create(T.CreateTruncating(s.SquaredNorms[q]));
-                            var rootNx = Vector512.Create(T.CreateTruncating(Math.Sqrt(s.SquaredNorms[q])));
-                            T* dots = pDist + j * distStride;
-                            T* estimates = pExpanded + (long)q * superLanes + (g0 - sg0) * W;
-                            var lower = minusInf;
-                            for (int g = 0; g < ng; g++)
-                            {
-                                int o = g * W, lane = g0 * W + o;
-                                var ue = Fma(-twoAlpha, Vector512.Load(dots + o), nx + Vector512.Load(pNy + lane)) * scale;
-                                var inside = Vector512.LessThan(Vector512.Create(T.CreateTruncating(o)) + Vector512<T>.Indices, limit);
-                                ue = Vector512.ConditionalSelect(inside, ue, minusInf);
-                                ue.Store(estimates + o);
-                                var r = rootNx + Vector512.Load(pAn + lane);
-                                lower = Vector512.Max(lower, ue - factor * r * r);
-                            }
-                            s.Lower[q] = Math.Max(s.Lower[q], double.CreateTruncating(MaxOf(lower)));
+                            int o = g * W;
+                            // padding lanes have α²‖y‖² = +∞, so ũ = −∞ there without a select
+                            var u = Fma(-twoAlpha, Vector512.Load(dots + o), nx + Vector512.Load(pNy + g0 * W + o)) * scale;
+                            u.Store(estimates + o);
+                            best = Vector512.Max(best, u);
                         }
+                        double bound = BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + tileNorm, 2);
+                        s.Lower[q] = Math.Max(s.Lower[q], double.CreateTruncating(MaxOf(best)) - bound);
                     }
                 }
             }
         }
 
         /// <summary>
-        /// The expansion path's second phase for one query and one tile: the candidates ũ + E ≥ <paramref name="threshold"/>
-        /// (max of the running maximum and the super-tile's lower bound, less 36) get their exact logit from a direct-difference
-        /// distance; every other lane gets −∞ (weight 0) and distance 0. Writes <paramref name="logits"/> and
-        /// <paramref name="distances"/>; false when no point of the tile is a candidate.
+        /// The expansion path's second phase for query <paramref name="q"/> over the super-tile [sg0, send): the points with
+        /// ũ + E ≥ max(L, running maximum) − cut (E the query's bound over the whole set) get their exact logits from
+        /// direct-difference distances, then weights, sums and weighted displacements, <see cref="CandidateChunk"/> points at a
+        /// time (each chunk's rows are read four at a time, and its sums are formed in T before the state moves to double).
+        /// Every other point is below e^{−cut} of the maximum and is dropped.
         /// </summary>
-        public bool Candidates<TAlpha>(T* x, double squaredNorm, T* estimates, int firstLane, int ng, T* rows, T* logits, T* distances,
-            double threshold) where TAlpha : struct, IAlphaMode
+        private void RefineCandidates<TAlpha>(int q, T* x, Scratch s, int sg0, int send, T* estimates, T* pRows, T* pAcc, double* disp)
+            where TAlpha : struct, IAlphaMode
         {
-            var rootNx = Vector512.Create(T.CreateTruncating(Math.Sqrt(squaredNorm)));
-            var factor = Vector512.Create(T.CreateTruncating(BoundFactor));
-            var minusInf = Vector512.Create(T.NegativeInfinity);
-            var limit = Vector512.Create(T.CreateTruncating(threshold));
+            int d = Dimension, lanes = (send - sg0) * W, first = sg0 * W;
+            double bound = BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + MaxScaledNorm, 2);
+            var limit = Vector512.Create(T.CreateTruncating(Math.Max(s.Lower[q], s.Max[q]) - Cut - bound));
             var na = Vector512.Create(-Alpha);
             var nal = Vector512.Create(-AlphaLow);
-            bool any = false;
-            fixed (T* pAn = ScaledNorms)
+            fixed (int* chunk = s.ChunkIndices)
+            fixed (T* distances = s.ChunkDistances)
+            fixed (T* logits = s.ChunkLogits)
             {
-                for (int g = 0; g < ng; g++)
+                int c = 0;
+                for (int o = 0; o <= lanes; o += W)
                 {
-                    int o = g * W;
-                    var ue = Vector512.Load(estimates + o);
-                    var r = rootNx + Vector512.Load(pAn + firstLane + o);
-                    var candidate = Vector512.GreaterThanOrEqual(ue + factor * r * r, limit);
-                    Vector512.ConditionalSelect(candidate, ue, minusInf).Store(logits + o);
-                    Vector512<T>.Zero.Store(distances + o);
-                    ulong bits = candidate.ExtractMostSignificantBits();
-                    any |= bits != 0;
-                    while (bits != 0)
+                    if (o < lanes)
                     {
-                        int lane = o + BitOperations.TrailingZeroCount(bits);
-                        bits &= bits - 1;
-                        T distance = DirectDistance<TAlpha>(x, rows + (long)lane * Dimension, Dimension, na, nal, Alpha, AlphaLow);
-                        distances[lane] = distance;
-                        logits[lane] = distance * NegHalfInvVariance;
+                        ulong bits = Vector512.GreaterThanOrEqual(Vector512.Load(estimates + o), limit).ExtractMostSignificantBits();
+                        while (bits != 0)
+                        {
+                            chunk[c++] = first + o + BitOperations.TrailingZeroCount(bits);
+                            bits &= bits - 1;
+                        }
+                        if (c + W <= CandidateChunk) continue; // room for another group's candidates
                     }
+                    if (c == 0) continue;
+                    int j = 0;
+                    for (; j + 4 <= c; j += 4)
+                    {
+                        DirectDistances4<TAlpha>(x, pRows + (long)chunk[j] * d, pRows + (long)chunk[j + 1] * d, pRows + (long)chunk[j + 2] * d,
+                            pRows + (long)chunk[j + 3] * d, d, na, nal, Alpha, AlphaLow,
+                            out distances[j], out distances[j + 1], out distances[j + 2], out distances[j + 3]);
+                    }
+                    for (; j < c; j++)
+                        distances[j] = DirectDistance<TAlpha>(x, pRows + (long)chunk[j] * d, d, na, nal, Alpha, AlphaLow);
+                    int ng = (c + W - 1) / W;
+                    for (j = c; j < ng * W; j++) distances[j] = T.Zero;
+                    T largest = Logits(distances, logits, ng, c, NegHalfInvVariance);
+                    if (Rescale(s, q, double.CreateTruncating(largest)))
+                    {
+                        var (sum, second, _) = Exponentiate(logits, distances, ng, T.CreateTruncating(s.Max[q]), CutWeight);
+                        s.Sum[q] += double.CreateTruncating(sum);
+                        s.Second[q] += double.CreateTruncating(second);
+                        WeightedRows<TAlpha>(x, pRows, chunk, logits, c, d, Alpha, AlphaLow, CutWeight, pAcc, disp);
+                    }
+                    c = 0;
                 }
             }
-            return any;
         }
     }
 
@@ -489,10 +571,10 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// In one pass over the tile: weights e^{u − max} in place of the logits, their sum, Σ e·dist, and the number of
     /// lanes above the negligible weight (summed per lane in T, then across lanes).
     /// </summary>
-    private static (T Sum, T Second, int Heavy) Exponentiate(T* logits, T* dist, int ng, T max)
+    private static (T Sum, T Second, int Heavy) Exponentiate(T* logits, T* dist, int ng, T max, T negligible)
     {
         var m = Vector512.Create(max);
-        var threshold = Vector512.Create(NegligibleWeight);
+        var threshold = Vector512.Create(negligible);
         Vector512<T> sum = default, second = default;
         int heavy = 0;
         for (int g = 0; g < ng; g++)
@@ -515,14 +597,13 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         throw new NotSupportedException();
     }
 
-    /// <summary>dots[g·W + lane] = x·y for the <paramref name="ng"/> groups at <paramref name="tile"/>, four groups per step.</summary>
-    private static void Dots1(T* x, T* tile, int ng, int d, T* dots)
+    /// <summary>dots[g·W + lane] = x·y for the <paramref name="ng"/> groups at <paramref name="tile"/> (group stride <paramref name="gs"/>), four groups per step.</summary>
+    private static void Dots1(T* x, T* tile, long gs, int ng, int d, T* dots)
     {
-        long stride = (long)d * W;
         int g = 0;
         for (; g + 4 <= ng; g += 4)
         {
-            T* y0 = tile + g * stride, y1 = y0 + stride, y2 = y1 + stride, y3 = y2 + stride;
+            T* y0 = tile + g * gs, y1 = y0 + gs, y2 = y1 + gs, y3 = y2 + gs;
             Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
             for (int k = 0; k < d; k++)
             {
@@ -533,14 +614,12 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 a2 = Fma(Vector512.Load(y2 + o), xk, a2);
                 a3 = Fma(Vector512.Load(y3 + o), xk, a3);
             }
-            a0.Store(dots + g * W);
-            a1.Store(dots + (g + 1) * W);
-            a2.Store(dots + (g + 2) * W);
-            a3.Store(dots + (g + 3) * W);
+            T* o0 = dots + g * W;
+            a0.Store(o0); a1.Store(o0 + W); a2.Store(o0 + 2 * W); a3.Store(o0 + 3 * W);
         }
         for (; g < ng; g++)
         {
-            T* y = tile + g * stride;
+            T* y = tile + g * gs;
             Vector512<T> a = default;
             for (int k = 0; k < d; k++)
                 a = Fma(Vector512.Load(y + k * W), Vector512.Create(x[k]), a);
@@ -549,13 +628,13 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     }
 
     /// <summary>
-    /// The expansion path's micro-kernel: x·y for four queries (rows of <paramref name="x"/>) and the tile's groups,
-    /// four groups per step: per coordinate four training vectors and four broadcasts feed sixteen independent FMA chains
-    /// held in registers, one FMA per coordinate and pair. dots of query j start at dots + j·stride.
+    /// The expansion path's micro-kernel: x·y for four queries (rows of <paramref name="x"/>) and the tile's groups (stride
+    /// <paramref name="gs"/>), four groups per step: per coordinate four training vectors and four broadcasts feed sixteen
+    /// independent FMA chains held in registers, one FMA per coordinate and pair (about 90% of the FMA ceiling with the tile
+    /// in L1, 80-85% streaming it). dots of query j start at dots + j·stride.
     /// </summary>
-    private static void Dots4(T* x, T* tile, int ng, int d, T* dots, int stride)
+    private static void Dots4(T* x, T* tile, long gs, int ng, int d, T* dots, int stride)
     {
-        long gs = (long)d * W;
         T* x0 = x, x1 = x + d, x2 = x1 + d, x3 = x2 + d;
         int g = 0;
         for (; g + 4 <= ng; g += 4)
@@ -581,19 +660,16 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 v = Vector512.Create(x3[k]);
                 a3 = Fma(va, v, a3); b3 = Fma(vb, v, b3); c3 = Fma(vc, v, c3); e3 = Fma(vd, v, e3);
             }
-            T* o0 = dots + g * W;
-            a0.Store(o0); b0.Store(o0 + W); c0.Store(o0 + 2 * W); e0.Store(o0 + 3 * W);
-            o0 += stride;
-            a1.Store(o0); b1.Store(o0 + W); c1.Store(o0 + 2 * W); e1.Store(o0 + 3 * W);
-            o0 += stride;
-            a2.Store(o0); b2.Store(o0 + W); c2.Store(o0 + 2 * W); e2.Store(o0 + 3 * W);
-            o0 += stride;
-            a3.Store(o0); b3.Store(o0 + W); c3.Store(o0 + 2 * W); e3.Store(o0 + 3 * W);
+            T* p0 = dots + g * W, p1 = p0 + stride, p2 = p1 + stride, p3 = p2 + stride;
+            a0.Store(p0); b0.Store(p0 + W); c0.Store(p0 + 2 * W); e0.Store(p0 + 3 * W);
+            a1.Store(p1); b1.Store(p1 + W); c1.Store(p1 + 2 * W); e1.Store(p1 + 3 * W);
+            a2.Store(p2); b2.Store(p2 + W); c2.Store(p2 + 2 * W); e2.Store(p2 + 3 * W);
+            a3.Store(p3); b3.Store(p3 + W); c3.Store(p3 + 2 * W); e3.Store(p3 + 3 * W);
         }
         for (; g < ng; g++)
         {
             for (int j = 0; j < QueryTile; j++)
-                Dots1(x + j * d, tile + g * gs, 1, d, dots + j * stride + g * W);
+                Dots1(x + j * d, tile + g * gs, gs, 1, d, dots + j * stride + g * W);
         }
     }
 
@@ -701,13 +777,12 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// displacement[k] += Σ_i w_i (α y_ik − x_k) over the tile's non-negligible points, one row-major point at a time,
     /// vectorised over k (D ≥ one vector; the last partial vector overlaps the previous one, masked to not add twice).
     /// </summary>
-    private static void WeightedDisplacementsByRow<TAlpha>(T* x, T* rows, int ng, int d, T alpha, T alphaLow, T* w, T* acc, double* displacement)
+    private static void WeightedDisplacementsByRow<TAlpha>(T* x, T* rows, int ng, int d, T alpha, T alphaLow, T* w, T negligible, T* acc, double* displacement)
         where TAlpha : struct, IAlphaMode
     {
         var av = Vector512.Create(alpha);
         var avl = Vector512.Create(alphaLow);
-        var threshold = Vector512.Create(NegligibleWeight);
-        int tail = d - W; // start of the last vector, which overlaps the previous one when W does not divide D
+        var threshold = Vector512.Create(negligible);
         // lanes of that vector not yet covered by the full vectors: j ≥ W − D mod W
         var fresh = Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
         int pending = 0; // heavy groups summed in T since the last flush to double
@@ -723,28 +798,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 T* y1 = NextRow(ref heavy, rows, g, d, w, out T w1);
                 T* y2 = NextRow(ref heavy, rows, g, d, w, out T w2);
                 T* y3 = NextRow(ref heavy, rows, g, d, w, out T w3);
-                Vector512<T> v0 = Vector512.Create(w0), v1 = Vector512.Create(w1), v2 = Vector512.Create(w2), v3 = Vector512.Create(w3);
-                int k = 0;
-                for (; k + W <= d; k += W)
-                {
-                    var nx = -Vector512.Load(x + k);
-                    var a = Vector512.Load(acc + k);
-                    a = Fma(v0, Difference<TAlpha>(av, avl, Vector512.Load(y0 + k), nx), a);
-                    a = Fma(v1, Difference<TAlpha>(av, avl, Vector512.Load(y1 + k), nx), a);
-                    a = Fma(v2, Difference<TAlpha>(av, avl, Vector512.Load(y2 + k), nx), a);
-                    a = Fma(v3, Difference<TAlpha>(av, avl, Vector512.Load(y3 + k), nx), a);
-                    a.Store(acc + k);
-                }
-                if (k < d)
-                {
-                    var nx = -Vector512.Load(x + tail);
-                    var a = Vector512.Load(acc + tail);
-                    a = Fma(v0 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y0 + tail), nx), a);
-                    a = Fma(v1 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y1 + tail), nx), a);
-                    a = Fma(v2 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y2 + tail), nx), a);
-                    a = Fma(v3 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y3 + tail), nx), a);
-                    a.Store(acc + tail);
-                }
+                AddRows4<TAlpha>(x, y0, y1, y2, y3, w0, w1, w2, w3, d, av, avl, fresh, acc);
             }
             // at most FlushGroups·W points are summed in T before the sum moves to double (the bound's γ_128)
             if (++pending == FlushGroups)
@@ -754,6 +808,64 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             }
         }
         if (pending > 0) Flush(acc, d, displacement);
+    }
+
+    /// <summary>acc[k] += Σ_j w_j (α y_jk − x_k) for four rows (a zero weight adds nothing); D ≥ one vector, the last vector overlapping.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRows4<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, T w0, T w1, T w2, T w3, int d,
+        Vector512<T> av, Vector512<T> avl, Vector512<T> fresh, T* acc) where TAlpha : struct, IAlphaMode
+    {
+        Vector512<T> v0 = Vector512.Create(w0), v1 = Vector512.Create(w1), v2 = Vector512.Create(w2), v3 = Vector512.Create(w3);
+        int k = 0;
+        for (; k + W <= d; k += W)
+        {
+            var nx = -Vector512.Load(x + k);
+            var a = Vector512.Load(acc + k);
+            a = Fma(v0, Difference<TAlpha>(av, avl, Vector512.Load(y0 + k), nx), a);
+            a = Fma(v1, Difference<TAlpha>(av, avl, Vector512.Load(y1 + k), nx), a);
+            a = Fma(v2, Difference<TAlpha>(av, avl, Vector512.Load(y2 + k), nx), a);
+            a = Fma(v3, Difference<TAlpha>(av, avl, Vector512.Load(y3 + k), nx), a);
+            a.Store(acc + k);
+        }
+        if (k < d)
+        {
+            int tail = d - W;
+            var nx = -Vector512.Load(x + tail);
+            var a = Vector512.Load(acc + tail);
+            a = Fma(v0 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y0 + tail), nx), a);
+            a = Fma(v1 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y1 + tail), nx), a);
+            a = Fma(v2 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y2 + tail), nx), a);
+            a = Fma(v3 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y3 + tail), nx), a);
+            a.Store(acc + tail);
+        }
+    }
+
+    /// <summary>
+    /// displacement[k] += Σ w_j (α y_jk − x_k) over the <paramref name="count"/> listed rows whose weight is above
+    /// <paramref name="negligible"/>, four rows per pass over the accumulator, summed in T (at most <see cref="CandidateChunk"/>
+    /// terms) and then added to the double state. D ≥ one vector.
+    /// </summary>
+    private static void WeightedRows<TAlpha>(T* x, T* rows, int* indices, T* w, int count, int d, T alpha, T alphaLow, T negligible,
+        T* acc, double* displacement) where TAlpha : struct, IAlphaMode
+    {
+        var av = Vector512.Create(alpha);
+        var avl = Vector512.Create(alphaLow);
+        var fresh = Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
+        int* heavy = stackalloc int[CandidateChunk];
+        int h = 0;
+        for (int j = 0; j < count; j++)
+            if (w[j] > negligible) heavy[h++] = j;
+        if (h == 0) return;
+        new Span<T>(acc, d).Clear();
+        for (int j = 0; j < h; j += 4)
+        {
+            // past the last heavy row: row 0 of the list with weight 0, a no-op
+            int j1 = j + 1 < h ? heavy[j + 1] : heavy[j], j2 = j + 2 < h ? heavy[j + 2] : heavy[j], j3 = j + 3 < h ? heavy[j + 3] : heavy[j];
+            AddRows4<TAlpha>(x, rows + (long)indices[heavy[j]] * d, rows + (long)indices[j1] * d, rows + (long)indices[j2] * d,
+                rows + (long)indices[j3] * d, w[heavy[j]], j + 1 < h ? w[j1] : T.Zero, j + 2 < h ? w[j2] : T.Zero, j + 3 < h ? w[j3] : T.Zero,
+                d, av, avl, fresh, acc);
+        }
+        Flush(acc, d, displacement);
     }
 
     /// <summary>The row and weight of the next heavy lane; once the lanes run out, row 0 with weight 0 (a no-op).</summary>
@@ -776,17 +888,28 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
 
     private static void Flush(T* acc, int d, double* displacement)
     {
-        for (int k = 0; k < d; k++)
+        int k = 0;
+        if (typeof(T) == typeof(float))
+        {
+            // widened a vector at a time: this runs once per tile with a heavy point, D values each time
+            for (; k + 16 <= d; k += 16)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.Load((float*)acc + k));
+                (Vector512.Load(displacement + k) + lo).Store(displacement + k);
+                (Vector512.Load(displacement + k + 8) + hi).Store(displacement + k + 8);
+            }
+        }
+        for (; k < d; k++)
             displacement[k] += double.CreateTruncating(acc[k]);
     }
 
     /// <summary>displacement[k] += Σ_i w_i (α y_ik − x_k) over the tile's non-negligible groups.</summary>
-    private static void WeightedDisplacements<TAlpha>(T* x, T* tile, int ng, int d, T alpha, T alphaLow, T* w, T* acc, double* displacement)
+    private static void WeightedDisplacements<TAlpha>(T* x, T* tile, int ng, int d, T alpha, T alphaLow, T* w, T negligible, T* acc, double* displacement)
         where TAlpha : struct, IAlphaMode
     {
         var av = Vector512.Create(alpha);
         var avl = Vector512.Create(alphaLow);
-        var threshold = Vector512.Create(NegligibleWeight);
+        var threshold = Vector512.Create(negligible);
         long stride = (long)d * W;
         bool any = false;
         for (int g = 0; g < ng; g++)
@@ -822,8 +945,41 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             var t = Difference<TAlpha>(na, nal, Vector512.Load(y + k), Vector512.Load(x + k));
             acc = Fma(t, t, acc);
         }
-        T sum = Vector512.Sum(acc);
-        for (; k < d; k++)
+        return Tail<TAlpha>(x, y, k, d, Vector512.Sum(acc), alpha, alphaLow);
+    }
+
+    /// <summary>
+    /// <see cref="DirectDistance{TAlpha}"/> of four rows at once, each with the same operations in the same order (so the
+    /// same bits): four independent loads streams and FMA chains.
+    /// </summary>
+    private static void DirectDistances4<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, int d, Vector512<T> na, Vector512<T> nal,
+        T alpha, T alphaLow, out T d0, out T d1, out T d2, out T d3) where TAlpha : struct, IAlphaMode
+    {
+        Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
+        int k = 0;
+        for (; k + W <= d; k += W)
+        {
+            var xk = Vector512.Load(x + k);
+            var t0 = Difference<TAlpha>(na, nal, Vector512.Load(y0 + k), xk);
+            var t1 = Difference<TAlpha>(na, nal, Vector512.Load(y1 + k), xk);
+            var t2 = Difference<TAlpha>(na, nal, Vector512.Load(y2 + k), xk);
+            var t3 = Difference<TAlpha>(na, nal, Vector512.Load(y3 + k), xk);
+            a0 = Fma(t0, t0, a0);
+            a1 = Fma(t1, t1, a1);
+            a2 = Fma(t2, t2, a2);
+            a3 = Fma(t3, t3, a3);
+        }
+        d0 = Tail<TAlpha>(x, y0, k, d, Vector512.Sum(a0), alpha, alphaLow);
+        d1 = Tail<TAlpha>(x, y1, k, d, Vector512.Sum(a1), alpha, alphaLow);
+        d2 = Tail<TAlpha>(x, y2, k, d, Vector512.Sum(a2), alpha, alphaLow);
+        d3 = Tail<TAlpha>(x, y3, k, d, Vector512.Sum(a3), alpha, alphaLow);
+    }
+
+    /// <summary>sum + Σ_{k ≥ k0} (x_k − α y_k)², the scalar tail of a direct distance.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static T Tail<TAlpha>(T* x, T* y, int k0, int d, T sum, T alpha, T alphaLow) where TAlpha : struct, IAlphaMode
+    {
+        for (int k = k0; k < d; k++)
         {
             T t = T.FusedMultiplyAdd(-alpha, y[k], x[k]);
             if (!TAlpha.IsExact) t = T.FusedMultiplyAdd(-alphaLow, y[k], t);
