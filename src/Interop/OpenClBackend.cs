@@ -87,6 +87,15 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// <summary>Tests only: choose the kernel's shape as for this kind of device (so the GPU shape can run on PoCL).</summary>
     internal OpenClDeviceKind? ShapeFor { get; init; }
 
+    /// <summary>
+    /// Tests only: split the training set into exactly this many shards (≥ 1; more shards than point vectors leaves
+    /// some empty) instead of the count <see cref="ShardCount"/> chooses from the device.
+    /// </summary>
+    internal int? Shards { get; init; }
+
+    /// <summary>Shards of the last score call (tests and benchmarks read it).</summary>
+    internal int LastShards { get; private set; }
+
     /// <summary>Timings of the last <see cref="Evaluate{T}"/> or <see cref="Accumulate{T}"/> (zero unless the context profiles).</summary>
     public OpenClTimings LastTimings { get; private set; }
 
@@ -381,8 +390,16 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         T negHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
 
         var resident = ResidentFor(train, config, out var trainingUpload);
-        var kernel = Kernel(ref config, !T.IsZero(alphaLow));
-        long global = (m + config.WorkGroup - 1) / config.WorkGroup * (long)config.WorkGroup;
+        var program = Program(ref config, !T.IsZero(alphaLow));
+        var kernel = program.Kernel("score_partials");
+        int accBytes = config.AccDouble ? sizeof(double) : sizeof(float);
+        int shards = ShardCount(n, m, d, config, accBytes);
+        long qblocks = (m + config.WorkGroup - 1) / config.WorkGroup;
+        long global = qblocks * shards * config.WorkGroup;
+        // one shard writes its state in place; several write theirs to the partial buffers, merged below
+        if (shards > 1) s.EnsureShards(Context, (long)shards * m, d, accBytes);
+        OpenClBuffer max = shards > 1 ? s.PartMax! : s.Max!, sum = shards > 1 ? s.PartSum! : s.Sum!,
+            second = shards > 1 ? s.PartSecond! : s.Second!, displacement = shards > 1 ? s.PartDisplacement! : s.Displacement!;
 
         uint arg = 0;
         kernel.SetArgument(arg++, resident.Groups);
@@ -394,11 +411,15 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         kernel.SetArgument(arg++, alpha);
         kernel.SetArgument(arg++, alphaLow);
         kernel.SetArgument(arg++, negHalfInvVariance);
-        kernel.SetArgument(arg++, s.Max!);
-        kernel.SetArgument(arg++, s.Sum!);
-        kernel.SetArgument(arg++, s.Second!);
-        kernel.SetArgument(arg, s.Displacement!);
-        using var run = kernel.Enqueue(global, config.WorkGroup);
+        kernel.SetArgument(arg++, shards);
+        kernel.SetArgument(arg++, max);
+        kernel.SetArgument(arg++, sum);
+        kernel.SetArgument(arg++, second);
+        kernel.SetArgument(arg, displacement);
+        TimeSpan kernelTime;
+        using (var run = kernel.Enqueue(global, config.WorkGroup)) kernelTime = run.Duration;
+        if (shards > 1) kernelTime += Merge(program.Kernel("merge_shards"), shards, m, d, accBytes, s);
+        LastShards = shards;
 
         var state = s.HostState(m, d);
         TimeSpan download;
@@ -415,22 +436,69 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             download = ReadWidened(s.Max!, state.Max.AsSpan(0, m)) + ReadWidened(s.Sum!, state.Sum.AsSpan(0, m))
                        + ReadWidened(s.Second!, state.Second.AsSpan(0, m)) + ReadWidened(s.Displacement!, state.Displacement.AsSpan(0, m * d));
         }
-        LastTimings = new OpenClTimings(trainingUpload, queryUpload, perturbKernel + run.Duration, download);
+        LastTimings = new OpenClTimings(trainingUpload, queryUpload, perturbKernel + kernelTime, download);
         TotalTimings += LastTimings;
         return state;
     }
 
     /// <summary>
-    /// The built kernel for <paramref name="config"/>; when the device cannot run it with that many work-items (a GPU
-    /// short of registers, say), the work-group is halved until it can, rather than failing at launch.
+    /// How many shards the training set is split into, so the range of query blocks × shards gives the device enough
+    /// work-groups: 16 per compute unit on a GPU (a work-group of 64 queries is two warps; 16 of them keep a
+    /// streaming multiprocessor's schedulers fed), 8 on a CPU (one work-group runs per core at a time; a few more balance
+    /// the load). Bounded so that each shard keeps at least two tiles (the per-shard cost, a D-row of state per query
+    /// written and merged, stays below the distance work), so that the partial states, shards × M × (D + 3) ACC values,
+    /// take at most 1 GiB, a sixteenth of the device memory and one allocation, and so that the merge's scales fit in
+    /// a quarter of the local memory. The bound is what caps it at large D: the buffer is about
+    /// target work-groups × work-group size × D values whatever M is, so batching queries would not raise the count.
     /// </summary>
-    private OpenClKernel Kernel(ref Config config, bool splitAlpha)
+    private int ShardCount(int n, int m, int d, Config config, int accBytes)
+    {
+        if (Shards is int forced) return forced;
+        long vectors = (n + config.Lanes - 1) / config.Lanes;
+        long qblocks = (m + config.WorkGroup - 1) / config.WorkGroup;
+        bool cpu = Device.Kind == OpenClDeviceKind.Cpu;
+        long target = (long)Math.Max(1, Device.ComputeUnits) * (cpu ? 8 : 16);
+        long shards = (target + qblocks - 1) / qblocks;
+        shards = Math.Min(shards, vectors / (2 * config.Groups));
+        long cap = Math.Min(1L << 30, Math.Min(Device.GlobalMemorySize / 16, Device.MaxAllocationSize));
+        shards = Math.Min(shards, cap / ((long)m * (d + 3) * accBytes));
+        shards = Math.Min(shards, Device.LocalMemorySize / 4 / accBytes);
+        return shards < 2 ? 1 : (int)shards;
+    }
+
+    /// <summary>Enqueues merge_shards over the partial states: one work-group per query, writing the final state buffers.</summary>
+    private static TimeSpan Merge(OpenClKernel merge, int shards, int m, int d, int accBytes, Scratch s)
+    {
+        int local = Math.Min(64, merge.MaxWorkGroupSize);
+        uint arg = 0;
+        merge.SetArgument(arg++, shards);
+        merge.SetArgument(arg++, m);
+        merge.SetArgument(arg++, d);
+        merge.SetArgument(arg++, s.PartMax!);
+        merge.SetArgument(arg++, s.PartSum!);
+        merge.SetArgument(arg++, s.PartSecond!);
+        merge.SetArgument(arg++, s.PartDisplacement!);
+        merge.SetArgument(arg++, s.Max!);
+        merge.SetArgument(arg++, s.Sum!);
+        merge.SetArgument(arg++, s.Second!);
+        merge.SetArgument(arg++, s.Displacement!);
+        merge.SetLocalArgument(arg, (long)shards * accBytes);
+        using var run = merge.Enqueue((long)m * local, local);
+        return run.Duration;
+    }
+
+    /// <summary>
+    /// The built program (score_partials, merge_shards) for <paramref name="config"/>; when the device cannot run the
+    /// score kernel with that many work-items (a GPU short of registers, say), the work-group is halved until it can,
+    /// rather than failing at launch.
+    /// </summary>
+    private OpenClProgram Program(ref Config config, bool splitAlpha)
     {
         while (true)
         {
-            var kernel = Context.BuildProgram(Source.Value, config.Options(splitAlpha)).Kernel("score_partials");
-            int limit = kernel.MaxWorkGroupSize;
-            if (config.WorkGroup <= limit || config.WorkGroup == 1) return kernel;
+            var program = Context.BuildProgram(Source.Value, config.Options(splitAlpha));
+            int limit = program.Kernel("score_partials").MaxWorkGroupSize;
+            if (config.WorkGroup <= limit || config.WorkGroup == 1) return program;
             config = config with { WorkGroup = Math.Max(1, Math.Min(config.WorkGroup / 2, limit)) };
         }
     }
@@ -490,6 +558,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     private sealed class Scratch : IDisposable
     {
         public OpenClBuffer? Queries, Max, Sum, Second, Displacement;
+        public OpenClBuffer? PartMax, PartSum, PartSecond, PartDisplacement; // shards × M states, merged on the device
         public OpenClBuffer? Base, Frames, Ranks, Xi, Coefficients; // device draws: the batch's queries, tangent frames, ranks, normals, B^T xi
         private State _host = new([], [], [], []);
 
@@ -510,6 +579,14 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             return this;
         }
 
+        public void EnsureShards(OpenClContext context, long states, int d, int accBytes)
+        {
+            PartMax = Grow(context, PartMax, states * accBytes);
+            PartSum = Grow(context, PartSum, states * accBytes);
+            PartSecond = Grow(context, PartSecond, states * accBytes);
+            PartDisplacement = Grow(context, PartDisplacement, states * d * accBytes);
+        }
+
         public void EnsurePerturbation(OpenClContext context, long baseBytes, long frameBytes, long rankBytes, long normalBytes, long coefficientBytes)
         {
             Base = Grow(context, Base, baseBytes);
@@ -524,12 +601,14 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             if (buffer is { IsDisposed: false } && buffer.Bytes >= bytes) return buffer;
             buffer?.Dispose();
             // grow by half again so a slowly rising M does not reallocate every call
-            return context.CreateBuffer<byte>(Math.Max(bytes, buffer is null ? 0 : buffer.Bytes * 3 / 2));
+            // (but never past the device's largest allocation when the request itself fits)
+            long grown = Math.Min(buffer is null ? 0 : buffer.Bytes * 3 / 2, context.Device.MaxAllocationSize);
+            return context.CreateBuffer<byte>(Math.Max(bytes, grown));
         }
 
         public void Dispose()
         {
-            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement, Base, Frames, Ranks, Xi, Coefficients }) b?.Dispose();
+            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement, PartMax, PartSum, PartSecond, PartDisplacement, Base, Frames, Ranks, Xi, Coefficients }) b?.Dispose();
         }
     }
 }
