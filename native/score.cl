@@ -184,8 +184,9 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
     const int gbegin = (int)((long)shard * ngroups / shards), gend = (int)((long)(shard + 1) * ngroups / shards);
 
     ACC mx = -INFINITY, sum = 0, second = 0;
-    if (active)
-        for (int k = 0; k < d; k++) v[k] = 0;
+    /* v holds a value once the first heavy point is added (stored, not added, so no zero-fill pass over the shards'
+       states); a shard with weight always has one (its maximum's weight is 1), and one without is zero-filled below */
+    bool vset = false;
 
     for (int g0 = gbegin; g0 < gend; g0 += GROUPS) {
         realv dist[GROUPS];
@@ -221,7 +222,7 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
         }
         if ((ACC)tmax > mx) {
             const ACC a = exp(mx - (ACC)tmax);
-            if (sum > 0 && active)
+            if (vset)
                 for (int k = 0; k < d; k++) v[k] *= a;
             sum *= a;
             second *= a;
@@ -264,20 +265,23 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                     realv s = (realv)(0);
                     for (int j = 0; j < h; j++)
                         s = fma((realv)(hw[j]), DIFF(alpha, alpha_lo, VLOAD(0, rows + (size_t)heavy[j] * d + k), nx), s);
-                    VSTORE(VLOAD(0, v + k) + TO_ACCV(s), 0, v + k);
+                    VSTORE(vset ? VLOAD(0, v + k) + TO_ACCV(s) : TO_ACCV(s), 0, v + k);
                 }
                 for (; k < d; k++) {
                     const REAL nx = -x[k];
                     REAL s = 0;
                     for (int j = 0; j < h; j++)
                         s = fma(hw[j], DIFF(alpha, alpha_lo, rows[(size_t)heavy[j] * d + k], nx), s);
-                    v[k] += s;
+                    v[k] = vset ? v[k] + s : (ACC)s;
                 }
+                vset = true;
             }
         }
     }
 
     if (active) {
+        if (!vset)
+            for (int k = 0; k < d; k++) v[k] = 0;
         out_max[slot] = mx;
         out_sum[slot] = sum;
         out_second[slot] = second;
