@@ -163,6 +163,9 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                     const int m,
                     const REAL alpha, const REAL alpha_lo, const REAL neg_half_inv_var,
                     const int shards,
+                    const int max_only,            /* 1: only the shards' maxima (a seeding pass), nothing else written */
+                    __global const ACC *seed_max,  /* seed_shards x M: maxima of a seeding pass, or unused */
+                    const int seed_shards,         /* 0: no seed */
                     __global ACC *out_max, __global ACC *out_sum, __global ACC *out_second, /* shards x M */
                     __global ACC *out_disp)        /* shards x M x D */
 {
@@ -183,7 +186,13 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
     const int ngroups = (n + LANES - 1) / LANES;
     const int gbegin = (int)((long)shard * ngroups / shards), gend = (int)((long)(shard + 1) * ngroups / shards);
 
+    /* A seed (the maxima of a max_only pass over the same shards) starts the state at the query's global maximum, so
+       weights and the heavy set are relative to it rather than to this shard's running maximum: in a shard far from
+       the query most points lie within 36 nats of the shard's own maximum, but few within 36 of the global one. The
+       state is valid against any reference at or below the maximum (a recomputed logit may exceed the seed by a
+       rounding; the rescale below then moves the reference up as usual). */
     ACC mx = -INFINITY, sum = 0, second = 0;
+    for (int s = 0; s < seed_shards; s++) mx = fmax(mx, seed_max[(size_t)s * m + min(q, m - 1)]);
     /* v holds a value once the first heavy point is added (stored, not added, so no zero-fill pass over the shards'
        states); a shard with weight always has one (its maximum's weight is 1), and one without is zero-filled below */
     bool vset = false;
@@ -219,6 +228,10 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
             const int valid = g0 + g < gend ? n - (g0 + g) * LANES : 0; /* lanes holding this shard's real points */
             logit[g] = select(dist[g] * neg_half_inv_var, (realv)(-INFINITY), IOTA >= (maskv)(valid));
             tmax = fmax(tmax, hmax(logit[g]));
+        }
+        if (max_only) {
+            mx = fmax(mx, (ACC)tmax);
+            continue;
         }
         if ((ACC)tmax > mx) {
             const ACC a = exp(mx - (ACC)tmax);
@@ -279,7 +292,9 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
         }
     }
 
-    if (active) {
+    if (active && max_only) {
+        out_max[slot] = mx;
+    } else if (active) {
         if (!vset)
             for (int k = 0; k < d; k++) v[k] = 0;
         out_max[slot] = mx;

@@ -96,6 +96,41 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// <summary>Shards of the last score call (tests and benchmarks read it).</summary>
     internal int LastShards { get; private set; }
 
+    /// <summary>Tests only: force (true) or forbid (false) the seeding pass of the maxima; null chooses (<see cref="Seeded"/>).</summary>
+    internal bool? SeedMaxima { get; init; }
+
+    /// <summary>Whether the last score call ran the seeding pass.</summary>
+    internal bool LastSeeded { get; private set; }
+
+    /// <summary>
+    /// Whether to run a max-only pass first and seed the score pass with each query's global maximum: with several
+    /// shards, a shard far from the query holds most of its points within 36 nats of its own maximum, so each of them
+    /// would take the weighted-displacement phase (D FMAs and a row read per point); seeded, only the points near the
+    /// global maximum do. The pass repeats the distances, so it pays where D is large; with one shard the running
+    /// maximum finds the global one soon enough (PoCL, N = 6000, D = 784, M = 128, pixel data: one shard 17 ms unseeded,
+    /// 22 seeded; eight shards 24–27 unseeded, 23 seeded). <c>KERNELS_OPENCL_SEED</c> = 0|1 overrides the choice.
+    /// </summary>
+    private bool Seeded(int shards, int d) => SeedMaxima ?? Tuning.Value.Seed ?? (shards > 1 && d >= 64);
+
+    /// <summary>Name of the environment variable that forces the shard count (an integer ≥ 1) for tuning on a new device.</summary>
+    internal const string ShardsVariable = "KERNELS_OPENCL_SHARDS";
+
+    /// <summary>Name of the environment variable that forces (1) or forbids (0) the seeding pass for tuning on a new device.</summary>
+    internal const string SeedVariable = "KERNELS_OPENCL_SEED";
+
+    private static readonly Lazy<(int? Shards, bool? Seed)> Tuning = new(() =>
+        (ParseTuning(ShardsVariable, Environment.GetEnvironmentVariable(ShardsVariable), 1, 1 << 16),
+         ParseTuning(SeedVariable, Environment.GetEnvironmentVariable(SeedVariable), 0, 1) is int seed ? seed == 1 : null));
+
+    /// <summary>An override's value: null when unset or empty, else an integer in [min, max]; anything else throws, naming the variable.</summary>
+    internal static int? ParseTuning(string variable, string? value, int min, int max)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        if (int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int v) && v >= min && v <= max)
+            return v;
+        throw new ArgumentException($"The environment variable {variable} is \"{value}\"; it must be an integer from {min} to {max}, or unset to let the backend choose.", variable);
+    }
+
     /// <summary>Timings of the last <see cref="Evaluate{T}"/> or <see cref="Accumulate{T}"/> (zero unless the context profiles).</summary>
     public OpenClTimings LastTimings { get; private set; }
 
@@ -398,6 +433,8 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         long global = qblocks * shards * config.WorkGroup;
         // one shard writes its state in place; several write theirs to the partial buffers, merged below
         if (shards > 1) s.EnsureShards(Context, (long)shards * m, d, accBytes);
+        bool seeded = Seeded(shards, d);
+        if (seeded) s.SeedMax = Scratch.Grow(Context, s.SeedMax, (long)shards * m * accBytes);
         OpenClBuffer max = shards > 1 ? s.PartMax! : s.Max!, sum = shards > 1 ? s.PartSum! : s.Sum!,
             second = shards > 1 ? s.PartSecond! : s.Second!, displacement = shards > 1 ? s.PartDisplacement! : s.Displacement!;
 
@@ -412,12 +449,28 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         kernel.SetArgument(arg++, alphaLow);
         kernel.SetArgument(arg++, negHalfInvVariance);
         kernel.SetArgument(arg++, shards);
+        uint seedArgs = arg;
+        arg += 3;
         kernel.SetArgument(arg++, max);
         kernel.SetArgument(arg++, sum);
         kernel.SetArgument(arg++, second);
         kernel.SetArgument(arg, displacement);
-        TimeSpan kernelTime;
-        using (var run = kernel.Enqueue(global, config.WorkGroup)) kernelTime = run.Duration;
+        TimeSpan kernelTime = TimeSpan.Zero;
+        if (seeded)
+        {
+            // the seeding pass writes the shards' maxima to SeedMax (nothing else); its seed argument is unread
+            kernel.SetArgument(seedArgs, 1);
+            kernel.SetArgument(seedArgs + 1, s.Max!);
+            kernel.SetArgument(seedArgs + 2, 0);
+            kernel.SetArgument(seedArgs + 3, s.SeedMax!);
+            using (var pass = kernel.Enqueue(global, config.WorkGroup)) kernelTime += pass.Duration;
+            kernel.SetArgument(seedArgs + 3, max);
+        }
+        kernel.SetArgument(seedArgs, 0);
+        kernel.SetArgument(seedArgs + 1, seeded ? s.SeedMax! : s.Max!);
+        kernel.SetArgument(seedArgs + 2, seeded ? shards : 0);
+        using (var run = kernel.Enqueue(global, config.WorkGroup)) kernelTime += run.Duration;
+        LastSeeded = seeded;
         if (shards > 1) kernelTime += Merge(program.Kernel("merge_shards"), shards, m, d, accBytes, s);
         LastShards = shards;
 
@@ -444,8 +497,9 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// <summary>
     /// How many shards the training set is split into, so the range of query blocks × shards gives the device enough
     /// work-groups: 16 per compute unit on a GPU (a work-group of 64 queries is two warps; 16 of them keep a
-    /// streaming multiprocessor's schedulers fed), 8 on a CPU (one work-group runs per core at a time; a few more balance
-    /// the load). Bounded so that each shard keeps at least two tiles (the per-shard cost, a D-row of state per query
+    /// streaming multiprocessor's schedulers fed), 2 on a CPU (one work-group runs per core at a time; shards cost there:
+    /// more points pass the cut-off against a shard's own maximum, and PoCL at N = 6000, D = 784, M = 128 took 17 ms
+    /// with one shard, 23 with eight). <c>KERNELS_OPENCL_SHARDS</c> overrides the choice (for tuning on a new device). Bounded so that each shard keeps at least two tiles (the per-shard cost, a D-row of state per query
     /// written and merged, stays below the distance work), so that the partial states, shards × M × (D + 3) ACC values,
     /// take at most 1 GiB, a sixteenth of the device memory and one allocation, and so that the merge's scales fit in
     /// a quarter of the local memory. The bound is what caps it at large D: the buffer is about
@@ -453,11 +507,11 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// </summary>
     private int ShardCount(int n, int m, int d, Config config, int accBytes)
     {
-        if (Shards is int forced) return forced;
+        if ((Shards ?? Tuning.Value.Shards) is int forced) return forced;
         long vectors = (n + config.Lanes - 1) / config.Lanes;
         long qblocks = (m + config.WorkGroup - 1) / config.WorkGroup;
         bool cpu = Device.Kind == OpenClDeviceKind.Cpu;
-        long target = (long)Math.Max(1, Device.ComputeUnits) * (cpu ? 8 : 16);
+        long target = (long)Math.Max(1, Device.ComputeUnits) * (cpu ? 2 : 16);
         long shards = (target + qblocks - 1) / qblocks;
         shards = Math.Min(shards, vectors / (2 * config.Groups));
         long cap = Math.Min(1L << 30, Math.Min(Device.GlobalMemorySize / 16, Device.MaxAllocationSize));
@@ -559,6 +613,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     {
         public OpenClBuffer? Queries, Max, Sum, Second, Displacement;
         public OpenClBuffer? PartMax, PartSum, PartSecond, PartDisplacement; // shards × M states, merged on the device
+        public OpenClBuffer? SeedMax; // shards × M maxima of the seeding pass
         public OpenClBuffer? Base, Frames, Ranks, Xi, Coefficients; // device draws: the batch's queries, tangent frames, ranks, normals, B^T xi
         private State _host = new([], [], [], []);
 
@@ -596,7 +651,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             Coefficients = Grow(context, Coefficients, coefficientBytes);
         }
 
-        private static OpenClBuffer Grow(OpenClContext context, OpenClBuffer? buffer, long bytes)
+        public static OpenClBuffer Grow(OpenClContext context, OpenClBuffer? buffer, long bytes)
         {
             if (buffer is { IsDisposed: false } && buffer.Bytes >= bytes) return buffer;
             buffer?.Dispose();
@@ -608,7 +663,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
 
         public void Dispose()
         {
-            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement, PartMax, PartSum, PartSecond, PartDisplacement, Base, Frames, Ranks, Xi, Coefficients }) b?.Dispose();
+            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement, PartMax, PartSum, PartSecond, PartDisplacement, SeedMax, Base, Frames, Ranks, Xi, Coefficients }) b?.Dispose();
         }
     }
 }

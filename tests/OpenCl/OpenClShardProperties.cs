@@ -16,8 +16,9 @@ namespace Kernels.Tests.OpenCl;
 /// under <see cref="ErrorBound"/>, unchanged.
 /// <para>
 /// Why the bound needs no new term: sharding changes only how each point's weight reaches the state. The per-point
-/// arithmetic (distances, logits, weights, the e^-36 cut-off, now relative to the shard's maximum, which is at most the
-/// global one, so it drops no more than before) is the same. The sums then run through a tile sum in REAL (≤ 32
+/// arithmetic (distances, logits, weights, the e^-36 cut-off) is the same; the cut-off is relative to the shard's
+/// running maximum, or, after the seeding pass, to the query's global maximum: never above it, so a dropped point lies
+/// at least 36 nats (≥ the c of <see cref="ErrorBound"/>) below the maximum, as the bound's dropped-mass term assumes. The sums then run through a tile sum in REAL (≤ 32
 /// points in the shapes the backend chooses), the shard's running state in ACC (one addition and at most one rescale per
 /// tile: ≤ ⌈N/32⌉ tiles), and the merge in ACC: one exp (≤ 3 ulp in OpenCL), one product and S additions. A weight
 /// thus meets at most 32 + ⌈N/32⌉ + S + 4 roundings of at most the working precision; with N ≤ 80 and S ≤ 12 here
@@ -27,8 +28,11 @@ namespace Kernels.Tests.OpenCl;
 /// </summary>
 public sealed class OpenClShardProperties : IRequiresOpenCl
 {
-    private static OpenClBackend Sharded(int shards, bool gpuShape) =>
-        new(OpenClTestSupport.Backend.Context) { Shards = shards, ShapeFor = gpuShape ? OpenClDeviceKind.Gpu : OpenClDeviceKind.Cpu };
+    private static OpenClBackend Sharded(int shards, bool gpuShape, bool seeded) =>
+        new(OpenClTestSupport.Backend.Context)
+        {
+            Shards = shards, ShapeFor = gpuShape ? OpenClDeviceKind.Gpu : OpenClDeviceKind.Cpu, SeedMaxima = seeded,
+        };
 
     private static void MatchesReference<T>(Problem p, OpenClBackend backend) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -37,14 +41,14 @@ public sealed class OpenClShardProperties : IRequiresOpenCl
         Expect.AgainstReference(actual, trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoff<T>(), $"{typeof(T).Name} shards={backend.LastShards} {p}");
     }
 
-    /// <summary>Random problems, 1 to 12 shards, both kernel shapes, float and double.</summary>
-    [BackendProperty(MaxTest = 80)]
+    /// <summary>Random problems, 1 to 12 shards, both kernel shapes, with and without the seeding pass, float and double.</summary>
+    [BackendProperty(MaxTest = 100)]
     public Property ForcedShards_MatchTheReference() =>
-        Prop.ForAll(Problem.Arbitrary, Gen.Choose(1, 12).ToArbitrary(), Gen.Elements(false, true).ToArbitrary(), (p, shards, gpuShape) =>
+        Prop.ForAll(Problem.Arbitrary, Gen.Choose(1, 12).ToArbitrary(), Gen.Choose(0, 3).ToArbitrary(), (p, shards, flags) =>
         {
-            using var backend = Sharded(shards, gpuShape);
+            using var backend = Sharded(shards, gpuShape: (flags & 1) != 0, seeded: (flags & 2) != 0);
             MatchesReference<float>(p, backend);
-            Assert.Equal(shards, backend.LastShards);
+            Assert.Equal((shards, (flags & 2) != 0), (backend.LastShards, backend.LastSeeded));
             MatchesReference<double>(p, backend);
         });
 
@@ -63,8 +67,9 @@ public sealed class OpenClShardProperties : IRequiresOpenCl
     {
         var p = new Problem(n, m, d, Alpha: 0.7, SigmaOverScale: 0.5 * Math.Sqrt(d), Scale: 1, OffsetOverScale: 0, Seed: n * 31 + d);
         foreach (bool gpuShape in new[] { false, true })
+        foreach (bool seeded in new[] { false, true })
         {
-            using var backend = Sharded(shards, gpuShape);
+            using var backend = Sharded(shards, gpuShape, seeded);
             MatchesReference<float>(p, backend);
             MatchesReference<double>(p, backend);
             Assert.Equal(shards, backend.LastShards);
@@ -73,17 +78,37 @@ public sealed class OpenClShardProperties : IRequiresOpenCl
 
     /// <summary>
     /// The count the backend chooses by itself: few queries against many points leave one query block, so it splits the
-    /// training set (at least two shards on any device: 8 work-groups per compute unit are wanted, and 2000 points make
+    /// training set (at least two shards on any device: 2 work-groups per compute unit on a CPU, 16 on a GPU, and 2000 points make
     /// 125 vectors of 16 floats, room for 31 shards of two tiles); the result is within the bound.
+    /// <para>At D = 5 the backend runs no seeding pass; at D = 100 (≥ 64) with several shards it does.</para>
     /// </summary>
-    [OpenClFact]
-    public void ChosenShards_FewQueriesManyPoints_SplitAndMatchTheReference()
+    [OpenClTheory]
+    [InlineData(5, false)]
+    [InlineData(100, true)]
+    public void ChosenShards_FewQueriesManyPoints_SplitAndMatchTheReference(int d, bool seeded)
     {
-        var p = new Problem(2000, 3, 5, Alpha: 0.9, SigmaOverScale: 0.3, Scale: 1, OffsetOverScale: 0, Seed: 7);
+        var p = new Problem(2000, 3, d, Alpha: 0.9, SigmaOverScale: 0.3 * Math.Sqrt(d), Scale: 1, OffsetOverScale: 0, Seed: 7);
         using var backend = new OpenClBackend(OpenClTestSupport.Backend.Context);
         MatchesReference<float>(p, backend);
         Assert.True(backend.LastShards > 1, $"{backend.LastShards} shard(s) on {backend.Device}");
+        Assert.Equal(seeded, backend.LastSeeded);
         MatchesReference<double>(p, backend);
+    }
+
+    /// <summary>The tuning overrides: unset or blank chooses; integers in range are taken; anything else throws, naming the variable.</summary>
+    [Fact]
+    public void TuningOverrides_Parse_OrThrowNamingTheVariable()
+    {
+        Assert.Null(OpenClBackend.ParseTuning(OpenClBackend.ShardsVariable, null, 1, 65536));
+        Assert.Null(OpenClBackend.ParseTuning(OpenClBackend.ShardsVariable, " ", 1, 65536));
+        Assert.Equal(12, OpenClBackend.ParseTuning(OpenClBackend.ShardsVariable, "12", 1, 65536));
+        Assert.Equal(0, OpenClBackend.ParseTuning(OpenClBackend.SeedVariable, "0", 0, 1));
+        foreach (var bad in new[] { "0", "-3", "many", "1.5", "70000" })
+        {
+            var ex = Assert.Throws<ArgumentException>(() => OpenClBackend.ParseTuning(OpenClBackend.ShardsVariable, bad, 1, 65536));
+            Assert.Equal(OpenClBackend.ShardsVariable, ex.ParamName);
+            Assert.Contains($"\"{bad}\"", ex.Message);
+        }
     }
 
     /// <summary>
@@ -100,7 +125,7 @@ public sealed class OpenClShardProperties : IRequiresOpenCl
             train[i * d + k] = i < 16 ? 1e20f : 0.1f * (i - 16) + 0.05f * k; // vector 0 (16 points): far away
         var queries = new float[] { 0.2f, 0.1f, -0.3f, 0.4f };
         var level = new NoiseLevel(1, 0.5);
-        using var backend = Sharded(2, gpuShape: false);
+        using var backend = Sharded(2, gpuShape: false, seeded: true);
         var set = new TrainingSet<float>(train, n, d);
         var actual = Outputs.Evaluate(new EmpiricalScore<float>(set, backend), queries, level);
         Expect.AgainstReference(actual, Problem.Widen(train), d, Problem.Widen(queries), level, ErrorBound.UnitRoundoffSingle, "one shard overflowed");
