@@ -515,7 +515,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         long shards = (target + qblocks - 1) / qblocks;
         shards = Math.Min(shards, vectors / (2 * config.Groups));
         long cap = Math.Min(1L << 30, Math.Min(Device.GlobalMemorySize / 16, Device.MaxAllocationSize));
-        shards = Math.Min(shards, cap / ((long)m * (d + 3) * accBytes));
+        shards = Math.Min(shards, cap / ((long)Math.Max(1, m) * (d + 3) * accBytes));
         shards = Math.Min(shards, Device.LocalMemorySize / 4 / accBytes);
         return shards < 2 ? 1 : (int)shards;
     }
