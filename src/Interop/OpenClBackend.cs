@@ -106,11 +106,15 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// Whether to run a max-only pass first and seed the score pass with each query's global maximum: with several
     /// shards, a shard far from the query holds most of its points within 36 nats of its own maximum, so each of them
     /// would take the weighted-displacement phase (D FMAs and a row read per point); seeded, only the points near the
-    /// global maximum do. The pass repeats the distances, so it pays where D is large; with one shard the running
-    /// maximum finds the global one soon enough (PoCL, N = 6000, D = 784, M = 128, pixel data: one shard 17 ms unseeded,
-    /// 22 seeded; eight shards 24–27 unseeded, 23 seeded). <c>KERNELS_OPENCL_SEED</c> = 0|1 overrides the choice.
+    /// global maximum do. The pass repeats the distances, so it pays only where the weights are concentrated (noised
+    /// training points, as in the mnist cases) and D is large; where most points carry weight anyway it is a loss.
+    /// PoCL, N = 6000, D = 784: pixel data, M = 128, one shard 17 ms unseeded, 22 seeded, eight shards 24–27 unseeded,
+    /// 23 seeded; Gaussian data at σ = 10 (every point heavy), M = 16, four shards 14 ms unseeded, 23 seeded. So it is
+    /// on by default only on GPUs (several shards, D ≥ 64), where the displacement phase's scattered row reads cost more
+    /// than the distance phase's broadcast tile; <c>KERNELS_OPENCL_SEED</c> = 0|1 overrides the choice.
     /// </summary>
-    private bool Seeded(int shards, int d) => SeedMaxima ?? Tuning.Value.Seed ?? (shards > 1 && d >= 64);
+    private bool Seeded(int shards, int d) =>
+        SeedMaxima ?? Tuning.Value.Seed ?? (shards > 1 && d >= 64 && Device.Kind != OpenClDeviceKind.Cpu);
 
     /// <summary>Name of the environment variable that forces the shard count (an integer ≥ 1) for tuning on a new device.</summary>
     internal const string ShardsVariable = "KERNELS_OPENCL_SHARDS";
