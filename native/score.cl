@@ -10,7 +10,12 @@
  * and never forms the M x N matrix. The host turns the state into outputs with ScorePartials' own finish, so the
  * CPU and OpenCL backends differ only by the rounding inside this file.
  *
- * One work-item per query, WG queries per work-group. Phases, per tile of GROUPS x LANES training points:
+ * Work is split two ways so a GPU has enough work-groups: blocks of WG queries (one work-item per query) times
+ * `shards` near-equal shards of the training set (in whole point vectors; a shard may be empty). Each work-group
+ * streams its shard against its queries and writes the shard's state (max relative to the shard's own maximum; the
+ * e^-36 cut-off below stays valid since a shard's maximum is at most the global one); merge_shards then combines
+ * the shards' states per query on the device, in ACC, so only M states cross the bus. With one shard the state is
+ * written in place and there is nothing to merge. Phases, per tile of GROUPS x LANES training points:
  *  1. distances: the tile is staged through __local memory DCHUNK coordinates at a time (so any D fits; the group
  *     loads it cooperatively, then every work-item streams it against its own query), in the transposed layout
  *     [group][coordinate][lane] so one vector load serves LANES points. Differences are direct,
@@ -157,24 +162,42 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                     __global const REAL *queries,  /* M x D, row-major */
                     const int m,
                     const REAL alpha, const REAL alpha_lo, const REAL neg_half_inv_var,
-                    __global ACC *out_max, __global ACC *out_sum, __global ACC *out_second,
-                    __global ACC *out_disp)        /* M x D */
+                    const int shards,
+                    const int max_only,            /* 1: only the shards' maxima (a seeding pass), nothing else written */
+                    __global const ACC *seed_max,  /* seed_shards x M: maxima of a seeding pass, or unused */
+                    const int seed_shards,         /* 0: no seed */
+                    __global ACC *out_max, __global ACC *out_sum, __global ACC *out_second, /* shards x M */
+                    __global ACC *out_disp)        /* shards x M x D */
 {
     __local realv tile[GROUPS * DCHUNK];
 
+    /* work-group = shard * qblocks + query block: neighbouring groups share a shard, whose points stay in cache */
     const int lid = (int)get_local_id(0);
-    const int q = (int)get_global_id(0);
+    const int qblocks = (m + WG - 1) / WG;
+    const int group = (int)get_group_id(0);
+    const int shard = group / qblocks;
+    const int q = (group - shard * qblocks) * WG + lid;
     const bool active = q < m;
     /* padding work-items stream the last query so every load stays in bounds; they write nothing */
+    const size_t slot = (size_t)shard * m + min(q, m - 1);
     __global const REAL *x = queries + (size_t)min(q, m - 1) * d;
-    __global ACC *v = out_disp + (size_t)min(q, m - 1) * d;
+    __global ACC *v = out_disp + slot * d;
+    /* the shard's point vectors [gbegin, gend): near-equal parts of the vectors (empty when shards > vectors) */
     const int ngroups = (n + LANES - 1) / LANES;
+    const int gbegin = (int)((long)shard * ngroups / shards), gend = (int)((long)(shard + 1) * ngroups / shards);
 
+    /* A seed (the maxima of a max_only pass over the same shards) starts the state at the query's global maximum, so
+       weights and the heavy set are relative to it rather than to this shard's running maximum: in a shard far from
+       the query most points lie within 36 nats of the shard's own maximum, but few within 36 of the global one. The
+       state is valid against any reference at or below the maximum (a recomputed logit may exceed the seed by a
+       rounding; the rescale below then moves the reference up as usual). */
     ACC mx = -INFINITY, sum = 0, second = 0;
-    if (active)
-        for (int k = 0; k < d; k++) v[k] = 0;
+    for (int s = 0; s < seed_shards; s++) mx = fmax(mx, seed_max[(size_t)s * m + min(q, m - 1)]);
+    /* v holds a value once the first heavy point is added (stored, not added, so no zero-fill pass over the shards'
+       states); a shard with weight always has one (its maximum's weight is 1), and one without is zero-filled below */
+    bool vset = false;
 
-    for (int g0 = 0; g0 < ngroups; g0 += GROUPS) {
+    for (int g0 = gbegin; g0 < gend; g0 += GROUPS) {
         realv dist[GROUPS];
         for (int g = 0; g < GROUPS; g++) dist[g] = (realv)(0);
 
@@ -184,7 +207,7 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
             barrier(CLK_LOCAL_MEM_FENCE); /* everyone is done with the previous slice */
             for (int e = lid; e < GROUPS * kc; e += WG) {
                 const int g = e / kc, k = e - g * kc;
-                tile[g * DCHUNK + k] = g0 + g < ngroups
+                tile[g * DCHUNK + k] = g0 + g < gend
                     ? VLOAD(0, groups + ((size_t)(g0 + g) * d + k0 + k) * LANES)
                     : (realv)(0);
             }
@@ -202,13 +225,17 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
         realv logit[GROUPS];
         REAL tmax = -INFINITY;
         for (int g = 0; g < GROUPS; g++) {
-            const int valid = n - (g0 + g) * LANES; /* lanes holding real points */
+            const int valid = g0 + g < gend ? n - (g0 + g) * LANES : 0; /* lanes holding this shard's real points */
             logit[g] = select(dist[g] * neg_half_inv_var, (realv)(-INFINITY), IOTA >= (maskv)(valid));
             tmax = fmax(tmax, hmax(logit[g]));
         }
+        if (max_only) {
+            mx = fmax(mx, (ACC)tmax);
+            continue;
+        }
         if ((ACC)tmax > mx) {
             const ACC a = exp(mx - (ACC)tmax);
-            if (sum > 0 && active)
+            if (vset)
                 for (int k = 0; k < d; k++) v[k] *= a;
             sum *= a;
             second *= a;
@@ -251,22 +278,74 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                     realv s = (realv)(0);
                     for (int j = 0; j < h; j++)
                         s = fma((realv)(hw[j]), DIFF(alpha, alpha_lo, VLOAD(0, rows + (size_t)heavy[j] * d + k), nx), s);
-                    VSTORE(VLOAD(0, v + k) + TO_ACCV(s), 0, v + k);
+                    VSTORE(vset ? VLOAD(0, v + k) + TO_ACCV(s) : TO_ACCV(s), 0, v + k);
                 }
                 for (; k < d; k++) {
                     const REAL nx = -x[k];
                     REAL s = 0;
                     for (int j = 0; j < h; j++)
                         s = fma(hw[j], DIFF(alpha, alpha_lo, rows[(size_t)heavy[j] * d + k], nx), s);
-                    v[k] += s;
+                    v[k] = vset ? v[k] + s : (ACC)s;
                 }
+                vset = true;
             }
         }
     }
 
-    if (active) {
+    if (active && max_only) {
+        out_max[slot] = mx;
+    } else if (active) {
+        if (!vset)
+            for (int k = 0; k < d; k++) v[k] = 0;
+        out_max[slot] = mx;
+        out_sum[slot] = sum;
+        out_second[slot] = second;
+    }
+}
+
+/*
+ * The shards' states merged into one per query, in ACC: the state is a monoid (rescale each by e^(max_s - max), add),
+ * so this is exact up to ACC rounding: per term one exp (OpenCL: <= 3 ulp) and one product, then a sum over the
+ * shards in shard order (deterministic). Shards holding no weight (empty, or every distance overflowed) are skipped,
+ * so no e^(-inf - -inf) arises; when every shard is empty the query keeps max -inf, sum 0 as the unsharded kernel
+ * leaves it. One work-group per query; its work-items share the scales through `scale` (shards ACC values) and
+ * stride the D coordinates, so consecutive work-items read consecutive displacement values.
+ */
+__kernel void merge_shards(const int shards, const int m, const int d,
+                           __global const ACC *part_max, __global const ACC *part_sum, __global const ACC *part_second,
+                           __global const ACC *part_disp, /* shards x M x D */
+                           __global ACC *out_max, __global ACC *out_sum, __global ACC *out_second,
+                           __global ACC *out_disp,        /* M x D */
+                           __local ACC *scale)            /* shards */
+{
+    const int q = (int)get_group_id(0);
+    const int lid = (int)get_local_id(0), size = (int)get_local_size(0);
+
+    ACC mx = -INFINITY;
+    for (int s = 0; s < shards; s++)
+        if (part_sum[(size_t)s * m + q] > 0) mx = fmax(mx, part_max[(size_t)s * m + q]);
+    for (int s = lid; s < shards; s += size) {
+        const size_t i = (size_t)s * m + q;
+        scale[s] = part_sum[i] > 0 ? exp(part_max[i] - mx) : (ACC)0;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    if (lid == 0) {
+        ACC sum = 0, second = 0;
+        for (int s = 0; s < shards; s++) {
+            if (scale[s] == 0) continue;
+            const size_t i = (size_t)s * m + q;
+            sum += scale[s] * part_sum[i];
+            second += scale[s] * part_second[i];
+        }
         out_max[q] = mx;
         out_sum[q] = sum;
         out_second[q] = second;
+    }
+    for (int k = lid; k < d; k += size) {
+        ACC acc = 0;
+        for (int s = 0; s < shards; s++)
+            if (scale[s] != 0) acc += scale[s] * part_disp[((size_t)s * m + q) * d + k];
+        out_disp[(size_t)q * d + k] = acc;
     }
 }

@@ -87,6 +87,54 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// <summary>Tests only: choose the kernel's shape as for this kind of device (so the GPU shape can run on PoCL).</summary>
     internal OpenClDeviceKind? ShapeFor { get; init; }
 
+    /// <summary>
+    /// Tests only: split the training set into exactly this many shards (≥ 1; more shards than point vectors leaves
+    /// some empty) instead of the count <see cref="ShardCount"/> chooses from the device.
+    /// </summary>
+    internal int? Shards { get; init; }
+
+    /// <summary>Shards of the last score call (tests and benchmarks read it).</summary>
+    internal int LastShards { get; private set; }
+
+    /// <summary>Tests only: force (true) or forbid (false) the seeding pass of the maxima; null chooses (<see cref="Seeded"/>).</summary>
+    internal bool? SeedMaxima { get; init; }
+
+    /// <summary>Whether the last score call ran the seeding pass.</summary>
+    internal bool LastSeeded { get; private set; }
+
+    /// <summary>
+    /// Whether to run a max-only pass first and seed the score pass with each query's global maximum: with several
+    /// shards, a shard far from the query holds most of its points within 36 nats of its own maximum, so each of them
+    /// would take the weighted-displacement phase (D FMAs and a row read per point); seeded, only the points near the
+    /// global maximum do. The pass repeats the distances, so it pays only where the weights are concentrated (noised
+    /// training points, as in the mnist cases) and D is large; where most points carry weight anyway it is a loss.
+    /// PoCL, N = 6000, D = 784: pixel data, M = 128, one shard 17 ms unseeded, 22 seeded, eight shards 24–27 unseeded,
+    /// 23 seeded; Gaussian data at σ = 10 (every point heavy), M = 16, four shards 14 ms unseeded, 23 seeded. So it is
+    /// on by default only on GPUs (several shards, D ≥ 64), where the displacement phase's scattered row reads cost more
+    /// than the distance phase's broadcast tile; <c>KERNELS_OPENCL_SEED</c> = 0|1 overrides the choice.
+    /// </summary>
+    private bool Seeded(int shards, int d) =>
+        SeedMaxima ?? Tuning.Value.Seed ?? (shards > 1 && d >= 64 && Device.Kind != OpenClDeviceKind.Cpu);
+
+    /// <summary>Name of the environment variable that forces the shard count (an integer ≥ 1) for tuning on a new device.</summary>
+    internal const string ShardsVariable = "KERNELS_OPENCL_SHARDS";
+
+    /// <summary>Name of the environment variable that forces (1) or forbids (0) the seeding pass for tuning on a new device.</summary>
+    internal const string SeedVariable = "KERNELS_OPENCL_SEED";
+
+    private static readonly Lazy<(int? Shards, bool? Seed)> Tuning = new(() =>
+        (ParseTuning(ShardsVariable, Environment.GetEnvironmentVariable(ShardsVariable), 1, 1 << 16),
+         ParseTuning(SeedVariable, Environment.GetEnvironmentVariable(SeedVariable), 0, 1) is int seed ? seed == 1 : null));
+
+    /// <summary>An override's value: null when unset or empty, else an integer in [min, max]; anything else throws, naming the variable.</summary>
+    internal static int? ParseTuning(string variable, string? value, int min, int max)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return null;
+        if (int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int v) && v >= min && v <= max)
+            return v;
+        throw new ArgumentException($"The environment variable {variable} is \"{value}\"; it must be an integer from {min} to {max}, or unset to let the backend choose.", variable);
+    }
+
     /// <summary>Timings of the last <see cref="Evaluate{T}"/> or <see cref="Accumulate{T}"/> (zero unless the context profiles).</summary>
     public OpenClTimings LastTimings { get; private set; }
 
@@ -381,8 +429,18 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         T negHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
 
         var resident = ResidentFor(train, config, out var trainingUpload);
-        var kernel = Kernel(ref config, !T.IsZero(alphaLow));
-        long global = (m + config.WorkGroup - 1) / config.WorkGroup * (long)config.WorkGroup;
+        var program = Program(ref config, !T.IsZero(alphaLow));
+        var kernel = program.Kernel("score_partials");
+        int accBytes = config.AccDouble ? sizeof(double) : sizeof(float);
+        int shards = ShardCount(n, m, d, config, accBytes);
+        long qblocks = (m + config.WorkGroup - 1) / config.WorkGroup;
+        long global = qblocks * shards * config.WorkGroup;
+        // one shard writes its state in place; several write theirs to the partial buffers, merged below
+        if (shards > 1) s.EnsureShards(Context, (long)shards * m, d, accBytes);
+        bool seeded = Seeded(shards, d);
+        if (seeded) s.SeedMax = Scratch.Grow(Context, s.SeedMax, (long)shards * m * accBytes);
+        OpenClBuffer max = shards > 1 ? s.PartMax! : s.Max!, sum = shards > 1 ? s.PartSum! : s.Sum!,
+            second = shards > 1 ? s.PartSecond! : s.Second!, displacement = shards > 1 ? s.PartDisplacement! : s.Displacement!;
 
         uint arg = 0;
         kernel.SetArgument(arg++, resident.Groups);
@@ -394,11 +452,31 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         kernel.SetArgument(arg++, alpha);
         kernel.SetArgument(arg++, alphaLow);
         kernel.SetArgument(arg++, negHalfInvVariance);
-        kernel.SetArgument(arg++, s.Max!);
-        kernel.SetArgument(arg++, s.Sum!);
-        kernel.SetArgument(arg++, s.Second!);
-        kernel.SetArgument(arg, s.Displacement!);
-        using var run = kernel.Enqueue(global, config.WorkGroup);
+        kernel.SetArgument(arg++, shards);
+        uint seedArgs = arg;
+        arg += 3;
+        kernel.SetArgument(arg++, max);
+        kernel.SetArgument(arg++, sum);
+        kernel.SetArgument(arg++, second);
+        kernel.SetArgument(arg, displacement);
+        TimeSpan kernelTime = TimeSpan.Zero;
+        if (seeded)
+        {
+            // the seeding pass writes the shards' maxima to SeedMax (nothing else); its seed argument is unread
+            kernel.SetArgument(seedArgs, 1);
+            kernel.SetArgument(seedArgs + 1, s.Max!);
+            kernel.SetArgument(seedArgs + 2, 0);
+            kernel.SetArgument(seedArgs + 3, s.SeedMax!);
+            using (var pass = kernel.Enqueue(global, config.WorkGroup)) kernelTime += pass.Duration;
+            kernel.SetArgument(seedArgs + 3, max);
+        }
+        kernel.SetArgument(seedArgs, 0);
+        kernel.SetArgument(seedArgs + 1, seeded ? s.SeedMax! : s.Max!);
+        kernel.SetArgument(seedArgs + 2, seeded ? shards : 0);
+        using (var run = kernel.Enqueue(global, config.WorkGroup)) kernelTime += run.Duration;
+        LastSeeded = seeded;
+        if (shards > 1) kernelTime += Merge(program.Kernel("merge_shards"), shards, m, d, accBytes, s);
+        LastShards = shards;
 
         var state = s.HostState(m, d);
         TimeSpan download;
@@ -415,22 +493,70 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             download = ReadWidened(s.Max!, state.Max.AsSpan(0, m)) + ReadWidened(s.Sum!, state.Sum.AsSpan(0, m))
                        + ReadWidened(s.Second!, state.Second.AsSpan(0, m)) + ReadWidened(s.Displacement!, state.Displacement.AsSpan(0, m * d));
         }
-        LastTimings = new OpenClTimings(trainingUpload, queryUpload, perturbKernel + run.Duration, download);
+        LastTimings = new OpenClTimings(trainingUpload, queryUpload, perturbKernel + kernelTime, download);
         TotalTimings += LastTimings;
         return state;
     }
 
     /// <summary>
-    /// The built kernel for <paramref name="config"/>; when the device cannot run it with that many work-items (a GPU
-    /// short of registers, say), the work-group is halved until it can, rather than failing at launch.
+    /// How many shards the training set is split into, so the range of query blocks × shards gives the device enough
+    /// work-groups: 16 per compute unit on a GPU (a work-group of 64 queries is two warps; 16 of them keep a
+    /// streaming multiprocessor's schedulers fed), 2 on a CPU (one work-group runs per core at a time; shards cost there:
+    /// more points pass the cut-off against a shard's own maximum, and PoCL at N = 6000, D = 784, M = 128 took 17 ms
+    /// with one shard, 23 with eight). <c>KERNELS_OPENCL_SHARDS</c> overrides the choice (for tuning on a new device). Bounded so that each shard keeps at least two tiles (the per-shard cost, a D-row of state per query
+    /// written and merged, stays below the distance work), so that the partial states, shards × M × (D + 3) ACC values,
+    /// take at most 1 GiB, a sixteenth of the device memory and one allocation, and so that the merge's scales fit in
+    /// a quarter of the local memory. The bound is what caps it at large D: the buffer is about
+    /// target work-groups × work-group size × D values whatever M is, so batching queries would not raise the count.
     /// </summary>
-    private OpenClKernel Kernel(ref Config config, bool splitAlpha)
+    private int ShardCount(int n, int m, int d, Config config, int accBytes)
+    {
+        if ((Shards ?? Tuning.Value.Shards) is int forced) return forced;
+        long vectors = (n + config.Lanes - 1) / config.Lanes;
+        long qblocks = (m + config.WorkGroup - 1) / config.WorkGroup;
+        bool cpu = Device.Kind == OpenClDeviceKind.Cpu;
+        long target = (long)Math.Max(1, Device.ComputeUnits) * (cpu ? 2 : 16);
+        long shards = (target + qblocks - 1) / qblocks;
+        shards = Math.Min(shards, vectors / (2 * config.Groups));
+        long cap = Math.Min(1L << 30, Math.Min(Device.GlobalMemorySize / 16, Device.MaxAllocationSize));
+        shards = Math.Min(shards, cap / ((long)Math.Max(1, m) * (d + 3) * accBytes));
+        shards = Math.Min(shards, Device.LocalMemorySize / 4 / accBytes);
+        return shards < 2 ? 1 : (int)shards;
+    }
+
+    /// <summary>Enqueues merge_shards over the partial states: one work-group per query, writing the final state buffers.</summary>
+    private static TimeSpan Merge(OpenClKernel merge, int shards, int m, int d, int accBytes, Scratch s)
+    {
+        int local = Math.Min(64, merge.MaxWorkGroupSize);
+        uint arg = 0;
+        merge.SetArgument(arg++, shards);
+        merge.SetArgument(arg++, m);
+        merge.SetArgument(arg++, d);
+        merge.SetArgument(arg++, s.PartMax!);
+        merge.SetArgument(arg++, s.PartSum!);
+        merge.SetArgument(arg++, s.PartSecond!);
+        merge.SetArgument(arg++, s.PartDisplacement!);
+        merge.SetArgument(arg++, s.Max!);
+        merge.SetArgument(arg++, s.Sum!);
+        merge.SetArgument(arg++, s.Second!);
+        merge.SetArgument(arg++, s.Displacement!);
+        merge.SetLocalArgument(arg, (long)shards * accBytes);
+        using var run = merge.Enqueue((long)m * local, local);
+        return run.Duration;
+    }
+
+    /// <summary>
+    /// The built program (score_partials, merge_shards) for <paramref name="config"/>; when the device cannot run the
+    /// score kernel with that many work-items (a GPU short of registers, say), the work-group is halved until it can,
+    /// rather than failing at launch.
+    /// </summary>
+    private OpenClProgram Program(ref Config config, bool splitAlpha)
     {
         while (true)
         {
-            var kernel = Context.BuildProgram(Source.Value, config.Options(splitAlpha)).Kernel("score_partials");
-            int limit = kernel.MaxWorkGroupSize;
-            if (config.WorkGroup <= limit || config.WorkGroup == 1) return kernel;
+            var program = Context.BuildProgram(Source.Value, config.Options(splitAlpha));
+            int limit = program.Kernel("score_partials").MaxWorkGroupSize;
+            if (config.WorkGroup <= limit || config.WorkGroup == 1) return program;
             config = config with { WorkGroup = Math.Max(1, Math.Min(config.WorkGroup / 2, limit)) };
         }
     }
@@ -490,6 +616,8 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     private sealed class Scratch : IDisposable
     {
         public OpenClBuffer? Queries, Max, Sum, Second, Displacement;
+        public OpenClBuffer? PartMax, PartSum, PartSecond, PartDisplacement; // shards × M states, merged on the device
+        public OpenClBuffer? SeedMax; // shards × M maxima of the seeding pass
         public OpenClBuffer? Base, Frames, Ranks, Xi, Coefficients; // device draws: the batch's queries, tangent frames, ranks, normals, B^T xi
         private State _host = new([], [], [], []);
 
@@ -510,6 +638,14 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             return this;
         }
 
+        public void EnsureShards(OpenClContext context, long states, int d, int accBytes)
+        {
+            PartMax = Grow(context, PartMax, states * accBytes);
+            PartSum = Grow(context, PartSum, states * accBytes);
+            PartSecond = Grow(context, PartSecond, states * accBytes);
+            PartDisplacement = Grow(context, PartDisplacement, states * d * accBytes);
+        }
+
         public void EnsurePerturbation(OpenClContext context, long baseBytes, long frameBytes, long rankBytes, long normalBytes, long coefficientBytes)
         {
             Base = Grow(context, Base, baseBytes);
@@ -519,17 +655,19 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             Coefficients = Grow(context, Coefficients, coefficientBytes);
         }
 
-        private static OpenClBuffer Grow(OpenClContext context, OpenClBuffer? buffer, long bytes)
+        public static OpenClBuffer Grow(OpenClContext context, OpenClBuffer? buffer, long bytes)
         {
             if (buffer is { IsDisposed: false } && buffer.Bytes >= bytes) return buffer;
             buffer?.Dispose();
             // grow by half again so a slowly rising M does not reallocate every call
-            return context.CreateBuffer<byte>(Math.Max(bytes, buffer is null ? 0 : buffer.Bytes * 3 / 2));
+            // (but never past the device's largest allocation when the request itself fits)
+            long grown = Math.Min(buffer is null ? 0 : buffer.Bytes * 3 / 2, context.Device.MaxAllocationSize);
+            return context.CreateBuffer<byte>(Math.Max(bytes, grown));
         }
 
         public void Dispose()
         {
-            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement, Base, Frames, Ranks, Xi, Coefficients }) b?.Dispose();
+            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement, PartMax, PartSum, PartSecond, PartDisplacement, SeedMax, Base, Frames, Ranks, Xi, Coefficients }) b?.Dispose();
         }
     }
 }
