@@ -24,7 +24,8 @@
 # opencl-tests.txt (counts, failures with messages, skips), opencl-tests.xml, gpu-bench.jsonl, torch-ceiling.txt,
 # summary.txt; the last line printed is the summary.
 # Environment: OUT (default /tmp/gpuout), CASES (default all six), DEVICE (default gpu; `cpu` on a PoCL-only host),
-# REPEAT (default 5), TEST_TIMEOUT (default 150 s). Worst case, every step at its timeout: about 6 minutes;
+# REPEAT (default 5), TEST_TIMEOUT (default 150 s), BENCH_TIMEOUT (default 150 s), VARIANTS and VARIANT_CASES (A/B runs
+# with environment settings, e.g. VARIANTS="KERNELS_OPENCL_SHARDS=1;KERNELS_OPENCL_SEED=0"). Worst case, every step at its timeout: about 6 minutes;
 # expected on an H100: 1-2 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,9 @@ CASES=${CASES:-small,circle,latent,mnist,big,smoothed}
 DEVICE=${DEVICE:-gpu}
 REPEAT=${REPEAT:-5}
 TEST_TIMEOUT=${TEST_TIMEOUT:-150}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-150}
+VARIANTS=${VARIANTS:-}          # ";"-separated environment settings for A/B runs, e.g. "KERNELS_OPENCL_SHARDS=1;KERNELS_OPENCL_SEED=0"
+VARIANT_CASES=${VARIANT_CASES:-mnist,big,smoothed}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu-check.log") 2>&1
 t0=$(date +%s)
@@ -132,18 +136,23 @@ cat "$OUT/opencl-tests.txt"
 
 # ------------------------------------------------------------------------------------------------ 4. timings
 stamp "bench: $CASES on --backend opencl --device $DEVICE (+ mnist on cpu)"
-KERNELS_DLL=$app/kernels.dll timeout 120 python3 - "$CASES" "$DEVICE" "$REPEAT" "$OUT/gpu-bench.jsonl" <<'EOF'
+KERNELS_DLL=$app/kernels.dll timeout "$BENCH_TIMEOUT" python3 - "$CASES" "$DEVICE" "$REPEAT" "$OUT/gpu-bench.jsonl" "$VARIANTS" "$VARIANT_CASES" <<'EOF'
 import importlib.machinery, importlib.util, json, os, subprocess, sys, tempfile, time
 cases, device, repeat, out = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
+# A/B variants: extra runs of VARIANT_CASES on the OpenCL backend with environment settings, e.g. "KERNELS_OPENCL_SHARDS=1"
+variants = [v for v in sys.argv[5].split(";") if v] if len(sys.argv) > 5 else []
+variant_cases = [c for c in sys.argv[6].split(",") if c] if len(sys.argv) > 6 else []
 # The generator and the cases are bench/compare-peers' own, so the numbers line up with the README's table.
 loader = importlib.machinery.SourceFileLoader("compare_peers", "bench/compare-peers")
 spec = importlib.util.spec_from_loader("compare_peers", loader)
 peers = importlib.util.module_from_spec(spec); loader.exec_module(peers)
 import numpy as np
 work = tempfile.mkdtemp(prefix="gpubench")
-runs = [(c, "opencl") for c in cases] + ([("mnist", "cpu")] if "mnist" in cases else [])
+runs = [(c, "opencl", "") for c in cases] + ([("mnist", "cpu", "")] if "mnist" in cases else [])
+runs += [(c, "opencl", v) for v in variants for c in variant_cases]
 with open(out, "w") as f:
-    for case, backend in runs:
+    for case, backend, variant in runs:
+        env = dict(os.environ, **dict(kv.split("=", 1) for kv in variant.split(",") if kv))
         n, m, d, k, _, a, s, h = peers.CASES[case]
         train, query = os.path.join(work, case + "-train.npy"), os.path.join(work, case + "-query.npy")
         if not os.path.exists(train):
@@ -155,17 +164,17 @@ with open(out, "w") as f:
                "--sigma", str(s), "--precision", "float32", "--repeat", repeat, "--min-seconds", "1", *dev]
         start = time.time()
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=45)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=45, env=env)
             lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
             rec = json.loads(lines[-1]) if r.returncode == 0 and lines else \
                 {"error": f"exit {r.returncode}: {(r.stderr or r.stdout).strip()[-500:]}"}
         except subprocess.TimeoutExpired:
             rec = {"error": "timed out after 45 s"}
-        rec = {"case": case, "backend": backend, "device": device if backend == "opencl" else "cpu",
+        rec = {"case": case, "backend": backend, "variant": variant or "default", "device": device if backend == "opencl" else "cpu",
                "flops": peers.flop_count(case), "wall_seconds": round(time.time() - start, 2), **rec}
         f.write(json.dumps(rec) + "\n"); f.flush()
         sec = rec.get("seconds")
-        print(f"{case:9s} {backend:6s} " + (f"{sec * 1e3:10.3f} ms  {rec['flops'] / sec / 1e9:9.1f} GFLOP/s" if sec else rec.get("error", "?")), flush=True)
+        print(f"{case:9s} {backend:6s} {variant or 'default':24s} " + (f"{sec * 1e3:10.3f} ms  {rec['flops'] / sec / 1e9:9.1f} GFLOP/s" if sec else rec.get("error", "?")), flush=True)
 EOF
 echo "bench exit $?"
 
