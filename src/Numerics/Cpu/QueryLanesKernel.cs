@@ -1,0 +1,393 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Kernels.Numerics.Cpu;
+
+/// <summary>
+/// The fused score for small D (at most <see cref="MaxDimension"/>): one vector holds the same coordinate of W queries
+/// (16 in float, 8 in double) and each training point is broadcast to them, so every lane carries one query from the
+/// first distance to the last sum and nothing is ever reduced across lanes. At small D the points-in-lanes kernel spends
+/// most of its time on what does not scale with D: per query and tile, horizontal sums, a reloaded accumulator per
+/// group, the running state's updates; here those costs are per W queries.
+/// <para>
+/// Per block of W queries and tile of P points (P·D vectors stay in L1):
+/// 1. the differences t = x − α y, formed as <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> exactly as on the other path, kept for
+///    step 3, their squared norm (an FMA chain over k) and the logits, with the tile's maximum per lane;
+/// 2. per lane, the running state (in double) is rescaled once when the maximum grows; then weights e = e^{u − max}, their
+///    sum and Σ e·‖t‖² (summed in T over the tile's P ≤ 64 points, then added in double), and the weights used for the
+///    displacement, zero where e is below the negligible weight (so a lane's result never depends on its neighbours);
+/// 3. the displacement Σ e·t over the points with any non-negligible lane, a few coordinates at a time with the sums
+///    in registers (two per coordinate, even and odd points, to hide the FMA latency), then added in double.
+/// The sum is of e·(x − α y), the exact negation of the other path's e·(α y − x) (rounding is symmetric), so the
+/// displacement is negated once at the end. Each query's arithmetic depends on the training set and itself only (the
+/// tiles are fixed by N and D; padding lanes repeat a real query), so results are the same for any batching or thread count.
+/// </para>
+/// </summary>
+internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>Largest D this kernel takes: beyond it the held differences outgrow L1 for useful tiles.</summary>
+    internal const int MaxDimension = 16;
+
+    private static int W => Vector512<T>.Count;
+
+    /// <summary>Points per tile: the tile's differences (P·D vectors of 64 bytes) fill at most 32 kB, and P ≤ 64 bounds the sums in T.</summary>
+    internal static int DefaultTilePoints(int d) => Math.Clamp(32768 / (d * 64), 8, 64);
+
+    public static void Evaluate(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs, int dop, int tilePoints)
+    {
+        int m = queries.Length / train.Dimension;
+        fixed (T* px = queries)
+        fixed (T* pLogDensity = outputs.LogDensity)
+        fixed (T* pScore = outputs.Score)
+        fixed (T* pDenoiser = outputs.Denoiser)
+        fixed (T* pDivergence = outputs.Divergence)
+        {
+            var job = new Job(train, px, m, level, tilePoints)
+            {
+                LogDensity = pLogDensity, Score = pScore, Denoiser = pDenoiser, Divergence = pDivergence,
+            };
+            Run(job, dop);
+        }
+    }
+
+    public static void Accumulate(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int dop, int tilePoints)
+    {
+        int m = queries.Length / train.Dimension;
+        fixed (T* px = queries)
+        {
+            Run(new Job(train, px, m, partials.Level, tilePoints) { Partials = partials }, dop);
+        }
+        partials.AddTrainingCount(train.Count);
+    }
+
+    private static void Run(Job job, int dop)
+    {
+        int blocks = (job.QueryCount + W - 1) / W;
+        if (dop == 1 || blocks == 1)
+        {
+            using var scratch = new Scratch(job);
+            for (int b = 0; b < blocks; b++) job.ProcessBlock(b, scratch);
+            return;
+        }
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = dop },
+            () => new Scratch(job),
+            (b, _, scratch) => { job.ProcessBlock(b, scratch); return scratch; },
+            scratch => scratch.Dispose());
+    }
+
+    /// <summary>Per-thread buffers in one 64-byte aligned block (every vector load is aligned), freed on dispose.</summary>
+    private sealed class Scratch : IDisposable
+    {
+        /// <summary>Queries transposed (D vectors), the tile's differences (P·D), squared distances, logits and weights (P each).</summary>
+        public readonly T* X, Differences, Distances, Logits, Weights;
+
+        /// <summary>Points of the tile with a non-negligible lane.</summary>
+        public readonly int* Heavy;
+
+        /// <summary>Per lane, in double: Σ e, Σ e‖t‖² and Σ e t_k (D rows of W).</summary>
+        public readonly double* Sum, Second, Displacement, Factor;
+
+        /// <summary>A query's displacement gathered from its lane, for the scalar finish.</summary>
+        public readonly double[] Column;
+
+        private readonly void* _block;
+
+        public Scratch(Job job)
+        {
+            int w = W, d = job.Dimension, p = job.TilePoints;
+            long vectors = d + (long)p * d + 3L * p;
+            long bytes = vectors * 64 + (long)(d + 3) * w * sizeof(double) + p * sizeof(int) + 64;
+            _block = NativeMemory.AlignedAlloc((nuint)bytes, 64);
+            byte* at = (byte*)_block;
+            X = (T*)at; at += d * 64;
+            Differences = (T*)at; at += (long)p * d * 64;
+            Distances = (T*)at; at += p * 64;
+            Logits = (T*)at; at += p * 64;
+            Weights = (T*)at; at += p * 64;
+            Sum = (double*)at; at += w * sizeof(double);
+            Second = (double*)at; at += w * sizeof(double);
+            Factor = (double*)at; at += w * sizeof(double);
+            Displacement = (double*)at; at += (long)d * w * sizeof(double);
+            Heavy = (int*)at;
+            Column = new double[d];
+        }
+
+        public void Dispose() => NativeMemory.AlignedFree(_block);
+    }
+
+    private sealed class Job
+    {
+        public readonly TrainingSet<T> Train;
+        public readonly T* Queries;
+        public readonly int QueryCount, Dimension, TilePoints;
+        public readonly NoiseLevel Level;
+        public readonly T Alpha, AlphaLow, NegHalfInvVariance, CutWeight;
+        public T* LogDensity, Score, Denoiser, Divergence;
+        public ScorePartials? Partials;
+
+        public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tilePoints)
+        {
+            Train = train;
+            Queries = queries;
+            QueryCount = queryCount;
+            Dimension = train.Dimension;
+            Level = level;
+            Alpha = T.CreateTruncating(level.Alpha);
+            AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
+            NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
+            CutWeight = T.CreateTruncating(Math.Exp(-FusedScoreKernel<T>.NegligibleLogit(train.Count)));
+            if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
+                throw new ArgumentOutOfRangeException(nameof(level), level,
+                    $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
+            TilePoints = Math.Min(tilePoints > 0 ? Math.Min(tilePoints, 64) : DefaultTilePoints(Dimension), train.Count);
+        }
+
+        public void ProcessBlock(int block, Scratch s)
+        {
+            if (T.IsZero(AlphaLow)) ProcessBlock<FusedScoreKernel<T>.ExactAlpha>(block, s);
+            else ProcessBlock<FusedScoreKernel<T>.SplitAlpha>(block, s);
+        }
+
+        private void ProcessBlock<TAlpha>(int block, Scratch s) where TAlpha : struct, FusedScoreKernel<T>.IAlphaMode
+        {
+            int d = Dimension, n = Train.Count, w = W;
+            int q0 = block * w, nq = Math.Min(w, QueryCount - q0);
+            // transposed queries; padding lanes repeat the last query, so they stay finite and cost nothing extra
+            for (int lane = 0; lane < w; lane++)
+            {
+                T* x = Queries + (long)(q0 + Math.Min(lane, nq - 1)) * d;
+                for (int k = 0; k < d; k++) s.X[k * w + lane] = x[k];
+            }
+            new Span<double>(s.Sum, w).Clear();
+            new Span<double>(s.Second, w).Clear();
+            new Span<double>(s.Displacement, d * w).Clear();
+            var max = Vector512.Create(T.NegativeInfinity);
+            var cut = Vector512.Create(CutWeight);
+
+            fixed (T* pRows = Train.Rows)
+            {
+                for (int p0 = 0; p0 < n; p0 += TilePoints)
+                {
+                    int np = Math.Min(TilePoints, n - p0);
+                    var tileMax = Differences<TAlpha>(pRows + (long)p0 * d, np, d, s);
+                    var grown = Vector512.Max(max, tileMax);
+                    // lanes whose maximum grew rescale their state by e^{old − new} (0 from −∞; both −∞ is no growth)
+                    if (Vector512.GreaterThanAny(grown, max)) Rescale(s, max, grown, d);
+                    max = grown;
+                    // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
+                    var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
+
+                    Vector512<T> sum = default, second = default;
+                    int heavy = 0;
+                    for (int p = 0; p < np; p++)
+                    {
+                        var e = FusedScoreKernel<T>.Exp(Vector512.Load(s.Logits + p * w) - shift);
+                        sum += e;
+                        second = FusedScoreKernel<T>.Fma(e, Vector512.Load(s.Distances + p * w), second);
+                        var keep = Vector512.GreaterThan(e, cut);
+                        (e & keep).Store(s.Weights + p * w);
+                        s.Heavy[heavy] = p;
+                        heavy += keep.ExtractMostSignificantBits() == 0 ? 0 : 1;
+                    }
+                    AddTo(s.Sum, sum);
+                    AddTo(s.Second, second);
+                    if (heavy == 0) continue;
+                    int k0 = 0;
+                    for (; k0 + 4 <= d; k0 += 4) WeightedSums<Four>(s, heavy, d, k0);
+                    switch (d - k0)
+                    {
+                        case 3: WeightedSums<Three>(s, heavy, d, k0); break;
+                        case 2: WeightedSums<Two>(s, heavy, d, k0); break;
+                        case 1: WeightedSums<One>(s, heavy, d, k0); break;
+                    }
+                }
+            }
+
+            for (int lane = 0; lane < nq; lane++)
+            {
+                int q = q0 + lane;
+                // Σ e (x − α y) is the negated displacement Σ e (α y − x)
+                for (int k = 0; k < d; k++) s.Column[k] = -s.Displacement[k * w + lane];
+                double laneMax = double.CreateTruncating(max[lane]);
+                if (Partials is not null)
+                {
+                    Partials.CombineQuery(q, laneMax, s.Sum[lane], s.Column, s.Second[lane]);
+                    continue;
+                }
+                int mq = QueryCount;
+                var outputs = new ScoreOutputs<T>
+                {
+                    LogDensity = LogDensity == null ? default : new Span<T>(LogDensity, mq),
+                    Score = Score == null ? default : new Span<T>(Score, mq * d),
+                    Denoiser = Denoiser == null ? default : new Span<T>(Denoiser, mq * d),
+                    Divergence = Divergence == null ? default : new Span<T>(Divergence, mq),
+                };
+                ScorePartials.FinishQuery(Level, n, d, q, new ReadOnlySpan<T>(Queries + (long)q * d, d),
+                    laneMax, s.Sum[lane], s.Column, s.Second[lane], outputs);
+            }
+        }
+
+        /// <summary>
+        /// Step 1 for the <paramref name="np"/> row-major points at <paramref name="rows"/>: differences, squared distances and
+        /// logits into the scratch; returns each lane's largest logit.
+        /// </summary>
+        private Vector512<T> Differences<TAlpha>(T* rows, int np, int d, Scratch s) where TAlpha : struct, FusedScoreKernel<T>.IAlphaMode
+        {
+            var na = Vector512.Create(-Alpha);
+            var nal = Vector512.Create(-AlphaLow);
+            var scale = Vector512.Create(NegHalfInvVariance);
+            var best = Vector512.Create(T.NegativeInfinity);
+            int w = W;
+            T* x = s.X, t = s.Differences;
+            int p = 0;
+            // two points per step: two independent FMA chains over k
+            for (; p + 2 <= np; p += 2)
+            {
+                T* y0 = rows + (long)p * d, y1 = y0 + d;
+                T* t0 = t + (long)p * d * w, t1 = t0 + d * w;
+                Vector512<T> a0 = default, a1 = default;
+                for (int k = 0; k < d; k++)
+                {
+                    var xk = Vector512.Load(x + k * w);
+                    var u0 = FusedScoreKernel<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), xk);
+                    var u1 = FusedScoreKernel<T>.Difference<TAlpha>(na, nal, Vector512.Create(y1[k]), xk);
+                    u0.Store(t0 + k * w);
+                    u1.Store(t1 + k * w);
+                    a0 = FusedScoreKernel<T>.Fma(u0, u0, a0);
+                    a1 = FusedScoreKernel<T>.Fma(u1, u1, a1);
+                }
+                a0.Store(s.Distances + p * w);
+                a1.Store(s.Distances + (p + 1) * w);
+                var l0 = a0 * scale;
+                var l1 = a1 * scale;
+                l0.Store(s.Logits + p * w);
+                l1.Store(s.Logits + (p + 1) * w);
+                best = Vector512.Max(best, Vector512.Max(l0, l1));
+            }
+            if (p < np)
+            {
+                T* y0 = rows + (long)p * d;
+                T* t0 = t + (long)p * d * w;
+                Vector512<T> a0 = default;
+                for (int k = 0; k < d; k++)
+                {
+                    var u0 = FusedScoreKernel<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), Vector512.Load(x + k * w));
+                    u0.Store(t0 + k * w);
+                    a0 = FusedScoreKernel<T>.Fma(u0, u0, a0);
+                }
+                a0.Store(s.Distances + p * w);
+                var l0 = a0 * scale;
+                l0.Store(s.Logits + p * w);
+                best = Vector512.Max(best, l0);
+            }
+            return best;
+        }
+
+        /// <summary>Multiplies each lane's state by e^{old − new} where its maximum grew (1 elsewhere).</summary>
+        private static void Rescale(Scratch s, Vector512<T> old, Vector512<T> grown, int d)
+        {
+            int w = W;
+            double* f = s.Factor;
+            for (int i = 0; i < w; i += 8)
+            {
+                var o = Widen(old, i);
+                var g = Widen(grown, i);
+                var a = Vector512.ConditionalSelect(Vector512.GreaterThan(g, o), Vector512.Exp(o - g), Vector512<double>.One);
+                a.Store(f + i);
+            }
+            ScaleRow(s.Sum, f, w);
+            ScaleRow(s.Second, f, w);
+            for (int k = 0; k < d; k++) ScaleRow(s.Displacement + k * w, f, w);
+        }
+
+        private static void ScaleRow(double* row, double* factor, int w)
+        {
+            for (int i = 0; i < w; i += 8) (Vector512.Load(row + i) * Vector512.Load(factor + i)).Store(row + i);
+        }
+
+        /// <summary>Lanes [i, i + 8) of <paramref name="v"/> in double.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<double> Widen(Vector512<T> v, int i)
+        {
+            if (typeof(T) == typeof(double)) return v.AsDouble();
+            var (lo, hi) = Vector512.Widen(v.AsSingle());
+            return i == 0 ? lo : hi;
+        }
+
+        /// <summary>row[lane] += v[lane] in double.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void AddTo(double* row, Vector512<T> v)
+        {
+            if (typeof(T) == typeof(double))
+            {
+                (Vector512.Load(row) + v.AsDouble()).Store(row);
+                return;
+            }
+            var (lo, hi) = Vector512.Widen(v.AsSingle());
+            (Vector512.Load(row) + lo).Store(row);
+            (Vector512.Load(row + 8) + hi).Store(row + 8);
+        }
+
+        /// <summary>
+        /// Step 3 for coordinates [k0, k0 + TCount.Value): Σ weight·t over the tile's heavy points, in registers (even and
+        /// odd points apart, then added), then added to the double state.
+        /// </summary>
+        private static void WeightedSums<TCount>(Scratch s, int heavy, int d, int k0) where TCount : struct, ICount
+        {
+            int c = TCount.Value, w = W;
+            long rowStride = (long)d * w;
+            T* t = s.Differences + k0 * w;
+            Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<T> b0 = default, b1 = default, b2 = default, b3 = default;
+            int i = 0;
+            for (; i + 2 <= heavy; i += 2)
+            {
+                int p = s.Heavy[i], r = s.Heavy[i + 1];
+                var wp = Vector512.Load(s.Weights + p * w);
+                var wr = Vector512.Load(s.Weights + r * w);
+                T* tp = t + p * rowStride, tr = t + r * rowStride;
+                a0 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp), a0);
+                b0 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr), b0);
+                if (c > 1)
+                {
+                    a1 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + w), a1);
+                    b1 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + w), b1);
+                }
+                if (c > 2)
+                {
+                    a2 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 2 * w), a2);
+                    b2 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 2 * w), b2);
+                }
+                if (c > 3)
+                {
+                    a3 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 3 * w), a3);
+                    b3 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 3 * w), b3);
+                }
+            }
+            if (i < heavy)
+            {
+                int p = s.Heavy[i];
+                var wp = Vector512.Load(s.Weights + p * w);
+                T* tp = t + p * rowStride;
+                a0 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp), a0);
+                if (c > 1) a1 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + w), a1);
+                if (c > 2) a2 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 2 * w), a2);
+                if (c > 3) a3 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 3 * w), a3);
+            }
+            double* row = s.Displacement + k0 * w;
+            AddTo(row, a0 + b0);
+            if (c > 1) AddTo(row + w, a1 + b1);
+            if (c > 2) AddTo(row + 2 * w, a2 + b2);
+            if (c > 3) AddTo(row + 3 * w, a3 + b3);
+        }
+    }
+
+    /// <summary>A coordinate count known to the JIT (a struct type argument), so unused accumulators compile away.</summary>
+    private interface ICount { static abstract int Value { get; } }
+    private struct One : ICount { public static int Value => 1; }
+    private struct Two : ICount { public static int Value => 2; }
+    private struct Three : ICount { public static int Value => 3; }
+    private struct Four : ICount { public static int Value => 4; }
+}
