@@ -567,7 +567,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<T> Exp(Vector512<T> v)
     {
-        if (typeof(T) == typeof(float)) return Vector512.Exp(v.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(float)) return VectorExp.Exp(v.AsSingle()).As<float, T>();
         if (typeof(T) == typeof(double)) return Vector512.Exp(v.AsDouble()).As<double, T>();
         throw new NotSupportedException();
     }

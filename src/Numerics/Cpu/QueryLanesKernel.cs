@@ -18,7 +18,7 @@ namespace Kernels.Numerics.Cpu;
 /// 2. per lane, the running state (in double) is rescaled once when the maximum grows; then weights e = e^{u − max}, their
 ///    sum and Σ e·‖t‖² (summed in T over the tile's P ≤ 64 points, then added in double), and the weights used for the
 ///    displacement, zero where e is below the negligible weight (so a lane's result never depends on its neighbours);
-/// 3. the displacement Σ e·t over the points with any non-negligible lane, a few coordinates at a time with the sums
+/// 3. the displacement Σ e·t over the pairs of points with any non-negligible lane, a few coordinates at a time with the sums
 ///    in registers (two per coordinate, even and odd points, to hide the FMA latency), then added in double.
 /// The sum is of e·(x − α y), the exact negation of the other path's e·(α y − x) (rounding is symmetric), so the
 /// displacement is negated once at the end. Each query's arithmetic depends on the training set and itself only (the
@@ -83,7 +83,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         /// <summary>Queries transposed (D vectors), the tile's differences (P·D), squared distances, logits and weights (P each).</summary>
         public readonly T* X, Differences, Distances, Logits, Weights;
 
-        /// <summary>Points of the tile with a non-negligible lane.</summary>
+        /// <summary>First points of the tile's pairs (p, p + 1) with a non-negligible lane.</summary>
         public readonly int* Heavy;
 
         /// <summary>Per lane, in double: Σ e, Σ e‖t‖² and Σ e t_k (D rows of W).</summary>
@@ -97,15 +97,15 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         public Scratch(Job job)
         {
             int w = W, d = job.Dimension, p = job.TilePoints;
-            long vectors = d + (long)p * d + 3L * p;
-            long bytes = vectors * 64 + (long)(d + 3) * w * sizeof(double) + p * sizeof(int) + 64;
+            long vectors = d + (long)(p + 1) * d + 3L * p + 1; // a phantom row after the last point of the differences and weights
+            long bytes = vectors * 64 + (long)(d + 3) * w * sizeof(double) + (p / 2 + 1) * sizeof(int) + 64;
             _block = NativeMemory.AlignedAlloc((nuint)bytes, 64);
             byte* at = (byte*)_block;
             X = (T*)at; at += d * 64;
-            Differences = (T*)at; at += (long)p * d * 64;
+            Differences = (T*)at; at += (long)(p + 1) * d * 64;
             Distances = (T*)at; at += p * 64;
             Logits = (T*)at; at += p * 64;
-            Weights = (T*)at; at += p * 64;
+            Weights = (T*)at; at += (p + 1) * 64;
             Sum = (double*)at; at += w * sizeof(double);
             Second = (double*)at; at += w * sizeof(double);
             Factor = (double*)at; at += w * sizeof(double);
@@ -180,7 +180,11 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
 
                     Vector512<T> sum = default, second = default;
+                    // the heavy list holds pairs (p, p + 1) with a non-negligible lane: step 3 sums even and odd points apart, so a
+                    // lane's sums must not depend on which of its neighbours' points are listed; a listed pair adds exact zeros
+                    // for the lanes where it is negligible
                     int heavy = 0;
+                    ulong pairBits = 0;
                     for (int p = 0; p < np; p++)
                     {
                         var e = FusedScoreKernel<T>.Exp(Vector512.Load(s.Logits + p * w) - shift);
@@ -188,8 +192,21 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                         second = FusedScoreKernel<T>.Fma(e, Vector512.Load(s.Distances + p * w), second);
                         var keep = Vector512.GreaterThan(e, cut);
                         (e & keep).Store(s.Weights + p * w);
-                        s.Heavy[heavy] = p;
-                        heavy += keep.ExtractMostSignificantBits() == 0 ? 0 : 1;
+                        pairBits |= keep.ExtractMostSignificantBits();
+                        if ((p & 1) == 1)
+                        {
+                            s.Heavy[heavy] = p - 1;
+                            heavy += pairBits == 0 ? 0 : 1;
+                            pairBits = 0;
+                        }
+                    }
+                    if ((np & 1) == 1)
+                    {
+                        // the last point's phantom partner: weight 0 and differences 0 (the scratch may hold anything, NaN included)
+                        Vector512<T>.Zero.Store(s.Weights + np * w);
+                        new Span<T>(s.Differences + (long)np * d * w, d * w).Clear();
+                        s.Heavy[heavy] = np - 1;
+                        heavy += pairBits == 0 ? 0 : 1;
                     }
                     AddTo(s.Sum, sum);
                     AddTo(s.Second, second);
@@ -205,6 +222,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 }
             }
 
+            if (Partials is null && Finish(s, max, q0, nq)) return;
             for (int lane = 0; lane < nq; lane++)
             {
                 int q = q0 + lane;
@@ -227,6 +245,66 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 ScorePartials.FinishQuery(Level, n, d, q, new ReadOnlySpan<T>(Queries + (long)q * d, d),
                     laneMax, s.Sum[lane], s.Column, s.Second[lane], outputs);
             }
+        }
+
+        /// <summary>
+        /// The outputs of the block's queries, eight lanes at a time in double, by the operations of
+        /// <see cref="ScorePartials.FinishQuery{T}"/> in its order (its two logarithms per query cost more than the block's
+        /// arithmetic at small N); false, having written nothing, when a query's state is degenerate (the scalar finish
+        /// then throws for it).
+        /// </summary>
+        private bool Finish(Scratch s, Vector512<T> max, int q0, int nq)
+        {
+            int d = Dimension, w = W;
+            double s2 = Level.Variance;
+            var maxD = s.Factor; // free until the next block
+            for (int i = 0; i < w; i += 8) Widen(max, i).Store(maxD + i);
+            for (int lane = 0; lane < nq; lane++)
+            {
+                double sum = s.Sum[lane];
+                if (!(sum > 0) || double.IsInfinity(maxD[lane]) || !double.IsFinite(sum)) return false;
+            }
+            var logN = Vector512.Create(Math.Log(Train.Count));
+            var normalisation = Vector512.Create(0.5 * d * Math.Log(2 * Math.PI * s2));
+            for (int i = 0; i < nq; i += 8)
+            {
+                int lanes = Math.Min(8, nq - i);
+                var sum = Vector512.Load(s.Sum + i);
+                var invS = Vector512<double>.One / sum;
+                if (LogDensity != null)
+                {
+                    // ((max + log S) − log N) − (D/2) log(2πσ²), as FinishQuery groups it
+                    var logS = Vector512.Log(sum);
+                    var ld = Vector512.Load(maxD + i) + logS - logN - normalisation;
+                    for (int j = 0; j < lanes; j++) LogDensity[q0 + i + j] = T.CreateTruncating(ld[j]);
+                }
+                var meanSquare = Vector512<double>.Zero;
+                for (int k = 0; k < d; k++)
+                {
+                    var v = -Vector512.Load(s.Displacement + k * w + i) * invS;
+                    meanSquare += v * v;
+                    if (Score != null)
+                    {
+                        var score = v / Vector512.Create(s2);
+                        for (int j = 0; j < lanes; j++) Score[(long)(q0 + i + j) * d + k] = T.CreateTruncating(score[j]);
+                    }
+                    if (Denoiser != null)
+                    {
+                        for (int j = 0; j < lanes; j++)
+                        {
+                            long at = (long)(q0 + i + j) * d + k;
+                            Denoiser[at] = T.CreateTruncating((double.CreateTruncating(Queries[at]) + v[j]) / Level.Alpha);
+                        }
+                    }
+                }
+                if (Divergence != null)
+                {
+                    var spread = Vector512.Max(Vector512<double>.Zero, Vector512.Load(s.Second + i) * invS - meanSquare);
+                    var divergence = spread / Vector512.Create(s2 * s2) - Vector512.Create(d / s2);
+                    for (int j = 0; j < lanes; j++) Divergence[q0 + i + j] = T.CreateTruncating(divergence[j]);
+                }
+            }
+            return true;
         }
 
         /// <summary>
@@ -294,7 +372,9 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             {
                 var o = Widen(old, i);
                 var g = Widen(grown, i);
-                var a = Vector512.ConditionalSelect(Vector512.GreaterThan(g, o), Vector512.Exp(o - g), Vector512<double>.One);
+                // clamped to −700: beyond ±709 the library's exponential falls back to scalar calls (old = −∞ in the first tile,
+                // where the state is 0 and any finite factor does; a state 700 nats down is negligible either way)
+                var a = Vector512.ConditionalSelect(Vector512.GreaterThan(g, o), Vector512.Exp(Vector512.Max(o - g, Vector512.Create(-700.0))), Vector512<double>.One);
                 a.Store(f + i);
             }
             ScaleRow(s.Sum, f, w);
@@ -331,8 +411,8 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         }
 
         /// <summary>
-        /// Step 3 for coordinates [k0, k0 + TCount.Value): Σ weight·t over the tile's heavy points, in registers (even and
-        /// odd points apart, then added), then added to the double state.
+        /// Step 3 for coordinates [k0, k0 + TCount.Value): Σ weight·t over the tile's heavy pairs of points, in registers
+        /// (even and odd points apart, then added), then added to the double state.
         /// </summary>
         private static void WeightedSums<TCount>(Scratch s, int heavy, int d, int k0) where TCount : struct, ICount
         {
@@ -341,10 +421,9 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             T* t = s.Differences + k0 * w;
             Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector512<T> b0 = default, b1 = default, b2 = default, b3 = default;
-            int i = 0;
-            for (; i + 2 <= heavy; i += 2)
+            for (int i = 0; i < heavy; i++)
             {
-                int p = s.Heavy[i], r = s.Heavy[i + 1];
+                int p = s.Heavy[i], r = p + 1;
                 var wp = Vector512.Load(s.Weights + p * w);
                 var wr = Vector512.Load(s.Weights + r * w);
                 T* tp = t + p * rowStride, tr = t + r * rowStride;
@@ -365,16 +444,6 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     a3 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 3 * w), a3);
                     b3 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 3 * w), b3);
                 }
-            }
-            if (i < heavy)
-            {
-                int p = s.Heavy[i];
-                var wp = Vector512.Load(s.Weights + p * w);
-                T* tp = t + p * rowStride;
-                a0 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp), a0);
-                if (c > 1) a1 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + w), a1);
-                if (c > 2) a2 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 2 * w), a2);
-                if (c > 3) a3 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 3 * w), a3);
             }
             double* row = s.Displacement + k0 * w;
             AddTo(row, a0 + b0);
