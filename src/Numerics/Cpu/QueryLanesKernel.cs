@@ -16,7 +16,7 @@ namespace Kernels.Numerics.Cpu;
 /// 1. the differences t = x − α y, formed as <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> exactly as on the other path, kept for
 ///    step 3, their squared norm (an FMA chain over k) and the logits, with the tile's maximum per lane;
 /// 2. per lane, the running state (in double) is rescaled once when the maximum grows; then weights e = e^{u − max}, their
-///    sum and Σ e·‖t‖² (summed in T over the tile's P ≤ 64 points, then added in double), and the weights used for the
+///    sum and Σ e·‖t‖² (summed in T over the tile's even and odd points apart, at most 64 each, then added in double), and the weights used for the
 ///    displacement, zero where e is below the negligible weight (so a lane's result never depends on its neighbours);
 /// 3. the displacement Σ e·t over the pairs of points with any non-negligible lane, a few coordinates at a time with the sums
 ///    in registers (two per coordinate, even and odd points, to hide the FMA latency), then added in double.
@@ -32,8 +32,12 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
 
     private static int W => Vector512<T>.Count;
 
-    /// <summary>Points per tile: the tile's differences (P·D vectors of 64 bytes) fill at most 32 kB, and P ≤ 64 bounds the sums in T.</summary>
-    internal static int DefaultTilePoints(int d) => Math.Clamp(32768 / (d * 64), 8, 64);
+    /// <summary>Most points per tile: every sum in T runs over the even or the odd points of a tile (≤ 64 terms) before the two
+    /// are added and moved to double, inside the error bound's γ_128.</summary>
+    internal const int MaxTilePoints = 128;
+
+    /// <summary>Points per tile: the tile's differences (P·D vectors of 64 bytes) fill at most 32 kB; at most <see cref="MaxTilePoints"/>.</summary>
+    internal static int DefaultTilePoints(int d) => Math.Clamp(32768 / (d * 64), 8, MaxTilePoints);
 
     public static void Evaluate(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs, int dop, int tilePoints)
     {
@@ -141,7 +145,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
                 throw new ArgumentOutOfRangeException(nameof(level), level,
                     $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
-            TilePoints = Math.Min(tilePoints > 0 ? Math.Min(tilePoints, 64) : DefaultTilePoints(Dimension), train.Count);
+            TilePoints = Math.Min(tilePoints > 0 ? Math.Min(tilePoints, MaxTilePoints) : DefaultTilePoints(Dimension), train.Count);
         }
 
         public void ProcessBlock(int block, Scratch s)
@@ -179,37 +183,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
                     var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
 
-                    Vector512<T> sum = default, second = default;
-                    // the heavy list holds pairs (p, p + 1) with a non-negligible lane: step 3 sums even and odd points apart, so a
-                    // lane's sums must not depend on which of its neighbours' points are listed; a listed pair adds exact zeros
-                    // for the lanes where it is negligible
-                    int heavy = 0;
-                    ulong pairBits = 0;
-                    for (int p = 0; p < np; p++)
-                    {
-                        var e = FusedScoreKernel<T>.Exp(Vector512.Load(s.Logits + p * w) - shift);
-                        sum += e;
-                        second = FusedScoreKernel<T>.Fma(e, Vector512.Load(s.Distances + p * w), second);
-                        var keep = Vector512.GreaterThan(e, cut);
-                        (e & keep).Store(s.Weights + p * w);
-                        pairBits |= keep.ExtractMostSignificantBits();
-                        if ((p & 1) == 1)
-                        {
-                            s.Heavy[heavy] = p - 1;
-                            heavy += pairBits == 0 ? 0 : 1;
-                            pairBits = 0;
-                        }
-                    }
-                    if ((np & 1) == 1)
-                    {
-                        // the last point's phantom partner: weight 0 and differences 0 (the scratch may hold anything, NaN included)
-                        Vector512<T>.Zero.Store(s.Weights + np * w);
-                        new Span<T>(s.Differences + (long)np * d * w, d * w).Clear();
-                        s.Heavy[heavy] = np - 1;
-                        heavy += pairBits == 0 ? 0 : 1;
-                    }
-                    AddTo(s.Sum, sum);
-                    AddTo(s.Second, second);
+                    int heavy = Weights(s, np, d, shift, cut);
                     if (heavy == 0) continue;
                     int k0 = 0;
                     for (; k0 + 4 <= d; k0 += 4) WeightedSums<Four>(s, heavy, d, k0);
@@ -361,6 +335,53 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 best = Vector512.Max(best, l0);
             }
             return best;
+        }
+
+        /// <summary>
+        /// Step 2 over the tile's <paramref name="np"/> points, two at a time with their own sums (a method of its own, so
+        /// the sums stay in registers): weights, Σ e and Σ e‖t‖² added to the double state, and the list of pairs
+        /// (p, p + 1) with a non-negligible lane, whose count it returns. Step 3 sums even and odd points apart, so a lane's
+        /// sums must not depend on which of its neighbours' points are listed: a listed pair adds exact zeros for the lanes
+        /// where it is negligible. An odd last point gets a phantom partner of weight 0 and differences 0.
+        /// </summary>
+        private static int Weights(Scratch s, int np, int d, Vector512<T> shift, Vector512<T> cut)
+        {
+            int w = W;
+            T* logits = s.Logits, distances = s.Distances, weights = s.Weights;
+            int* list = s.Heavy;
+            Vector512<T> sum0 = default, sum1 = default, second0 = default, second1 = default;
+            int heavy = 0, p = 0;
+            for (; p + 2 <= np; p += 2)
+            {
+                var e0 = FusedScoreKernel<T>.Exp(Vector512.Load(logits + p * w) - shift);
+                var e1 = FusedScoreKernel<T>.Exp(Vector512.Load(logits + (p + 1) * w) - shift);
+                sum0 += e0;
+                sum1 += e1;
+                second0 = FusedScoreKernel<T>.Fma(e0, Vector512.Load(distances + p * w), second0);
+                second1 = FusedScoreKernel<T>.Fma(e1, Vector512.Load(distances + (p + 1) * w), second1);
+                var keep0 = Vector512.GreaterThan(e0, cut);
+                var keep1 = Vector512.GreaterThan(e1, cut);
+                Vector512.ConditionalSelect(keep0, e0, Vector512<T>.Zero).Store(weights + p * w);
+                Vector512.ConditionalSelect(keep1, e1, Vector512<T>.Zero).Store(weights + (p + 1) * w);
+                list[heavy] = p;
+                heavy += (keep0 | keep1).ExtractMostSignificantBits() == 0 ? 0 : 1;
+            }
+            if (p < np)
+            {
+                var e0 = FusedScoreKernel<T>.Exp(Vector512.Load(logits + p * w) - shift);
+                sum0 += e0;
+                second0 = FusedScoreKernel<T>.Fma(e0, Vector512.Load(distances + p * w), second0);
+                var keep0 = Vector512.GreaterThan(e0, cut);
+                Vector512.ConditionalSelect(keep0, e0, Vector512<T>.Zero).Store(weights + p * w);
+                // the scratch may hold anything (NaN included) past the last point
+                Vector512<T>.Zero.Store(weights + np * w);
+                new Span<T>(s.Differences + (long)np * d * w, d * w).Clear();
+                list[heavy] = p;
+                heavy += keep0.ExtractMostSignificantBits() == 0 ? 0 : 1;
+            }
+            AddTo(s.Sum, sum0 + sum1);
+            AddTo(s.Second, second0 + second1);
+            return heavy;
         }
 
         /// <summary>Multiplies each lane's state by e^{old − new} where its maximum grew (1 elsewhere).</summary>
