@@ -113,6 +113,17 @@ public sealed class QueryLanesProperties
         Assert.Contains("Query row 1", e.Message);
     }
 
+    /// <summary>No queries is no work and no output, on one thread or several.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void NoQueries_GiveNoOutputs(int threads)
+    {
+        var set = new TrainingSet<float>([0f, 1f, 2f], 3, 1);
+        var model = new EmpiricalScore<float>(set, new CpuBackend(threads));
+        Assert.Empty(model.Score(ReadOnlySpan<float>.Empty, new NoiseLevel(0.9, 0.3)));
+    }
+
     private sealed class OutputsComparer : IEqualityComparer<Outputs>
     {
         public static readonly OutputsComparer Bits = new();

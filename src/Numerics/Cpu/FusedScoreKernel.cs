@@ -7,7 +7,8 @@ using System.Runtime.Intrinsics;
 namespace Kernels.Numerics.Cpu;
 
 /// <summary>
-/// The fused, streamed empirical-score kernel of the CPU backend.
+/// The fused, streamed empirical-score kernel of the CPU backend for D &gt; 16 (and for any D when the query-lanes kernel
+/// is switched off): training points in the lanes. <see cref="QueryLanesKernel{T}"/> takes D ≤ 16, with queries in the lanes.
 /// <para>
 /// Phases, per block of queries and per tile of training points (the tile stays in cache while the block's
 /// queries stream past it):

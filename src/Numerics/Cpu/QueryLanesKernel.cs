@@ -69,15 +69,25 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
     private static void Run(Job job, int dop)
     {
         int blocks = (job.QueryCount + W - 1) / W;
+        if (blocks == 0) return;
         if (dop == 1 || blocks == 1)
         {
             using var scratch = new Scratch(job);
             for (int b = 0; b < blocks; b++) job.ProcessBlock(b, scratch);
             return;
         }
-        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = dop },
+        // runs of consecutive blocks, a few per thread: at small N a block is well under a microsecond, less than the
+        // scheduling of one parallel iteration (a block's result does not depend on which thread runs it)
+        int threads = dop > 0 ? dop : Environment.ProcessorCount;
+        int runs = Math.Min(blocks, 8 * threads), per = (blocks + runs - 1) / runs;
+        runs = (blocks + per - 1) / per;
+        Parallel.For(0, runs, new ParallelOptions { MaxDegreeOfParallelism = dop },
             () => new Scratch(job),
-            (b, _, scratch) => { job.ProcessBlock(b, scratch); return scratch; },
+            (r, _, scratch) =>
+            {
+                for (int b = r * per, end = Math.Min(blocks, b + per); b < end; b++) job.ProcessBlock(b, scratch);
+                return scratch;
+            },
             scratch => scratch.Dispose());
     }
 
