@@ -113,15 +113,16 @@ public sealed class QueryLanesProperties
         Assert.Contains("Query row 1", e.Message);
     }
 
-    /// <summary>No queries is no work and no output, on one thread or several.</summary>
+    /// <summary>The backend called directly with no queries (the model rejects them earlier) does nothing, on one thread or several.</summary>
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
-    public void NoQueries_GiveNoOutputs(int threads)
+    public void NoQueries_AreNoWork(int threads)
     {
         var set = new TrainingSet<float>([0f, 1f, 2f], 3, 1);
-        var model = new EmpiricalScore<float>(set, new CpuBackend(threads));
-        Assert.Empty(model.Score(ReadOnlySpan<float>.Empty, new NoiseLevel(0.9, 0.3)));
+        var error = Record.Exception(() =>
+            new CpuBackend(threads).Evaluate(set, ReadOnlySpan<float>.Empty, new NoiseLevel(0.9, 0.3), new ScoreOutputs<float> { Score = Span<float>.Empty }));
+        Assert.Null(error);
     }
 
     private sealed class OutputsComparer : IEqualityComparer<Outputs>
