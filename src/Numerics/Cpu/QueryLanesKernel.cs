@@ -16,13 +16,19 @@ namespace Kernels.Numerics.Cpu;
 /// 1. the differences t = x − α y, formed as <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> exactly as on the other path, kept for
 ///    step 3, their squared norm (an FMA chain over k) and the logits, with the tile's maximum per lane;
 /// 2. per lane, the running state (in double) is rescaled once when the maximum grows; then weights e = e^{u − max}, their
-///    sum and Σ e·‖t‖² (summed in T over the tile's even and odd points apart, at most 64 each, then added in double), and the weights used for the
-///    displacement, zero where e is below the negligible weight (so a lane's result never depends on its neighbours);
+///    sum and Σ e·‖t‖² (summed in T over the tile's even and odd points apart, at most 64 each, then added in double),
+///    and the weights used for the displacement, zero where e is below the negligible weight (so a lane's result never
+///    depends on its neighbours);
 /// 3. the displacement Σ e·t over the pairs of points with any non-negligible lane, a few coordinates at a time with the sums
 ///    in registers (two per coordinate, even and odd points, to hide the FMA latency), then added in double.
 /// The sum is of e·(x − α y), the exact negation of the other path's e·(α y − x) (rounding is symmetric), so the
 /// displacement is negated once at the end. Each query's arithmetic depends on the training set and itself only (the
 /// tiles are fixed by N and D; padding lanes repeat a real query), so results are the same for any batching or thread count.
+/// </para>
+/// <para>
+/// The price: a block costs the same for one query as for W, so calls with fewer than W queries pay for idle lanes (at
+/// N = 1000, D = 2 a lone query took 0.10 ms against 0.06 ms on the points-in-lanes kernel). The choice of kernel depends
+/// on D alone, never on M, so that a query gets the same bits alone or in a batch.
 /// </para>
 /// </summary>
 internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
