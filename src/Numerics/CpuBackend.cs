@@ -41,16 +41,34 @@ public sealed class CpuBackend : IScoreBackend
     /// <summary>Points per super-tile of the expansion path (tests shrink it to cover several super-tiles with small sets).</summary>
     internal int SuperTilePoints { get; init; } = Cpu.FusedScoreKernel<float>.SuperTilePoints;
 
+    /// <summary>
+    /// Whether D ≤ 16 takes the query-lanes kernel (W queries per vector, training points broadcast); off forces the
+    /// points-in-lanes kernel. Both are within the same error bound; tests compare them.
+    /// </summary>
+    internal bool AllowQueryLanes { get; init; } = true;
+
+    /// <summary>Points per tile of the query-lanes kernel; 0 chooses from D (tests shrink it to cover many tiles).</summary>
+    internal int LaneTilePoints { get; init; }
+
+    private bool QueryLanes<T>(TrainingSet<T> train) where T : unmanaged, IFloatingPointIeee754<T> =>
+        AllowQueryLanes && train.Dimension <= QueryLanesKernel<T>.MaxDimension;
+
     /// <inheritdoc/>
     public string Name => "cpu";
 
     /// <inheritdoc/>
     public void Evaluate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => FusedScoreKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints);
+    {
+        if (QueryLanes(train)) QueryLanesKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, LaneTilePoints);
+        else FusedScoreKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints);
+    }
 
     /// <inheritdoc/>
     public void Accumulate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints);
+    {
+        if (QueryLanes(train)) QueryLanesKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, LaneTilePoints);
+        else FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints);
+    }
 }

@@ -16,7 +16,8 @@ namespace Kernels.Tests.Support;
 ///   points with non-negligible weight have |u_i| ≤ |u*| + O(1), so every normalised weight p_i has relative
 ///   error ≤ 2η, η = γ_{D+6}(|u*| + 1) + 8u (first order; the bounds below carry a factor 2 for second-order terms);</item>
 /// <item>sums inside a tile run per lane over at most 64 groups, then a 16-lane reduction, before the state
-///   moves to double: γ_acc = γ_128 covers them and the tile-level Sum and Dot;</item>
+///   moves to double: γ_acc = γ_128 covers them and the tile-level Sum and Dot (the query-lanes kernel at D ≤ 16 sums
+///   each query over at most 64 points, even and odd points of its tile apart, then adds the two);</item>
 /// <item>the displacement Σ p_i (α y_i − x) then errs by ≤ (2η + γ_acc + 4u)·rms, rms = √(Σ p_i ‖α y_i − x‖²),
 ///   plus the points dropped as negligible (logit more than c below the maximum, c = 36 in double and
 ///   min(36, ln N + 18) in float): ≤ N e^{−c} σ √(2|u*| + 80) (2c + 8 ≤ 80);</item>

@@ -7,7 +7,8 @@ using System.Runtime.Intrinsics;
 namespace Kernels.Numerics.Cpu;
 
 /// <summary>
-/// The fused, streamed empirical-score kernel of the CPU backend.
+/// The fused, streamed empirical-score kernel of the CPU backend for D &gt; 16 (and for any D when the query-lanes kernel
+/// is switched off): training points in the lanes. <see cref="QueryLanesKernel{T}"/> takes D ≤ 16, with queries in the lanes.
 /// <para>
 /// Phases, per block of queries and per tile of training points (the tile stays in cache while the block's
 /// queries stream past it):
@@ -590,9 +591,9 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> Exp(Vector512<T> v)
+    internal static Vector512<T> Exp(Vector512<T> v)
     {
-        if (typeof(T) == typeof(float)) return Vector512.Exp(v.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(float)) return VectorExp.Exp(v.AsSingle()).As<float, T>();
         if (typeof(T) == typeof(double)) return Vector512.Exp(v.AsDouble()).As<double, T>();
         throw new NotSupportedException();
     }
@@ -998,7 +999,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
 
     /// <summary>c + (a + aLow)·y: a difference x − α y (a = −α) or a displacement α y − x (a = α, c = −x).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> Difference<TAlpha>(Vector512<T> a, Vector512<T> aLow, Vector512<T> y, Vector512<T> c)
+    internal static Vector512<T> Difference<TAlpha>(Vector512<T> a, Vector512<T> aLow, Vector512<T> y, Vector512<T> c)
         where TAlpha : struct, IAlphaMode
     {
         var t = Fma(a, y, c);
@@ -1006,13 +1007,13 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     }
 
     /// <summary>Whether α is exact in T; a struct type argument so the JIT compiles each variant without the branch.</summary>
-    private interface IAlphaMode { static abstract bool IsExact { get; } }
-    private struct ExactAlpha : IAlphaMode { public static bool IsExact => true; }
-    private struct SplitAlpha : IAlphaMode { public static bool IsExact => false; }
+    internal interface IAlphaMode { static abstract bool IsExact { get; } }
+    internal struct ExactAlpha : IAlphaMode { public static bool IsExact => true; }
+    internal struct SplitAlpha : IAlphaMode { public static bool IsExact => false; }
 
     /// <summary>a·b + c with one rounding.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> Fma(Vector512<T> a, Vector512<T> b, Vector512<T> c)
+    internal static Vector512<T> Fma(Vector512<T> a, Vector512<T> b, Vector512<T> c)
     {
         if (typeof(T) == typeof(float))
             return Vector512.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
