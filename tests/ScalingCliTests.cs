@@ -19,7 +19,7 @@ public sealed class ScalingCliTests
 
     private static readonly string[] SummaryFields =
     [
-        "kind", "precision", "threads", "fitted_on", "ceiling_gflops", "ceiling_speedup", "fits", "speedups", "speedup_min", "speedup_max",
+        "kind", "precision", "threads", "fitted_on", "seed", "ceiling_gflops", "ceiling_speedup", "fits", "speedups", "speedup_min", "speedup_max",
     ];
 
     /// <summary>Sizes that take milliseconds, not multiples of the vector width (D = 37, 33, 70; N = 41, 83).</summary>
@@ -142,6 +142,26 @@ public sealed class ScalingCliTests
         Assert.Empty(fit.GetProperty("local_exponents").EnumerateArray());
         Assert.Empty(summary.GetProperty("speedups").EnumerateArray());
         Assert.Equal(JsonValueKind.Null, summary.GetProperty("speedup_min").ValueKind);
+    }
+
+    /// <summary>
+    /// The data are a function of (seed, N, D) alone, across processes too (a salted hash would not be); 19% of the
+    /// 100·50 training values are +1: the share's standard deviation is √(0.19·0.81/5000) ≈ 0.0055, and 0.03 is over 5 of them.
+    /// </summary>
+    [Fact]
+    public void Generated_pixels_are_deterministic_and_19_percent_on()
+    {
+        var level = new Kernels.Numerics.NoiseLevel(0.316, 0.949);
+        var (train, queries) = Kernels.Cli.ScalingCommand.Pixels<float>(100, 7, 50, level, seed: 3);
+        var (train2, queries2) = Kernels.Cli.ScalingCommand.Pixels<float>(100, 7, 50, level, seed: 3);
+        Assert.Equal(train, train2);
+        Assert.Equal(queries, queries2);
+        Assert.NotEqual(train, Kernels.Cli.ScalingCommand.Pixels<float>(100, 7, 50, level, seed: 4).Train);
+        Assert.All(train, v => Assert.True(v is 1f or -1f, $"{v}"));
+        Assert.Equal(0.19, train.Count(v => v == 1f) / 5000.0, 0.03);
+        Assert.Equal(7 * 50, queries.Length);
+        // the first 32 values of a fixed (seed, N, D), pinned: another process (another day, another host) generates the same data
+        Assert.Equal("01000000001000000010110110000100", string.Concat(train[..32].Select(v => v > 0 ? '1' : '0')));
     }
 
     [Fact]

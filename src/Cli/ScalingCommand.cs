@@ -297,7 +297,7 @@ internal static class ScalingCommand
         if (markdown)
             stdout.Write(Markdown(points, summary, threads, float64, ceilings));
         else
-            stdout.WriteLine(SummaryJson(summary, threads, float64, ceilings));
+            stdout.WriteLine(SummaryJson(summary, threads, float64, parse.GetValue(options.Seed), ceilings));
         return 0;
     }
 
@@ -346,7 +346,8 @@ internal static class ScalingCommand
     internal static (T[] Train, T[] Queries) Pixels<T>(int n, int m, int d, NoiseLevel level, int seed)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var rng = new Random(HashCode.Combine(seed, n, d));
+        // HashCode.Combine is salted per process: mix by hand so the data are the same from run to run
+        var rng = new Random(unchecked((int)((uint)seed * 0x9E3779B1u ^ (uint)n * 0x85EBCA6Bu ^ (uint)d * 0xC2B2AE35u) & int.MaxValue));
         var train = new T[n * d];
         for (int i = 0; i < train.Length; i++)
             train[i] = rng.NextDouble() < 0.19 ? T.One : -T.One;
@@ -433,12 +434,13 @@ internal static class ScalingCommand
         }
     }
 
-    private static string SummaryJson(Summary summary, int threads, bool float64, Dictionary<int, double?> ceilings) => Json(json =>
+    private static string SummaryJson(Summary summary, int threads, bool float64, int seed, Dictionary<int, double?> ceilings) => Json(json =>
     {
         json.WriteString("kind", "summary");
         json.WriteString("precision", float64 ? "float64" : "float32");
         json.WriteNumber("threads", threads);
         json.WriteString("fitted_on", "min_seconds");
+        json.WriteNumber("seed", seed);
         json.WriteStartObject("ceiling_gflops");
         foreach (var (t, c) in ceilings)
         {
