@@ -101,6 +101,7 @@ public sealed class ScalingCliTests
             double expected = Min(points, sweep, n, d, 1) / Min(points, sweep, n, d, 2);
             Assert.Equal(expected, s.GetProperty("speedup").GetDouble(), 0.00005 + 1e-12);
             Assert.Equal(expected / 2, s.GetProperty("efficiency").GetDouble(), 0.00005 + 1e-12);
+            Assert.Equal(JsonValueKind.Null, s.GetProperty("ceiling_speedup").ValueKind); // --no-ceiling
         }
         Assert.Equal(speedups.Min(s => s.GetProperty("speedup").GetDouble()), summary.GetProperty("speedup_min").GetDouble());
     }
@@ -115,6 +116,8 @@ public sealed class ScalingCliTests
         Assert.True(c1 > 0 && c2 > 0, $"ceilings {c1}, {c2}");
         // printed rounded to 3 decimals (ceilings) and 4 (their ratio)
         Assert.Equal(c2 / c1, summary.GetProperty("ceiling_speedup").GetDouble(), 0.00005 + 0.001 / c1);
+        // and just before each size, a ratio of two positive rates
+        Assert.All(summary.GetProperty("speedups").EnumerateArray(), s => Assert.True(s.GetProperty("ceiling_speedup").GetDouble() > 0, $"{s}"));
         foreach (JsonElement p in points)
         {
             Assert.Equal("float64", p.GetProperty("precision").GetString());
@@ -169,7 +172,7 @@ public sealed class ScalingCliTests
     {
         var r = CliRun.Run([.. Tiny, "--threads", "2", "--no-ceiling", "--format", "markdown"]);
         CliRun.AssertSucceeded(r);
-        Assert.Contains("| sweep | N | M | D | σ | 1 thread ms | 2 threads ms | speed-up |", r.Out);
+        Assert.Contains("| sweep | N | M | D | σ | 1 thread ms | 2 threads ms | speed-up | ceiling's ratio |", r.Out);
         Assert.Contains("| nm | 83 | 9 | 37 | 0.949 |", r.Out);
         Assert.Contains("| time ∝ (N·M)^p | 2 |", r.Out);
         Assert.Contains("| time ∝ D^p, matched σ | 1 |", r.Out);

@@ -211,7 +211,9 @@ internal static class ScalingCommand
     }
 
     /// <summary>One timed point: a size on one thread count.</summary>
-    internal sealed record Point(string Sweep, int N, int M, int D, double Sigma, int Threads, int WarmupRuns, double[] Seconds, double? Ceiling)
+    /// <param name="Offered">The FMA ceiling's ratio T threads / 1 thread measured just before this size (null: not measured).</param>
+    internal sealed record Point(string Sweep, int N, int M, int D, double Sigma, int Threads, int WarmupRuns, double[] Seconds, double? Ceiling,
+        double? Offered = null)
     {
         public double Flops => 4.0 * N * M * D;
 
@@ -275,15 +277,19 @@ internal static class ScalingCommand
 
         var points = new List<Point>();
         double firstWarmup = warmupSeconds;
+        bool measureCeiling = !parse.GetValue(options.NoCeiling);
         foreach (var (s, n, dd, pointLevel) in sizes)
         {
+            // what the host offers right now: another job taking a core during the sweep shows here, size by size
+            // (three short measurements each, about 0.15 s)
+            double? offered = measureCeiling && threads > 1 ? FmaCeiling.Measure(threads, repeats: 3) / FmaCeiling.Measure(1, repeats: 3) : null;
             var (seconds, warmupRuns) = float64
                 ? TimeSize<double>(n, m, dd, threadCounts, pointLevel, parse.GetValue(options.Seed), repeat, warmup, firstWarmup)
                 : TimeSize<float>(n, m, dd, threadCounts, pointLevel, parse.GetValue(options.Seed), repeat, warmup, firstWarmup);
             firstWarmup = 0;
             for (int k = 0; k < threadCounts.Length; k++)
             {
-                var point = new Point(s, n, m, dd, pointLevel.Sigma, threadCounts[k], warmupRuns[k], seconds[k], ceilings[threadCounts[k]]);
+                var point = new Point(s, n, m, dd, pointLevel.Sigma, threadCounts[k], warmupRuns[k], seconds[k], ceilings[threadCounts[k]], offered);
                 points.Add(point);
                 if (!markdown)
                 {
@@ -368,7 +374,7 @@ internal static class ScalingCommand
     internal sealed record SweepFit(string Sweep, int Threads, int Points, PowerLaw? Law, double[] LocalExponents);
 
     /// <summary>t(1)/t(T) at one size, from the fastest runs of each.</summary>
-    internal sealed record Speedup(string Sweep, int N, int M, int D, double Value, double Efficiency);
+    internal sealed record Speedup(string Sweep, int N, int M, int D, double Value, double Efficiency, double? Offered);
 
     internal sealed record Summary(IReadOnlyList<SweepFit> Fits, IReadOnlyList<Speedup> Speedups);
 
@@ -392,7 +398,7 @@ internal static class ScalingCommand
                 if (points.FirstOrDefault(p => p.Threads == threads && p.Sweep == one.Sweep && p.N == one.N && p.D == one.D) is { } many)
                 {
                     double value = one.Min / many.Min;
-                    speedups.Add(new Speedup(one.Sweep, one.N, one.M, one.D, value, value / threads));
+                    speedups.Add(new Speedup(one.Sweep, one.N, one.M, one.D, value, value / threads, many.Offered));
                 }
             }
         }
@@ -488,6 +494,8 @@ internal static class ScalingCommand
             json.WriteNumber("d", s.D);
             json.WriteNumber("speedup", Math.Round(s.Value, 4));
             json.WriteNumber("efficiency", Math.Round(s.Efficiency, 4));
+            if (s.Offered is double o) json.WriteNumber("ceiling_speedup", Math.Round(o, 4));
+            else json.WriteNull("ceiling_speedup");
             json.WriteEndObject();
         }
         json.WriteEndArray();
@@ -525,16 +533,16 @@ internal static class ScalingCommand
                         string.Join(", ", ceilings.Select(c => $"{(c.Value is double v ? F(v, "0") : "not measured")} GFLOP/s on {c.Key} thread{(c.Key == 1 ? "" : "s")}")) + ".");
         text.AppendLine();
         text.AppendLine(threads > 1
-            ? $"| sweep | N | M | D | σ | 1 thread ms | {threads} threads ms | speed-up | GFLOP/s ({threads} threads) | of ceiling |"
+            ? $"| sweep | N | M | D | σ | 1 thread ms | {threads} threads ms | speed-up | ceiling's ratio | GFLOP/s ({threads} threads) | of ceiling |"
             : "| sweep | N | M | D | σ | 1 thread ms | GFLOP/s | of ceiling |");
-        text.AppendLine(threads > 1 ? "|---|---|---|---|---|---|---|---|---|---|" : "|---|---|---|---|---|---|---|---|");
+        text.AppendLine(threads > 1 ? "|---|---|---|---|---|---|---|---|---|---|---|" : "|---|---|---|---|---|---|---|---|");
         foreach (var one in points.Where(p => p.Threads == 1))
         {
             var many = points.FirstOrDefault(p => p.Threads == threads && p.Sweep == one.Sweep && p.N == one.N && p.D == one.D) ?? one;
             string share = many.Ceiling is double c ? F(many.Gflops / c, "0.0%") : "–";
             text.Append($"| {one.Sweep} | {one.N} | {one.M} | {one.D} | {F(one.Sigma, "0.###")} | {Ms(one.Min)} ({Ms(one.Median)}) ");
             if (threads > 1)
-                text.Append($"| {Ms(many.Min)} ({Ms(many.Median)}) | {F(one.Min / many.Min, "0.00")}× ");
+                text.Append($"| {Ms(many.Min)} ({Ms(many.Median)}) | {F(one.Min / many.Min, "0.00")}× | {(many.Offered is double o ? F(o, "0.00") + "×" : "–")} ");
             text.AppendLine($"| {F(many.Gflops, "0.0")} | {share} |");
         }
         text.AppendLine();
@@ -550,7 +558,8 @@ internal static class ScalingCommand
         if (summary.Speedups.Count > 0)
         {
             string offered = ceilings[1] is double c1 && ceilings[threads] is double ct
-                ? $"; the FMA ceiling's own ratio, the most the host offered during the run, was {F(ct / c1, "0.00")}×"
+                ? $"; the FMA ceiling's own ratio, the most the host offered, was {F(ct / c1, "0.00")}× at the start and " +
+                  $"{F(summary.Speedups.Min(s => s.Offered ?? double.NaN), "0.00")}–{F(summary.Speedups.Max(s => s.Offered ?? double.NaN), "0.00")}× just before each size"
                 : "";
             text.AppendLine();
             text.AppendLine($"Speed-up t(1)/t({threads}): {F(summary.Speedups.Min(s => s.Value), "0.00")}–{F(summary.Speedups.Max(s => s.Value), "0.00")}× " +
