@@ -58,6 +58,8 @@ internal static class BenchCommand
                 () => Execute(parse, "kde", common, timing, new KdeBuilder(kde), draws: 1)));
             bench.Subcommands.Add(command);
         }
+
+        bench.Subcommands.Add(ScalingCommand.Create());
         return bench;
     }
 
