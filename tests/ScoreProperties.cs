@@ -208,17 +208,33 @@ public sealed class CpuScoreProperties : ScoreProperties
     [Fact]
     public void ExpansionPath_RunsOnAPixelLikeCase()
     {
-        // ±1 pixels, α = 0.316, σ = 0.949 (the benchmark's mnist case, smaller): E ≈ 0.04 nats, far below the limit
+        // ±1 pixels, α = 0.316, σ = 0.949, D = 784 (the benchmark's mnist case, smaller): E ≈ 0.04 nats, far below the
+        // limit, and the logits of other points lie ~50 nats below a query's own, so few are candidates and they are refined
+        var (fast, direct, train, queries, d, level) = PixelLikeCase(n: 300, m: 40, d: 784);
+        Assert.NotEqual(fast.Divergence, direct.Divergence); // the paths differ in rounding, so the expansion path ran
+        Expect.AgainstReference(fast, Problem.Widen(train), d, Problem.Widen(queries), level, ErrorBound.UnitRoundoffSingle, "pixels");
+    }
+
+    [Fact]
+    public void ExpansionPath_WithMostPointsCandidates_GoesDirect()
+    {
+        // D = 200: the gaps shrink to ~14 nats, under the cut-off, so more than a third of the points are candidates and
+        // refining them row by row would cost more than direct differences: every query takes the direct path's arithmetic
+        var (fast, direct, _, _, _, _) = PixelLikeCase(n: 300, m: 40, d: 200);
+        Assert.Equal(direct.Score, fast.Score);
+        Assert.Equal(direct.Divergence, fast.Divergence);
+    }
+
+    private static (Outputs Fast, Outputs Direct, float[] Train, float[] Queries, int D, NoiseLevel Level) PixelLikeCase(int n, int m, int d)
+    {
         var rng = new Random(3);
-        int n = 300, m = 40, d = 200;
         var train = Enumerable.Range(0, n * d).Select(_ => rng.NextDouble() < 0.19 ? 1f : -1f).ToArray();
         var level = new NoiseLevel(0.316, 0.949);
         var queries = Enumerable.Range(0, m * d).Select(i => (float)(level.Alpha * train[(i / d) * d + i % d] + level.Sigma * Problem.Gaussian(rng))).ToArray();
         var set = new TrainingSet<float>(train, n, d);
         var fast = Outputs.Evaluate(new EmpiricalScore<float>(set), queries, level);
         var direct = Outputs.Evaluate(new EmpiricalScore<float>(set, new CpuBackend { AllowExpansion = false }), queries, level);
-        Assert.NotEqual(fast.Divergence, direct.Divergence); // the paths differ in rounding, so the expansion path ran
-        Expect.AgainstReference(fast, Problem.Widen(train), d, Problem.Widen(queries), level, ErrorBound.UnitRoundoffSingle, "pixels");
+        return (fast, direct, train, queries, d, level);
     }
 
     private static readonly Arbitrary<Problem> ExpansionProblems = (

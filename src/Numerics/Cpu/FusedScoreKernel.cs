@@ -161,7 +161,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     {
         public readonly T[] Distances, Weights, Accumulator;
         public readonly double[] Max, Sum, Second, Displacement, SquaredNorms, Lower;
-        public readonly bool[] Expansion;
+        public readonly bool[] Expansion, Refine;
 
         /// <summary>Expansion logits ũ of the block's queries over one super-tile (QueryBlock × SuperLanes), when the job can expand.</summary>
         public readonly T[] Expanded;
@@ -184,6 +184,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             SquaredNorms = ArrayPool<double>.Shared.Rent(QueryBlock);
             Lower = new double[QueryBlock];
             Expansion = new bool[QueryBlock];
+            Refine = new bool[QueryBlock];
         }
 
         public void Dispose()
@@ -316,13 +317,20 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             fixed (T* pExpanded = s.Expanded)
             fixed (double* pDisp = s.Displacement)
             {
-                bool anyDirect = false;
-                for (int q = 0; q < nq; q++) anyDirect |= !expansion[q];
                 int distStride = TileGroups * W;
+                var refine = s.Refine; // per super-tile: the expansion queries whose candidates are refined by rows
                 for (int sg0 = 0; sg0 < groups; sg0 += SuperGroups)
                 {
                 int send = Math.Min(groups, sg0 + SuperGroups);
                 if (anyExpansion) ExpansionPass(q0, nq, sg0, send, s, pGroups, pDist, pExpanded);
+                bool anyDirect = false;
+                for (int q = 0; q < nq; q++)
+                {
+                    // where more than a third of the points are candidates, refining them row by row costs more than direct
+                    // differences over every group (σ large against the data's spread): that query goes direct here
+                    refine[q] = expansion[q] && 3 * CountCandidates(s, q, sg0, send, pExpanded + (long)q * SuperGroups * W) <= (send - sg0) * W;
+                    anyDirect |= !refine[q];
+                }
                 for (int g0 = sg0; anyDirect && g0 < send; g0 += TileGroups)
                 {
                     int ng = Math.Min(TileGroups, send - g0);
@@ -333,7 +341,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                         int nt = Math.Min(QueryTile, nq - qt);
                         T* xt = Queries + (long)(q0 + qt) * d;
                         int expanded = 0;
-                        for (int j = 0; j < nt; j++) expanded += expansion[qt + j] ? 1 : 0;
+                        for (int j = 0; j < nt; j++) expanded += refine[qt + j] ? 1 : 0;
                         if (expanded == nt) continue;
                         if (nt == QueryTile && expanded == 0)
                         {
@@ -344,14 +352,14 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                             // a partial or mixed tile: the direct queries one by one (the same FMA chains as the 4-query kernel)
                             for (int j = 0; j < nt; j++)
                             {
-                                if (!expansion[qt + j])
+                                if (!refine[qt + j])
                                     SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
                             }
                         }
                         for (int j = 0; j < nt; j++)
                         {
                             int q = qt + j;
-                            if (expansion[q]) continue;
+                            if (refine[q]) continue;
                             T* x = xt + j * d;
                             T largest = Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
                             if (!Rescale(s, q, double.CreateTruncating(largest))) continue; // every distance so far overflowed T
@@ -372,7 +380,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
 
                 for (int q = 0; anyExpansion && q < nq; q++)
                 {
-                    if (expansion[q])
+                    if (refine[q])
                         RefineCandidates<TAlpha>(q, Queries + (long)(q0 + q) * d, s, sg0, send, pExpanded + (long)q * SuperGroups * W, pRows, pAcc,
                             pDisp + (long)q * d);
                 }
@@ -483,6 +491,20 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             }
         }
 
+        /// <summary>The points of the super-tile [sg0, send) that query <paramref name="q"/> would refine (see <see cref="RefineCandidates"/>).</summary>
+        private int CountCandidates(Scratch s, int q, int sg0, int send, T* estimates)
+        {
+            var limit = Vector512.Create(CandidateLimit(s, q));
+            int count = 0, lanes = (send - sg0) * W;
+            for (int o = 0; o < lanes; o += W)
+                count += BitOperations.PopCount(Vector512.GreaterThanOrEqual(Vector512.Load(estimates + o), limit).ExtractMostSignificantBits());
+            return count;
+        }
+
+        /// <summary>The expansion logit from which a point is a candidate: max(L, running maximum) − cut − E (E the query's bound over the set).</summary>
+        private T CandidateLimit(Scratch s, int q) =>
+            T.CreateTruncating(Math.Max(s.Lower[q], s.Max[q]) - Cut - BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + MaxScaledNorm, 2));
+
         /// <summary>
         /// The expansion path's second phase for query <paramref name="q"/> over the super-tile [sg0, send): the points with
         /// ũ + E ≥ max(L, running maximum) − cut (E the query's bound over the whole set) get their exact logits from
@@ -494,8 +516,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             where TAlpha : struct, IAlphaMode
         {
             int d = Dimension, lanes = (send - sg0) * W, first = sg0 * W;
-            double bound = BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + MaxScaledNorm, 2);
-            var limit = Vector512.Create(T.CreateTruncating(Math.Max(s.Lower[q], s.Max[q]) - Cut - bound));
+            var limit = Vector512.Create(CandidateLimit(s, q));
             var na = Vector512.Create(-Alpha);
             var nal = Vector512.Create(-AlphaLow);
             fixed (int* chunk = s.ChunkIndices)
