@@ -143,10 +143,30 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
         // Linear-Gaussian kernels on a backend that can draw: the rows are made where they are evaluated.
         var scales = Kernel.DeviceScales.GetValueOrDefault();
         var device = Kernel.DeviceScales is not null && Empirical.Backend is IPerturbingBackend p && p.CanPerturb<T>() ? p : null;
-        var perturbed = device is null ? new T[batchCapacity * d] : null;
-        var rowScores = score.Wanted ? new T[batchCapacity * d] : null;
-        var rowLogDensity = logDensity.Wanted ? new T[batchCapacity] : null;
-        var rowDivergence = divergence.Wanted ? new T[batchCapacity] : null;
+        // the batch buffers (about 4 MB each) are rented: a call allocates nothing proportional to the batch
+        var perturbed = device is null ? ArrayPool<T>.Shared.Rent(batchCapacity * d) : null;
+        var rowScores = score.Wanted ? ArrayPool<T>.Shared.Rent(batchCapacity * d) : null;
+        var rowLogDensity = logDensity.Wanted ? ArrayPool<T>.Shared.Rent(batchCapacity) : null;
+        var rowDivergence = divergence.Wanted ? ArrayPool<T>.Shared.Rent(batchCapacity) : null;
+        try
+        {
+            StreamBatches(queries, m, level, logDensity, score, divergence, frames, ranks, device, scales, perturbed, rowScores,
+                rowLogDensity, rowDivergence);
+        }
+        finally
+        {
+            foreach (var rented in new[] { perturbed, rowScores, rowLogDensity, rowDivergence })
+                if (rented is not null) ArrayPool<T>.Shared.Return(rented);
+        }
+    }
+
+    private void StreamBatches(T[] queries, int m, NoiseLevel level, Moments logDensity, Moments score, Moments divergence,
+        double[] frames, int[] ranks, IPerturbingBackend? device, (double Tangent, double Normal) scales, T[]? perturbed,
+        T[]? rowScores, T[]? rowLogDensity, T[]? rowDivergence)
+    {
+        int d = Dimension, k = Draws.Count, batch = BatchRows;
+        long total = (long)m * k;
+        int frameLength = Kernel.FrameLength(d);
         var parallel = Empirical.ParallelOptions;
 
         for (long start = 0; start < total; start += batch)
