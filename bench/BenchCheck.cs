@@ -40,7 +40,7 @@ public static class BenchCheck
             .WithArtifactsPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!, "BenchmarkDotNet.Artifacts"));
 
         // The ceiling first and last, the larger kept: one measurement taken while another process holds a core halves it.
-        var runs = new[] { typeof(FmaCeiling), typeof(ScoreBenchmarks), typeof(SmoothingBenchmarks), typeof(FmaCeiling) }
+        var runs = new[] { typeof(FmaCeiling), typeof(DistanceBenchmarks), typeof(ScoreBenchmarks), typeof(SmoothingBenchmarks), typeof(FmaCeiling) }
             .Select(type => BenchmarkConverter.TypeToBenchmarks(type, config))
             .Select(info => new BenchmarkRunInfo(info.BenchmarksCases.Where(IsChecked).ToArray(), info.Type, info.Config))
             .ToArray();
