@@ -53,7 +53,6 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// <summary>Target tile size: a few groups of points at D = 784 still fit in a core's L2.</summary>
     private const int TileBytes = 256 * 1024;
 
-
     private static int W => Vector512<T>.Count;
 
     /// <summary>
@@ -322,69 +321,69 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 var refine = s.Refine; // per super-tile: the expansion queries whose candidates are refined by rows
                 for (int sg0 = 0; sg0 < groups; sg0 += SuperGroups)
                 {
-                int send = Math.Min(groups, sg0 + SuperGroups);
-                if (anyExpansion) ExpansionPass(q0, nq, sg0, send, s, pGroups, pDist, pExpanded);
-                bool anyDirect = false;
-                for (int q = 0; q < nq; q++)
-                {
-                    // where more than a third of the points are candidates, refining them row by row costs more than direct
-                    // differences over every group (σ large against the data's spread): that query goes direct here
-                    refine[q] = expansion[q] && 3 * CountCandidates(s, q, sg0, send, pExpanded + (long)q * SuperGroups * W) <= (send - sg0) * W;
-                    anyDirect |= !refine[q];
-                }
-                for (int g0 = sg0; anyDirect && g0 < send; g0 += TileGroups)
-                {
-                    int ng = Math.Min(TileGroups, send - g0);
-                    int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
-                    T* tile = pGroups + (long)g0 * d * W;
-                    for (int qt = 0; qt < nq; qt += QueryTile)
+                    int send = Math.Min(groups, sg0 + SuperGroups);
+                    if (anyExpansion) ExpansionPass(q0, nq, sg0, send, s, pGroups, pDist, pExpanded);
+                    bool anyDirect = false;
+                    for (int q = 0; q < nq; q++)
                     {
-                        int nt = Math.Min(QueryTile, nq - qt);
-                        T* xt = Queries + (long)(q0 + qt) * d;
-                        int expanded = 0;
-                        for (int j = 0; j < nt; j++) expanded += refine[qt + j] ? 1 : 0;
-                        if (expanded == nt) continue;
-                        if (nt == QueryTile && expanded == 0)
+                        // where more than a third of the points are candidates, refining them row by row costs more than direct
+                        // differences over every group (σ large against the data's spread): that query goes direct here
+                        refine[q] = expansion[q] && 3 * CountCandidates(s, q, sg0, send, pExpanded + (long)q * SuperGroups * W) <= (send - sg0) * W;
+                        anyDirect |= !refine[q];
+                    }
+                    for (int g0 = sg0; anyDirect && g0 < send; g0 += TileGroups)
+                    {
+                        int ng = Math.Min(TileGroups, send - g0);
+                        int lanes = ng * W, valid = Math.Min(n - g0 * W, lanes);
+                        T* tile = pGroups + (long)g0 * d * W;
+                        for (int qt = 0; qt < nq; qt += QueryTile)
                         {
-                            SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
-                        }
-                        else
-                        {
-                            // a partial or mixed tile: the direct queries one by one (the same FMA chains as the 4-query kernel)
+                            int nt = Math.Min(QueryTile, nq - qt);
+                            T* xt = Queries + (long)(q0 + qt) * d;
+                            int expanded = 0;
+                            for (int j = 0; j < nt; j++) expanded += refine[qt + j] ? 1 : 0;
+                            if (expanded == nt) continue;
+                            if (nt == QueryTile && expanded == 0)
+                            {
+                                SquaredDistances4<TAlpha>(xt, tile, ng, d, Alpha, AlphaLow, pDist, distStride);
+                            }
+                            else
+                            {
+                                // a partial or mixed tile: the direct queries one by one (the same FMA chains as the 4-query kernel)
+                                for (int j = 0; j < nt; j++)
+                                {
+                                    if (!refine[qt + j])
+                                        SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
+                                }
+                            }
                             for (int j = 0; j < nt; j++)
                             {
-                                if (!refine[qt + j])
-                                    SquaredDistances<TAlpha>(xt + j * d, tile, ng, d, Alpha, AlphaLow, pDist + j * distStride);
+                                int q = qt + j;
+                                if (refine[q]) continue;
+                                T* x = xt + j * d;
+                                T largest = Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
+                                if (!Rescale(s, q, double.CreateTruncating(largest))) continue; // every distance so far overflowed T
+
+                                var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]), CutWeight);
+                                s.Sum[q] += double.CreateTruncating(sum);
+                                s.Second[q] += double.CreateTruncating(second);
+                                double* disp = pDisp + (long)q * d;
+                                // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
+                                // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
+                                if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
+                                    WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
+                                else
+                                    WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
                             }
                         }
-                        for (int j = 0; j < nt; j++)
-                        {
-                            int q = qt + j;
-                            if (refine[q]) continue;
-                            T* x = xt + j * d;
-                            T largest = Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
-                            if (!Rescale(s, q, double.CreateTruncating(largest))) continue; // every distance so far overflowed T
-
-                            var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]), CutWeight);
-                            s.Sum[q] += double.CreateTruncating(sum);
-                            s.Second[q] += double.CreateTruncating(second);
-                            double* disp = pDisp + (long)q * d;
-                            // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
-                            // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
-                            if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
-                                WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
-                            else
-                                WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
-                        }
                     }
-                }
 
-                for (int q = 0; anyExpansion && q < nq; q++)
-                {
-                    if (refine[q])
-                        RefineCandidates<TAlpha>(q, Queries + (long)(q0 + q) * d, s, sg0, send, pExpanded + (long)q * SuperGroups * W, pRows, pAcc,
-                            pDisp + (long)q * d);
-                }
+                    for (int q = 0; anyExpansion && q < nq; q++)
+                    {
+                        if (refine[q])
+                            RefineCandidates<TAlpha>(q, Queries + (long)(q0 + q) * d, s, sg0, send, pExpanded + (long)q * SuperGroups * W, pRows, pAcc,
+                                pDisp + (long)q * d);
+                    }
                 }
             }
 
@@ -582,14 +581,6 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             u.Store(logits + o);
             best = Vector512.Max(best, u);
         }
-        return MaxOf(best);
-    }
-
-    /// <summary>The largest of the <paramref name="ng"/> groups' logits.</summary>
-    private static T MaxLogit(T* logits, int ng)
-    {
-        var best = Vector512.Create(T.NegativeInfinity);
-        for (int g = 0; g < ng; g++) best = Vector512.Max(best, Vector512.Load(logits + g * W));
         return MaxOf(best);
     }
 
@@ -809,8 +800,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         var av = Vector512.Create(alpha);
         var avl = Vector512.Create(alphaLow);
         var threshold = Vector512.Create(negligible);
-        // lanes of that vector not yet covered by the full vectors: j ≥ W − D mod W
-        var fresh = Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
+        var fresh = TailLanes(d);
         int pending = 0; // heavy groups summed in T since the last flush to double
         for (int g = 0; g < ng; g++)
         {
@@ -835,6 +825,13 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         }
         if (pending > 0) Flush(acc, d, displacement);
     }
+
+    /// <summary>
+    /// The lanes of a row's last vector (which starts at D − W and overlaps the previous one when W does not divide D) that
+    /// the full vectors have not covered: j ≥ W − D mod W.
+    /// </summary>
+    private static Vector512<T> TailLanes(int d) =>
+        Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
 
     /// <summary>acc[k] += Σ_j w_j (α y_jk − x_k) for four rows (a zero weight adds nothing); D ≥ one vector, the last vector overlapping.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -876,7 +873,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     {
         var av = Vector512.Create(alpha);
         var avl = Vector512.Create(alphaLow);
-        var fresh = Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
+        var fresh = TailLanes(d);
         int* heavy = stackalloc int[CandidateChunk];
         int h = 0;
         for (int j = 0; j < count; j++)
