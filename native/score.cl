@@ -2,20 +2,19 @@
  * score.cl: the fused, streamed empirical-score kernel of the OpenCL backend (Kernels.Interop.OpenClBackend).
  *
  * For M queries x against N training points y_i at a noise level (alpha, sigma) it computes, per query, the
- * log-sum-exp state of Kernels.Numerics.ScorePartials: with logits u_i = -|x - alpha y_i|^2 / (2 sigma^2),
- *   max    u* = max_i u_i,
- *   sum    S  = sum_i e^(u_i - u*),
- *   second Q  = sum_i e^(u_i - u*) |alpha y_i - x|^2,
- *   disp   V  = sum_i e^(u_i - u*) (alpha y_i - x)        (D values),
- * and never forms the M x N matrix. The host turns the state into outputs with ScorePartials' own finish, so the
- * CPU and OpenCL backends differ only by the rounding inside this file.
+ * log-sum-exp state of Kernels.Numerics.PartialRow (its definition and laws are there): with logits
+ * u_i = -|x - alpha y_i|^2 / (2 sigma^2), displacements d_i = alpha y_i - x and weights e_i = e^(u_i - u*),
+ *   scalars  u* (max), S (sum of every weight), mass (sum of the kept weights), spread (sum of e_i |d_i - V/mass|^2)
+ *   disp     V = sum e_i d_i over the kept points   (D values)
+ *   points   P = sum e_i y_i over the kept points   (D values)
+ * and never forms the M x N matrix. The host merges or finishes the state with PartialRow's own code, so the CPU and
+ * OpenCL backends differ only by the rounding inside this file.
  *
  * Work is split two ways so a GPU has enough work-groups: blocks of WG queries (one work-item per query) times
  * `shards` near-equal shards of the training set (in whole point vectors; a shard may be empty). Each work-group
- * streams its shard against its queries and writes the shard's state (max relative to the shard's own maximum; the
- * e^-36 cut-off below stays valid since a shard's maximum is at most the global one); merge_shards then combines
- * the shards' states per query on the device, in ACC, so only M states cross the bus. With one shard the state is
- * written in place and there is nothing to merge. Phases, per tile of GROUPS x LANES training points:
+ * streams its shard against its queries and writes the shard's state; merge_shards then combines the shards' states
+ * per query on the device, in ACC, so only M states cross the bus. With one shard the state is written in place and
+ * there is nothing to merge. Phases, per tile of GROUPS x LANES training points:
  *  1. distances: the tile is staged through __local memory DCHUNK coordinates at a time (so any D fits; the group
  *     loads it cooperatively, then every work-item streams it against its own query), in the transposed layout
  *     [group][coordinate][lane] so one vector load serves LANES points. Differences are direct,
@@ -23,12 +22,16 @@
  *     |x|^2 - 2 alpha x.y expansion, hence no cancellation when sigma is small against |x| or a common offset;
  *  2. logits and the tile maximum; the running state (in ACC, double when the device has fp64) is rescaled once
  *     per tile when the maximum grows;
- *  3. weights e^(u - u*), their sum and their second moment, summed over the tile in REAL (at most
- *     GROUPS x LANES <= 128 terms) and added to the ACC state;
- *  4. weighted displacements over the tile's heavy points only (weight above e^-36 of the running maximum: below
- *     that no digit of a float or double result changes), vectorised over coordinates from the row-major copy
- *     of the training set, summed in REAL over the tile and added to V in ACC, which lives in global memory
- *     (one row of D per query), so D has no upper limit.
+ *  3. weights e^(u - u*); those at or below the host's negligible weight (the cut-off rule of ScorePartials, passed as
+ *     an argument since it depends on N) count in S only;
+ *  4. the kept points' sums, vectorised over coordinates from the row-major copy of the training set: per slice of
+ *     LANES coordinates, sum w d and sum w y over the kept points (in REAL, at most GROUPS x LANES <= 128 terms), then
+ *     the squared deviations from the tile's own (rounded) mean and the deviations themselves, whose squared sum over
+ *     the mass it takes off (a second pass over the same rows, in cache: the corrected two-pass algorithm), so the
+ *     tile's spread is about the exact mean of its displacements; the tile merges into the running state by the
+ *     parallel-variance rule, whose correction takes only a difference of means (from the displacement or the point
+ *     sums, whichever are the smaller). V and P live in global memory (a row of D each per query), so D has no upper
+ *     limit.
  * The range is padded up to a multiple of WG (PoCL has no non-uniform work-groups): extra work-items take part
  * in the tile loads and barriers but read a valid query and write nothing.
  *
@@ -108,9 +111,6 @@ typedef CAT(ACC, LANES) accv;
 #error GROUPS * LANES must be at most 128: tile sums in REAL are bounded by gamma_128 (tests/Support/ErrorBound.cs)
 #endif
 
-/* e^-36 ~ 2.3e-16: a lighter weight changes no digit of a float or double result. */
-#define NEGLIGIBLE ((REAL)2.3195228302435696e-16)
-
 /* Horizontal reductions of a realv, as a tree (rounding error grows with log2 LANES, within the bound). */
 static REAL hsum(realv v)
 {
@@ -129,6 +129,24 @@ static REAL hsum(realv v)
 #endif
     return b.x + b.y;
 }
+
+#if LANES == 16
+#define ACC_HSUM(v) hsum_acc8((v).lo + (v).hi)
+#elif LANES == 8
+#define ACC_HSUM(v) hsum_acc8(v)
+#elif LANES == 4
+#define ACC_HSUM(v) ((v).x + (v).y + (v).z + (v).w)
+#else
+#define ACC_HSUM(v) ((v).x + (v).y)
+#endif
+#if LANES >= 8
+static ACC hsum_acc8(CAT(ACC, 8) v)
+{
+    CAT(ACC, 4) a = v.lo + v.hi;
+    CAT(ACC, 2) b = a.lo + a.hi;
+    return b.x + b.y;
+}
+#endif
 
 static REAL hmax(realv v)
 {
@@ -155,6 +173,15 @@ static REAL hmax(realv v)
 #define DIFF(a, a_lo, y, c) fma((a), (y), (c))
 #endif
 
+/* Scales a state's two rows of D values by a (the rescale when the reference logit grows). */
+static void scale_rows(__global ACC *v, __global ACC *p, const int d, const ACC a)
+{
+    for (int k = 0; k < d; k++) {
+        v[k] *= a;
+        p[k] *= a;
+    }
+}
+
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES, zero-padded */
                     __global const REAL *rows,     /* N x D, row-major */
@@ -162,12 +189,16 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                     __global const REAL *queries,  /* M x D, row-major */
                     const int m,
                     const REAL alpha, const REAL alpha_lo, const REAL neg_half_inv_var,
+                    const ACC alpha_acc,           /* alpha in ACC, for the merge's choice of means */
+                    const REAL negligible,         /* weights at or below it count in S only */
                     const int shards,
-                    const int max_only,            /* 1: only the shards' maxima (a seeding pass), nothing else written */
+                    const int max_only,            /* 1: only the shards' maxima (a seeding pass) into out_seed */
                     __global const ACC *seed_max,  /* seed_shards x M: maxima of a seeding pass, or unused */
                     const int seed_shards,         /* 0: no seed */
-                    __global ACC *out_max, __global ACC *out_sum, __global ACC *out_second, /* shards x M */
-                    __global ACC *out_disp)        /* shards x M x D */
+                    __global ACC *out_seed,        /* shards x M, written by the seeding pass only */
+                    __global ACC *out_scalars,     /* shards x M x 4: max, sum, mass, spread */
+                    __global ACC *out_disp,        /* shards x M x D */
+                    __global ACC *out_points)      /* shards x M x D */
 {
     __local realv tile[GROUPS * DCHUNK];
 
@@ -182,20 +213,18 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
     const size_t slot = (size_t)shard * m + min(q, m - 1);
     __global const REAL *x = queries + (size_t)min(q, m - 1) * d;
     __global ACC *v = out_disp + slot * d;
+    __global ACC *p = out_points + slot * d;
     /* the shard's point vectors [gbegin, gend): near-equal parts of the vectors (empty when shards > vectors) */
     const int ngroups = (n + LANES - 1) / LANES;
     const int gbegin = (int)((long)shard * ngroups / shards), gend = (int)((long)(shard + 1) * ngroups / shards);
 
     /* A seed (the maxima of a max_only pass over the same shards) starts the state at the query's global maximum, so
-       weights and the heavy set are relative to it rather than to this shard's running maximum: in a shard far from
-       the query most points lie within 36 nats of the shard's own maximum, but few within 36 of the global one. The
-       state is valid against any reference at or below the maximum (a recomputed logit may exceed the seed by a
+       weights and the kept set are relative to it rather than to this shard's running maximum: in a shard far from
+       the query most points lie within the cut-off of the shard's own maximum, but few within it of the global one.
+       The state is valid against any reference at or below the maximum (a recomputed logit may exceed the seed by a
        rounding; the rescale below then moves the reference up as usual). */
-    ACC mx = -INFINITY, sum = 0, second = 0;
+    ACC mx = -INFINITY, sum = 0, mass = 0, spread = 0;
     for (int s = 0; s < seed_shards; s++) mx = fmax(mx, seed_max[(size_t)s * m + min(q, m - 1)]);
-    /* v holds a value once the first heavy point is added (stored, not added, so no zero-fill pass over the shards'
-       states); a shard with weight always has one (its maximum's weight is 1), and one without is zero-filled below */
-    bool vset = false;
 
     for (int g0 = gbegin; g0 < gend; g0 += GROUPS) {
         realv dist[GROUPS];
@@ -235,117 +264,223 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
         }
         if ((ACC)tmax > mx) {
             const ACC a = exp(mx - (ACC)tmax);
-            if (vset)
-                for (int k = 0; k < d; k++) v[k] *= a;
+            if (mass > 0) scale_rows(v, p, d, a);
             sum *= a;
-            second *= a;
+            mass *= a;
+            spread *= a;
             mx = tmax;
         }
 
         /* every distance so far overflowed REAL: nothing to add (the host reports the query) */
         if (mx > -INFINITY) {
-            /* phase 3: weights, their sum and second moment */
+            /* phase 3: weights; the negligible ones count in S only */
             const REAL shift = (REAL)mx;
             realv w[GROUPS];
-            REAL tsum = 0, tsecond = 0;
+            REAL light = 0;
             for (int g = 0; g < GROUPS; g++) {
                 w[g] = exp(logit[g] - shift);
-                tsum += hsum(w[g]);
-                tsecond += hsum(w[g] * dist[g]);
+                light += hsum(select(w[g], (realv)(0), w[g] > (realv)(negligible)));
             }
-            sum += tsum;
-            second += tsecond;
+            sum += light;
 
-            /* phase 4: weighted displacements over the heavy points, vectorised over coordinates */
+            /* phase 4: the kept points' sums and spread, vectorised over coordinates */
             int heavy[TILE_POINTS];
             REAL hw[TILE_POINTS];
             int h = 0;
+            REAL kept = 0;
             for (int g = 0; g < GROUPS; g++) {
-                if (!any(w[g] > (realv)(NEGLIGIBLE))) continue;
+                if (!any(w[g] > (realv)(negligible))) continue;
                 REAL lanes[LANES];
                 VSTORE(w[g], 0, lanes);
-                /* branch-free compaction: whether a lane is heavy is data-dependent and mispredicts */
+                /* branch-free compaction: whether a lane is kept is data-dependent and mispredicts */
                 for (int l = 0; l < LANES; l++) {
+                    const bool keep = lanes[l] > negligible;
                     heavy[h] = (g0 + g) * LANES + l;
                     hw[h] = lanes[l];
-                    h += lanes[l] > NEGLIGIBLE;
+                    kept += keep ? lanes[l] : (REAL)0;
+                    h += keep;
                 }
             }
             if (active && h > 0) {
+                const REAL inv_kept = (REAL)1 / kept;
+                /* the parallel-variance correction c |mu_tile - mu_state|^2, c = mass kept / (mass + kept), with sqrt(c) folded
+                   into each mean's factor: a state whose mass shrank towards underflow is never divided by alone */
+                const ACC acc_kept = (ACC)kept, acc_inv_kept = (ACC)1 / acc_kept;
+                const ACC f_state = mass > 0 ? sqrt(acc_kept / (mass + acc_kept)) / sqrt(mass) : (ACC)0;
+                const ACC f_tile = mass > 0 ? sqrt(mass / (mass + acc_kept)) / sqrt(acc_kept) : (ACC)0;
+                realv dev = (realv)(0), offv = (realv)(0);
+                accv gapv = (accv)(0), gapp = (accv)(0), normv = (accv)(0), normp = (accv)(0);
+                ACC gv = 0, gp = 0, nv = 0, np = 0;
+                REAL devs = 0, offs = 0;
                 int k = 0;
                 for (; k + LANES <= d; k += LANES) {
                     const realv nx = -VLOAD(0, x + k);
-                    realv s = (realv)(0);
-                    for (int j = 0; j < h; j++)
-                        s = fma((realv)(hw[j]), DIFF(alpha, alpha_lo, VLOAD(0, rows + (size_t)heavy[j] * d + k), nx), s);
-                    VSTORE(vset ? VLOAD(0, v + k) + TO_ACCV(s) : TO_ACCV(s), 0, v + k);
+                    realv sv = (realv)(0), sp = (realv)(0);
+                    for (int j = 0; j < h; j++) {
+                        const realv y = VLOAD(0, rows + (size_t)heavy[j] * d + k);
+                        sv = fma((realv)(hw[j]), DIFF(alpha, alpha_lo, y, nx), sv);
+                        sp = fma((realv)(hw[j]), y, sp);
+                    }
+                    const realv mean = sv * inv_kept;
+                    realv o = (realv)(0);
+                    for (int j = 0; j < h; j++) {
+                        const realv t = DIFF(alpha, alpha_lo, VLOAD(0, rows + (size_t)heavy[j] * d + k), nx) - mean;
+                        dev = fma((realv)(hw[j]) * t, t, dev);
+                        o = fma((realv)(hw[j]), t, o);
+                    }
+                    offv = fma(o, o, offv);
+                    if (mass > 0) {
+                        const accv old = VLOAD(0, v + k), oldp = VLOAD(0, p + k);
+                        const accv a = old * f_state, b = TO_ACCV(sv) * f_tile;
+                        const accv c = oldp * f_state, e = TO_ACCV(sp) * f_tile;
+                        gapv += (a - b) * (a - b);
+                        gapp += (c - e) * (c - e);
+                        normv += a * a + b * b;
+                        normp += c * c + e * e;
+                        VSTORE(old + TO_ACCV(sv), 0, v + k);
+                        VSTORE(oldp + TO_ACCV(sp), 0, p + k);
+                    } else {
+                        VSTORE(TO_ACCV(sv), 0, v + k);
+                        VSTORE(TO_ACCV(sp), 0, p + k);
+                    }
                 }
                 for (; k < d; k++) {
                     const REAL nx = -x[k];
-                    REAL s = 0;
-                    for (int j = 0; j < h; j++)
-                        s = fma(hw[j], DIFF(alpha, alpha_lo, rows[(size_t)heavy[j] * d + k], nx), s);
-                    v[k] = vset ? v[k] + s : (ACC)s;
+                    REAL sv = 0, sp = 0;
+                    for (int j = 0; j < h; j++) {
+                        const REAL y = rows[(size_t)heavy[j] * d + k];
+                        sv = fma(hw[j], DIFF(alpha, alpha_lo, y, nx), sv);
+                        sp = fma(hw[j], y, sp);
+                    }
+                    const REAL mean = sv * inv_kept;
+                    REAL o = 0;
+                    for (int j = 0; j < h; j++) {
+                        const REAL t = DIFF(alpha, alpha_lo, rows[(size_t)heavy[j] * d + k], nx) - mean;
+                        devs = fma(hw[j] * t, t, devs);
+                        o = fma(hw[j], t, o);
+                    }
+                    offs = fma(o, o, offs);
+                    if (mass > 0) {
+                        const ACC a = v[k] * f_state, b = (ACC)sv * f_tile;
+                        const ACC c = p[k] * f_state, e = (ACC)sp * f_tile;
+                        gv += (a - b) * (a - b);
+                        gp += (c - e) * (c - e);
+                        nv += a * a + b * b;
+                        np += c * c + e * e;
+                        v[k] += sv;
+                        p[k] += sp;
+                    } else {
+                        v[k] = sv;
+                        p[k] = sp;
+                    }
                 }
-                vset = true;
+                const ACC tile_spread = fmax((ACC)0, (ACC)(hsum(dev) + devs) - (ACC)(hsum(offv) + offs) * acc_inv_kept);
+                if (mass > 0) {
+                    /* the means' difference from whichever sums are the smaller (their rounding is relative to their size) */
+                    const ACC a2 = alpha_acc * alpha_acc;
+                    const ACC gap = a2 * (ACC_HSUM(normp) + np) < ACC_HSUM(normv) + nv ? a2 * (ACC_HSUM(gapp) + gp) : ACC_HSUM(gapv) + gv;
+                    spread += tile_spread + gap;
+                } else {
+                    spread = tile_spread;
+                }
+                mass += kept;
             }
+            sum += kept;
         }
     }
 
     if (active && max_only) {
-        out_max[slot] = mx;
+        out_seed[slot] = mx;
     } else if (active) {
-        if (!vset)
-            for (int k = 0; k < d; k++) v[k] = 0;
-        out_max[slot] = mx;
-        out_sum[slot] = sum;
-        out_second[slot] = second;
+        if (!(mass > 0))
+            for (int k = 0; k < d; k++) v[k] = p[k] = 0;
+        out_scalars[4 * slot] = mx;
+        out_scalars[4 * slot + 1] = sum;
+        out_scalars[4 * slot + 2] = mass;
+        out_scalars[4 * slot + 3] = spread;
     }
 }
 
 /*
- * The shards' states merged into one per query, in ACC: the state is a monoid (rescale each by e^(max_s - max), add),
- * so this is exact up to ACC rounding: per term one exp (OpenCL: <= 3 ulp) and one product, then a sum over the
- * shards in shard order (deterministic). Shards holding no weight (empty, or every distance overflowed) are skipped,
- * so no e^(-inf - -inf) arises; when every shard is empty the query keeps max -inf, sum 0 as the unsharded kernel
- * leaves it. One work-group per query; its work-items share the scales through `scale` (shards ACC values) and
- * stride the D coordinates, so consecutive work-items read consecutive displacement values.
+ * The shards' states merged into one per query, in ACC, by PartialRow's combine: each shard rescaled by
+ * e^(max_s - max) and merged in shard order (deterministic), spreads by the parallel-variance rule. Shards holding
+ * no weight (empty, or every distance overflowed) are skipped, so no e^(-inf - -inf) arises; when every shard is
+ * empty the query keeps max -inf, sum 0 as the unsharded kernel leaves it. One work-group per query; its work-items
+ * stride the D coordinates (each owns its coordinates of the running rows in out_disp/out_points) and reduce each
+ * shard's squared gaps of means and the means' norms through `part` (four ACC per work-item); every work-item tracks
+ * the scalars alike.
  */
-__kernel void merge_shards(const int shards, const int m, const int d,
-                           __global const ACC *part_max, __global const ACC *part_sum, __global const ACC *part_second,
-                           __global const ACC *part_disp, /* shards x M x D */
-                           __global ACC *out_max, __global ACC *out_sum, __global ACC *out_second,
-                           __global ACC *out_disp,        /* M x D */
-                           __local ACC *scale)            /* shards */
+__kernel void merge_shards(const int shards, const int m, const int d, const ACC alpha,
+                           __global const ACC *part_scalars, /* shards x M x 4 */
+                           __global const ACC *part_disp,    /* shards x M x D */
+                           __global const ACC *part_points,  /* shards x M x D */
+                           __global ACC *out_scalars,        /* M x 4 */
+                           __global ACC *out_disp,           /* M x D */
+                           __global ACC *out_points,         /* M x D */
+                           __local ACC *part)                /* 4 x local size */
 {
     const int q = (int)get_group_id(0);
     const int lid = (int)get_local_id(0), size = (int)get_local_size(0);
+    __global ACC *v = out_disp + (size_t)q * d;
+    __global ACC *p = out_points + (size_t)q * d;
 
     ACC mx = -INFINITY;
     for (int s = 0; s < shards; s++)
-        if (part_sum[(size_t)s * m + q] > 0) mx = fmax(mx, part_max[(size_t)s * m + q]);
-    for (int s = lid; s < shards; s += size) {
-        const size_t i = (size_t)s * m + q;
-        scale[s] = part_sum[i] > 0 ? exp(part_max[i] - mx) : (ACC)0;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
+        if (part_scalars[4 * ((size_t)s * m + q) + 1] > 0) mx = fmax(mx, part_scalars[4 * ((size_t)s * m + q)]);
 
-    if (lid == 0) {
-        ACC sum = 0, second = 0;
-        for (int s = 0; s < shards; s++) {
-            if (scale[s] == 0) continue;
-            const size_t i = (size_t)s * m + q;
-            sum += scale[s] * part_sum[i];
-            second += scale[s] * part_second[i];
+    /* every work-item reaches every barrier: the loop has no early exit, a shard without weight merges as zeros */
+    ACC sum = 0, mass = 0, spread = 0;
+    for (int s = 0; s < shards; s++) {
+        const size_t i = (size_t)s * m + q;
+        const bool weighted = part_scalars[4 * i + 1] > 0;
+        const ACC c = weighted ? exp(part_scalars[4 * i] - mx) : (ACC)0;
+        const ACC shard_mass = part_scalars[4 * i + 2];
+        const ACC added = weighted ? c * shard_mass : (ACC)0;
+        const bool merge = added > 0 && mass > 0; /* the same decision in every work-item */
+        __global const ACC *sv = part_disp + i * d;
+        __global const ACC *sp = part_points + i * d;
+        /* sqrt(c) folded into each mean's factor, c = mass added / (mass + added), as in the tile merge */
+        const ACC f_shard = merge ? sqrt(mass / (mass + added)) * sqrt(added) / shard_mass : (ACC)0;
+        const ACC f_state = merge ? sqrt(added / (mass + added)) / sqrt(mass) : (ACC)0;
+        ACC gv = 0, gp = 0, nv = 0, np = 0;
+        for (int k = lid; merge && k < d; k += size) {
+            const ACC a = sv[k] * f_shard, b = v[k] * f_state, e = sp[k] * f_shard, f = p[k] * f_state;
+            gv += (a - b) * (a - b);
+            gp += (e - f) * (e - f);
+            nv += a * a + b * b;
+            np += e * e + f * f;
         }
-        out_max[q] = mx;
-        out_sum[q] = sum;
-        out_second[q] = second;
+        part[4 * lid] = gv;
+        part[4 * lid + 1] = gp;
+        part[4 * lid + 2] = nv;
+        part[4 * lid + 3] = np;
+        barrier(CLK_LOCAL_MEM_FENCE);
+        ACC tv = 0, tp = 0, tnv = 0, tnp = 0;
+        for (int j = 0; j < size; j++) {
+            tv += part[4 * j];
+            tp += part[4 * j + 1];
+            tnv += part[4 * j + 2];
+            tnp += part[4 * j + 3];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE); /* everyone has read part before the next shard writes it */
+        if (weighted) sum += c * part_scalars[4 * i + 1];
+        if (added > 0) {
+            /* the means' difference from whichever sums are the smaller (their rounding is relative to their size) */
+            const ACC gap = alpha * alpha * tnp < tnv ? alpha * alpha * tp : tv;
+            spread = merge ? spread + c * part_scalars[4 * i + 3] + gap : c * part_scalars[4 * i + 3];
+            for (int k = lid; k < d; k += size) {
+                v[k] = merge ? v[k] + c * sv[k] : c * sv[k];
+                p[k] = merge ? p[k] + c * sp[k] : c * sp[k];
+            }
+            mass += added;
+        }
     }
-    for (int k = lid; k < d; k += size) {
-        ACC acc = 0;
-        for (int s = 0; s < shards; s++)
-            if (scale[s] != 0) acc += scale[s] * part_disp[((size_t)s * m + q) * d + k];
-        out_disp[(size_t)q * d + k] = acc;
+    if (!(mass > 0))
+        for (int k = lid; k < d; k += size) v[k] = p[k] = 0;
+    if (lid == 0) {
+        out_scalars[4 * q] = mx;
+        out_scalars[4 * q + 1] = sum;
+        out_scalars[4 * q + 2] = mass;
+        out_scalars[4 * q + 3] = spread;
     }
 }

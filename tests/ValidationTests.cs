@@ -163,8 +163,9 @@ public class ValidationTests
     {
         // squared distances of 1e40 overflow float32: every weight would be 0/0
         var model = new EmpiricalScore<float>(new TrainingSet<float>(new float[] { 0, 0 }, 1, 2));
-        var ex = Assert.Throws<ArithmeticException>(() => model.Score(new float[] { 1e20f, 1e20f }, new NoiseLevel(1, 1)));
-        Assert.Contains("Query row 0", ex.Message);
+        var ex = Assert.Throws<ArgumentException>(() => model.Score(new float[] { 1e20f, 1e20f }, new NoiseLevel(1, 1)));
+        Assert.Contains("query row 0", ex.Message);
+        Assert.Equal("queries", ex.ParamName);
         Assert.Contains("double precision", ex.Message);
     }
 }

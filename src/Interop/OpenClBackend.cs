@@ -156,9 +156,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         lock (Context.SyncRoot)
         {
             var state = Run(train, queries, level);
-            for (int q = 0; q < m; q++)
-                ScorePartials.FinishQuery(level, train.Count, d, q, queries.Slice(q * d, d),
-                    state.Max[q], state.Sum[q], state.Displacement.AsSpan(q * d, d), state.Second[q], outputs);
+            for (int q = 0; q < m; q++) state.Row(q).Finish(level, train.Count, q, outputs);
         }
     }
 
@@ -172,8 +170,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         lock (Context.SyncRoot)
         {
             var state = Run(train, queries, partials.Level);
-            for (int q = 0; q < m; q++)
-                partials.CombineQuery(q, state.Max[q], state.Sum[q], state.Displacement.AsSpan(q * d, d), state.Second[q]);
+            for (int q = 0; q < m; q++) partials.Row(q).Combine(state.Row(q), partials.Level.Alpha);
         }
         partials.AddTrainingCount(train.Count);
     }
@@ -195,9 +192,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             var s = _scratch.Ensure(Context, batch.Rows, d, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
             var (upload, perturb) = Perturb(queries, d, batch, config, s);
             var state = Score(train, batch.Rows, level, config, s, upload, perturb);
-            for (int row = 0; row < batch.Rows; row++)
-                ScorePartials.FinishQuery(level, train.Count, d, row, ReadOnlySpan<T>.Empty,
-                    state.Max[row], state.Sum[row], state.Displacement.AsSpan(row * d, d), state.Second[row], outputs);
+            for (int row = 0; row < batch.Rows; row++) state.Row(row).Finish(level, train.Count, row, outputs);
             PerturbedRowCount += batch.Rows;
         }
     }
@@ -399,10 +394,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         return new Config(isDouble, Device.HasFp64, lanes, groups, dChunk, workGroup);
     }
 
-    /// <summary>The per-query state of one call, widened to double (arrays may be longer than the call's M and M×D).</summary>
-    private readonly record struct State(double[] Max, double[] Sum, double[] Second, double[] Displacement);
-
-    private State Run<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
+    private PartialRows Run<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var config = Configure<T>();
         int d = train.Dimension, m = queries.Length / d;
@@ -420,13 +412,14 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     }
 
     /// <summary>Runs the score kernel on the m queries already in the scratch query buffer and reads the state back.</summary>
-    private State Score<T>(TrainingSet<T> train, int m, NoiseLevel level, Config config, Scratch s, TimeSpan queryUpload, TimeSpan perturbKernel)
+    private PartialRows Score<T>(TrainingSet<T> train, int m, NoiseLevel level, Config config, Scratch s, TimeSpan queryUpload, TimeSpan perturbKernel)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = train.Count, d = train.Dimension;
         T alpha = T.CreateTruncating(level.Alpha);
         T alphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(alpha));
         T negHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
+        T negligible = T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(n)));
 
         var resident = ResidentFor(train, config, out var trainingUpload);
         var program = Program(ref config, !T.IsZero(alphaLow));
@@ -439,8 +432,8 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         if (shards > 1) s.EnsureShards(Context, (long)shards * m, d, accBytes);
         bool seeded = Seeded(shards, d);
         if (seeded) s.SeedMax = Scratch.Grow(Context, s.SeedMax, (long)shards * m * accBytes);
-        OpenClBuffer max = shards > 1 ? s.PartMax! : s.Max!, sum = shards > 1 ? s.PartSum! : s.Sum!,
-            second = shards > 1 ? s.PartSecond! : s.Second!, displacement = shards > 1 ? s.PartDisplacement! : s.Displacement!;
+        OpenClBuffer scalars = shards > 1 ? s.PartScalars! : s.Scalars!, displacement = shards > 1 ? s.PartDisplacement! : s.Displacement!,
+            points = shards > 1 ? s.PartPoints! : s.Points!;
 
         uint arg = 0;
         kernel.SetArgument(arg++, resident.Groups);
@@ -452,46 +445,46 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         kernel.SetArgument(arg++, alpha);
         kernel.SetArgument(arg++, alphaLow);
         kernel.SetArgument(arg++, negHalfInvVariance);
+        SetAcc(kernel, arg++, level.Alpha, config);
+        kernel.SetArgument(arg++, negligible);
         kernel.SetArgument(arg++, shards);
-        uint seedArgs = arg;
-        arg += 3;
-        kernel.SetArgument(arg++, max);
-        kernel.SetArgument(arg++, sum);
-        kernel.SetArgument(arg++, second);
-        kernel.SetArgument(arg, displacement);
+        uint seedArgs = arg; // max_only, seed_max, seed_shards, out_seed
+        arg += 4;
+        kernel.SetArgument(arg++, scalars);
+        kernel.SetArgument(arg++, displacement);
+        kernel.SetArgument(arg, points);
         TimeSpan kernelTime = TimeSpan.Zero;
         if (seeded)
         {
             // the seeding pass writes the shards' maxima to SeedMax (nothing else); its seed argument is unread
             kernel.SetArgument(seedArgs, 1);
-            kernel.SetArgument(seedArgs + 1, s.Max!);
+            kernel.SetArgument(seedArgs + 1, s.Scalars!);
             kernel.SetArgument(seedArgs + 2, 0);
             kernel.SetArgument(seedArgs + 3, s.SeedMax!);
             using (var pass = kernel.Enqueue(global, config.WorkGroup)) kernelTime += pass.Duration;
-            kernel.SetArgument(seedArgs + 3, max);
         }
         kernel.SetArgument(seedArgs, 0);
-        kernel.SetArgument(seedArgs + 1, seeded ? s.SeedMax! : s.Max!);
+        kernel.SetArgument(seedArgs + 1, seeded ? s.SeedMax! : s.Scalars!);
         kernel.SetArgument(seedArgs + 2, seeded ? shards : 0);
+        kernel.SetArgument(seedArgs + 3, seeded ? s.SeedMax! : s.Scalars!); // written by a seeding pass only
         using (var run = kernel.Enqueue(global, config.WorkGroup)) kernelTime += run.Duration;
         LastSeeded = seeded;
-        if (shards > 1) kernelTime += Merge(program.Kernel("merge_shards"), shards, m, d, accBytes, s);
+        if (shards > 1) kernelTime += Merge(program.Kernel("merge_shards"), shards, m, d, level.Alpha, config, s);
         LastShards = shards;
 
         var state = s.HostState(m, d);
         TimeSpan download;
         if (config.AccDouble)
         {
-            using var a = s.Max!.Read(state.Max.AsSpan(0, m));
-            using var b = s.Sum!.Read(state.Sum.AsSpan(0, m));
-            using var c = s.Second!.Read(state.Second.AsSpan(0, m));
-            using var e = s.Displacement!.Read(state.Displacement.AsSpan(0, m * d));
-            download = a.Duration + b.Duration + c.Duration + e.Duration;
+            using var a = s.Scalars!.Read(state.Scalars.AsSpan(0, 4 * m));
+            using var b = s.Displacement!.Read(state.Displacement.AsSpan(0, m * d));
+            using var c = s.Points!.Read(state.Points.AsSpan(0, m * d));
+            download = a.Duration + b.Duration + c.Duration;
         }
         else
         {
-            download = ReadWidened(s.Max!, state.Max.AsSpan(0, m)) + ReadWidened(s.Sum!, state.Sum.AsSpan(0, m))
-                       + ReadWidened(s.Second!, state.Second.AsSpan(0, m)) + ReadWidened(s.Displacement!, state.Displacement.AsSpan(0, m * d));
+            download = ReadWidened(s.Scalars!, state.Scalars.AsSpan(0, 4 * m)) + ReadWidened(s.Displacement!, state.Displacement.AsSpan(0, m * d))
+                       + ReadWidened(s.Points!, state.Points.AsSpan(0, m * d));
         }
         LastTimings = new OpenClTimings(trainingUpload, queryUpload, perturbKernel + kernelTime, download);
         TotalTimings += LastTimings;
@@ -504,7 +497,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// streaming multiprocessor's schedulers fed), 2 on a CPU (one work-group runs per core at a time; shards cost there:
     /// more points pass the cut-off against a shard's own maximum, and PoCL at N = 6000, D = 784, M = 128 took 17 ms
     /// with one shard, 23 with eight). <c>KERNELS_OPENCL_SHARDS</c> overrides the choice (for tuning on a new device). Bounded so that each shard keeps at least two tiles (the per-shard cost, a D-row of state per query
-    /// written and merged, stays below the distance work), so that the partial states, shards × M × (D + 3) ACC values,
+    /// written and merged, stays below the distance work), so that the partial states, shards × M × (2D + 4) ACC values,
     /// take at most 1 GiB, a sixteenth of the device memory and one allocation, and so that the merge's scales fit in
     /// a quarter of the local memory. The bound is what caps it at large D: the buffer is about
     /// target work-groups × work-group size × D values whatever M is, so batching queries would not raise the count.
@@ -519,30 +512,36 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         long shards = (target + qblocks - 1) / qblocks;
         shards = Math.Min(shards, vectors / (2 * config.Groups));
         long cap = Math.Min(1L << 30, Math.Min(Device.GlobalMemorySize / 16, Device.MaxAllocationSize));
-        shards = Math.Min(shards, cap / ((long)Math.Max(1, m) * (d + 3) * accBytes));
-        shards = Math.Min(shards, Device.LocalMemorySize / 4 / accBytes);
+        shards = Math.Min(shards, cap / ((long)Math.Max(1, m) * (2L * d + 4) * accBytes));
         return shards < 2 ? 1 : (int)shards;
     }
 
     /// <summary>Enqueues merge_shards over the partial states: one work-group per query, writing the final state buffers.</summary>
-    private static TimeSpan Merge(OpenClKernel merge, int shards, int m, int d, int accBytes, Scratch s)
+    private static TimeSpan Merge(OpenClKernel merge, int shards, int m, int d, double alpha, Config config, Scratch s)
     {
         int local = Math.Min(64, merge.MaxWorkGroupSize);
+        int accBytes = config.AccDouble ? sizeof(double) : sizeof(float);
         uint arg = 0;
         merge.SetArgument(arg++, shards);
         merge.SetArgument(arg++, m);
         merge.SetArgument(arg++, d);
-        merge.SetArgument(arg++, s.PartMax!);
-        merge.SetArgument(arg++, s.PartSum!);
-        merge.SetArgument(arg++, s.PartSecond!);
+        SetAcc(merge, arg++, alpha, config);
+        merge.SetArgument(arg++, s.PartScalars!);
         merge.SetArgument(arg++, s.PartDisplacement!);
-        merge.SetArgument(arg++, s.Max!);
-        merge.SetArgument(arg++, s.Sum!);
-        merge.SetArgument(arg++, s.Second!);
+        merge.SetArgument(arg++, s.PartPoints!);
+        merge.SetArgument(arg++, s.Scalars!);
         merge.SetArgument(arg++, s.Displacement!);
-        merge.SetLocalArgument(arg, (long)shards * accBytes);
+        merge.SetArgument(arg++, s.Points!);
+        merge.SetLocalArgument(arg, 4L * local * accBytes);
         using var run = merge.Enqueue((long)m * local, local);
         return run.Duration;
+    }
+
+    /// <summary>Sets a kernel argument of the state's precision (ACC: double where the device has fp64, else float).</summary>
+    private static void SetAcc(OpenClKernel kernel, uint index, double value, Config config)
+    {
+        if (config.AccDouble) kernel.SetArgument(index, value);
+        else kernel.SetArgument(index, (float)value);
     }
 
     /// <summary>
@@ -615,35 +614,33 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// <summary>Query and state buffers, on the device and on the host, reused across calls (under the context's lock) and grown when a call needs more.</summary>
     private sealed class Scratch : IDisposable
     {
-        public OpenClBuffer? Queries, Max, Sum, Second, Displacement;
-        public OpenClBuffer? PartMax, PartSum, PartSecond, PartDisplacement; // shards × M states, merged on the device
+        public OpenClBuffer? Queries, Scalars, Displacement, Points;
+        public OpenClBuffer? PartScalars, PartDisplacement, PartPoints; // shards × M states, merged on the device
         public OpenClBuffer? SeedMax; // shards × M maxima of the seeding pass
         public OpenClBuffer? Base, Frames, Ranks, Xi, Coefficients; // device draws: the batch's queries, tangent frames, ranks, normals, B^T xi
-        private State _host = new([], [], [], []);
+        private PartialRows _host = PartialRows.Allocate(0, 1);
 
-        public State HostState(int m, int d)
+        /// <summary>The host copy of one call's states, widened to double (reused while M and D fit; rows past M are stale).</summary>
+        public PartialRows HostState(int m, int d)
         {
-            if (_host.Max.Length < m || _host.Displacement.Length < (long)m * d)
-                _host = new State(new double[m], new double[m], new double[m], new double[(long)m * d]);
+            if (_host.Count < m || _host.Dimension != d) _host = PartialRows.Allocate(m, d);
             return _host;
         }
 
         public Scratch Ensure(OpenClContext context, int m, int d, int realBytes, int accBytes)
         {
             Queries = Grow(context, Queries, (long)m * d * realBytes);
-            Max = Grow(context, Max, (long)m * accBytes);
-            Sum = Grow(context, Sum, (long)m * accBytes);
-            Second = Grow(context, Second, (long)m * accBytes);
+            Scalars = Grow(context, Scalars, 4L * m * accBytes);
             Displacement = Grow(context, Displacement, (long)m * d * accBytes);
+            Points = Grow(context, Points, (long)m * d * accBytes);
             return this;
         }
 
         public void EnsureShards(OpenClContext context, long states, int d, int accBytes)
         {
-            PartMax = Grow(context, PartMax, states * accBytes);
-            PartSum = Grow(context, PartSum, states * accBytes);
-            PartSecond = Grow(context, PartSecond, states * accBytes);
+            PartScalars = Grow(context, PartScalars, 4 * states * accBytes);
             PartDisplacement = Grow(context, PartDisplacement, states * d * accBytes);
+            PartPoints = Grow(context, PartPoints, states * d * accBytes);
         }
 
         public void EnsurePerturbation(OpenClContext context, long baseBytes, long frameBytes, long rankBytes, long normalBytes, long coefficientBytes)
@@ -667,7 +664,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
 
         public void Dispose()
         {
-            foreach (var b in new[] { Queries, Max, Sum, Second, Displacement, PartMax, PartSum, PartSecond, PartDisplacement, SeedMax, Base, Frames, Ranks, Xi, Coefficients }) b?.Dispose();
+            foreach (var b in new[] { Queries, Scalars, Displacement, Points, PartScalars, PartDisplacement, PartPoints, SeedMax, Base, Frames, Ranks, Xi, Coefficients }) b?.Dispose();
         }
     }
 }

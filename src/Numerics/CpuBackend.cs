@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Kernels.Numerics.Cpu;
 
 namespace Kernels.Numerics;
@@ -38,6 +39,11 @@ public sealed class CpuBackend : IScoreBackend
     /// </summary>
     internal bool AllowExpansion { get; init; } = true;
 
+    /// <summary>Queries that have taken the expansion path on this backend, counted per call (tests read it to know the path ran).</summary>
+    internal long ExpandedQueries => _expandedQueries.Value;
+
+    private readonly StrongBox<long> _expandedQueries = new();
+
     /// <summary>Points per super-tile of the expansion path (tests shrink it to cover several super-tiles with small sets).</summary>
     internal int SuperTilePoints { get; init; } = Cpu.FusedScoreKernel<float>.SuperTilePoints;
 
@@ -61,7 +67,7 @@ public sealed class CpuBackend : IScoreBackend
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (QueryLanes(train)) QueryLanesKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, LaneTilePoints);
-        else FusedScoreKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints);
+        else FusedScoreKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints, _expandedQueries);
     }
 
     /// <inheritdoc/>
@@ -69,6 +75,6 @@ public sealed class CpuBackend : IScoreBackend
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (QueryLanes(train)) QueryLanesKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, LaneTilePoints);
-        else FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints);
+        else FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints, _expandedQueries);
     }
 }

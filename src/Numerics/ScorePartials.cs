@@ -1,29 +1,40 @@
-using System.Buffers.Binary;
 using System.Numerics;
 
 namespace Kernels.Numerics;
 
 /// <summary>
-/// The streamed log-sum-exp state of M queries against part of a training set: a monoid that merges exactly.
-/// Per query, with logits <c>u_i = −‖x − α y_i‖² / (2σ²)</c> and displacements <c>d_i = α y_i − x</c>:
-/// <list type="bullet">
-/// <item><c>Max</c> = u* = max_i u_i (−∞ for no points),</item>
-/// <item><c>Sum</c> = S = Σ_i e^{u_i − u*},</item>
-/// <item><c>Displacement</c> = V = Σ_i e^{u_i − u*} d_i (D values),</item>
-/// <item><c>SecondMoment</c> = Q = Σ_i e^{u_i − u*} ‖d_i‖²,</item>
-/// </list>
-/// plus the number of training points seen. The identity is (−∞, 0, 0, 0) with count 0; <see cref="Combine"/>
-/// rescales the side with the smaller maximum and adds, so it is associative and commutative up to rounding and
-/// any split of the training set (threads, devices, machines) merges into the same result.
-/// <see cref="Finish{T}"/> turns the state into log-density, score, denoiser and divergence.
-/// Displacements rather than weighted points are summed so that the score <c>V / (S σ²)</c> never suffers the
-/// cancellation of <c>α m − x</c> at small σ, and Q is taken about the query so the divergence stays accurate there too.
-/// Every shard must be evaluated with the same queries and the same noise level.
+/// The streamed log-sum-exp state of M queries against part of a training set: a monoid that merges exactly. Per query
+/// it holds a <see cref="PartialRow"/> (its definition and laws are there): the reference logit, the sum of weights, the
+/// kept points' mass, weighted displacement sum V, weighted point sum P and centred spread, plus the number of training
+/// points seen. Evaluate each shard with <see cref="EmpiricalScore{T}.Accumulate(ReadOnlySpan{T}, ScorePartials)"/>,
+/// <see cref="Combine"/> the states in any order (they serialise with <see cref="WriteTo"/> / <see cref="ReadFrom"/>),
+/// then <see cref="Finish{T}"/>. Every shard must be evaluated with the same queries and the same noise level.
 /// </summary>
 public sealed class ScorePartials
 {
     private const uint Magic = 0x50534E4B; // "KNSP"
-    private const int FormatVersion = 1;
+
+    /// <summary>
+    /// Version of the serialised layout. 1 held a second moment about the query (it cancelled far from the data) and no
+    /// point sums; 2 holds the centred spread and the point sums.
+    /// </summary>
+    public const int FormatVersion = 2;
+
+    private readonly PartialRows _rows;
+
+    /// <summary>
+    /// The cut-off every backend applies: a point whose logit is more than this many nats below the running maximum is
+    /// negligible (it counts in the log-density's normaliser only, or not at all where a backend proves it below the cut
+    /// without computing it). The dropped weights sum to at most count·e^{−margin} of the largest one, so of the total. In
+    /// double the margin is 36 (e^{−36} ≈ 2.3e−16); in float it is ln N + 18, at most 36: the dropped mass is then below
+    /// e^{−18} ≈ 1.5e−8 = u/4 of the sum for any N (at N = 6 000 the margin is 26.7 nats, which at moderate σ keeps a
+    /// tenth of the points that 36 would). Shards of a training set each drop at most e^{−18} of their own sum, so of
+    /// the total too.
+    /// </summary>
+    /// <typeparam name="T">The working precision: float or double.</typeparam>
+    /// <param name="trainingCount">N of the set (or shard) being streamed.</param>
+    public static double NegligibleLogit<T>(long trainingCount) where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(T) == typeof(float) ? Math.Min(36, Math.Log(Math.Max(1, trainingCount)) + 18) : 36;
 
     /// <summary>Number of queries M.</summary>
     public int QueryCount { get; }
@@ -37,28 +48,20 @@ public sealed class ScorePartials
     /// <summary>Number of training points merged so far (N of the whole set once all shards are in).</summary>
     public long TrainingCount { get; private set; }
 
-    /// <summary>Running maximum u* per query (length M).</summary>
-    public double[] Max { get; }
-
-    /// <summary>S per query (length M).</summary>
-    public double[] Sum { get; }
-
-    /// <summary>V per query (M×D, row-major).</summary>
-    public double[] Displacement { get; }
-
-    /// <summary>Q per query (length M).</summary>
-    public double[] SecondMoment { get; }
-
     private ScorePartials(int queryCount, int dimension, NoiseLevel level)
     {
         QueryCount = queryCount;
         Dimension = dimension;
         Level = level;
-        Max = new double[queryCount];
-        Array.Fill(Max, double.NegativeInfinity);
-        Sum = new double[queryCount];
-        Displacement = new double[(long)queryCount * dimension];
-        SecondMoment = new double[queryCount];
+        _rows = PartialRows.Allocate(queryCount, dimension);
+    }
+
+    /// <summary>The state of query <paramref name="q"/> (a view: writes go to this object).</summary>
+    public PartialRow Row(int q)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(q);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(q, QueryCount);
+        return _rows.Row(q);
     }
 
     /// <summary>The identity state for M queries of dimension D at a noise level: no training points yet.</summary>
@@ -67,8 +70,8 @@ public sealed class ScorePartials
     /// <param name="level">The noise level all shards use.</param>
     public static ScorePartials Identity(int queryCount, int dimension, NoiseLevel level)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(queryCount, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
+        if (queryCount < 1) throw new ArgumentException($"queryCount = {queryCount}; a state needs at least one query.", nameof(queryCount));
+        if (dimension < 1) throw new ArgumentException($"dimension = {dimension}; a state needs D >= 1.", nameof(dimension));
         if (level.Sigma <= 0) throw new ArgumentException("level is default(NoiseLevel); create it with new NoiseLevel(alpha, sigma).", nameof(level));
         return new ScorePartials(queryCount, dimension, level);
     }
@@ -84,37 +87,19 @@ public sealed class ScorePartials
                 nameof(other));
         if (other.Level != Level)
             throw new ArgumentException($"other was evaluated at {other.Level} but this state at {Level}; combine states of one noise level only.", nameof(other));
-        for (int q = 0; q < QueryCount; q++)
-            CombineQuery(q, other.Max[q], other.Sum[q], other.Displacement.AsSpan(q * Dimension, Dimension), other.SecondMoment[q]);
+        for (int q = 0; q < QueryCount; q++) _rows.Row(q).Combine(other._rows.Row(q), Level.Alpha);
         TrainingCount += other.TrainingCount;
     }
 
-    /// <summary>Merges one query's state (max, sum, displacement, second moment) into query <paramref name="q"/>.</summary>
-    internal void CombineQuery(int q, double max, double sum, ReadOnlySpan<double> displacement, double secondMoment)
+    /// <summary>Records that a backend merged a shard of <paramref name="count"/> training points into this state.</summary>
+    public void AddTrainingCount(long count)
     {
-        if (sum == 0) return; // the identity: nothing to merge
-        Span<double> v = Displacement.AsSpan(q * Dimension, Dimension);
-        if (Sum[q] == 0)
-        {
-            Max[q] = max; Sum[q] = sum; SecondMoment[q] = secondMoment;
-            displacement.CopyTo(v);
-            return;
-        }
-        double m = Math.Max(Max[q], max);
-        double a = Math.Exp(Max[q] - m), b = Math.Exp(max - m);
-        Max[q] = m;
-        Sum[q] = a * Sum[q] + b * sum;
-        SecondMoment[q] = a * SecondMoment[q] + b * secondMoment;
-        for (int k = 0; k < v.Length; k++) v[k] = a * v[k] + b * displacement[k];
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        TrainingCount += count;
     }
 
-    internal void AddTrainingCount(long count) => TrainingCount += count;
-
-    /// <summary>
-    /// Turns the merged state into the requested outputs: ℓ = u* + log S − log N − (D/2) log(2πσ²),
-    /// s = V / (S σ²), m = (x + V/S) / α, div s = (Q/S − ‖V/S‖²)/σ⁴ − D/σ².
-    /// </summary>
-    /// <param name="queries">The same M×D queries every shard was evaluated with (needed for the denoiser).</param>
+    /// <summary>Turns the merged state into the requested outputs (see <see cref="PartialRow.Finish{T}"/>).</summary>
+    /// <param name="queries">The same M×D queries every shard was evaluated with (checked for shape only).</param>
     /// <param name="outputs">Where to write; any subset.</param>
     public void Finish<T>(ReadOnlySpan<T> queries, ScoreOutputs<T> outputs) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -123,39 +108,13 @@ public sealed class ScorePartials
         outputs.Validate(QueryCount, Dimension);
         if (TrainingCount == 0)
             throw new InvalidOperationException("No training points have been merged into this state; accumulate at least one shard before Finish.");
-        for (int q = 0; q < QueryCount; q++)
-            FinishQuery(Level, TrainingCount, Dimension, q, queries.Slice(q * Dimension, Dimension),
-                Max[q], Sum[q], Displacement.AsSpan(q * Dimension, Dimension), SecondMoment[q], outputs);
+        for (int q = 0; q < QueryCount; q++) _rows.Row(q).Finish(Level, TrainingCount, q, outputs);
     }
 
-    /// <summary>The finalisation of one query: shared by <see cref="Finish{T}"/> and the backends' fused path.</summary>
-    internal static void FinishQuery<T>(NoiseLevel level, long trainingCount, int dimension, int q, ReadOnlySpan<T> x,
-        double max, double sum, ReadOnlySpan<double> displacement, double secondMoment, ScoreOutputs<T> outputs)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (!(sum > 0) || double.IsInfinity(max) || !double.IsFinite(sum))
-            throw new ArithmeticException(
-                $"Query row {q} is so far from every training point that all its squared distances overflow {typeof(T).Name}; rescale the data or use double precision.");
-        double s2 = level.Variance, invS = 1.0 / sum;
-        if (!outputs.LogDensity.IsEmpty)
-            outputs.LogDensity[q] = T.CreateChecked(max + Math.Log(sum) - Math.Log(trainingCount) - 0.5 * dimension * Math.Log(2 * Math.PI * s2));
-        double meanSquare = 0;
-        for (int k = 0; k < dimension; k++)
-        {
-            double v = displacement[k] * invS; // (α m − x)_k
-            meanSquare += v * v;
-            if (!outputs.Score.IsEmpty) outputs.Score[q * dimension + k] = T.CreateChecked(v / s2);
-            if (!outputs.Denoiser.IsEmpty) outputs.Denoiser[q * dimension + k] = T.CreateChecked((double.CreateChecked(x[k]) + v) / level.Alpha);
-        }
-        if (!outputs.Divergence.IsEmpty)
-        {
-            // α² tr C = Q/S − ‖V/S‖², a variance, so never negative: clamp the rounding.
-            double spread = Math.Max(0, secondMoment * invS - meanSquare);
-            outputs.Divergence[q] = T.CreateChecked(spread / (s2 * s2) - dimension / s2);
-        }
-    }
-
-    /// <summary>Writes the state in a compact little-endian binary form (header, then the four arrays), to ship between machines.</summary>
+    /// <summary>
+    /// Writes the state in a compact little-endian binary form, to ship between machines: magic, <see cref="FormatVersion"/>,
+    /// M, D, N, α, σ, then per query max, sum, mass, spread (M×4), the displacement sums (M×D) and the point sums (M×D).
+    /// </summary>
     /// <param name="stream">A writable stream.</param>
     public void WriteTo(Stream stream)
     {
@@ -164,11 +123,12 @@ public sealed class ScorePartials
         w.Write(Magic); w.Write(FormatVersion);
         w.Write(QueryCount); w.Write(Dimension); w.Write(TrainingCount);
         w.Write(Level.Alpha); w.Write(Level.Sigma);
-        foreach (var array in new[] { Max, Sum, SecondMoment, Displacement })
-            foreach (double value in array) w.Write(value);
+        long values = (long)QueryCount * Dimension;
+        foreach (var (array, length) in new[] { (_rows.Scalars, 4L * QueryCount), (_rows.Displacement, values), (_rows.Points, values) })
+            for (long i = 0; i < length; i++) w.Write(array[i]);
     }
 
-    /// <summary>Reads a state written by <see cref="WriteTo"/>.</summary>
+    /// <summary>Reads a state written by <see cref="WriteTo"/> (format <see cref="FormatVersion"/> only).</summary>
     /// <param name="stream">A readable stream positioned at the state.</param>
     public static ScorePartials ReadFrom(Stream stream)
     {
@@ -178,17 +138,26 @@ public sealed class ScorePartials
         {
             if (r.ReadUInt32() != Magic) throw new InvalidDataException("Not a score-partials stream (bad magic).");
             int version = r.ReadInt32();
-            if (version != FormatVersion) throw new InvalidDataException($"Score-partials format version {version} is not supported (expected {FormatVersion}).");
+            if (version == 1)
+                throw new InvalidDataException(
+                    "This score-partials stream has format version 1, whose second moment about the query lost every digit far from the data; " +
+                    $"this library reads version {FormatVersion} only: evaluate the shards again with it.");
+            if (version != FormatVersion)
+                throw new InvalidDataException($"Score-partials format version {version} is not supported (this library reads version {FormatVersion}).");
             int m = r.ReadInt32(), d = r.ReadInt32();
             long n = r.ReadInt64();
             double alpha = r.ReadDouble(), sigma = r.ReadDouble();
-            if (m < 1 || d < 1 || n < 0 || (long)m * d > int.MaxValue)
+            if (m < 1 || d < 1 || n < 0 || (long)m * d > Array.MaxLength)
                 throw new InvalidDataException($"Score-partials header has an impossible shape M={m}, D={d}, N={n}.");
-            if (stream.CanSeek && stream.Length - stream.Position < 8L * ((long)m * (d + 3)))
-                throw new InvalidDataException($"Score-partials stream is truncated: M={m}, D={d} needs {8L * m * (d + 3)} more bytes.");
+            if (!(alpha > 0 && sigma > 0 && double.IsFinite(alpha) && double.IsFinite(sigma)))
+                throw new InvalidDataException($"Score-partials header has an invalid noise level alpha={alpha}, sigma={sigma}.");
+            long need = 8L * m * (4 + 2L * d);
+            if (stream.CanSeek && stream.Length - stream.Position < need)
+                throw new InvalidDataException($"Score-partials stream is truncated: M={m}, D={d} needs {need} more bytes.");
             var p = new ScorePartials(m, d, new NoiseLevel(alpha, sigma)) { TrainingCount = n };
-            foreach (var array in new[] { p.Max, p.Sum, p.SecondMoment, p.Displacement })
-                for (int i = 0; i < array.Length; i++) array[i] = r.ReadDouble();
+            long values = (long)m * d;
+            foreach (var (array, length) in new[] { (p._rows.Scalars, 4L * m), (p._rows.Displacement, values), (p._rows.Points, values) })
+                for (long i = 0; i < length; i++) array[i] = r.ReadDouble();
             return p;
         }
         catch (EndOfStreamException e)

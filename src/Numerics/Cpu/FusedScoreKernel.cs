@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Kernels.Numerics.Cpu;
@@ -20,7 +21,7 @@ namespace Kernels.Numerics.Cpu;
 /// 2. logits and the tile maximum; the running state is rescaled once per tile when the maximum grows;
 /// 3. weights e^{u − u*}, their sum and their second moment;
 /// 4. weighted displacements Σ w (α y − x) over the points whose weight is above e^{−c} of the running maximum
-///    (<see cref="NegligibleLogit"/>: c = 36 in double, min(36, ln N + 18) in float; at moderate and small σ almost no point
+///    (<see cref="ScorePartials.NegligibleLogit{T}"/>: c = 36 in double, min(36, ln N + 18) in float; at moderate and small σ almost no point
 ///    is above it): for D ≥ one vector, row by row, vectorised over coordinates, so a lone heavy point costs D/16 vector
 ///    steps; for small D, a group (16 points) at a time.
 /// The per-query state is kept in double across tiles; within a tile it is summed in T.
@@ -55,17 +56,6 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
 
     private static int W => Vector512<T>.Count;
 
-    /// <summary>
-    /// Logit margin below the running maximum under which a point's weight is dropped, for a training set of
-    /// <paramref name="count"/> points. The dropped weights sum to at most count·e^{−margin} of the largest one, so of
-    /// the total. In double the margin is 36 (e^{−36} ≈ 2.3e−16); in float it is ln N + 18, at most 36: the dropped mass
-    /// is then below e^{−18} ≈ 1.5e−8 = u/4 of the sum for any N, and at N = 6 000 the margin is 26.7 nats instead of
-    /// 36, which at moderate σ leaves a tenth of the candidates and heavy rows. Shards of a training set each drop at most
-    /// e^{−18} of their own sum, so of the total too.
-    /// </summary>
-    internal static double NegligibleLogit(long count) =>
-        typeof(T) == typeof(float) ? Math.Min(36, Math.Log(Math.Max(1, count)) + 18) : 36;
-
     /// <summary>Largest expansion error bound (nats) a block accepts; beyond it nearly every point would be a candidate.</summary>
     private const double ExpansionBoundLimit = 4;
 
@@ -84,7 +74,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     private const int ExpansionMinDimension = 32;
 
     public static void Evaluate(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs, int dop, int tileGroups,
-        bool allowExpansion = true, int superTilePoints = SuperTilePoints)
+        bool allowExpansion = true, int superTilePoints = SuperTilePoints, StrongBox<long>? expanded = null)
     {
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
@@ -95,19 +85,19 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         {
             var job = new Job(train, px, m, level, tileGroups, allowExpansion, superTilePoints)
             {
-                LogDensity = pLogDensity, Score = pScore, Denoiser = pDenoiser, Divergence = pDivergence,
+                LogDensity = pLogDensity, Score = pScore, Denoiser = pDenoiser, Divergence = pDivergence, Expanded = expanded,
             };
             Run(job, dop);
         }
     }
 
     public static void Accumulate(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int dop, int tileGroups,
-        bool allowExpansion = true, int superTilePoints = SuperTilePoints)
+        bool allowExpansion = true, int superTilePoints = SuperTilePoints, StrongBox<long>? expanded = null)
     {
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
         {
-            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion, superTilePoints) { Partials = partials }, dop);
+            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion, superTilePoints) { Partials = partials, Expanded = expanded }, dop);
         }
         partials.AddTrainingCount(train.Count);
     }
@@ -159,9 +149,23 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// <summary>Per-thread buffers, rented so a call allocates nothing proportional to M or N.</summary>
     private sealed class Scratch : IDisposable
     {
-        public readonly T[] Distances, Weights, Accumulator;
-        public readonly double[] Max, Sum, Second, Displacement, SquaredNorms, Lower;
+        public readonly T[] Distances, Weights;
+        public readonly double[] SquaredNorms, Lower;
         public readonly bool[] Expansion, Refine;
+
+        /// <summary>The block's running states, in double.</summary>
+        public readonly PartialRows State;
+
+        /// <summary>
+        /// A chunk's sums in T (Σ w (α y − x), Σ w y and the deviations from their mean, Σ w ((α y − x) − μ); D each, 64-byte
+        /// aligned) and the first two widened to double.
+        /// </summary>
+        public readonly T* ChunkDisplacement, ChunkPoints, ChunkOffset;
+        public readonly double[] WideDisplacement, WidePoints;
+
+        /// <summary>The kept rows of a chunk: indices and weights.</summary>
+        public readonly int[] HeavyIndices = new int[CandidateChunk];
+        public readonly T[] HeavyWeights = new T[CandidateChunk];
 
         /// <summary>Expansion logits ũ of the block's queries over one super-tile (QueryBlock × SuperLanes), when the job can expand.</summary>
         public readonly T[] Expanded;
@@ -176,11 +180,12 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             int lanes = job.TileGroups * W;
             Distances = ArrayPool<T>.Shared.Rent(QueryBlock * lanes);
             Weights = ArrayPool<T>.Shared.Rent(lanes);
-            Accumulator = ArrayPool<T>.Shared.Rent(job.Dimension * W);
-            Max = ArrayPool<double>.Shared.Rent(QueryBlock);
-            Sum = ArrayPool<double>.Shared.Rent(QueryBlock);
-            Second = ArrayPool<double>.Shared.Rent(QueryBlock);
-            Displacement = ArrayPool<double>.Shared.Rent(QueryBlock * job.Dimension);
+            State = PartialRows.Rent(QueryBlock, job.Dimension);
+            ChunkDisplacement = (T*)NativeMemory.AlignedAlloc((nuint)(3 * job.Dimension * sizeof(T)), 64);
+            ChunkPoints = ChunkDisplacement + job.Dimension;
+            ChunkOffset = ChunkPoints + job.Dimension;
+            WideDisplacement = ArrayPool<double>.Shared.Rent(job.Dimension);
+            WidePoints = ArrayPool<double>.Shared.Rent(job.Dimension);
             SquaredNorms = ArrayPool<double>.Shared.Rent(QueryBlock);
             Lower = new double[QueryBlock];
             Expansion = new bool[QueryBlock];
@@ -191,11 +196,10 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         {
             ArrayPool<T>.Shared.Return(Distances);
             ArrayPool<T>.Shared.Return(Weights);
-            ArrayPool<T>.Shared.Return(Accumulator);
-            ArrayPool<double>.Shared.Return(Max);
-            ArrayPool<double>.Shared.Return(Sum);
-            ArrayPool<double>.Shared.Return(Second);
-            ArrayPool<double>.Shared.Return(Displacement);
+            State.Dispose();
+            NativeMemory.AlignedFree(ChunkDisplacement);
+            ArrayPool<double>.Shared.Return(WideDisplacement);
+            ArrayPool<double>.Shared.Return(WidePoints);
             ArrayPool<double>.Shared.Return(SquaredNorms);
             if (Expanded.Length > 0) ArrayPool<T>.Shared.Return(Expanded);
         }
@@ -214,6 +218,9 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         public readonly T CutWeight;
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;
+
+        /// <summary>Where to count the queries that take the expansion path (null: not counted).</summary>
+        public StrongBox<long>? Expanded;
 
         /// <summary>
         /// Expansion path data (null when T or D rule it out): α²‖y‖² per lane (+∞ in padding lanes, so ũ = −∞ there) and
@@ -235,7 +242,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             Alpha = T.CreateTruncating(level.Alpha);
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
             NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
-            Cut = NegligibleLogit(train.Count);
+            Cut = ScorePartials.NegligibleLogit<T>(train.Count);
             CutWeight = T.CreateTruncating(Math.Exp(-Cut));
             if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
                 throw new ArgumentOutOfRangeException(nameof(level), level,
@@ -299,23 +306,20 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         {
             int d = Dimension, n = Train.Count, groups = Train.GroupCount;
             int q0 = block * QueryBlock, nq = Math.Min(QueryBlock, QueryCount - q0);
-            Array.Fill(s.Max, double.NegativeInfinity, 0, nq);
-            Array.Clear(s.Sum, 0, nq);
-            Array.Clear(s.Second, 0, nq);
-            Array.Clear(s.Displacement, 0, nq * d);
+            s.State.Clear(nq);
             var expansion = s.Expansion;
             if (!MarkExpansion(q0, nq, s.SquaredNorms, expansion)) Array.Clear(expansion);
 
-            bool anyExpansion = false;
-            for (int q = 0; q < nq; q++) anyExpansion |= expansion[q];
+            int expanding = 0;
+            for (int q = 0; q < nq; q++) expanding += expansion[q] ? 1 : 0;
+            bool anyExpansion = expanding > 0;
+            if (Expanded is not null && anyExpansion) Interlocked.Add(ref Expanded.Value, expanding);
 
             fixed (T* pGroups = Train.Groups)
             fixed (T* pRows = Train.Rows)
             fixed (T* pDist = s.Distances)
             fixed (T* pW = s.Weights)
-            fixed (T* pAcc = s.Accumulator)
             fixed (T* pExpanded = s.Expanded)
-            fixed (double* pDisp = s.Displacement)
             {
                 int distStride = TileGroups * W;
                 var refine = s.Refine; // per super-tile: the expansion queries whose candidates are refined by rows
@@ -362,18 +366,12 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                                 if (refine[q]) continue;
                                 T* x = xt + j * d;
                                 T largest = Logits(pDist + j * distStride, pW, ng, valid, NegHalfInvVariance);
-                                if (!Rescale(s, q, double.CreateTruncating(largest))) continue; // every distance so far overflowed T
+                                var row = s.State.Row(q);
+                                if (!row.Rescale(double.CreateTruncating(largest))) continue; // every distance so far overflowed T
 
-                                var (sum, second, heavy) = Exponentiate(pW, pDist + j * distStride, ng, T.CreateTruncating(s.Max[q]), CutWeight);
-                                s.Sum[q] += double.CreateTruncating(sum);
-                                s.Second[q] += double.CreateTruncating(second);
-                                double* disp = pDisp + (long)q * d;
-                                // Row by row costs about one vector step per heavy point and D/W; the transposed groups cost D steps
-                                // per group with any heavy point: rows win for large D or few heavy points, groups for small D.
-                                if (d > SmallDimension || (d >= W && 4 * heavy <= lanes))
-                                    WeightedDisplacementsByRow<TAlpha>(x, pRows + (long)g0 * W * d, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
-                                else
-                                    WeightedDisplacements<TAlpha>(x, tile, ng, d, Alpha, AlphaLow, pW, CutWeight, pAcc, disp);
+                                var (negligible, heavy) = Exponentiate(pW, ng, T.CreateTruncating(row.Max), CutWeight);
+                                row.AddNegligible(double.CreateTruncating(negligible));
+                                if (heavy > 0) MergeHeavyLanes<TAlpha>(x, pRows + (long)g0 * W * d, pW, ng, s, row);
                             }
                         }
                     }
@@ -381,18 +379,17 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     for (int q = 0; anyExpansion && q < nq; q++)
                     {
                         if (refine[q])
-                            RefineCandidates<TAlpha>(q, Queries + (long)(q0 + q) * d, s, sg0, send, pExpanded + (long)q * SuperGroups * W, pRows, pAcc,
-                                pDisp + (long)q * d);
+                            RefineCandidates<TAlpha>(q, Queries + (long)(q0 + q) * d, s, sg0, send, pExpanded + (long)q * SuperGroups * W, pRows);
                     }
                 }
             }
 
             for (int q = 0; q < nq; q++)
             {
-                var disp = new ReadOnlySpan<double>(s.Displacement, q * d, d);
+                var row = s.State.Row(q);
                 if (Partials is not null)
                 {
-                    Partials.CombineQuery(q0 + q, s.Max[q], s.Sum[q], disp, s.Second[q]);
+                    Partials.Row(q0 + q).Combine(row, Level.Alpha);
                     continue;
                 }
                 int mq = QueryCount;
@@ -403,9 +400,127 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     Denoiser = Denoiser == null ? default : new Span<T>(Denoiser, mq * d),
                     Divergence = Divergence == null ? default : new Span<T>(Divergence, mq),
                 };
-                ScorePartials.FinishQuery(Level, n, d, q0 + q, new ReadOnlySpan<T>(Queries + (long)(q0 + q) * d, d),
-                    s.Max[q], s.Sum[q], disp, s.Second[q], outputs);
+                row.Finish(Level, n, q0 + q, outputs);
             }
+        }
+
+        /// <summary>
+        /// Merges the tile's kept lanes (weight above the negligible one) into <paramref name="row"/>, <see cref="CandidateChunk"/>
+        /// rows at a time, read from the row-major copy at <paramref name="rows"/> (the tile's first point).
+        /// </summary>
+        private void MergeHeavyLanes<TAlpha>(T* x, T* rows, T* w, int ng, Scratch s, PartialRow row) where TAlpha : struct, IAlphaMode
+        {
+            var threshold = Vector512.Create(CutWeight);
+            fixed (int* indices = s.HeavyIndices)
+            fixed (T* weights = s.HeavyWeights)
+            {
+                int h = 0;
+                for (int g = 0; g < ng; g++)
+                {
+                    ulong heavy = Vector512.GreaterThan(Vector512.Load(w + g * W), threshold).ExtractMostSignificantBits();
+                    while (heavy != 0)
+                    {
+                        int lane = g * W + BitOperations.TrailingZeroCount(heavy);
+                        heavy &= heavy - 1;
+                        indices[h] = lane;
+                        weights[h++] = w[lane];
+                        if (h == CandidateChunk)
+                        {
+                            MergeRows<TAlpha>(x, rows, indices, weights, h, s, row);
+                            h = 0;
+                        }
+                    }
+                }
+                if (h > 0) MergeRows<TAlpha>(x, rows, indices, weights, h, s, row);
+            }
+        }
+
+        /// <summary>
+        /// Merges <paramref name="count"/> ≤ <see cref="CandidateChunk"/> kept rows (indices into <paramref name="rows"/> and
+        /// weights relative to the state's reference) into <paramref name="row"/>. Pass 1 sums Σ w, Σ w (α y − x) and Σ w y in T,
+        /// four rows per pass over the accumulators; pass 2 sums each row's squared distance from the chunk's own mean
+        /// displacement μ (the rows are still in cache), so the chunk's spread never cancels, and the deviations o = Σ w (d − μ),
+        /// whose ‖o‖²/Σ w it takes off (the corrected two-pass algorithm: the spread is about the exact mean of the rounded
+        /// displacements, though μ is rounded); the sums then move to double and merge by the parallel-variance rule.
+        /// </summary>
+        private void MergeRows<TAlpha>(T* x, T* rows, int* indices, T* weights, int count, Scratch s, PartialRow row)
+            where TAlpha : struct, IAlphaMode
+        {
+            if (count == 0) return;
+            int d = Dimension;
+            T* v = s.ChunkDisplacement, p = s.ChunkPoints, o = s.ChunkOffset;
+            new Span<T>(v, d).Clear();
+            new Span<T>(p, d).Clear();
+            new Span<T>(o, d).Clear();
+            T mass = T.Zero;
+            for (int j = 0; j < count; j++) mass += weights[j];
+            double spread = 0;
+            if (d >= W)
+            {
+                var av = Vector512.Create(Alpha);
+                var avl = Vector512.Create(AlphaLow);
+                var fresh = TailLanes(d);
+                for (int j = 0; j < count; j += 4)
+                {
+                    // past the last row: the chunk's first row with weight 0, a no-op
+                    T* y0 = rows + (long)indices[j] * d;
+                    T* y1 = j + 1 < count ? rows + (long)indices[j + 1] * d : y0;
+                    T* y2 = j + 2 < count ? rows + (long)indices[j + 2] * d : y0;
+                    T* y3 = j + 3 < count ? rows + (long)indices[j + 3] * d : y0;
+                    AddRows4<TAlpha>(x, y0, y1, y2, y3, weights[j], j + 1 < count ? weights[j + 1] : T.Zero,
+                        j + 2 < count ? weights[j + 2] : T.Zero, j + 3 < count ? weights[j + 3] : T.Zero, d, av, avl, fresh, v, p);
+                }
+                var inverseMass = Vector512.Create(T.One / mass);
+                for (int j = 0; j < count; j += 4)
+                {
+                    T* y0 = rows + (long)indices[j] * d;
+                    T* y1 = j + 1 < count ? rows + (long)indices[j + 1] * d : y0;
+                    T* y2 = j + 2 < count ? rows + (long)indices[j + 2] * d : y0;
+                    T* y3 = j + 3 < count ? rows + (long)indices[j + 3] * d : y0;
+                    var (q0, q1, q2, q3) = SquaredDeviations4<TAlpha>(x, y0, y1, y2, y3, weights[j], j + 1 < count ? weights[j + 1] : T.Zero,
+                        j + 2 < count ? weights[j + 2] : T.Zero, j + 3 < count ? weights[j + 3] : T.Zero, d, av, avl, fresh, v, inverseMass, o);
+                    spread += double.CreateTruncating(weights[j]) * double.CreateTruncating(q0);
+                    if (j + 1 < count) spread += double.CreateTruncating(weights[j + 1]) * double.CreateTruncating(q1);
+                    if (j + 2 < count) spread += double.CreateTruncating(weights[j + 2]) * double.CreateTruncating(q2);
+                    if (j + 3 < count) spread += double.CreateTruncating(weights[j + 3]) * double.CreateTruncating(q3);
+                }
+            }
+            else
+            {
+                // D below one vector (only with the query-lanes kernel switched off): the same sums, a coordinate at a time
+                for (int j = 0; j < count; j++)
+                {
+                    T* y = rows + (long)indices[j] * d;
+                    for (int k = 0; k < d; k++)
+                    {
+                        v[k] = T.FusedMultiplyAdd(weights[j], ScalarDisplacement<TAlpha>(x[k], y[k], Alpha, AlphaLow), v[k]);
+                        p[k] = T.FusedMultiplyAdd(weights[j], y[k], p[k]);
+                    }
+                }
+                T inverseMass = T.One / mass;
+                for (int j = 0; j < count; j++)
+                {
+                    T* y = rows + (long)indices[j] * d;
+                    T q = T.Zero;
+                    for (int k = 0; k < d; k++)
+                    {
+                        T t = ScalarDisplacement<TAlpha>(x[k], y[k], Alpha, AlphaLow) - v[k] * inverseMass;
+                        q = T.FusedMultiplyAdd(t, t, q);
+                        o[k] = T.FusedMultiplyAdd(weights[j], t, o[k]);
+                    }
+                    spread += double.CreateTruncating(weights[j]) * double.CreateTruncating(q);
+                }
+            }
+            double offset = 0;
+            for (int k = 0; k < d; k++)
+            {
+                double t = double.CreateTruncating(o[k]);
+                offset += t * t;
+            }
+            spread = Math.Max(0, spread - offset / double.CreateTruncating(mass));
+            Widen(v, s.WideDisplacement, d);
+            Widen(p, s.WidePoints, d);
+            row.Merge(Level.Alpha, 1, double.CreateTruncating(mass), s.WideDisplacement.AsSpan(0, d), s.WidePoints.AsSpan(0, d), spread);
         }
 
         /// <summary>The largest α‖y‖ over the groups [g0, g0 + ng).</summary>
@@ -414,24 +529,6 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             T best = T.Zero;
             foreach (T v in ScaledNorms.AsSpan(g0 * W, ng * W)) best = T.Max(best, v);
             return double.CreateTruncating(best);
-        }
-
-        /// <summary>
-        /// Moves query <paramref name="q"/>'s running maximum up to <paramref name="max"/> when that is larger, rescaling its
-        /// sums; false while the maximum is still −∞ (every distance so far overflowed T).
-        /// </summary>
-        private bool Rescale(Scratch s, int q, double max)
-        {
-            if (max > s.Max[q])
-            {
-                double a = Math.Exp(s.Max[q] - max);
-                s.Sum[q] *= a;
-                s.Second[q] *= a;
-                var disp = s.Displacement.AsSpan(q * Dimension, Dimension);
-                TensorPrimitives.Multiply(disp, a, disp);
-                s.Max[q] = max;
-            }
-            return !double.IsNegativeInfinity(s.Max[q]);
         }
 
         /// <summary>
@@ -503,7 +600,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
 
         /// <summary>The expansion logit from which a point is a candidate: max(L, running maximum) − cut − E (E the query's bound over the set).</summary>
         private T CandidateLimit(Scratch s, int q) =>
-            T.CreateTruncating(Math.Max(s.Lower[q], s.Max[q]) - Cut - BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + MaxScaledNorm, 2));
+            T.CreateTruncating(Math.Max(s.Lower[q], s.State.Row(q).Max) - Cut - BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + MaxScaledNorm, 2));
 
         /// <summary>
         /// The expansion path's second phase for query <paramref name="q"/> over the super-tile [sg0, send): the points with
@@ -512,7 +609,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         /// time (each chunk's rows are read four at a time, and its sums are formed in T before the state moves to double).
         /// Every other point is below e^{−cut} of the maximum and is dropped.
         /// </summary>
-        private void RefineCandidates<TAlpha>(int q, T* x, Scratch s, int sg0, int send, T* estimates, T* pRows, T* pAcc, double* disp)
+        private void RefineCandidates<TAlpha>(int q, T* x, Scratch s, int sg0, int send, T* estimates, T* pRows)
             where TAlpha : struct, IAlphaMode
         {
             int d = Dimension, lanes = (send - sg0) * W, first = sg0 * W;
@@ -549,21 +646,27 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     int ng = (c + W - 1) / W;
                     for (j = c; j < ng * W; j++) distances[j] = T.Zero;
                     T largest = Logits(distances, logits, ng, c, NegHalfInvVariance);
-                    if (Rescale(s, q, double.CreateTruncating(largest)))
+                    var row = s.State.Row(q);
+                    if (row.Rescale(double.CreateTruncating(largest)))
                     {
-                        var (sum, second, _) = Exponentiate(logits, distances, ng, T.CreateTruncating(s.Max[q]), CutWeight);
-                        s.Sum[q] += double.CreateTruncating(sum);
-                        s.Second[q] += double.CreateTruncating(second);
-                        WeightedRows<TAlpha>(x, pRows, chunk, logits, c, d, Alpha, AlphaLow, CutWeight, pAcc, disp);
+                        var (negligible, _) = Exponentiate(logits, ng, T.CreateTruncating(row.Max), CutWeight);
+                        row.AddNegligible(double.CreateTruncating(negligible));
+                        int h = 0;
+                        for (j = 0; j < c; j++)
+                        {
+                            if (!(logits[j] > CutWeight)) continue;
+                            s.HeavyIndices[h] = chunk[j];
+                            s.HeavyWeights[h++] = logits[j];
+                        }
+                        fixed (int* heavyIndices = s.HeavyIndices)
+                        fixed (T* heavyWeights = s.HeavyWeights)
+                            MergeRows<TAlpha>(x, pRows, heavyIndices, heavyWeights, h, s, row);
                     }
                     c = 0;
                 }
             }
         }
     }
-
-    /// <summary>Largest D for which the transposed-group weighted sum can beat the row-by-row one.</summary>
-    private const int SmallDimension = 32;
 
     /// <summary>logits = dist·scale over the <paramref name="ng"/> groups, −∞ in lanes past <paramref name="valid"/>; returns the largest.</summary>
     private static T Logits(T* dist, T* logits, int ng, int valid, T scale)
@@ -585,25 +688,25 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     }
 
     /// <summary>
-    /// In one pass over the tile: weights e^{u − max} in place of the logits, their sum, Σ e·dist, and the number of
-    /// lanes above the negligible weight (summed per lane in T, then across lanes).
+    /// In one pass over the tile: weights e^{u − max} in place of the logits, the sum of those at or below the negligible
+    /// weight (they count in the log-density's normaliser only) and the number above it (summed per lane in T, then across lanes).
     /// </summary>
-    private static (T Sum, T Second, int Heavy) Exponentiate(T* logits, T* dist, int ng, T max, T negligible)
+    private static (T Negligible, int Heavy) Exponentiate(T* logits, int ng, T max, T negligible)
     {
         var m = Vector512.Create(max);
         var threshold = Vector512.Create(negligible);
-        Vector512<T> sum = default, second = default;
+        Vector512<T> light = default;
         int heavy = 0;
         for (int g = 0; g < ng; g++)
         {
             int o = g * W;
             var e = Exp(Vector512.Load(logits + o) - m);
             e.Store(logits + o);
-            sum += e;
-            second = Fma(e, Vector512.Load(dist + o), second);
-            heavy += BitOperations.PopCount(Vector512.GreaterThan(e, threshold).ExtractMostSignificantBits());
+            var kept = Vector512.GreaterThan(e, threshold);
+            light += Vector512.AndNot(e, kept);
+            heavy += BitOperations.PopCount(kept.ExtractMostSignificantBits());
         }
-        return (Vector512.Sum(sum), Vector512.Sum(second), heavy);
+        return (Vector512.Sum(light), heavy);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -791,170 +894,117 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     }
 
     /// <summary>
-    /// displacement[k] += Σ_i w_i (α y_ik − x_k) over the tile's non-negligible points, one row-major point at a time,
-    /// vectorised over k (D ≥ one vector; the last partial vector overlaps the previous one, masked to not add twice).
-    /// </summary>
-    private static void WeightedDisplacementsByRow<TAlpha>(T* x, T* rows, int ng, int d, T alpha, T alphaLow, T* w, T negligible, T* acc, double* displacement)
-        where TAlpha : struct, IAlphaMode
-    {
-        var av = Vector512.Create(alpha);
-        var avl = Vector512.Create(alphaLow);
-        var threshold = Vector512.Create(negligible);
-        var fresh = TailLanes(d);
-        int pending = 0; // heavy groups summed in T since the last flush to double
-        for (int g = 0; g < ng; g++)
-        {
-            ulong heavy = Vector512.GreaterThan(Vector512.Load(w + g * W), threshold).ExtractMostSignificantBits();
-            if (heavy == 0) continue;
-            if (pending == 0) new Span<T>(acc, d).Clear();
-            // four heavy rows per pass over the accumulator: one load and store of it serve four FMAs
-            while (heavy != 0)
-            {
-                T* y0 = NextRow(ref heavy, rows, g, d, w, out T w0);
-                T* y1 = NextRow(ref heavy, rows, g, d, w, out T w1);
-                T* y2 = NextRow(ref heavy, rows, g, d, w, out T w2);
-                T* y3 = NextRow(ref heavy, rows, g, d, w, out T w3);
-                AddRows4<TAlpha>(x, y0, y1, y2, y3, w0, w1, w2, w3, d, av, avl, fresh, acc);
-            }
-            // at most FlushGroups·W points are summed in T before the sum moves to double (the bound's γ_128)
-            if (++pending == FlushGroups)
-            {
-                Flush(acc, d, displacement);
-                pending = 0;
-            }
-        }
-        if (pending > 0) Flush(acc, d, displacement);
-    }
-
-    /// <summary>
     /// The lanes of a row's last vector (which starts at D − W and overlaps the previous one when W does not divide D) that
     /// the full vectors have not covered: j ≥ W − D mod W.
     /// </summary>
     private static Vector512<T> TailLanes(int d) =>
         Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
 
-    /// <summary>acc[k] += Σ_j w_j (α y_jk − x_k) for four rows (a zero weight adds nothing); D ≥ one vector, the last vector overlapping.</summary>
+    /// <summary>
+    /// v[k] += Σ_j w_j (α y_jk − x_k) and p[k] += Σ_j w_j y_jk for four rows (a zero weight adds nothing); D ≥ one vector, the
+    /// last vector overlapping the previous one, masked to not add twice.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void AddRows4<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, T w0, T w1, T w2, T w3, int d,
-        Vector512<T> av, Vector512<T> avl, Vector512<T> fresh, T* acc) where TAlpha : struct, IAlphaMode
+        Vector512<T> av, Vector512<T> avl, Vector512<T> fresh, T* v, T* p) where TAlpha : struct, IAlphaMode
     {
         Vector512<T> v0 = Vector512.Create(w0), v1 = Vector512.Create(w1), v2 = Vector512.Create(w2), v3 = Vector512.Create(w3);
+        int k = 0;
+        for (; k + W <= d; k += W) AddRows4At<TAlpha>(x, y0, y1, y2, y3, v0, v1, v2, v3, k, av, avl, v, p);
+        if (k < d) AddRows4At<TAlpha>(x, y0, y1, y2, y3, v0 & fresh, v1 & fresh, v2 & fresh, v3 & fresh, d - W, av, avl, v, p);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRows4At<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, Vector512<T> w0, Vector512<T> w1, Vector512<T> w2, Vector512<T> w3,
+        int k, Vector512<T> av, Vector512<T> avl, T* v, T* p) where TAlpha : struct, IAlphaMode
+    {
+        var nx = -Vector512.Load(x + k);
+        var a = Vector512.Load(v + k);
+        var b = Vector512.Load(p + k);
+        var r0 = Vector512.Load(y0 + k);
+        var r1 = Vector512.Load(y1 + k);
+        var r2 = Vector512.Load(y2 + k);
+        var r3 = Vector512.Load(y3 + k);
+        a = Fma(w0, Difference<TAlpha>(av, avl, r0, nx), a);
+        b = Fma(w0, r0, b);
+        a = Fma(w1, Difference<TAlpha>(av, avl, r1, nx), a);
+        b = Fma(w1, r1, b);
+        a = Fma(w2, Difference<TAlpha>(av, avl, r2, nx), a);
+        b = Fma(w2, r2, b);
+        a = Fma(w3, Difference<TAlpha>(av, avl, r3, nx), a);
+        b = Fma(w3, r3, b);
+        a.Store(v + k);
+        b.Store(p + k);
+    }
+
+    /// <summary>
+    /// ‖(α y_j − x) − μ‖² for four rows, μ = v·<paramref name="inverseMass"/> the chunk's mean displacement (the same
+    /// differences as <see cref="AddRows4{TAlpha}"/>, so the spread is of exactly the displacements that were summed), and
+    /// o[k] += Σ_j w_j ((α y_jk − x_k) − μ_k).
+    /// </summary>
+    private static (T, T, T, T) SquaredDeviations4<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, T w0, T w1, T w2, T w3, int d,
+        Vector512<T> av, Vector512<T> avl, Vector512<T> fresh, T* v, Vector512<T> inverseMass, T* o) where TAlpha : struct, IAlphaMode
+    {
+        Vector512<T> v0 = Vector512.Create(w0), v1 = Vector512.Create(w1), v2 = Vector512.Create(w2), v3 = Vector512.Create(w3);
+        Vector512<T> q0 = default, q1 = default, q2 = default, q3 = default;
         int k = 0;
         for (; k + W <= d; k += W)
         {
             var nx = -Vector512.Load(x + k);
-            var a = Vector512.Load(acc + k);
-            a = Fma(v0, Difference<TAlpha>(av, avl, Vector512.Load(y0 + k), nx), a);
-            a = Fma(v1, Difference<TAlpha>(av, avl, Vector512.Load(y1 + k), nx), a);
-            a = Fma(v2, Difference<TAlpha>(av, avl, Vector512.Load(y2 + k), nx), a);
-            a = Fma(v3, Difference<TAlpha>(av, avl, Vector512.Load(y3 + k), nx), a);
-            a.Store(acc + k);
+            var mean = Vector512.Load(v + k) * inverseMass;
+            var t0 = Difference<TAlpha>(av, avl, Vector512.Load(y0 + k), nx) - mean;
+            var t1 = Difference<TAlpha>(av, avl, Vector512.Load(y1 + k), nx) - mean;
+            var t2 = Difference<TAlpha>(av, avl, Vector512.Load(y2 + k), nx) - mean;
+            var t3 = Difference<TAlpha>(av, avl, Vector512.Load(y3 + k), nx) - mean;
+            q0 = Fma(t0, t0, q0);
+            q1 = Fma(t1, t1, q1);
+            q2 = Fma(t2, t2, q2);
+            q3 = Fma(t3, t3, q3);
+            Fma(v3, t3, Fma(v2, t2, Fma(v1, t1, Fma(v0, t0, Vector512.Load(o + k))))).Store(o + k);
         }
         if (k < d)
         {
             int tail = d - W;
             var nx = -Vector512.Load(x + tail);
-            var a = Vector512.Load(acc + tail);
-            a = Fma(v0 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y0 + tail), nx), a);
-            a = Fma(v1 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y1 + tail), nx), a);
-            a = Fma(v2 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y2 + tail), nx), a);
-            a = Fma(v3 & fresh, Difference<TAlpha>(av, avl, Vector512.Load(y3 + tail), nx), a);
-            a.Store(acc + tail);
+            var mean = Vector512.Load(v + tail) * inverseMass;
+            var t0 = (Difference<TAlpha>(av, avl, Vector512.Load(y0 + tail), nx) - mean) & fresh;
+            var t1 = (Difference<TAlpha>(av, avl, Vector512.Load(y1 + tail), nx) - mean) & fresh;
+            var t2 = (Difference<TAlpha>(av, avl, Vector512.Load(y2 + tail), nx) - mean) & fresh;
+            var t3 = (Difference<TAlpha>(av, avl, Vector512.Load(y3 + tail), nx) - mean) & fresh;
+            q0 = Fma(t0, t0, q0);
+            q1 = Fma(t1, t1, q1);
+            q2 = Fma(t2, t2, q2);
+            q3 = Fma(t3, t3, q3);
+            Fma(v3, t3, Fma(v2, t2, Fma(v1, t1, Fma(v0, t0, Vector512.Load(o + tail))))).Store(o + tail);
         }
+        return (Vector512.Sum(q0), Vector512.Sum(q1), Vector512.Sum(q2), Vector512.Sum(q3));
     }
 
-    /// <summary>
-    /// displacement[k] += Σ w_j (α y_jk − x_k) over the <paramref name="count"/> listed rows whose weight is above
-    /// <paramref name="negligible"/>, four rows per pass over the accumulator, summed in T (at most <see cref="CandidateChunk"/>
-    /// terms) and then added to the double state. D ≥ one vector.
-    /// </summary>
-    private static void WeightedRows<TAlpha>(T* x, T* rows, int* indices, T* w, int count, int d, T alpha, T alphaLow, T negligible,
-        T* acc, double* displacement) where TAlpha : struct, IAlphaMode
-    {
-        var av = Vector512.Create(alpha);
-        var avl = Vector512.Create(alphaLow);
-        var fresh = TailLanes(d);
-        int* heavy = stackalloc int[CandidateChunk];
-        int h = 0;
-        for (int j = 0; j < count; j++)
-            if (w[j] > negligible) heavy[h++] = j;
-        if (h == 0) return;
-        new Span<T>(acc, d).Clear();
-        for (int j = 0; j < h; j += 4)
-        {
-            // past the last heavy row: row 0 of the list with weight 0, a no-op
-            int j1 = j + 1 < h ? heavy[j + 1] : heavy[j], j2 = j + 2 < h ? heavy[j + 2] : heavy[j], j3 = j + 3 < h ? heavy[j + 3] : heavy[j];
-            AddRows4<TAlpha>(x, rows + (long)indices[heavy[j]] * d, rows + (long)indices[j1] * d, rows + (long)indices[j2] * d,
-                rows + (long)indices[j3] * d, w[heavy[j]], j + 1 < h ? w[j1] : T.Zero, j + 2 < h ? w[j2] : T.Zero, j + 3 < h ? w[j3] : T.Zero,
-                d, av, avl, fresh, acc);
-        }
-        Flush(acc, d, displacement);
-    }
-
-    /// <summary>The row and weight of the next heavy lane; once the lanes run out, row 0 with weight 0 (a no-op).</summary>
+    /// <summary>α y − x as <see cref="Difference{TAlpha}"/> forms it, one coordinate.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static T* NextRow(ref ulong heavy, T* rows, int g, int d, T* w, out T weight)
+    private static T ScalarDisplacement<TAlpha>(T x, T y, T alpha, T alphaLow) where TAlpha : struct, IAlphaMode
     {
-        if (heavy == 0)
-        {
-            weight = T.Zero;
-            return rows;
-        }
-        int lane = BitOperations.TrailingZeroCount(heavy);
-        heavy &= heavy - 1;
-        weight = w[g * W + lane];
-        return rows + (long)(g * W + lane) * d;
+        T t = T.FusedMultiplyAdd(alpha, y, -x);
+        return TAlpha.IsExact ? t : T.FusedMultiplyAdd(alphaLow, y, t);
     }
 
-    /// <summary>Heavy groups whose rows are summed in T before the partial sum is added to the double state.</summary>
-    private const int FlushGroups = 8;
-
-    private static void Flush(T* acc, int d, double* displacement)
+    /// <summary>destination[k] = source[k] in double, k &lt; d.</summary>
+    private static void Widen(T* source, double[] destination, int d)
     {
         int k = 0;
         if (typeof(T) == typeof(float))
         {
-            // widened a vector at a time: this runs once per tile with a heavy point, D values each time
-            for (; k + 16 <= d; k += 16)
+            fixed (double* to = destination)
             {
-                var (lo, hi) = Vector512.Widen(Vector512.Load((float*)acc + k));
-                (Vector512.Load(displacement + k) + lo).Store(displacement + k);
-                (Vector512.Load(displacement + k + 8) + hi).Store(displacement + k + 8);
+                for (; k + 16 <= d; k += 16)
+                {
+                    var (lo, hi) = Vector512.Widen(Vector512.Load((float*)source + k));
+                    lo.Store(to + k);
+                    hi.Store(to + k + 8);
+                }
             }
         }
-        for (; k < d; k++)
-            displacement[k] += double.CreateTruncating(acc[k]);
-    }
-
-    /// <summary>displacement[k] += Σ_i w_i (α y_ik − x_k) over the tile's non-negligible groups.</summary>
-    private static void WeightedDisplacements<TAlpha>(T* x, T* tile, int ng, int d, T alpha, T alphaLow, T* w, T negligible, T* acc, double* displacement)
-        where TAlpha : struct, IAlphaMode
-    {
-        var av = Vector512.Create(alpha);
-        var avl = Vector512.Create(alphaLow);
-        var threshold = Vector512.Create(negligible);
-        long stride = (long)d * W;
-        bool any = false;
-        for (int g = 0; g < ng; g++)
-        {
-            var wv = Vector512.Load(w + g * W);
-            if (!Vector512.GreaterThanAny(wv, threshold)) continue;
-            if (!any)
-            {
-                new Span<T>(acc, d * W).Clear();
-                any = true;
-            }
-            T* y = tile + g * stride;
-            for (int k = 0; k < d; k++)
-            {
-                int o = k * W;
-                var t = Difference<TAlpha>(av, avl, Vector512.Load(y + o), Vector512.Create(-x[k]));
-                Fma(wv, t, Vector512.Load(acc + o)).Store(acc + o);
-            }
-        }
-        if (!any) return;
-        for (int k = 0; k < d; k++)
-            displacement[k] += double.CreateTruncating(Vector512.Sum(Vector512.Load(acc + k * W)));
+        for (; k < d; k++) destination[k] = double.CreateTruncating(source[k]);
     }
 
     /// <summary>‖x − α y‖² of one row-major point by direct differences, vectorised over coordinates (the candidates' exact distance).</summary>

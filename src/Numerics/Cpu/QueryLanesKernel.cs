@@ -106,19 +106,22 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         /// <summary>First points of the tile's pairs (p, p + 1) with a non-negligible lane.</summary>
         public readonly int* Heavy;
 
-        /// <summary>Per lane, in double: Σ e, Σ e‖t‖² and Σ e t_k (D rows of W).</summary>
-        public readonly double* Sum, Second, Displacement, Factor;
+        /// <summary>A tile's sums per lane, in T: Σ e t_k and Σ e y_k (D rows of W), and the negligible and kept weights' sums.</summary>
+        public readonly T* ChunkDifference, ChunkPoints, Negligible, Kept;
 
-        /// <summary>A query's displacement gathered from its lane, for the scalar finish.</summary>
-        public readonly double[] Column;
+        /// <summary>The block's running states (one per lane), in double.</summary>
+        public readonly PartialRows State;
+
+        /// <summary>A lane's tile sums gathered and widened, for the merge into its state.</summary>
+        public readonly double[] ColumnDisplacement, ColumnPoints;
 
         private readonly void* _block;
 
         public Scratch(Job job)
         {
             int w = W, d = job.Dimension, p = job.TilePoints;
-            long vectors = d + (long)(p + 1) * d + 3L * p + 1; // a phantom row after the last point of the differences and weights
-            long bytes = vectors * 64 + (long)(d + 3) * w * sizeof(double) + (p / 2 + 1) * sizeof(int) + 64;
+            long vectors = d + (long)(p + 1) * d + 3L * p + 1 + 2L * d + 2; // a phantom row after the last point of the differences and weights
+            long bytes = vectors * 64 + (p / 2 + 1) * sizeof(int) + 64;
             _block = NativeMemory.AlignedAlloc((nuint)bytes, 64);
             byte* at = (byte*)_block;
             X = (T*)at; at += d * 64;
@@ -126,15 +129,21 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             Distances = (T*)at; at += p * 64;
             Logits = (T*)at; at += p * 64;
             Weights = (T*)at; at += (p + 1) * 64;
-            Sum = (double*)at; at += w * sizeof(double);
-            Second = (double*)at; at += w * sizeof(double);
-            Factor = (double*)at; at += w * sizeof(double);
-            Displacement = (double*)at; at += (long)d * w * sizeof(double);
+            ChunkDifference = (T*)at; at += d * 64;
+            ChunkPoints = (T*)at; at += d * 64;
+            Negligible = (T*)at; at += 64;
+            Kept = (T*)at; at += 64;
             Heavy = (int*)at;
-            Column = new double[d];
+            State = PartialRows.Rent(w, d);
+            ColumnDisplacement = new double[d];
+            ColumnPoints = new double[d];
         }
 
-        public void Dispose() => NativeMemory.AlignedFree(_block);
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(_block);
+            State.Dispose();
+        }
     }
 
     private sealed class Job
@@ -157,7 +166,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             Alpha = T.CreateTruncating(level.Alpha);
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
             NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
-            CutWeight = T.CreateTruncating(Math.Exp(-FusedScoreKernel<T>.NegligibleLogit(train.Count)));
+            CutWeight = T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
             if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
                 throw new ArgumentOutOfRangeException(nameof(level), level,
                     $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
@@ -180,9 +189,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 T* x = Queries + (long)(q0 + Math.Min(lane, nq - 1)) * d;
                 for (int k = 0; k < d; k++) s.X[k * w + lane] = x[k];
             }
-            new Span<double>(s.Sum, w).Clear();
-            new Span<double>(s.Second, w).Clear();
-            new Span<double>(s.Displacement, d * w).Clear();
+            s.State.Clear(w);
             var max = Vector512.Create(T.NegativeInfinity);
             var cut = Vector512.Create(CutWeight);
 
@@ -194,13 +201,18 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     var tileMax = Differences<TAlpha>(pRows + (long)p0 * d, np, d, s);
                     var grown = Vector512.Max(max, tileMax);
                     // lanes whose maximum grew rescale their state by e^{old − new} (0 from −∞; both −∞ is no growth)
-                    if (Vector512.GreaterThanAny(grown, max)) Rescale(s, max, grown, d);
+                    if (Vector512.GreaterThanAny(grown, max))
+                        for (int lane = 0; lane < w; lane++) s.State.Row(lane).Rescale(double.CreateTruncating(grown[lane]));
                     max = grown;
                     // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
                     var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
 
                     int heavy = Weights(s, np, d, shift, cut);
-                    if (heavy == 0) continue;
+                    if (heavy == 0)
+                    {
+                        for (int lane = 0; lane < w; lane++) s.State.Row(lane).AddNegligible(double.CreateTruncating(s.Negligible[lane]));
+                        continue;
+                    }
                     int k0 = 0;
                     for (; k0 + 8 <= d; k0 += 8) WeightedSums8(s, heavy, d, k0);
                     for (; k0 + 4 <= d; k0 += 4) WeightedSums<Four>(s, heavy, d, k0);
@@ -210,92 +222,101 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                         case 2: WeightedSums<Two>(s, heavy, d, k0); break;
                         case 1: WeightedSums<One>(s, heavy, d, k0); break;
                     }
+                    WeightedPoints(s, heavy, d, pRows + (long)p0 * d, np);
+                    MergeTile(s, heavy, d, Level.Alpha);
                 }
             }
 
-            if (Partials is null && Finish(s, max, q0, nq)) return;
             for (int lane = 0; lane < nq; lane++)
             {
                 int q = q0 + lane;
-                // Σ e (x − α y) is the negated displacement Σ e (α y − x)
-                for (int k = 0; k < d; k++) s.Column[k] = -s.Displacement[k * w + lane];
-                double laneMax = double.CreateTruncating(max[lane]);
+                var row = s.State.Row(lane);
                 if (Partials is not null)
                 {
-                    Partials.CombineQuery(q, laneMax, s.Sum[lane], s.Column, s.Second[lane]);
+                    Partials.Row(q).Combine(row, Level.Alpha);
                     continue;
                 }
                 int mq = QueryCount;
-                var outputs = new ScoreOutputs<T>
+                row.Finish(Level, n, q, new ScoreOutputs<T>
                 {
                     LogDensity = LogDensity == null ? default : new Span<T>(LogDensity, mq),
                     Score = Score == null ? default : new Span<T>(Score, mq * d),
                     Denoiser = Denoiser == null ? default : new Span<T>(Denoiser, mq * d),
                     Divergence = Divergence == null ? default : new Span<T>(Divergence, mq),
-                };
-                ScorePartials.FinishQuery(Level, n, d, q, new ReadOnlySpan<T>(Queries + (long)q * d, d),
-                    laneMax, s.Sum[lane], s.Column, s.Second[lane], outputs);
+                });
             }
         }
 
         /// <summary>
-        /// The outputs of the block's queries, eight lanes at a time in double, by the operations of
-        /// <see cref="ScorePartials.FinishQuery{T}"/> in its order (its two logarithms per query cost more than the block's
-        /// arithmetic at small N); false, having written nothing, when a query's state is degenerate (the scalar finish
-        /// then throws for it).
+        /// Merges the tile's sums into each lane's state: the negligible weights into the normaliser; the kept ones' mass,
+        /// displacement (the negation of Σ e t) and point sums, and their spread about the tile's own mean, which this
+        /// computes here from the held differences (a second pass over the heavy pairs, in L1), so it never cancels. The
+        /// mean is rounded, so the pass also sums the deviations o = Σ e (t − mean) and takes off ‖o‖²/Σ e (the corrected
+        /// two-pass algorithm): the spread is then about the exact mean of the held differences.
         /// </summary>
-        private bool Finish(Scratch s, Vector512<T> max, int q0, int nq)
+        private static void MergeTile(Scratch s, int heavy, int d, double alpha)
         {
-            int d = Dimension, w = W;
-            double s2 = Level.Variance;
-            var maxD = s.Factor; // free until the next block
-            for (int i = 0; i < w; i += 8) Widen(max, i).Store(maxD + i);
-            for (int lane = 0; lane < nq; lane++)
+            int w = W;
+            long rowStride = (long)d * w;
+            var kept = Vector512.Load(s.Kept);
+            var inverse = Vector512.ConditionalSelect(Vector512.GreaterThan(kept, Vector512<T>.Zero), Vector512<T>.One / kept, Vector512<T>.Zero);
+            Vector512<T> even = default, odd = default, offset = default;
+            for (int k = 0; k < d; k++)
             {
-                double sum = s.Sum[lane];
-                if (!(sum > 0) || double.IsInfinity(maxD[lane]) || !double.IsFinite(sum)) return false;
-            }
-            var logN = Vector512.Create(Math.Log(Train.Count));
-            var normalisation = Vector512.Create(0.5 * d * Math.Log(2 * Math.PI * s2));
-            for (int i = 0; i < nq; i += 8)
-            {
-                int lanes = Math.Min(8, nq - i);
-                var sum = Vector512.Load(s.Sum + i);
-                var invS = Vector512<double>.One / sum;
-                if (LogDensity != null)
+                var mean = Vector512.Load(s.ChunkDifference + k * w) * inverse;
+                T* t = s.Differences + k * w;
+                Vector512<T> oe = default, oo = default;
+                for (int i = 0; i < heavy; i++)
                 {
-                    // ((max + log S) − log N) − (D/2) log(2πσ²), as FinishQuery groups it
-                    var logS = Vector512.Log(sum);
-                    var ld = Vector512.Load(maxD + i) + logS - logN - normalisation;
-                    for (int j = 0; j < lanes; j++) LogDensity[q0 + i + j] = T.CreateTruncating(ld[j]);
+                    int p = s.Heavy[i];
+                    var dp = Vector512.Load(t + p * rowStride) - mean;
+                    var dr = Vector512.Load(t + (p + 1) * rowStride) - mean;
+                    var ep = Vector512.Load(s.Weights + p * w) * dp;
+                    var er = Vector512.Load(s.Weights + (p + 1) * w) * dr;
+                    even = FusedScoreKernel<T>.Fma(ep, dp, even);
+                    odd = FusedScoreKernel<T>.Fma(er, dr, odd);
+                    oe += ep;
+                    oo += er;
                 }
-                var meanSquare = Vector512<double>.Zero;
+                var o = oe + oo;
+                offset = FusedScoreKernel<T>.Fma(o, o, offset);
+            }
+            var spread = even + odd;
+            for (int lane = 0; lane < w; lane++)
+            {
+                var row = s.State.Row(lane);
+                row.AddNegligible(double.CreateTruncating(s.Negligible[lane]));
                 for (int k = 0; k < d; k++)
                 {
-                    var v = -Vector512.Load(s.Displacement + k * w + i) * invS;
-                    meanSquare += v * v;
-                    if (Score != null)
-                    {
-                        var score = v / Vector512.Create(s2);
-                        for (int j = 0; j < lanes; j++) Score[(long)(q0 + i + j) * d + k] = T.CreateTruncating(score[j]);
-                    }
-                    if (Denoiser != null)
-                    {
-                        for (int j = 0; j < lanes; j++)
-                        {
-                            long at = (long)(q0 + i + j) * d + k;
-                            Denoiser[at] = T.CreateTruncating((double.CreateTruncating(Queries[at]) + v[j]) / Level.Alpha);
-                        }
-                    }
+                    s.ColumnDisplacement[k] = -double.CreateTruncating(s.ChunkDifference[k * w + lane]);
+                    s.ColumnPoints[k] = double.CreateTruncating(s.ChunkPoints[k * w + lane]);
                 }
-                if (Divergence != null)
-                {
-                    var spread = Vector512.Max(Vector512<double>.Zero, Vector512.Load(s.Second + i) * invS - meanSquare);
-                    var divergence = spread / Vector512.Create(s2 * s2) - Vector512.Create(d / s2);
-                    for (int j = 0; j < lanes; j++) Divergence[q0 + i + j] = T.CreateTruncating(divergence[j]);
-                }
+                double mass = double.CreateTruncating(kept[lane]);
+                double centred = mass > 0 ? Math.Max(0, double.CreateTruncating(spread[lane]) - double.CreateTruncating(offset[lane]) / mass) : 0;
+                row.Merge(alpha, 1, mass, s.ColumnDisplacement, s.ColumnPoints, centred);
             }
-            return true;
+        }
+
+        /// <summary>
+        /// Σ e y_k per lane over the tile's heavy pairs, y broadcast from the row-major points at <paramref name="rows"/> (the
+        /// tile's first), even and odd points apart, into the tile's point sums.
+        /// </summary>
+        private static void WeightedPoints(Scratch s, int heavy, int d, T* rows, int np)
+        {
+            int w = W;
+            for (int k = 0; k < d; k++)
+            {
+                Vector512<T> a = default, b = default;
+                for (int i = 0; i < heavy; i++)
+                {
+                    int p = s.Heavy[i];
+                    a = FusedScoreKernel<T>.Fma(Vector512.Load(s.Weights + p * w), Vector512.Create(rows[(long)p * d + k]), a);
+                    // the phantom partner of an odd last point has weight 0 and no row: 0 stands in for its coordinates
+                    T y = p + 1 < np ? rows[(long)(p + 1) * d + k] : T.Zero;
+                    b = FusedScoreKernel<T>.Fma(Vector512.Load(s.Weights + (p + 1) * w), Vector512.Create(y), b);
+                }
+                (a + b).Store(s.ChunkPoints + k * w);
+            }
         }
 
         /// <summary>
@@ -364,88 +385,44 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         private static int Weights(Scratch s, int np, int d, Vector512<T> shift, Vector512<T> cut)
         {
             int w = W;
-            T* logits = s.Logits, distances = s.Distances, weights = s.Weights;
+            T* logits = s.Logits, weights = s.Weights;
             int* list = s.Heavy;
-            Vector512<T> sum0 = default, sum1 = default, second0 = default, second1 = default;
+            Vector512<T> light0 = default, light1 = default, kept0 = default, kept1 = default;
             int heavy = 0, p = 0;
             for (; p + 2 <= np; p += 2)
             {
                 var e0 = FusedScoreKernel<T>.Exp(Vector512.Load(logits + p * w) - shift);
                 var e1 = FusedScoreKernel<T>.Exp(Vector512.Load(logits + (p + 1) * w) - shift);
-                sum0 += e0;
-                sum1 += e1;
-                second0 = FusedScoreKernel<T>.Fma(e0, Vector512.Load(distances + p * w), second0);
-                second1 = FusedScoreKernel<T>.Fma(e1, Vector512.Load(distances + (p + 1) * w), second1);
                 var keep0 = Vector512.GreaterThan(e0, cut);
                 var keep1 = Vector512.GreaterThan(e1, cut);
-                Vector512.ConditionalSelect(keep0, e0, Vector512<T>.Zero).Store(weights + p * w);
-                Vector512.ConditionalSelect(keep1, e1, Vector512<T>.Zero).Store(weights + (p + 1) * w);
+                var w0 = e0 & keep0;
+                var w1 = e1 & keep1;
+                w0.Store(weights + p * w);
+                w1.Store(weights + (p + 1) * w);
+                kept0 += w0;
+                kept1 += w1;
+                light0 += Vector512.AndNot(e0, keep0);
+                light1 += Vector512.AndNot(e1, keep1);
                 list[heavy] = p;
                 heavy += (keep0 | keep1).ExtractMostSignificantBits() == 0 ? 0 : 1;
             }
             if (p < np)
             {
                 var e0 = FusedScoreKernel<T>.Exp(Vector512.Load(logits + p * w) - shift);
-                sum0 += e0;
-                second0 = FusedScoreKernel<T>.Fma(e0, Vector512.Load(distances + p * w), second0);
                 var keep0 = Vector512.GreaterThan(e0, cut);
-                Vector512.ConditionalSelect(keep0, e0, Vector512<T>.Zero).Store(weights + p * w);
+                var w0 = e0 & keep0;
+                w0.Store(weights + p * w);
+                kept0 += w0;
+                light0 += Vector512.AndNot(e0, keep0);
                 // the scratch may hold anything (NaN included) past the last point
                 Vector512<T>.Zero.Store(weights + np * w);
                 new Span<T>(s.Differences + (long)np * d * w, d * w).Clear();
                 list[heavy] = p;
                 heavy += keep0.ExtractMostSignificantBits() == 0 ? 0 : 1;
             }
-            AddTo(s.Sum, sum0 + sum1);
-            AddTo(s.Second, second0 + second1);
+            (light0 + light1).Store(s.Negligible);
+            (kept0 + kept1).Store(s.Kept);
             return heavy;
-        }
-
-        /// <summary>Multiplies each lane's state by e^{old − new} where its maximum grew (1 elsewhere).</summary>
-        private static void Rescale(Scratch s, Vector512<T> old, Vector512<T> grown, int d)
-        {
-            int w = W;
-            double* f = s.Factor;
-            for (int i = 0; i < w; i += 8)
-            {
-                var o = Widen(old, i);
-                var g = Widen(grown, i);
-                // clamped to −700: beyond ±709 the library's exponential falls back to scalar calls (old = −∞ in the first tile,
-                // where the state is 0 and any finite factor does; a state 700 nats down is negligible either way)
-                var a = Vector512.ConditionalSelect(Vector512.GreaterThan(g, o), Vector512.Exp(Vector512.Max(o - g, Vector512.Create(-700.0))), Vector512<double>.One);
-                a.Store(f + i);
-            }
-            ScaleRow(s.Sum, f, w);
-            ScaleRow(s.Second, f, w);
-            for (int k = 0; k < d; k++) ScaleRow(s.Displacement + k * w, f, w);
-        }
-
-        private static void ScaleRow(double* row, double* factor, int w)
-        {
-            for (int i = 0; i < w; i += 8) (Vector512.Load(row + i) * Vector512.Load(factor + i)).Store(row + i);
-        }
-
-        /// <summary>Lanes [i, i + 8) of <paramref name="v"/> in double.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<double> Widen(Vector512<T> v, int i)
-        {
-            if (typeof(T) == typeof(double)) return v.AsDouble();
-            var (lo, hi) = Vector512.Widen(v.AsSingle());
-            return i == 0 ? lo : hi;
-        }
-
-        /// <summary>row[lane] += v[lane] in double.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        internal static void AddTo(double* row, Vector512<T> v)
-        {
-            if (typeof(T) == typeof(double))
-            {
-                (Vector512.Load(row) + v.AsDouble()).Store(row);
-                return;
-            }
-            var (lo, hi) = Vector512.Widen(v.AsSingle());
-            (Vector512.Load(row) + lo).Store(row);
-            (Vector512.Load(row + 8) + hi).Store(row + 8);
         }
 
         /// <summary>
@@ -483,11 +460,11 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     b3 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 3 * w), b3);
                 }
             }
-            double* row = s.Displacement + k0 * w;
-            AddTo(row, a0 + b0);
-            if (c > 1) AddTo(row + w, a1 + b1);
-            if (c > 2) AddTo(row + 2 * w, a2 + b2);
-            if (c > 3) AddTo(row + 3 * w, a3 + b3);
+            T* row = s.ChunkDifference + k0 * w;
+            (a0 + b0).Store(row);
+            if (c > 1) (a1 + b1).Store(row + w);
+            if (c > 2) (a2 + b2).Store(row + 2 * w);
+            if (c > 3) (a3 + b3).Store(row + 3 * w);
         }
     }
 
@@ -525,15 +502,15 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             a7 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 7 * w), a7);
             b7 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 7 * w), b7);
         }
-        double* row = s.Displacement + k0 * w;
-        Job.AddTo(row, a0 + b0);
-        Job.AddTo(row + w, a1 + b1);
-        Job.AddTo(row + 2 * w, a2 + b2);
-        Job.AddTo(row + 3 * w, a3 + b3);
-        Job.AddTo(row + 4 * w, a4 + b4);
-        Job.AddTo(row + 5 * w, a5 + b5);
-        Job.AddTo(row + 6 * w, a6 + b6);
-        Job.AddTo(row + 7 * w, a7 + b7);
+        T* row = s.ChunkDifference + k0 * w;
+        (a0 + b0).Store(row);
+        (a1 + b1).Store(row + w);
+        (a2 + b2).Store(row + 2 * w);
+        (a3 + b3).Store(row + 3 * w);
+        (a4 + b4).Store(row + 4 * w);
+        (a5 + b5).Store(row + 5 * w);
+        (a6 + b6).Store(row + 6 * w);
+        (a7 + b7).Store(row + 7 * w);
     }
 
     /// <summary>A coordinate count known to the JIT (a struct type argument), so unused accumulators compile away.</summary>

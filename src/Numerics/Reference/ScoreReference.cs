@@ -42,7 +42,8 @@ public static class ScoreReference
         double[] u = Logits(train, dimension, x, level);
         double max = u.Max(), sum = 0;
         foreach (double ui in u) sum += Math.Exp(ui - max);
-        return max + Math.Log(sum) - Math.Log(u.Length) - 0.5 * dimension * Math.Log(2 * Math.PI * level.Variance);
+        // logs of scales, not of σ²: σ² overflows double from σ ≈ 1.3e154 while the density is finite
+        return max + Math.Log(sum) - Math.Log(u.Length) - 0.5 * dimension * Math.Log(2 * Math.PI) - dimension * Math.Log(level.Sigma);
     }
 
     /// <summary>m(x) = Σ_i w_i y_i.</summary>
@@ -56,12 +57,18 @@ public static class ScoreReference
         return m;
     }
 
-    /// <summary>s(x) = (α m(x) − x)/σ².</summary>
+    /// <summary>
+    /// s(x) = (α m(x) − x)/σ² = Σ_i w_i (α y_i − x)/σ², summed as displacements: α m − x formed after the sum cancels when
+    /// σ is small against ‖x‖.
+    /// </summary>
     public static double[] Score(ReadOnlySpan<double> train, int dimension, ReadOnlySpan<double> x, NoiseLevel level)
     {
-        double[] m = Denoiser(train, dimension, x, level);
+        double[] w = Weights(train, dimension, x, level);
         var s = new double[dimension];
-        for (int k = 0; k < dimension; k++) s[k] = (level.Alpha * m[k] - x[k]) / level.Variance;
+        for (int i = 0; i < w.Length; i++)
+            for (int k = 0; k < dimension; k++)
+                s[k] += w[i] * Math.FusedMultiplyAdd(level.Alpha, train[i * dimension + k], -x[k]);
+        for (int k = 0; k < dimension; k++) s[k] = s[k] / level.Sigma / level.Sigma;
         return s;
     }
 
@@ -80,12 +87,19 @@ public static class ScoreReference
         return h;
     }
 
-    /// <summary>div s(x) = tr ∇²ℓ(x) = (α²/σ⁴) tr C(x) − D/σ².</summary>
+    /// <summary>div s(x) = tr ∇²ℓ(x) = (α²/σ⁴) tr C(x) − D/σ², tr C = Σ_i w_i ‖y_i − m‖² (about the mean: no cancellation).</summary>
     public static double Divergence(ReadOnlySpan<double> train, int dimension, ReadOnlySpan<double> x, NoiseLevel level)
     {
-        double[] h = Hessian(train, dimension, x, level);
+        double[] w = Weights(train, dimension, x, level);
+        double[] m = Denoiser(train, dimension, x, level);
         double trace = 0;
-        for (int a = 0; a < dimension; a++) trace += h[a * dimension + a];
-        return trace;
+        for (int i = 0; i < w.Length; i++)
+            for (int k = 0; k < dimension; k++)
+            {
+                double t = train[i * dimension + k] - m[k];
+                trace += w[i] * t * t;
+            }
+        double s = level.Sigma, a = level.Alpha;
+        return a * a * trace / s / s / s / s - dimension / s / s;
     }
 }
