@@ -179,7 +179,7 @@ public class GeometryTests
     }
 
     [Property(MaxTest = 200)]
-    public Property Manifolds_ProjectTangentAndNormal_AreConsistent() =>
+    public Property AnalyticManifolds_ProjectIdempotentlyToTheNearestPoint_WithATangentBasisNormalToTheResidual() =>
         Prop.ForAll(ManifoldProblem.Arbitrary, CheckManifold);
 
     /// <summary>Every kind on fixed seeds, so each case runs whatever FsCheck draws.</summary>
@@ -189,7 +189,7 @@ public class GeometryTests
     [InlineData(2)]
     [InlineData(3)]
     [InlineData(4)]
-    public void EachManifold_OnFixedSeeds_IsConsistent(int kind)
+    public void EachAnalyticManifold_OnFixedSeeds_ProjectsIdempotentlyToTheNearestPoint_WithATangentBasisNormalToTheResidual(int kind)
     {
         for (int seed = 1; seed <= 20; seed++)
             CheckManifold(new ManifoldProblem(kind, seed));
@@ -325,8 +325,9 @@ public class GeometryTests
         Assert.Equal(0, line.Origin[1], 6);
     }
 
+    /// <summary>D = 1500 is past the manifolds' stack scratch (1024 doubles), so this runs the pooled-buffer path.</summary>
     [Fact]
-    public void LargeDimension_UsesPooledScratch_AndStaysConsistent()
+    public void SphereInLargeDimension_HasAnOrthonormalTangentBasis_AndTheClosedFormDistance()
     {
         const int dim = 1500;
         var rng = new Random(5);

@@ -6,7 +6,7 @@ namespace Kernels.Tests;
 /// <summary>
 /// Sample and Grid for every manifold: points lie on the manifold (distance ≤ 1e−12·scale: a point is formed by a few
 /// roundings of sin/cos and products, ≤ 10u relative; the numerically projected ones add their projection's error,
-/// see <see cref="NewManifoldTests"/>), draws are deterministic per seed and differ between seeds, cover the parameter
+/// see <see cref="NumericallyProjectedManifoldTests"/>), draws are deterministic per seed and differ between seeds, cover the parameter
 /// range evenly, and bad counts throw naming the parameter.
 /// </summary>
 public class ManifoldSamplingTests

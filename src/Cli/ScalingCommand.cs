@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
@@ -27,9 +26,6 @@ namespace Kernels.Cli;
 /// </remarks>
 internal static class ScalingCommand
 {
-    /// <summary>Most runs the time-based warm-up or timing adds per point.</summary>
-    private const int MaxRuns = 1000;
-
     /// <summary>The sweeps: sizes, data, threads and timing.</summary>
     private sealed class Options
     {
@@ -125,34 +121,8 @@ internal static class ScalingCommand
             DefaultValueFactory = _ => "float32",
         };
 
-        public Option<int> Repeat { get; } = new("--repeat")
-        {
-            Description = "Timed runs R per point and thread count; the fits use the fastest (other jobs only slow a run down), the lines also give the median.",
-            HelpName = "R",
-            DefaultValueFactory = _ => 5,
-            CustomParser = r => Parsers.Count(r, minimum: 1),
-        };
-
-        public Option<int> Warmup { get; } = new("--warmup")
-        {
-            Description = "Untimed runs before each point's timed runs (caches, the thread pool).",
-            HelpName = "W",
-            DefaultValueFactory = _ => 1,
-            CustomParser = r => Parsers.Count(r, minimum: 0),
-        };
-
-        public Option<double> WarmupSeconds { get; } = new("--warmup-seconds")
-        {
-            Description = "Before the first point only: keep warming up until this much time has passed (the JIT promotes hot methods after about 0.1 s of calls).",
-            HelpName = "S",
-            DefaultValueFactory = _ => 0.5,
-            CustomParser = r => Parsers.Number(r),
-        };
-
-        public Option<bool> NoCeiling { get; } = new("--no-ceiling")
-        {
-            Description = "Skip the FMA-ceiling measurements (about 0.3 s per thread count); the ceiling fields are then null.",
-        };
+        /// <summary>--repeat, --warmup, --warmup-seconds, --min-seconds and --no-ceiling, shared with <c>bench OP</c>.</summary>
+        public TimingOptions Timing { get; } = new();
 
         public Option<string> Format { get; } = new("--format")
         {
@@ -166,10 +136,17 @@ internal static class ScalingCommand
             DNoise.AcceptOnlyFromAmong("both", "fixed", "matched");
             Precision.AcceptOnlyFromAmong("float32", "float64");
             Format.AcceptOnlyFromAmong("json", "markdown");
+            // the same options as bench OP, described for a sweep: the fits use each point's fastest run, and only the
+            // first point needs the JIT warmed up
+            Timing.Repeat.Description = "Timed runs R per point and thread count; the fits use the fastest (other jobs only slow a run down), the lines also give the median.";
+            Timing.Warmup.Description = "Untimed runs before each point's timed runs (caches, the thread pool).";
+            Timing.WarmupSeconds.Description = "Before the first point only: keep warming up until this much time has passed, and (when above 0) for at least " +
+                                               "40 calls or 5 s per thread count, so the JIT has promoted the kernel's methods.";
+            Timing.MinSeconds.Description = "Keep timing each point beyond --repeat until each thread count's runs add up to this much (at most 1000 runs).";
         }
 
         public IEnumerable<Option> All =>
-            [NValues, M, D, DValues, DSweepN, Sweep, DNoise, Threads, Alpha, Sigma, Seed, Precision, Repeat, Warmup, WarmupSeconds, NoCeiling, Format];
+            [NValues, M, D, DValues, DSweepN, Sweep, DNoise, Threads, Alpha, Sigma, Seed, Precision, .. Timing.All, Format];
     }
 
     /// <summary>A comma-separated list of whole numbers ≥ 1 (also accepted as separate tokens).</summary>
@@ -212,25 +189,16 @@ internal static class ScalingCommand
 
     /// <summary>One timed point: a size on one thread count.</summary>
     /// <param name="Offered">The FMA ceiling's ratio T threads / 1 thread measured just before this size (null: not measured).</param>
-    internal sealed record Point(string Sweep, int N, int M, int D, double Sigma, int Threads, int WarmupRuns, double[] Seconds, double? Ceiling,
+    internal sealed record Point(string Sweep, int N, int M, int D, double Sigma, int Threads, Measurement Timing, double? Ceiling,
         double? Offered = null)
     {
         public double Flops => 4.0 * N * M * D;
 
-        public double Min => Seconds.Min();
+        public double Min => Timing.Min;
 
-        public double Max => Seconds.Max();
+        public double Median => Timing.Median;
 
-        public double Median
-        {
-            get
-            {
-                double[] s = [.. Seconds.Order()];
-                return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
-            }
-        }
-
-        public double Gflops => Flops / Median / 1e9;
+        public double Gflops => Timing.Gflops(Flops);
     }
 
     private static int Execute(ParseResult parse, Options options)
@@ -238,12 +206,10 @@ internal static class ScalingCommand
         TextWriter stdout = parse.InvocationConfiguration.Output;
         int m = parse.GetValue(options.M), d = parse.GetValue(options.D), dSweepN = parse.GetValue(options.DSweepN);
         int[] nValues = parse.GetValue(options.NValues)!, dValues = parse.GetValue(options.DValues)!;
-        int threads = parse.GetValue(options.Threads), repeat = parse.GetValue(options.Repeat), warmup = parse.GetValue(options.Warmup);
+        int threads = parse.GetValue(options.Threads);
         string sweep = parse.GetValue(options.Sweep)!, dNoise = parse.GetValue(options.DNoise)!;
         bool float64 = parse.GetValue(options.Precision) == "float64", markdown = parse.GetValue(options.Format) == "markdown";
-        double warmupSeconds = parse.GetValue(options.WarmupSeconds);
-        if (!(warmupSeconds >= 0 && warmupSeconds <= 3600))
-            throw new InputException($"--warmup-seconds {warmupSeconds}: give a number of seconds from 0 to 3600.");
+        TimingPlan plan = options.Timing.Plan(parse);
         NoiseLevel level;
         try
         {
@@ -273,23 +239,23 @@ internal static class ScalingCommand
 
         int[] threadCounts = threads == 1 ? [1] : [1, threads];
         // the ceiling on each thread count, measured in this run before the points (a short window with every core free is likely)
-        var ceilings = threadCounts.ToDictionary(t => t, t => parse.GetValue(options.NoCeiling) ? (double?)null : FmaCeiling.Measure(t));
+        var ceilings = threadCounts.ToDictionary(t => t, t => plan.NoCeiling ? (double?)null : FmaCeiling.Measure(t));
 
         var points = new List<Point>();
-        double firstWarmup = warmupSeconds;
-        bool measureCeiling = !parse.GetValue(options.NoCeiling);
+        TimingPlan pointPlan = plan; // the time-based warm-up before the first point only: the methods stay promoted
+        bool measureCeiling = !plan.NoCeiling;
         foreach (var (s, n, dd, pointLevel) in sizes)
         {
             // what the host offers right now: another job taking a core during the sweep shows here, size by size
             // (three short measurements each, about 0.15 s)
             double? offered = measureCeiling && threads > 1 ? FmaCeiling.Measure(threads, repeats: 3) / FmaCeiling.Measure(1, repeats: 3) : null;
-            var (seconds, warmupRuns) = float64
-                ? TimeSize<double>(n, m, dd, threadCounts, pointLevel, parse.GetValue(options.Seed), repeat, warmup, firstWarmup)
-                : TimeSize<float>(n, m, dd, threadCounts, pointLevel, parse.GetValue(options.Seed), repeat, warmup, firstWarmup);
-            firstWarmup = 0;
+            Measurement[] timings = float64
+                ? TimeSize<double>(n, m, dd, threadCounts, pointLevel, parse.GetValue(options.Seed), pointPlan)
+                : TimeSize<float>(n, m, dd, threadCounts, pointLevel, parse.GetValue(options.Seed), pointPlan);
+            pointPlan = plan with { WarmupSeconds = 0 };
             for (int k = 0; k < threadCounts.Length; k++)
             {
-                var point = new Point(s, n, m, dd, pointLevel.Sigma, threadCounts[k], warmupRuns[k], seconds[k], ceilings[threadCounts[k]], offered);
+                var point = new Point(s, n, m, dd, pointLevel.Sigma, threadCounts[k], timings[k], ceilings[threadCounts[k]], offered);
                 points.Add(point);
                 if (!markdown)
                 {
@@ -308,40 +274,22 @@ internal static class ScalingCommand
     }
 
     /// <summary>
-    /// The score of M generated queries against N generated points in D on each thread count: warm-up on each, then
-    /// the timed runs alternating between the counts, so a change in the host's load falls on both alike and the
-    /// speed-up compares like with like.
+    /// The score of M generated queries against N generated points in D on each thread count, timed by
+    /// <see cref="TimingHarness.Measure(TimingPlan, IReadOnlyList{Action})"/>: its rounds alternate between the counts,
+    /// so a change in the host's load falls on both alike and the speed-up compares like with like.
     /// </summary>
-    private static (double[][] Seconds, int[] WarmupRuns) TimeSize<T>(int n, int m, int d, int[] threadCounts, NoiseLevel level, int seed,
-        int repeat, int warmup, double warmupSeconds) where T : unmanaged, IFloatingPointIeee754<T>
+    private static Measurement[] TimeSize<T>(int n, int m, int d, int[] threadCounts, NoiseLevel level, int seed, TimingPlan plan)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (train, queries) = Pixels<T>(n, m, d, level, seed);
         var set = new TrainingSet<T>(train, n, d);
-        var models = threadCounts.Select(t => new EmpiricalScore<T>(set, new CpuBackend(t))).ToArray();
         var score = new T[queries.Length];
-        void Run(int k) => models[k].Evaluate(queries, level, new ScoreOutputs<T> { Score = score });
-
-        var warmupRuns = new int[threadCounts.Length];
-        for (int k = 0; k < threadCounts.Length; k++)
+        Action[] runs = [.. threadCounts.Select(t =>
         {
-            var warm = Stopwatch.StartNew();
-            while (warmupRuns[k] < warmup || (warm.Elapsed.TotalSeconds < warmupSeconds && warmupRuns[k] < MaxRuns))
-            {
-                Run(k);
-                warmupRuns[k]++;
-            }
-        }
-        var seconds = threadCounts.Select(_ => new double[repeat]).ToArray();
-        for (int r = 0; r < repeat; r++)
-        {
-            for (int k = 0; k < threadCounts.Length; k++)
-            {
-                var clock = Stopwatch.StartNew();
-                Run(k);
-                seconds[k][r] = clock.Elapsed.TotalSeconds;
-            }
-        }
-        return (seconds, warmupRuns);
+            var model = new EmpiricalScore<T>(set, new CpuBackend(t));
+            return (Action)(() => model.Evaluate(queries, level, new ScoreOutputs<T> { Score = score }));
+        })];
+        return TimingHarness.Measure(plan, runs);
     }
 
     /// <summary>
@@ -405,7 +353,7 @@ internal static class ScalingCommand
         return new Summary(fits, speedups);
     }
 
-    private static string PointJson(Point p, bool float64) => Json(json =>
+    private static string PointJson(Point p, bool float64) => TimingHarness.JsonLine(json =>
     {
         json.WriteString("kind", "point");
         json.WriteString("sweep", p.Sweep);
@@ -416,31 +364,10 @@ internal static class ScalingCommand
         json.WriteNumber("d", p.D);
         json.WriteNumber("sigma", p.Sigma);
         json.WriteNumber("threads", p.Threads);
-        json.WriteNumber("warmup", p.WarmupRuns);
-        json.WriteNumber("repeat", p.Seconds.Length);
-        json.WriteNumber("seconds", p.Median);
-        json.WriteNumber("min_seconds", p.Min);
-        json.WriteNumber("max_seconds", p.Max);
-        json.WriteNumber("flops", p.Flops);
-        json.WriteNumber("gflops", Math.Round(p.Gflops, 3));
-        WriteCeiling(json, p.Ceiling, p.Gflops);
+        TimingHarness.WriteTimes(json, p.Timing, p.Flops, p.Ceiling);
     });
 
-    private static void WriteCeiling(Utf8JsonWriter json, double? ceiling, double gflops)
-    {
-        if (ceiling is double c)
-        {
-            json.WriteNumber("ceiling_gflops", Math.Round(c, 3));
-            json.WriteNumber("fraction_of_ceiling", Math.Round(gflops / c, 5));
-        }
-        else
-        {
-            json.WriteNull("ceiling_gflops");
-            json.WriteNull("fraction_of_ceiling");
-        }
-    }
-
-    private static string SummaryJson(Summary summary, int threads, bool float64, int seed, Dictionary<int, double?> ceilings) => Json(json =>
+    private static string SummaryJson(Summary summary, int threads, bool float64, int seed, Dictionary<int, double?> ceilings) => TimingHarness.JsonLine(json =>
     {
         json.WriteString("kind", "summary");
         json.WriteString("precision", float64 ? "float64" : "float32");
@@ -510,18 +437,6 @@ internal static class ScalingCommand
             json.WriteNull("speedup_max");
         }
     });
-
-    private static string Json(Action<Utf8JsonWriter> body)
-    {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer))
-        {
-            json.WriteStartObject();
-            body(json);
-            json.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.ToArray());
-    }
 
     private static string Markdown(IReadOnlyList<Point> points, Summary summary, int threads, bool float64, Dictionary<int, double?> ceilings)
     {

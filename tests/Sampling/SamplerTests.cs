@@ -6,7 +6,8 @@ namespace Kernels.Tests.Sampling;
 
 /// <summary>
 /// Reverse samplers and the probability-flow likelihood against closed forms: Gaussian data N(μ, τ² I) has Gaussian
-/// marginals N(α μ, (α² τ² + σ²) I) at every t, a linear score, and an exact flow, for every schedule.
+/// marginals N(α μ, (α² τ² + σ²) I) at every t, a linear score, and an exact flow, for every schedule. (The samplers on
+/// the empirical score, which runs on a backend, are <see cref="EmpiricalScoreSamplerProperties"/>.)
 /// </summary>
 public class SamplerTests
 {
@@ -102,9 +103,6 @@ public class SamplerTests
         Assert.True(gap120 < 0.6 * gap60 && gap120 > 0.4 * gap60, $"{name}: first-order convergence expected, gaps {gap60} then {gap120}");
     }
 
-    /// <summary>(4 fine − coarse)/3 per entry: removes the h² term of a second-order result.</summary>
-    private static double[] Extrapolate(double[] fine, double[] coarse) => fine.Zip(coarse, (f, c) => (4 * f - c) / 3).ToArray();
-
     private static double[] SchemeVariances(NoiseSchedule schedule, TimeGrid grid, GaussianScore<double> model)
     {
         var times = grid.Times;
@@ -128,22 +126,8 @@ public class SamplerTests
     }
 
     /// <summary>
-    /// Second-order convergence to the right limit, checked without a tuned bound: doubling the steps divides the error by
-    /// about 4 (accept 3 to 5), and the Richardson extrapolant (4 e₄₀₀ − e₂₀₀)/3 of the signed result cancels the h² term,
-    /// so its error (third order) must be well below the error at 400 steps. Errors here are maxima over points, so the
-    /// extrapolation is applied to each point's result: <paramref name="error"/> takes (steps, extrapolate).
-    /// </summary>
-    private static (double E200, double E400, double Extrapolated) Richardson(Func<int, double> error)
-    {
-        double e100 = error(100), e200 = error(200), e400 = error(400);
-        Assert.InRange(e100 / e200, 3.0, 5.0);
-        Assert.InRange(e200 / e400, 3.0, 5.0);
-        return (e200, e400, error(-400));
-    }
-
-    /// <summary>
     /// The probability-flow ODE of Gaussian data maps x(t_max) − α μ to √(v(t)/v(t_max)) (x − α μ) + α(t) μ, by Heun
-    /// at second order (see <see cref="Richardson"/>).
+    /// at second order (see <see cref="Richardson.Check"/>).
     /// </summary>
     [Theory]
     [MemberData(nameof(Schedules))]
@@ -161,7 +145,7 @@ public class SamplerTests
 
         double Error(int steps)
         {
-            var end = steps > 0 ? End(steps) : Extrapolate(End(-steps), End(-steps / 2));
+            var end = steps > 0 ? End(steps) : Richardson.Extrapolate(End(-steps), End(-steps / 2));
             var bottom = schedule.At(tMin);
             double scale = Math.Sqrt(model.MarginalVariance(bottom) / model.MarginalVariance(top)), worst = 0;
             for (int i = 0; i < start.Length; i++)
@@ -172,13 +156,13 @@ public class SamplerTests
             return worst;
         }
 
-        var (e200, e400, extrapolated) = Richardson(Error);
+        var (e200, e400, extrapolated) = Richardson.Check(Error);
         Assert.True(extrapolated <= 0.2 * e400, $"{name}: errors {e200}, {e400}; Richardson extrapolant {extrapolated}");
     }
 
     /// <summary>
     /// log p_{t_min}(x) of Gaussian data by the probability-flow ODE against the closed form log N(x; αμ, v I), at second
-    /// order (see <see cref="Richardson"/>).
+    /// order (see <see cref="Richardson.Check"/>).
     /// </summary>
     [Theory]
     [MemberData(nameof(Schedules))]
@@ -195,35 +179,12 @@ public class SamplerTests
 
         double Error(int steps)
         {
-            var ll = steps > 0 ? LogLikelihood(steps) : Extrapolate(LogLikelihood(-steps), LogLikelihood(-steps / 2));
+            var ll = steps > 0 ? LogLikelihood(steps) : Richardson.Extrapolate(LogLikelihood(-steps), LogLikelihood(-steps / 2));
             return ll.Zip(exact, (a, b) => Math.Abs(a - b)).Max();
         }
 
-        var (e200, e400, extrapolated) = Richardson(Error);
+        var (e200, e400, extrapolated) = Richardson.Check(Error);
         Assert.True(extrapolated <= 0.2 * e400, $"{name}: errors {e200}, {e400} nats; Richardson extrapolant {extrapolated}");
-    }
-
-    /// <summary>
-    /// One training point is Gaussian data with τ² = 0, so the empirical score's exact divergence must give the closed form
-    /// log N(x; αy, σ²I), at second order in the step (see <see cref="Richardson"/>).
-    /// </summary>
-    [Fact]
-    public void LogLikelihood_UnderTheEmpiricalScoreOfOnePoint_IsTheGaussianClosedForm()
-    {
-        double[] y = [0.5, -0.25];
-        var empirical = new EmpiricalScore<double>(new TrainingSet<double>(y, 1, 2));
-        var schedule = NoiseSchedule.VarianceExploding;
-        var points = ReverseSampler<double>.GaussianStart(30, 2, schedule.At(0.01), 0, seed: 1);
-        var exact = new double[30];
-        new GaussianScore<double>(y, 0).Evaluate(points, schedule.At(0.01), new ScoreOutputs<double> { LogDensity = exact });
-        double[] LogLikelihood(int steps) => ProbabilityFlow.LogLikelihood(empirical, schedule, TimeGrid.Geometric(4, 0.01, steps), points);
-        double Error(int steps)
-        {
-            var ll = steps > 0 ? LogLikelihood(steps) : Extrapolate(LogLikelihood(-steps), LogLikelihood(-steps / 2));
-            return ll.Zip(exact, (a, b) => Math.Abs(a - b)).Max();
-        }
-        var (e200, e400, extrapolated) = Richardson(Error);
-        Assert.True(extrapolated <= 0.2 * e400, $"errors {e200}, {e400} nats; Richardson extrapolant {extrapolated}");
     }
 
     [Fact]
@@ -236,37 +197,6 @@ public class SamplerTests
         var prior = ProbabilityFlow.LogLikelihood(model, NoiseSchedule.VarianceExploding, grid, points,
             new LikelihoodOptions { PriorDataVariance = 1.0 });
         for (int i = 0; i < 5; i++) Assert.Equal(own[i], prior[i], 10); // the same Gaussian at t_max, by two routes
-    }
-
-    /// <summary>The empirical score run all the way down memorizes: every sample ends within a few σ_min of a training point.</summary>
-    [Fact]
-    public void EulerMaruyama_OnTheEmpiricalScore_EndsOnTrainingPoints()
-    {
-        var circle = new float[24];
-        for (int i = 0; i < 12; i++) (circle[2 * i], circle[2 * i + 1]) = (MathF.Cos(i * MathF.PI / 6), MathF.Sin(i * MathF.PI / 6));
-        var model = new EmpiricalScore<float>(new TrainingSet<float>(circle, 12, 2));
-        var samples = new ReverseSampler<float>(model, NoiseSchedule.VarianceExploding, TimeGrid.Geometric(9, 1e-4, 200))
-            .Sample(300, new SamplerOptions { Seed = 5 }, dataVariance: 0.5).Samples;
-        for (int s = 0; s < 300; s++)
-        {
-            double nearest = Enumerable.Range(0, 12).Min(i =>
-                Math.Sqrt(Math.Pow(samples[2 * s] - circle[2 * i], 2) + Math.Pow(samples[2 * s + 1] - circle[2 * i + 1], 2)));
-            Assert.True(nearest < 6 * Math.Sqrt(1e-4), $"sample {s} is {nearest} from the nearest training point");
-        }
-    }
-
-    [Fact]
-    public void Samples_DependOnTheSeed_NotOnTheThreadCount()
-    {
-        var data = new float[40];
-        for (int i = 0; i < 40; i++) data[i] = MathF.Sin(i * 1.3f);
-        var set = new TrainingSet<float>(data, 20, 2);
-        var grid = TimeGrid.Geometric(4, 1e-2, 30);
-        float[] Run(int threads, ulong seed) =>
-            new ReverseSampler<float>(new EmpiricalScore<float>(set, new CpuBackend(threads)), NoiseSchedule.VarianceExploding, grid)
-                .Sample(101, new SamplerOptions { Seed = seed }).Samples;
-        Assert.Equal(Run(1, 7), Run(3, 7));
-        Assert.NotEqual(Run(1, 7), Run(1, 8));
     }
 
     [Fact]

@@ -11,9 +11,16 @@ using Xunit;
 
 namespace Kernels.Tests.Smoothing;
 
-/// <summary>Density smoothing (KDE): normalisation, and the projector algebra against a dense-covariance reference.</summary>
-public class KdeProperties
+/// <summary>
+/// Density smoothing (KDE): normalisation, and the projector algebra against a dense-covariance reference; one suite for
+/// every backend, each derived class binding <see cref="Backend"/> (isotropic kernels evaluate the empirical score there
+/// at the inflated level; the projector path runs on the host in float64 whatever the backend).
+/// </summary>
+public abstract class KdeProperties
 {
+    /// <summary>The backend under test.</summary>
+    protected abstract IScoreBackend Backend { get; }
+
     /// <summary>
     /// ∫ p̂ * k = 1. Trapezoid rule on a grid of spacing Δ ≤ σ'/4 over [min − 12σ', max + 12σ'] (σ'² = σ² + h² or the
     /// largest variance of the covariance kernel): every Gaussian of the mixture has width ≥ σ ≥ 1.7Δ here, so the rule errs by about e^{−2π²σ²/Δ²} ≤ e^{−50} (Poisson summation) and the tails hold
@@ -21,7 +28,7 @@ public class KdeProperties
     /// |Δℓ| the log-density's rounding bound (<see cref="ErrorBound"/> at the smoothed level for isotropic kernels;
     /// u|ℓ| + 10⁻¹² for the float64 projector path rounded to T), so the integral may be off by at most that, weighted.
     /// </summary>
-    private static double Integral<T>(int d, SmoothingKernel kernel, double maxVariance, bool isotropic, out double tolerance)
+    private double Integral<T>(int d, SmoothingKernel kernel, double maxVariance, bool isotropic, out double tolerance)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rng = new Random(d);
@@ -29,7 +36,7 @@ public class KdeProperties
         var train = Enumerable.Range(0, n * d).Select(_ => T.CreateTruncating(Problem.Gaussian(rng))).ToArray();
         var trainD = Problem.Widen(train);
         var level = new NoiseLevel(0.8, 0.15);
-        var kde = new KdeScore<T>(new EmpiricalScore<T>(new TrainingSet<T>(train, n, d)), kernel);
+        var kde = new KdeScore<T>(new EmpiricalScore<T>(new TrainingSet<T>(train, n, d), Backend), kernel);
         double spread = Math.Sqrt(level.Variance + maxVariance);
         double lo = trainD.Min() * level.Alpha - 12 * spread, hi = trainD.Max() * level.Alpha + 12 * spread;
         int steps = (int)Math.Ceiling((hi - lo) / (spread / 4));
@@ -65,7 +72,7 @@ public class KdeProperties
         return integral;
     }
 
-    [Theory]
+    [BackendTheory]
     [InlineData(1, false)]
     [InlineData(1, true)]
     [InlineData(2, false)]
@@ -78,7 +85,7 @@ public class KdeProperties
         Assert.InRange(integral, 1 - tolerance, 1 + tolerance);
     }
 
-    [Theory]
+    [BackendTheory]
     [InlineData(false)]
     [InlineData(true)]
     public void CovarianceKde_IntegratesToOne_InTwoDimensions(bool float64)
@@ -98,14 +105,14 @@ public class KdeProperties
     /// (γ_{D} |log det|); score ≤ 2η √(E_w‖Σ⁻¹d‖²) + γ_{2D+2r} κ ‖s‖; denoiser (Σ w y / Σ w, summed directly) ≤ (2η + γ_{N+D}) √(E_w‖y‖²). Each doubled for
     /// second-order terms, plus one rounding to T (u_T |value|).
     /// </summary>
-    private static void AnisotropicMatchesDense<T>(Problem p, double tangentOverScale, double normalOverScale, int seed)
+    private void AnisotropicMatchesDense<T>(Problem p, double tangentOverScale, double normalOverScale, int seed)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (train, queries, trainD, queriesD) = p.Build<T>();
         int d = p.D, r = Math.Clamp(d - 1, 1, 3);
         var subspace = new FixedSubspace(d, r, seed);
         double hT = tangentOverScale * p.Scale, hN = normalOverScale * p.Scale;
-        var kde = new KdeScore<T>(new EmpiricalScore<T>(new TrainingSet<T>(train, p.N, d)), SmoothingKernel.Anisotropic(subspace, hT, hN));
+        var kde = new KdeScore<T>(new EmpiricalScore<T>(new TrainingSet<T>(train, p.N, d), Backend), SmoothingKernel.Anisotropic(subspace, hT, hN));
         var (ld, s, den) = (new T[p.M], new T[p.M * d], new T[p.M * d]);
         kde.Evaluate(queries, p.Level, new ScoreOutputs<T> { LogDensity = ld, Score = s, Denoiser = den });
 
@@ -154,22 +161,28 @@ public class KdeProperties
 
     private static readonly Gen<double> ScaleRatio = Gen.Choose(0, 1_000_000).Select(i => 1e-2 * Math.Pow(1e3, i / 1e6));
 
-    [Property(MaxTest = 60)]
+    [BackendProperty(MaxTest = 60)]
     public Property Anisotropic_Float32_MatchesDenseReference() =>
         Prop.ForAll(Problem.Arbitrary, ScaleRatio.ToArbitrary(), Gen.Frequency((1, Gen.Constant(0.0)), (3, ScaleRatio)).ToArbitrary(), (p, t, n) =>
             AnisotropicMatchesDense<float>(p with { D = Math.Clamp(p.D, 2, 40), M = Math.Min(p.M, 16) }, t, n, p.Seed));
 
-    [Property(MaxTest = 40)]
+    [BackendProperty(MaxTest = 40)]
     public Property Anisotropic_Float64_MatchesDenseReference() =>
         Prop.ForAll(Problem.Arbitrary, ScaleRatio.ToArbitrary(), Gen.Frequency((1, Gen.Constant(0.0)), (3, ScaleRatio)).ToArbitrary(), (p, t, n) =>
             AnisotropicMatchesDense<double>(p with { D = Math.Clamp(p.D, 2, 40), M = Math.Min(p.M, 16) }, t, n, p.Seed));
 
-    [Fact]
+    [BackendFact]
     public void BallKernel_HasNoClosedFormKde()
     {
-        var model = new EmpiricalScore<float>(new TrainingSet<float>(new float[] { 0, 1 }, 1, 2));
+        var model = new EmpiricalScore<float>(new TrainingSet<float>(new float[] { 0, 1 }, 1, 2), Backend);
         var ex = Assert.Throws<ArgumentException>(() => new KdeScore<float>(model, SmoothingKernel.Ball(1)));
         Assert.Equal("kernel", ex.ParamName);
         Assert.Contains("LogSmoothedScore", ex.Message);
     }
+}
+
+/// <summary>The KDE suite on the SIMD CPU backend.</summary>
+public sealed class CpuKdeProperties : KdeProperties
+{
+    protected override IScoreBackend Backend => CpuBackend.Default;
 }

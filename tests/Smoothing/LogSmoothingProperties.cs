@@ -11,13 +11,27 @@ using Xunit;
 namespace Kernels.Tests.Smoothing;
 
 /// <summary>
-/// Log-domain smoothing against the float64 reference. The fast path and the reference evaluate the same perturbed
-/// queries (the same Philox draws, x + z rounded once to T), so the comparison is value for value and the tolerance is
-/// the fused kernel's <see cref="ErrorBound"/> averaged over the K perturbed queries of a query, plus the float64
-/// accumulation of at most K values (K γ₃ max|v| in double, negligible but stated).
+/// Log-domain smoothing against the float64 reference, one suite for every backend: each derived class binds
+/// <see cref="Backend"/> (as <see cref="ScoreProperties"/> does) and inherits every property. The fast path and the
+/// reference evaluate the same perturbed queries (the same Philox draws, x + z rounded once to T; where the backend draws
+/// on the device, the rows it drew), so the comparison is value for value and the tolerance is the fused kernel's
+/// <see cref="ErrorBound"/> averaged over the K perturbed queries of a query, plus the float64 accumulation of at most K
+/// values (K γ₃ max|v| in double, negligible but stated).
 /// </summary>
-public class LogSmoothingProperties
+public abstract class LogSmoothingProperties
 {
+    /// <summary>The backend under test.</summary>
+    protected abstract IScoreBackend Backend { get; }
+
+    /// <summary>The backend of the small-batch property (by default <see cref="Backend"/>).</summary>
+    protected virtual IScoreBackend SmallBatchBackend => Backend;
+
+    /// <summary>
+    /// The perturbed rows the backend evaluated, widened, where it draws them itself (on a device); null where it
+    /// evaluates the host's <see cref="SmoothingCase.PerturbedQuery{T}"/>, which the reference then draws too.
+    /// </summary>
+    protected virtual Func<int, int, double[]>? RowsEvaluated<T>(SmoothingCase c) where T : unmanaged, IFloatingPointIeee754<T> => null;
+
     /// <param name="c">The case.</param>
     /// <param name="backend">The backend under test.</param>
     /// <param name="batchRows">Rows per batch (0: automatic).</param>
@@ -78,13 +92,55 @@ public class LogSmoothingProperties
         return new SmoothedEstimate(ld, s, div, [], [], []);
     }
 
-    [Property(MaxTest = 60)]
+    [BackendProperty(MaxTest = 60)]
     public Property Float32_MatchesReference() =>
-        Prop.ForAll(SmoothingCase.Arbitrary, c => MatchesReference<float>(c, CpuBackend.Default, 0));
+        Prop.ForAll(SmoothingCase.Arbitrary, c => MatchesReference<float>(c, Backend, 0, RowsEvaluated<float>(c)));
 
-    [Property(MaxTest = 40)]
+    [BackendProperty(MaxTest = 40)]
     public Property Float64_SmallBatches_MatchesReference() =>
-        Prop.ForAll(SmoothingCase.Arbitrary, c => MatchesReference<double>(c, new CpuBackend(2), 6));
+        Prop.ForAll(SmoothingCase.Arbitrary, c => MatchesReference<double>(c, SmallBatchBackend, 6, RowsEvaluated<double>(c)));
+
+    [BackendFact]
+    public void DifferentSeed_GivesDifferentDraws()
+    {
+        var kernel = SmoothingKernel.Gaussian(0.5);
+        var x = new double[] { 1, 2, 3 };
+        var (a, b) = (new double[3], new double[3]);
+        kernel.Draw(x, new SmoothingDraws(4, seed: 1), 0, 0, a);
+        kernel.Draw(x, new SmoothingDraws(4, seed: 2), 0, 0, b);
+        Assert.NotEqual(a, b);
+
+        var train = new TrainingSet<float>(new float[] { 0, 0, 0, 1, 1, 1, 2, 0, 1 }, 3, 3);
+        var queries = new float[] { 0.5f, 0.2f, 0.1f };
+        var level = new NoiseLevel(1, 0.3);
+        float[] s1 = new LogSmoothedScore<float>(new(train, Backend), kernel, new SmoothingDraws(8, 1)).Score(queries, level);
+        float[] s2 = new LogSmoothedScore<float>(new(train, Backend), kernel, new SmoothingDraws(8, 2)).Score(queries, level);
+        Assert.NotEqual(s1, s2);
+    }
+
+    /// <summary>Fixed draws make s_k a function of x alone: the same point gives the same bits wherever it sits in the batch.</summary>
+    [BackendFact]
+    public void FixedDraws_AreTheSameForEveryQuery_IndependentOnesAreNot()
+    {
+        var train = new TrainingSet<float>(new float[] { 0, 0, 1, 0, 0, 1, -1, 0.5f }, 4, 2);
+        var level = new NoiseLevel(1, 0.2);
+        var queries = new float[] { 0.3f, 0.4f, 0.3f, 0.4f, -0.2f, 0.1f, 0.3f, 0.4f };
+        float[] Score(bool fixedDraws) =>
+            new LogSmoothedScore<float>(new(train, Backend), SmoothingKernel.Gaussian(0.3), new SmoothingDraws(16, 7, fixedDraws: fixedDraws)).Score(queries, level);
+        float[] fixedScores = Score(true), independent = Score(false);
+        Assert.Equal(fixedScores.AsSpan(0, 2).ToArray(), fixedScores.AsSpan(2, 2).ToArray());
+        Assert.Equal(fixedScores.AsSpan(0, 2).ToArray(), fixedScores.AsSpan(6, 2).ToArray());
+        Assert.NotEqual(independent.AsSpan(0, 2).ToArray(), independent.AsSpan(2, 2).ToArray());
+    }
+}
+
+/// <summary>The suite on the SIMD CPU backend, plus what only the CPU backend has: thread counts and tile sizes.</summary>
+public sealed class CpuLogSmoothingProperties : LogSmoothingProperties
+{
+    protected override IScoreBackend Backend => CpuBackend.Default;
+
+    /// <summary>Two worker threads, so the small batches are shared out between threads.</summary>
+    protected override IScoreBackend SmallBatchBackend => new CpuBackend(2);
 
     /// <summary>
     /// Draws are keyed by (seed, query, draw) and folded per query in draw order: the thread count and the batch size
@@ -116,92 +172,4 @@ public class LogSmoothingProperties
                 Assert.Equal(one.Item3, other.Item3);
             }
         });
-
-    [Fact]
-    public void DifferentSeed_GivesDifferentDraws()
-    {
-        var kernel = SmoothingKernel.Gaussian(0.5);
-        var x = new double[] { 1, 2, 3 };
-        var (a, b) = (new double[3], new double[3]);
-        kernel.Draw(x, new SmoothingDraws(4, seed: 1), 0, 0, a);
-        kernel.Draw(x, new SmoothingDraws(4, seed: 2), 0, 0, b);
-        Assert.NotEqual(a, b);
-
-        var train = new TrainingSet<float>(new float[] { 0, 0, 0, 1, 1, 1, 2, 0, 1 }, 3, 3);
-        var queries = new float[] { 0.5f, 0.2f, 0.1f };
-        var level = new NoiseLevel(1, 0.3);
-        float[] s1 = new LogSmoothedScore<float>(new(train), kernel, new SmoothingDraws(8, 1)).Score(queries, level);
-        float[] s2 = new LogSmoothedScore<float>(new(train), kernel, new SmoothingDraws(8, 2)).Score(queries, level);
-        Assert.NotEqual(s1, s2);
-    }
-
-    /// <summary>Fixed draws make s_k a function of x alone: the same point gives the same bits wherever it sits in the batch.</summary>
-    [Fact]
-    public void FixedDraws_AreTheSameForEveryQuery_IndependentOnesAreNot()
-    {
-        var train = new TrainingSet<float>(new float[] { 0, 0, 1, 0, 0, 1, -1, 0.5f }, 4, 2);
-        var level = new NoiseLevel(1, 0.2);
-        var queries = new float[] { 0.3f, 0.4f, 0.3f, 0.4f, -0.2f, 0.1f, 0.3f, 0.4f };
-        float[] Score(bool fixedDraws) =>
-            new LogSmoothedScore<float>(new(train), SmoothingKernel.Gaussian(0.3), new SmoothingDraws(16, 7, fixedDraws: fixedDraws)).Score(queries, level);
-        float[] fixedScores = Score(true), independent = Score(false);
-        Assert.Equal(fixedScores.AsSpan(0, 2).ToArray(), fixedScores.AsSpan(2, 2).ToArray());
-        Assert.Equal(fixedScores.AsSpan(0, 2).ToArray(), fixedScores.AsSpan(6, 2).ToArray());
-        Assert.NotEqual(independent.AsSpan(0, 2).ToArray(), independent.AsSpan(2, 2).ToArray());
-    }
-
-    /// <summary>
-    /// Fixed draws serve their normals from a table built once; every value must be the generator's own (stream (unit, 0, 1)),
-    /// bit for bit, for lengths that are and are not multiples of 4, and past the table's size limit (no table).
-    /// </summary>
-    [Theory]
-    [InlineData(3, 7)]
-    [InlineData(64, 784)]
-    [InlineData(4, 1_500_000)]
-    public void FixedDraws_ServeExactlyTheGeneratorsNormals(int count, int length)
-    {
-        var draws = new SmoothingDraws(count, seed: 0x1234_5678_9abcUL, fixedDraws: true);
-        var served = new double[length];
-        var generated = new double[length];
-        foreach (int unit in new[] { 0, count - 1 })
-        {
-            foreach (int query in new[] { 0, 17 })
-            {
-                draws.Normals(query, unit, served);
-                Philox.FillNormals(draws.Seed, (uint)unit, 0, 1, generated);
-                Assert.Equal(generated, served);
-            }
-        }
-    }
-
-    [Fact]
-    public void Philox_MatchesTheRandom123KnownAnswers()
-    {
-        Assert.Equal((0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u), Philox.Generate(0, 0, 0, 0, 0, 0));
-        Assert.Equal((0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu),
-            Philox.Generate(0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff));
-        Assert.Equal((0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u),
-            Philox.Generate(0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0));
-    }
-
-    /// <summary>
-    /// The normals are standard: over n = 200 000 values the sample mean is within 5/√n of 0 and the sample variance within
-    /// 5·√(2/n) of 1 (5 standard errors each: false-failure rate below 10⁻⁶, and the seed is fixed).
-    /// </summary>
-    [Fact]
-    public void Normals_HaveMeanZeroAndUnitVariance()
-    {
-        var draws = new SmoothingDraws(1000, seed: 12345);
-        var xi = new double[200];
-        double sum = 0, sum2 = 0;
-        int n = 0;
-        for (int q = 0; q < 1000; q++)
-        {
-            draws.Normals(q, q % 7, xi);
-            foreach (double v in xi) { sum += v; sum2 += v * v; n++; }
-        }
-        double mean = sum / n, variance = sum2 / n - mean * mean;
-        Assert.InRange(mean, -5 / Math.Sqrt(n), 5 / Math.Sqrt(n));
-        Assert.InRange(variance, 1 - 5 * Math.Sqrt(2.0 / n), 1 + 5 * Math.Sqrt(2.0 / n));
-    }
 }

@@ -50,19 +50,6 @@ public interface IRequiresOpenCl;
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class BackendPropertyAttribute : PropertyAttribute;
 
-public sealed class BackendPropertyDiscoverer(IMessageSink diagnosticMessageSink) : IXunitTestCaseDiscoverer
-{
-    private readonly IXunitTestCaseDiscoverer _property = new PropertyDiscoverer(diagnosticMessageSink);
-
-    public IEnumerable<IXunitTestCase> Discover(ITestFrameworkDiscoveryOptions discoveryOptions, ITestMethod testMethod, IAttributeInfo factAttribute)
-    {
-        if (typeof(IRequiresOpenCl).IsAssignableFrom(testMethod.TestClass.Class.ToRuntimeType()) && OpenClTestSupport.SkipReason is string reason)
-            return [new XunitSkippedDataRowTestCase(diagnosticMessageSink, discoveryOptions.MethodDisplayOrDefault(),
-                discoveryOptions.MethodDisplayOptionsOrDefault(), testMethod, reason)];
-        return _property.Discover(discoveryOptions, testMethod, factAttribute);
-    }
-}
-
 /// <summary>A fact that needs OpenCL: skipped (counted) with the install hint when absent and not required.</summary>
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class OpenClFactAttribute : FactAttribute
@@ -82,3 +69,35 @@ public sealed class OpenClTheoryAttribute : TheoryAttribute
         if (OpenClTestSupport.SkipReason is string reason) Skip = reason;
     }
 }
+
+/// <summary>
+/// A fact in an abstract suite bound to every backend: in a class implementing <see cref="IRequiresOpenCl"/> it is
+/// skipped (counted) when OpenCL is absent and not required; in other classes it is a plain <see cref="FactAttribute"/>.
+/// </summary>
+[XunitTestCaseDiscoverer("Kernels.Tests.Support.BackendFactDiscoverer", "Kernels.Tests")]
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class BackendFactAttribute : FactAttribute;
+
+/// <summary>The theory counterpart of <see cref="BackendFactAttribute"/>.</summary>
+[XunitTestCaseDiscoverer("Kernels.Tests.Support.BackendTheoryDiscoverer", "Kernels.Tests")]
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class BackendTheoryAttribute : TheoryAttribute;
+
+/// <summary>
+/// Discovers a backend test as <paramref name="inner"/> would, except in a class implementing <see cref="IRequiresOpenCl"/>
+/// when OpenCL is absent and not required: then one skipped case (counted by xUnit) stands for the test, with the reason.
+/// </summary>
+public abstract class BackendDiscoverer(IMessageSink diagnosticMessageSink, IXunitTestCaseDiscoverer inner) : IXunitTestCaseDiscoverer
+{
+    public IEnumerable<IXunitTestCase> Discover(ITestFrameworkDiscoveryOptions discoveryOptions, ITestMethod testMethod, IAttributeInfo factAttribute) =>
+        typeof(IRequiresOpenCl).IsAssignableFrom(testMethod.TestClass.Class.ToRuntimeType()) && OpenClTestSupport.SkipReason is string reason
+            ? [new XunitSkippedDataRowTestCase(diagnosticMessageSink, discoveryOptions.MethodDisplayOrDefault(),
+                discoveryOptions.MethodDisplayOptionsOrDefault(), testMethod, reason)]
+            : inner.Discover(discoveryOptions, testMethod, factAttribute);
+}
+
+public sealed class BackendPropertyDiscoverer(IMessageSink sink) : BackendDiscoverer(sink, new PropertyDiscoverer(sink));
+
+public sealed class BackendFactDiscoverer(IMessageSink sink) : BackendDiscoverer(sink, new FactDiscoverer(sink));
+
+public sealed class BackendTheoryDiscoverer(IMessageSink sink) : BackendDiscoverer(sink, new TheoryDiscoverer(sink));

@@ -22,7 +22,7 @@ namespace Kernels.Tests;
 /// residual by the same. Tolerance 100 W u (‖x‖ + 1), a factor ≥ 25 above.
 /// </para>
 /// </summary>
-public class NewManifoldTests
+public class NumericallyProjectedManifoldTests
 {
     private const double U = 1.0 / (1L << 53);
 
@@ -51,7 +51,7 @@ public class NewManifoldTests
         Prop.ForAll(CurveCases, CheckCurve);
 
     [Fact]
-    public void PolarCurves_OnFixedCases_AreConsistent()
+    public void PolarCurves_OnFixedCases_ProjectToTheGlobalMinimiser_WithANormalResidual()
     {
         CheckCurve(new CurveCase(0, 0.3, 5, 3, 1));
         CheckCurve(new CurveCase(0, 0.4, 9, 2, 2));
@@ -248,7 +248,7 @@ public class NewManifoldTests
         Prop.ForAll(BumpCases, CheckBumps);
 
     [Fact]
-    public void BumpImages_OnFixedCases_AreConsistent()
+    public void BumpImages_OnFixedCases_ProjectToTheGlobalMinimiser_WithANormalResidual()
     {
         CheckBumps(new BumpCase(false, 16, 0.5, 0.1, 1));
         CheckBumps(new BumpCase(true, 16, 0.5, 0.1, 2));

@@ -3,8 +3,11 @@ using Xunit;
 
 namespace Kernels.Tests;
 
-/// <summary>Bad input gets an exception naming the parameter, the bad value or row, and the remedy.</summary>
-public class ValidationTests
+/// <summary>
+/// Bad input to the score API (training sets, queries, noise levels, output buffers, the CPU backend) gets an exception
+/// naming the parameter, the bad value or row, and the remedy.
+/// </summary>
+public class ScoreInputValidationTests
 {
     private static readonly NoiseLevel Level = new(0.9, 0.5);
     private static readonly TrainingSet<float> Train = new(new float[] { 0, 1, 2, 3, 4, 5 }, 3, 2);

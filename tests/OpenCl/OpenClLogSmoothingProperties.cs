@@ -8,23 +8,17 @@ using Kernels.Tests.Support;
 namespace Kernels.Tests.OpenCl;
 
 /// <summary>
-/// Smoothing on the OpenCL backend. Gaussian, tangent and anisotropic draws are made on the device (native/smoothing.cl,
-/// the host's Philox layout: the same rows as the host's up to libm's last bits, <see cref="OpenClSmoothingDrawsTests"/>),
-/// ball and covariance draws on the host. The reference is evaluated at the rows the backend evaluated, so each
-/// comparison is value for value within the score kernel's float bound.
+/// The log-domain smoothing suite on the OpenCL backend (PoCL on CI), plus OpenCL against the CPU path. Gaussian, tangent
+/// and anisotropic draws are made on the device (native/smoothing.cl, the host's Philox layout: the same rows as the
+/// host's up to libm's last bits, <see cref="OpenClSmoothingDrawsTests"/>), ball and covariance draws on the host. The
+/// reference is evaluated at the rows the backend evaluated, so each comparison is value for value within the score
+/// kernel's float bound.
 /// </summary>
-public sealed class OpenClSmoothingProperties : IRequiresOpenCl
+public sealed class OpenClLogSmoothingProperties : LogSmoothingProperties, IRequiresOpenCl
 {
-    /// <summary>The log-domain smoothing property of <see cref="LogSmoothingProperties"/>, with its bound, on OpenCL.</summary>
-    [BackendProperty(MaxTest = 40)]
-    public Property Float32_MatchesReference() =>
-        Prop.ForAll(SmoothingCase.Arbitrary, c => LogSmoothingProperties.MatchesReference<float>(c, OpenClTestSupport.Backend, 0, DeviceRows<float>(c)));
+    protected override IScoreBackend Backend => OpenClTestSupport.Backend;
 
-    [BackendProperty(MaxTest = 25)]
-    public Property Float64_SmallBatches_MatchesReference() =>
-        Prop.ForAll(SmoothingCase.Arbitrary, c => LogSmoothingProperties.MatchesReference<double>(c, OpenClTestSupport.Backend, 6, DeviceRows<double>(c)));
-
-    private static Func<int, int, double[]>? DeviceRows<T>(SmoothingCase c) where T : unmanaged, System.Numerics.IFloatingPointIeee754<T> =>
+    protected override Func<int, int, double[]>? RowsEvaluated<T>(SmoothingCase c) =>
         OpenClSmoothingDrawsTests.DeviceRowsOf(c, c.Kernel(), c.Problem.Build<T>().Queries);
 
     /// <summary>
@@ -50,7 +44,7 @@ public sealed class OpenClSmoothingProperties : IRequiresOpenCl
                 return (ld, s);
             }
             var cpu = Run(CpuBackend.Default);
-            var gpu = Run(OpenClTestSupport.Backend);
+            var gpu = Run(Backend);
             Func<int, int, double[]> hostRow = (q, k) => SmoothingCase.PerturbedQuery<float>(kernel, c.Plan, queriesD.AsSpan(q * p.D, p.D), q, k);
             var deviceRow = OpenClSmoothingDrawsTests.DeviceRowsOf(c, kernel, queries) ?? hostRow;
             var atHost = LogSmoothingProperties.ReferenceAt(trainD, p.D, p.M, c.Plan, p.Level, hostRow);
