@@ -25,7 +25,7 @@
 # summary.txt; the last line printed is the summary.
 # Environment: OUT (default /tmp/gpuout), CASES (default all six), DEVICE (default gpu; `cpu` on a PoCL-only host),
 # REPEAT (default 5), TEST_TIMEOUT (default 150 s), BENCH_TIMEOUT (default 150 s), VARIANTS and VARIANT_CASES (A/B runs
-# with environment settings, e.g. VARIANTS="KERNELS_OPENCL_SHARDS=1;KERNELS_OPENCL_SEED=0"). Worst case, every step at its timeout: about 6 minutes;
+# with extra `kernels bench` tuning flags, e.g. VARIANTS="--opencl-shards 1;--opencl-seed off"). Worst case, every step at its timeout: about 6 minutes;
 # expected on an H100: 1-2 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +36,7 @@ DEVICE=${DEVICE:-gpu}
 REPEAT=${REPEAT:-5}
 TEST_TIMEOUT=${TEST_TIMEOUT:-150}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-150}
-VARIANTS=${VARIANTS:-}          # ";"-separated environment settings for A/B runs, e.g. "KERNELS_OPENCL_SHARDS=1;KERNELS_OPENCL_SEED=0"
+VARIANTS=${VARIANTS:-}          # ";"-separated sets of tuning flags for A/B runs, e.g. "--opencl-shards 1;--opencl-seed off --opencl-shards 4"
 VARIANT_CASES=${VARIANT_CASES:-mnist,big,smoothed}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu-check.log") 2>&1
@@ -139,7 +139,7 @@ stamp "bench: $CASES on --backend opencl --device $DEVICE (+ mnist on cpu)"
 KERNELS_DLL=$app/kernels.dll timeout "$BENCH_TIMEOUT" python3 - "$CASES" "$DEVICE" "$REPEAT" "$OUT/gpu-bench.jsonl" "$VARIANTS" "$VARIANT_CASES" <<'EOF'
 import importlib.machinery, importlib.util, json, os, subprocess, sys, tempfile, time
 cases, device, repeat, out = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
-# A/B variants: extra runs of VARIANT_CASES on the OpenCL backend with environment settings, e.g. "KERNELS_OPENCL_SHARDS=1"
+# A/B variants: extra runs of VARIANT_CASES on the OpenCL backend with extra tuning flags, e.g. "--opencl-shards 1"
 variants = [v for v in sys.argv[5].split(";") if v] if len(sys.argv) > 5 else []
 variant_cases = [c for c in sys.argv[6].split(",") if c] if len(sys.argv) > 6 else []
 # The generator and the cases are bench/compare-peers' own, so the numbers line up with the README's table.
@@ -152,7 +152,6 @@ runs = [(c, "opencl", "") for c in cases] + ([("mnist", "cpu", "")] if "mnist" i
 runs += [(c, "opencl", v) for v in variants for c in variant_cases]
 with open(out, "w") as f:
     for case, backend, variant in runs:
-        env = dict(os.environ, **dict(kv.split("=", 1) for kv in variant.split(",") if kv))
         n, m, d, k, _, a, s, h = peers.CASES[case]
         train, query = os.path.join(work, case + "-train.npy"), os.path.join(work, case + "-query.npy")
         if not os.path.exists(train):
@@ -161,10 +160,10 @@ with open(out, "w") as f:
         op = ["smooth", "--kernel", f"gaussian:{h}", "--draws", str(k), "--seed", "1"] if k else ["score"]
         dev = ["--backend", "opencl", "--device", device, "--no-ceiling"] if backend == "opencl" else ["--backend", "cpu"]
         cmd = ["dotnet", os.environ["KERNELS_DLL"], "bench", *op, "--train", train, "--query", query, "--alpha", str(a),
-               "--sigma", str(s), "--precision", "float32", "--repeat", repeat, "--min-seconds", "1", *dev]
+               "--sigma", str(s), "--precision", "float32", "--repeat", repeat, "--min-seconds", "1", *dev, *variant.split()]
         start = time.time()
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=45, env=env)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=45)
             lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
             rec = json.loads(lines[-1]) if r.returncode == 0 and lines else \
                 {"error": f"exit {r.returncode}: {(r.stderr or r.stdout).strip()[-500:]}"}

@@ -167,7 +167,7 @@ internal static class BenchCommand
         IScoreBackend backend = common.Backend(parse);
         using var owned = backend as IDisposable;
         // the ceiling on as many threads as the CPU path uses (all cores for OpenCL, whose PoCL device is the CPU here)
-        int threads = backend is CpuBackend { MaxDegreeOfParallelism: > 0 } cpu ? cpu.MaxDegreeOfParallelism : Environment.ProcessorCount;
+        int threads = backend.MaxDegreeOfParallelism is > 0 and var limit ? limit : Environment.ProcessorCount;
         TimingPlan plan = timing.Plan(parse);
         var (train, query) = common.ReadInputs(parse);
 
@@ -181,7 +181,7 @@ internal static class BenchCommand
         {
             json.WriteString("op", op);
             json.WriteString("precision", float64 ? "float64" : "float32");
-            json.WriteString("backend", backend is CpuBackend ? "cpu" : "opencl");
+            json.WriteString("backend", backend.Name);
             json.WriteNumber("n", train.Rows);
             json.WriteNumber("m", query.Rows);
             json.WriteNumber("d", train.Columns);

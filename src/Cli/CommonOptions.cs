@@ -89,8 +89,28 @@ internal sealed class CommonOptions
         CustomParser = r => Parsers.Count(r, minimum: 1),
     };
 
+    public Option<int?> OpenClShards { get; } = new("--opencl-shards")
+    {
+        Description = $"With --backend opencl: split the training set into exactly N shards (1 to {OpenClOptions.MaxShards}) instead of " +
+                      "the count chosen from the device; for tuning on a new device. Results change only by rounding.",
+        HelpName = "N",
+        CustomParser = r =>
+        {
+            int shards = Parsers.Count(r, minimum: 1);
+            if (shards > OpenClOptions.MaxShards) r.AddError($"--opencl-shards must be at most {OpenClOptions.MaxShards} (got {shards}).");
+            return shards;
+        },
+    };
+
+    public Option<string?> OpenClSeed { get; } = new("--opencl-seed")
+    {
+        Description = "With --backend opencl: run (on) or skip (off) the max-only seeding pass instead of the device's choice; " +
+                      "for tuning on a new device. Results change only by rounding.",
+    };
+
     public CommonOptions()
     {
+        OpenClSeed.AcceptOnlyFromAmong("on", "off");
         Schedule.AcceptOnlyFromAmong("ou", "vp", "ve", "edm");
         Precision.AcceptOnlyFromAmong("float32", "float64");
         BackendName.AcceptOnlyFromAmong("cpu", "opencl");
@@ -107,13 +127,16 @@ internal sealed class CommonOptions
 
     private void Add(Command command, IEnumerable<Option> specific)
     {
-        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Precision, BackendName, Device, Threads])
+        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Precision, BackendName, Device, OpenClShards, OpenClSeed, Threads])
             command.Options.Add(option);
         command.Validators.Add(ValidateNoiseLevel);
         command.Validators.Add(result =>
         {
             if (Given(result, Device) && result.GetValue(BackendName) != "opencl")
                 result.AddError("--device selects an OpenCL device: give it with --backend opencl.");
+            foreach (var tuning in new Option[] { OpenClShards, OpenClSeed })
+                if (Given(result, tuning) && result.GetValue(BackendName) != "opencl")
+                    result.AddError($"{tuning.Name} tunes the OpenCL backend: give it with --backend opencl.");
         });
     }
 
@@ -148,12 +171,17 @@ internal sealed class CommonOptions
     public bool Float64(ParseResult parse) => parse.GetValue(Precision) == "float64";
 
     /// <summary>
-    /// The backend of --backend: the CPU path limited to --threads, or an OpenCL backend on --device (which the caller
-    /// disposes; it is <see cref="IDisposable"/>).
+    /// The backend of --backend: the CPU path limited to --threads, or an OpenCL backend on --device tuned by
+    /// --opencl-shards and --opencl-seed (which the caller disposes; it is <see cref="IDisposable"/>).
     /// </summary>
     public IScoreBackend Backend(ParseResult parse) =>
         parse.GetValue(BackendName) == "opencl"
-            ? new OpenClBackend(parse.GetValue(Device) is { } device ? OpenClDeviceSelector.Parse(device) : OpenClDeviceSelector.FromEnvironment())
+            ? new OpenClBackend(parse.GetValue(Device) is { } device ? OpenClDeviceSelector.Parse(device) : OpenClDeviceSelector.FromEnvironment(),
+                options: new OpenClOptions
+                {
+                    Shards = parse.GetValue(OpenClShards),
+                    SeedMaxima = parse.GetValue(OpenClSeed) switch { "on" => true, "off" => false, _ => null },
+                })
             : new CpuBackend(parse.GetValue(Threads) ?? -1);
 
     /// <summary>The --out path, checked to be a possible output file before any work.</summary>

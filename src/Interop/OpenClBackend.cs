@@ -61,19 +61,25 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// <param name="selector">Which device; null for <see cref="OpenClDeviceSelector.FromEnvironment"/>
     /// (<c>KERNELS_OPENCL_DEVICE</c> when set, else the first GPU, else the first device).</param>
     /// <param name="profiling">Record device timings in <see cref="LastTimings"/>.</param>
-    public OpenClBackend(OpenClDeviceSelector? selector = null, bool profiling = false)
-        : this(new OpenClContext(selector, profiling), ownsContext: true) { }
+    /// <param name="options">Tuning (shards, seeding pass, kernel shape); null for <see cref="OpenClOptions.Default"/>.</param>
+    public OpenClBackend(OpenClDeviceSelector? selector = null, bool profiling = false, OpenClOptions? options = null)
+        : this(new OpenClContext(selector, profiling), ownsContext: true, options) { }
 
     /// <summary>Creates a backend on an existing context, which the caller keeps owning (and disposes after the backend).</summary>
     /// <param name="context">A live context.</param>
-    public OpenClBackend(OpenClContext context) : this(context, ownsContext: false) { }
+    /// <param name="options">Tuning (shards, seeding pass, kernel shape); null for <see cref="OpenClOptions.Default"/>.</param>
+    public OpenClBackend(OpenClContext context, OpenClOptions? options = null) : this(context, ownsContext: false, options) { }
 
-    private OpenClBackend(OpenClContext context, bool ownsContext)
+    private OpenClBackend(OpenClContext context, bool ownsContext, OpenClOptions? options)
     {
         ArgumentNullException.ThrowIfNull(context);
         Context = context.Alive();
         _ownsContext = ownsContext;
+        Options = options ?? OpenClOptions.Default;
     }
+
+    /// <summary>The tuning this backend runs with.</summary>
+    public OpenClOptions Options { get; }
 
     /// <inheritdoc/>
     public string Name => "opencl";
@@ -84,20 +90,8 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// <summary>The device.</summary>
     public OpenClDevice Device => Context.Device;
 
-    /// <summary>Tests only: choose the kernel's shape as for this kind of device (so the GPU shape can run on PoCL).</summary>
-    internal OpenClDeviceKind? ShapeFor { get; init; }
-
-    /// <summary>
-    /// Tests only: split the training set into exactly this many shards (≥ 1; more shards than point vectors leaves
-    /// some empty) instead of the count <see cref="ShardCount"/> chooses from the device.
-    /// </summary>
-    internal int? Shards { get; init; }
-
     /// <summary>Shards of the last score call (tests and benchmarks read it).</summary>
     internal int LastShards { get; private set; }
-
-    /// <summary>Tests only: force (true) or forbid (false) the seeding pass of the maxima; null chooses (<see cref="Seeded"/>).</summary>
-    internal bool? SeedMaxima { get; init; }
 
     /// <summary>Whether the last score call ran the seeding pass.</summary>
     internal bool LastSeeded { get; private set; }
@@ -111,29 +105,10 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// PoCL, N = 6000, D = 784: pixel data, M = 128, one shard 17 ms unseeded, 22 seeded, eight shards 24–27 unseeded,
     /// 23 seeded; Gaussian data at σ = 10 (every point heavy), M = 16, four shards 14 ms unseeded, 23 seeded. So it is
     /// on by default only on GPUs (several shards, D ≥ 64), where the displacement phase's scattered row reads cost more
-    /// than the distance phase's broadcast tile; <c>KERNELS_OPENCL_SEED</c> = 0|1 overrides the choice.
+    /// than the distance phase's broadcast tile; <see cref="OpenClOptions.SeedMaxima"/> overrides the choice.
     /// </summary>
     private bool Seeded(int shards, int d) =>
-        SeedMaxima ?? Tuning.Value.Seed ?? (shards > 1 && d >= 64 && Device.Kind != OpenClDeviceKind.Cpu);
-
-    /// <summary>Name of the environment variable that forces the shard count (an integer ≥ 1) for tuning on a new device.</summary>
-    internal const string ShardsVariable = "KERNELS_OPENCL_SHARDS";
-
-    /// <summary>Name of the environment variable that forces (1) or forbids (0) the seeding pass for tuning on a new device.</summary>
-    internal const string SeedVariable = "KERNELS_OPENCL_SEED";
-
-    private static readonly Lazy<(int? Shards, bool? Seed)> Tuning = new(() =>
-        (ParseTuning(ShardsVariable, Environment.GetEnvironmentVariable(ShardsVariable), 1, 1 << 16),
-         ParseTuning(SeedVariable, Environment.GetEnvironmentVariable(SeedVariable), 0, 1) is int seed ? seed == 1 : null));
-
-    /// <summary>An override's value: null when unset or empty, else an integer in [min, max]; anything else throws, naming the variable.</summary>
-    internal static int? ParseTuning(string variable, string? value, int min, int max)
-    {
-        if (string.IsNullOrWhiteSpace(value)) return null;
-        if (int.TryParse(value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int v) && v >= min && v <= max)
-            return v;
-        throw new ArgumentException($"The environment variable {variable} is \"{value}\"; it must be an integer from {min} to {max}, or unset to let the backend choose.", variable);
-    }
+        Options.SeedMaxima ?? (shards > 1 && d >= 64 && Device.Kind != OpenClDeviceKind.Cpu);
 
     /// <summary>Timings of the last <see cref="Evaluate{T}"/> or <see cref="Accumulate{T}"/> (zero unless the context profiles).</summary>
     public OpenClTimings LastTimings { get; private set; }
@@ -381,7 +356,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
                 $"The OpenCL device {Device.Name} has no double precision (cl_khr_fp64 is not in CL_DEVICE_EXTENSIONS); use float, or select another device.");
         // A CPU device runs one work-item's vector on one AVX-512 register: 16 floats or 8 doubles per point vector.
         // A GPU runs a work-item per lane already: shorter vectors keep the registers for more work-items in flight.
-        bool cpu = (ShapeFor ?? Device.Kind) == OpenClDeviceKind.Cpu;
+        bool cpu = (Options.KernelShape ?? Device.Kind) == OpenClDeviceKind.Cpu;
         int lanes = (cpu ? 16 : 8) / (isDouble ? 2 : 1);
         // Measured on PoCL (2 cores, D = 784 and D = 16): two point vectors per tile beat four and eight (fewer live
         // registers across PoCL's barrier regions), and 64 queries per work-group copy each tile once per 64 queries
@@ -476,15 +451,15 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         TimeSpan download;
         if (config.AccDouble)
         {
-            using var a = s.Scalars!.Read(state.Scalars.AsSpan(0, 4 * m));
-            using var b = s.Displacement!.Read(state.Displacement.AsSpan(0, m * d));
-            using var c = s.Points!.Read(state.Points.AsSpan(0, m * d));
+            using var a = s.Scalars!.Read(state.Scalars[..(4 * m)]);
+            using var b = s.Displacement!.Read(state.Displacement[..(m * d)]);
+            using var c = s.Points!.Read(state.Points[..(m * d)]);
             download = a.Duration + b.Duration + c.Duration;
         }
         else
         {
-            download = ReadWidened(s.Scalars!, state.Scalars.AsSpan(0, 4 * m)) + ReadWidened(s.Displacement!, state.Displacement.AsSpan(0, m * d))
-                       + ReadWidened(s.Points!, state.Points.AsSpan(0, m * d));
+            download = ReadWidened(s.Scalars!, state.Scalars[..(4 * m)]) + ReadWidened(s.Displacement!, state.Displacement[..(m * d)])
+                       + ReadWidened(s.Points!, state.Points[..(m * d)]);
         }
         LastTimings = new OpenClTimings(trainingUpload, queryUpload, perturbKernel + kernelTime, download);
         TotalTimings += LastTimings;
@@ -496,7 +471,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// work-groups: 16 per compute unit on a GPU (a work-group of 64 queries is two warps; 16 of them keep a
     /// streaming multiprocessor's schedulers fed), 2 on a CPU (one work-group runs per core at a time; shards cost there:
     /// more points pass the cut-off against a shard's own maximum, and PoCL at N = 6000, D = 784, M = 128 took 17 ms
-    /// with one shard, 23 with eight). <c>KERNELS_OPENCL_SHARDS</c> overrides the choice (for tuning on a new device). Bounded so that each shard keeps at least two tiles (the per-shard cost, a D-row of state per query
+    /// with one shard, 23 with eight). <see cref="OpenClOptions.Shards"/> overrides the choice (for tuning on a new device). Bounded so that each shard keeps at least two tiles (the per-shard cost, a D-row of state per query
     /// written and merged, stays below the distance work), so that the partial states, shards × M × (2D + 4) ACC values,
     /// take at most 1 GiB, a sixteenth of the device memory and one allocation, and so that the merge's scales fit in
     /// a quarter of the local memory. The bound is what caps it at large D: the buffer is about
@@ -504,7 +479,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// </summary>
     private int ShardCount(int n, int m, int d, Config config, int accBytes)
     {
-        if ((Shards ?? Tuning.Value.Shards) is int forced) return forced;
+        if (Options.Shards is int forced) return forced;
         long vectors = (n + config.Lanes - 1) / config.Lanes;
         long qblocks = (m + config.WorkGroup - 1) / config.WorkGroup;
         bool cpu = Device.Kind == OpenClDeviceKind.Cpu;

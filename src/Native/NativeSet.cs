@@ -112,7 +112,7 @@ internal sealed class NativeSet<T> : NativeSet where T : unmanaged, IFloatingPoi
         }
         Model = new EmpiricalScore<T>(train, engine);
         // Groups of queries at different levels run side by side, one thread each (results do not depend on the thread count).
-        Serial = engine is CpuBackend ? new EmpiricalScore<T>(train, new CpuBackend(1)) : null;
+        Serial = engine.WithMaxDegreeOfParallelism(1) is { } serial ? new EmpiricalScore<T>(train, serial) : null;
     }
 
     public override int Precision => typeof(T) == typeof(float) ? 0 : 1;

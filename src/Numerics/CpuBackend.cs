@@ -17,6 +17,22 @@ public sealed class CpuBackend : IScoreBackend
     /// <summary>The most threads a call may use; −1 means all cores.</summary>
     public int MaxDegreeOfParallelism { get; }
 
+    /// <summary>
+    /// This backend limited to <paramref name="threads"/> threads, with the same tiling and paths: the same results bit for
+    /// bit (they never depend on the thread count).
+    /// </summary>
+    /// <param name="threads">A thread count ≥ 1.</param>
+    public CpuBackend WithMaxDegreeOfParallelism(int threads)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        return new CpuBackend(threads, TileGroups)
+        {
+            AllowExpansion = AllowExpansion, SuperTilePoints = SuperTilePoints, AllowQueryLanes = AllowQueryLanes, LaneTilePoints = LaneTilePoints,
+        };
+    }
+
+    IScoreBackend IScoreBackend.WithMaxDegreeOfParallelism(int threads) => WithMaxDegreeOfParallelism(threads);
+
     /// <summary>Point groups (of one vector width each) per tile; 0 chooses from the dimension so a tile fits in cache.</summary>
     public int TileGroups { get; }
 

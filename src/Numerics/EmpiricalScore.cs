@@ -27,11 +27,8 @@ public sealed class EmpiricalScore<T> : IScoreModel<T> where T : unmanaged, IFlo
     /// <summary>The backend every evaluation goes through.</summary>
     public IScoreBackend Backend { get; }
 
-    /// <summary>Threads for the work a smoother does around the backend: the CPU backend's limit, else all cores.</summary>
-    internal ParallelOptions ParallelOptions => new()
-    {
-        MaxDegreeOfParallelism = Backend is CpuBackend cpu ? cpu.MaxDegreeOfParallelism : -1,
-    };
+    /// <summary>Threads for the work a smoother does around the backend: the backend's own limit (<see cref="IScoreBackend.MaxDegreeOfParallelism"/>).</summary>
+    internal ParallelOptions ParallelOptions => new() { MaxDegreeOfParallelism = Backend.MaxDegreeOfParallelism };
 
     /// <summary>The dimension D.</summary>
     public int Dimension => TrainingSet.Dimension;

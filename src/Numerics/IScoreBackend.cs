@@ -14,6 +14,20 @@ public interface IScoreBackend
     string Name { get; }
 
     /// <summary>
+    /// The most host threads a call may use, −1 for all cores. Work a caller does on the host around the backend (a
+    /// smoother's draws and sums, say) uses the same limit. A backend whose work runs elsewhere (a device) reports −1.
+    /// </summary>
+    int MaxDegreeOfParallelism => -1;
+
+    /// <summary>
+    /// A backend computing exactly what this one computes (the same bits) on at most <paramref name="threads"/> host
+    /// threads per call, so a caller may run independent calls side by side on its own threads; null when this backend's
+    /// calls do not run on host threads that can be limited (a device backend, which serialises its calls).
+    /// </summary>
+    /// <param name="threads">A thread count ≥ 1.</param>
+    IScoreBackend? WithMaxDegreeOfParallelism(int threads) => null;
+
+    /// <summary>
     /// Evaluates the requested outputs for the M×D <paramref name="queries"/> against the whole training set in one
     /// fused, streamed pass (no M×N matrix).
     /// </summary>

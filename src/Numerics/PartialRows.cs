@@ -3,18 +3,21 @@ using System.Buffers;
 namespace Kernels.Numerics;
 
 /// <summary>
-/// Storage for the states of several queries, <see cref="PartialRow"/> by row: four scalars per query (max, sum, mass,
-/// spread) and two rows of D values (displacement and point sums). <see cref="ScorePartials"/> owns one for its M queries;
-/// the CPU kernels rent one per thread for a block of queries.
+/// Contiguous storage for the log-sum-exp states of several queries, one <see cref="PartialRow"/> each: four scalars per
+/// query (max, sum, mass, spread, in that order, in <see cref="Scalars"/>) and two rows of D values per query (the
+/// displacement sums in <see cref="Displacement"/>, the point sums in <see cref="Points"/>), all row-major in float64.
+/// <see cref="ScorePartials"/> owns one for its M queries; a backend that computes the states elsewhere (a device) reads
+/// them into one and finishes or merges each row with <see cref="PartialRow"/>'s own code.
 /// </summary>
-internal sealed class PartialRows : IDisposable
+public sealed class PartialRows
 {
     private readonly bool _rented;
+    private readonly double[] _scalars, _displacement, _points;
 
-    public double[] Scalars { get; }
-    public double[] Displacement { get; }
-    public double[] Points { get; }
+    /// <summary>Number of query states held.</summary>
     public int Count { get; }
+
+    /// <summary>Dimension D of each state's rows.</summary>
     public int Dimension { get; }
 
     private PartialRows(int count, int dimension, bool rented)
@@ -23,35 +26,52 @@ internal sealed class PartialRows : IDisposable
         Dimension = dimension;
         _rented = rented;
         long values = (long)count * dimension;
-        Scalars = rented ? ArrayPool<double>.Shared.Rent(4 * count) : new double[4 * count];
-        Displacement = rented ? ArrayPool<double>.Shared.Rent((int)values) : new double[values];
-        Points = rented ? ArrayPool<double>.Shared.Rent((int)values) : new double[values];
+        _scalars = rented ? ArrayPool<double>.Shared.Rent(4 * count) : new double[4 * count];
+        _displacement = rented ? ArrayPool<double>.Shared.Rent((int)values) : new double[values];
+        _points = rented ? ArrayPool<double>.Shared.Rent((int)values) : new double[values];
     }
 
-    /// <summary>Identity states for <paramref name="count"/> queries, in arrays of their own.</summary>
+    /// <summary>Identity states (no points seen) for <paramref name="count"/> queries of dimension <paramref name="dimension"/>.</summary>
+    /// <param name="count">Number of queries, ≥ 0.</param>
+    /// <param name="dimension">D ≥ 1.</param>
     public static PartialRows Allocate(int count, int dimension)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
         var rows = new PartialRows(count, dimension, rented: false);
         rows.Clear(count);
         return rows;
     }
 
-    /// <summary>Scratch states for up to <paramref name="count"/> queries, rented (call <see cref="Clear"/> before use).</summary>
-    public static PartialRows Rent(int count, int dimension) => new(count, dimension, rented: true);
+    /// <summary>Scratch states for up to <paramref name="count"/> queries, rented (call <see cref="Clear"/> before use, <see cref="Return"/> after).</summary>
+    internal static PartialRows Rent(int count, int dimension) => new(count, dimension, rented: true);
 
-    public PartialRow Row(int i) => new(Scalars.AsSpan(4 * i, 4), Displacement.AsSpan(i * Dimension, Dimension), Points.AsSpan(i * Dimension, Dimension));
+    /// <summary>The four scalars of every state, query-major: max, sum, mass, spread (4 × <see cref="Count"/> values).</summary>
+    public Span<double> Scalars => _scalars.AsSpan(0, 4 * Count);
+
+    /// <summary>The displacement sums of every state, row-major (<see cref="Count"/> × D values).</summary>
+    public Span<double> Displacement => _displacement.AsSpan(0, Count * Dimension);
+
+    /// <summary>The point sums of every state, row-major (<see cref="Count"/> × D values).</summary>
+    public Span<double> Points => _points.AsSpan(0, Count * Dimension);
+
+    /// <summary>The state of query <paramref name="i"/> (a view: writes go to this storage).</summary>
+    /// <param name="i">0 ≤ i &lt; <see cref="Count"/>.</param>
+    public PartialRow Row(int i) =>
+        new(_scalars.AsSpan(4 * i, 4), _displacement.AsSpan(i * Dimension, Dimension), _points.AsSpan(i * Dimension, Dimension));
 
     /// <summary>Sets the first <paramref name="count"/> states to the identity.</summary>
-    public void Clear(int count)
+    internal void Clear(int count)
     {
         for (int i = 0; i < count; i++) Row(i).Clear();
     }
 
-    public void Dispose()
+    /// <summary>Gives rented storage back to the pool (nothing for allocated storage); the object is unusable after.</summary>
+    internal void Return()
     {
         if (!_rented) return;
-        ArrayPool<double>.Shared.Return(Scalars);
-        ArrayPool<double>.Shared.Return(Displacement);
-        ArrayPool<double>.Shared.Return(Points);
+        ArrayPool<double>.Shared.Return(_scalars);
+        ArrayPool<double>.Shared.Return(_displacement);
+        ArrayPool<double>.Shared.Return(_points);
     }
 }

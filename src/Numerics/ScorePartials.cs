@@ -123,9 +123,19 @@ public sealed class ScorePartials
         w.Write(Magic); w.Write(FormatVersion);
         w.Write(QueryCount); w.Write(Dimension); w.Write(TrainingCount);
         w.Write(Level.Alpha); w.Write(Level.Sigma);
-        long values = (long)QueryCount * Dimension;
-        foreach (var (array, length) in new[] { (_rows.Scalars, 4L * QueryCount), (_rows.Displacement, values), (_rows.Points, values) })
-            for (long i = 0; i < length; i++) w.Write(array[i]);
+        Write(w, _rows.Scalars);
+        Write(w, _rows.Displacement);
+        Write(w, _rows.Points);
+    }
+
+    private static void Write(BinaryWriter writer, ReadOnlySpan<double> values)
+    {
+        foreach (double v in values) writer.Write(v);
+    }
+
+    private static void Read(BinaryReader reader, Span<double> values)
+    {
+        for (int i = 0; i < values.Length; i++) values[i] = reader.ReadDouble();
     }
 
     /// <summary>Reads a state written by <see cref="WriteTo"/> (format <see cref="FormatVersion"/> only).</summary>
@@ -155,9 +165,9 @@ public sealed class ScorePartials
             if (stream.CanSeek && stream.Length - stream.Position < need)
                 throw new InvalidDataException($"Score-partials stream is truncated: M={m}, D={d} needs {need} more bytes.");
             var p = new ScorePartials(m, d, new NoiseLevel(alpha, sigma)) { TrainingCount = n };
-            long values = (long)m * d;
-            foreach (var (array, length) in new[] { (p._rows.Scalars, 4L * m), (p._rows.Displacement, values), (p._rows.Points, values) })
-                for (long i = 0; i < length; i++) array[i] = r.ReadDouble();
+            Read(r, p._rows.Scalars);
+            Read(r, p._rows.Displacement);
+            Read(r, p._rows.Points);
             return p;
         }
         catch (EndOfStreamException e)

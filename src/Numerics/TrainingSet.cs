@@ -1,13 +1,13 @@
 using System.Numerics;
-using System.Runtime.Intrinsics;
 
 namespace Kernels.Numerics;
 
 /// <summary>
 /// An immutable training set Y of N points in R^D (row-major N×D), validated once on construction:
 /// N ≥ 1, D ≥ 1, every value finite. It owns a copy of the data, so later changes to the caller's
-/// buffer cannot invalidate the validation, plus the layout the fast CPU path streams
-/// (points transposed in groups of one vector width, so distances vectorise over points for any D).
+/// buffer cannot invalidate the validation. It holds the rows only: a backend that streams another layout builds and
+/// caches it itself (the CPU backend's transposed groups, an OpenCL device's upload), so a set pays only for the backends
+/// it is evaluated on.
 /// </summary>
 /// <typeparam name="T">float (the fast default) or double.</typeparam>
 public sealed class TrainingSet<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -19,15 +19,6 @@ public sealed class TrainingSet<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>The dimension D.</summary>
     public int Dimension { get; }
-
-    /// <summary>Points per group of the transposed layout: one Vector512 of T.</summary>
-    internal static int GroupWidth => Vector512<T>.Count;
-
-    /// <summary>Number of point groups, ⌈N / GroupWidth⌉; the last one is padded with zero points.</summary>
-    internal int GroupCount { get; }
-
-    /// <summary>Groups of GroupWidth points, each stored coordinate-major: [group][coordinate][lane].</summary>
-    internal T[] Groups { get; }
 
     /// <summary>Creates a training set from <paramref name="count"/> × <paramref name="dimension"/> row-major values (copied).</summary>
     /// <param name="data">Row-major values, exactly count × dimension of them.</param>
@@ -49,16 +40,6 @@ public sealed class TrainingSet<T> where T : unmanaged, IFloatingPointIeee754<T>
         Count = count;
         Dimension = dimension;
         _rows = data.ToArray();
-
-        int w = GroupWidth;
-        GroupCount = (count + w - 1) / w;
-        Groups = new T[(long)GroupCount * dimension * w];
-        for (int i = 0; i < count; i++)
-        {
-            long baseIndex = (long)(i / w) * dimension * w + i % w;
-            for (int k = 0; k < dimension; k++)
-                Groups[baseIndex + (long)k * w] = _rows[(long)i * dimension + k];
-        }
     }
 
     /// <summary>The training set as <paramref name="rows"/> (N×D, row-major): a convenience for arrays.</summary>
@@ -74,29 +55,8 @@ public sealed class TrainingSet<T> where T : unmanaged, IFloatingPointIeee754<T>
         return new TrainingSet<T>(flat, n, d);
     }
 
-    /// <summary>The points, row-major N×D (the fast path's layout for sparse weighted sums).</summary>
+    /// <summary>The points, row-major N×D (what every backend streams or lays out from).</summary>
     internal T[] Rows => _rows;
-
-    private double[]? _squaredNorms;
-
-    /// <summary>‖y_i‖² per point, in float64, computed on first use (the expansion path's ‖x‖² − 2α x·y + α²‖y‖²).</summary>
-    internal double[] SquaredNorms => _squaredNorms ??= ComputeSquaredNorms();
-
-    private double[] ComputeSquaredNorms()
-    {
-        var norms = new double[Count];
-        for (int i = 0; i < Count; i++)
-        {
-            double sum = 0;
-            foreach (T v in _rows.AsSpan(i * Dimension, Dimension))
-            {
-                double w = double.CreateTruncating(v);
-                sum += w * w;
-            }
-            norms[i] = sum;
-        }
-        return norms;
-    }
 
     /// <summary>The points, row-major N×D.</summary>
     public ReadOnlySpan<T> Data => _rows;

@@ -36,4 +36,35 @@ public sealed class OpenClBenchCliTests : IRequiresOpenCl, IDisposable
         Assert.Equal(4.0 * M * N * D, json.GetProperty("flops").GetDouble());
         Assert.True(json.GetProperty("seconds").GetDouble() > 0);
     }
+
+    /// <summary>
+    /// --opencl-shards and --opencl-seed reach the backend's <c>OpenClOptions</c> (a forced count runs); out of range,
+    /// or without --backend opencl, they are usage errors naming the option.
+    /// </summary>
+    [OpenClFact]
+    public void Bench_TuningFlags_RunOnOpenCl_AndAreUsageErrorsElsewhere()
+    {
+        var rng = new Random(6);
+        string train = Path.Combine(_dir, "train.npy"), query = Path.Combine(_dir, "query.npy");
+        Npy.Write(train, CliRun.RandomMatrix(rng, N, D), N, D);
+        Npy.Write(query, CliRun.RandomMatrix(rng, M, D), M, D);
+        string[] common = ["bench", "score", "--train", train, "--query", query, "--alpha", "0.8", "--sigma", "0.5",
+            "--repeat", "1", "--warmup-seconds", "0", "--no-ceiling"];
+
+        var r = CliRun.Run([.. common, "--backend", "opencl", "--opencl-shards", "3", "--opencl-seed", "on"]);
+        CliRun.AssertSucceeded(r);
+        Assert.Equal("opencl", JsonDocument.Parse(r.Out.Trim()).RootElement.GetProperty("backend").GetString());
+
+        var range = CliRun.Run([.. common, "--backend", "opencl", "--opencl-shards", "70000"]);
+        Assert.NotEqual(0, range.ExitCode);
+        Assert.Contains("--opencl-shards", range.Error);
+
+        foreach (string[] flag in new[] { new[] { "--opencl-shards", "2" }, new[] { "--opencl-seed", "off" } })
+        {
+            var usage = CliRun.Run([.. common, .. flag]);
+            Assert.NotEqual(0, usage.ExitCode);
+            Assert.Contains("--backend opencl", usage.Error);
+            Assert.Contains(flag[0], usage.Error);
+        }
+    }
 }

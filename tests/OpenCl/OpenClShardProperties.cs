@@ -10,7 +10,7 @@ namespace Kernels.Tests.OpenCl;
 
 /// <summary>
 /// The OpenCL kernel with the training set split into shards across work-groups (native/score.cl score_partials, then
-/// merge_shards on the device), the shard count forced through <see cref="OpenClBackend"/>'s test knob: counts that do
+/// merge_shards on the device), the shard count forced through <see cref="OpenClOptions.Shards"/>: counts that do
 /// not divide the point vectors, counts above them (empty shards), two query blocks (M up to 70 against work-groups of
 /// 64), D beyond one __local slice, shards whose every distance overflows float. All against the float64 reference
 /// under <see cref="ErrorBound"/>, unchanged.
@@ -29,10 +29,10 @@ namespace Kernels.Tests.OpenCl;
 public sealed class OpenClShardProperties : IRequiresOpenCl
 {
     private static OpenClBackend Sharded(int shards, bool gpuShape, bool seeded) =>
-        new(OpenClTestSupport.Backend.Context)
+        new(OpenClTestSupport.Backend.Context, new OpenClOptions
         {
-            Shards = shards, ShapeFor = gpuShape ? OpenClDeviceKind.Gpu : OpenClDeviceKind.Cpu, SeedMaxima = seeded,
-        };
+            Shards = shards, KernelShape = gpuShape ? OpenClDeviceKind.Gpu : OpenClDeviceKind.Cpu, SeedMaxima = seeded,
+        });
 
     private static void MatchesReference<T>(Problem p, OpenClBackend backend) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -95,19 +95,21 @@ public sealed class OpenClShardProperties : IRequiresOpenCl
         MatchesReference<double>(p, backend);
     }
 
-    /// <summary>The tuning overrides: unset or blank chooses; integers in range are taken; anything else throws, naming the variable.</summary>
+    /// <summary>The tuning options: null chooses; shard counts in range are taken; anything else throws, naming the option and the value.</summary>
     [Fact]
-    public void TuningOverrides_Parse_OrThrowNamingTheVariable()
+    public void TuningOptions_TakeCountsInRange_OrThrowNamingTheOption()
     {
-        Assert.Null(OpenClBackend.ParseTuning(OpenClBackend.ShardsVariable, null, 1, 65536));
-        Assert.Null(OpenClBackend.ParseTuning(OpenClBackend.ShardsVariable, " ", 1, 65536));
-        Assert.Equal(12, OpenClBackend.ParseTuning(OpenClBackend.ShardsVariable, "12", 1, 65536));
-        Assert.Equal(0, OpenClBackend.ParseTuning(OpenClBackend.SeedVariable, "0", 0, 1));
-        foreach (var bad in new[] { "0", "-3", "many", "1.5", "70000" })
+        Assert.Null(OpenClOptions.Default.Shards);
+        Assert.Null(OpenClOptions.Default.SeedMaxima);
+        Assert.Null(new OpenClOptions { Shards = null }.Shards);
+        Assert.Equal(12, new OpenClOptions { Shards = 12 }.Shards);
+        Assert.Equal(65536, new OpenClOptions { Shards = 65536 }.Shards);
+        Assert.False(new OpenClOptions { SeedMaxima = false }.SeedMaxima);
+        foreach (var bad in new[] { 0, -3, 70000 })
         {
-            var ex = Assert.Throws<ArgumentException>(() => OpenClBackend.ParseTuning(OpenClBackend.ShardsVariable, bad, 1, 65536));
-            Assert.Equal(OpenClBackend.ShardsVariable, ex.ParamName);
-            Assert.Contains($"\"{bad}\"", ex.Message);
+            var ex = Assert.Throws<ArgumentOutOfRangeException>(() => new OpenClOptions { Shards = bad });
+            Assert.Equal(nameof(OpenClOptions.Shards), ex.ParamName);
+            Assert.Equal(bad, ex.ActualValue);
         }
     }
 

@@ -109,11 +109,12 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// </summary>
     internal static void DotProducts(TrainingSet<T> train, ReadOnlySpan<T> queries, int dop)
     {
-        int d = train.Dimension, m = queries.Length / d, groups = train.GroupCount;
+        var layout = CpuLayout<T>.Of(train);
+        int d = train.Dimension, m = queries.Length / d, groups = layout.GroupCount;
         int tileGroups = Math.Min(Math.Max(4, TileBytes / (W * d * sizeof(T))) & ~3, groups), stride = tileGroups * W;
         int blocks = (m + QueryBlock - 1) / QueryBlock;
         fixed (T* px = queries)
-        fixed (T* pGroups = train.Groups)
+        fixed (T* pGroups = layout.Groups)
         {
             T* x = px, g = pGroups;
             Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = dop }, b =>
@@ -196,7 +197,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         {
             ArrayPool<T>.Shared.Return(Distances);
             ArrayPool<T>.Shared.Return(Weights);
-            State.Dispose();
+            State.Return();
             NativeMemory.AlignedFree(ChunkDisplacement);
             ArrayPool<double>.Shared.Return(WideDisplacement);
             ArrayPool<double>.Shared.Return(WidePoints);
@@ -208,6 +209,9 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     private sealed class Job
     {
         public readonly TrainingSet<T> Train;
+
+        /// <summary>The set's transposed groups and squared norms (the CPU backend's cache).</summary>
+        public readonly CpuLayout<T> Layout;
         public readonly T* Queries;
         public readonly int QueryCount, Dimension, TileGroups;
         public readonly NoiseLevel Level;
@@ -235,6 +239,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups, bool allowExpansion, int superTilePoints)
         {
             Train = train;
+            Layout = CpuLayout<T>.Of(train);
             Queries = queries;
             QueryCount = queryCount;
             Dimension = train.Dimension;
@@ -251,10 +256,10 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             if (allowExpansion && typeof(T) == typeof(float) && Dimension >= ExpansionMinDimension)
             {
                 auto &= ~3; // whole steps of the 4-group micro-kernel
-                ScaledSquaredNorms = new T[train.GroupCount * W];
+                ScaledSquaredNorms = new T[Layout.GroupCount * W];
                 ScaledSquaredNorms.AsSpan(train.Count).Fill(T.PositiveInfinity); // padding lanes: ũ = −∞
-                ScaledNorms = new T[train.GroupCount * W];
-                var norms = train.SquaredNorms;
+                ScaledNorms = new T[Layout.GroupCount * W];
+                var norms = Layout.SquaredNorms;
                 for (int i = 0; i < norms.Length; i++)
                 {
                     ScaledSquaredNorms[i] = T.CreateTruncating(level.Alpha * level.Alpha * norms[i]);
@@ -266,9 +271,9 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 double nu = (Dimension + 8) * Math.ScaleB(1, -24);
                 BoundFactor = nu / (1 - nu) * (1 + Math.ScaleB(1, -20)) * 0.5 / level.Variance;
             }
-            TileGroups = Math.Min(tileGroups > 0 ? tileGroups : auto, train.GroupCount);
+            TileGroups = Math.Min(tileGroups > 0 ? tileGroups : auto, Layout.GroupCount);
             // no larger than the training set, rounded up to whole tiles: the ũ buffer is sized by it
-            SuperGroups = TileGroups * Math.Min(Math.Max(1, superTilePoints / (TileGroups * W)), (train.GroupCount + TileGroups - 1) / TileGroups);
+            SuperGroups = TileGroups * Math.Min(Math.Max(1, superTilePoints / (TileGroups * W)), (Layout.GroupCount + TileGroups - 1) / TileGroups);
         }
 
         /// <summary>
@@ -304,7 +309,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
 
         private void ProcessBlock<TAlpha>(int block, Scratch s) where TAlpha : struct, IAlphaMode
         {
-            int d = Dimension, n = Train.Count, groups = Train.GroupCount;
+            int d = Dimension, n = Train.Count, groups = Layout.GroupCount;
             int q0 = block * QueryBlock, nq = Math.Min(QueryBlock, QueryCount - q0);
             s.State.Clear(nq);
             var expansion = s.Expansion;
@@ -315,7 +320,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             bool anyExpansion = expanding > 0;
             if (Expanded is not null && anyExpansion) Interlocked.Add(ref Expanded.Value, expanding);
 
-            fixed (T* pGroups = Train.Groups)
+            fixed (T* pGroups = Layout.Groups)
             fixed (T* pRows = Train.Rows)
             fixed (T* pDist = s.Distances)
             fixed (T* pW = s.Weights)

@@ -142,7 +142,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         public void Dispose()
         {
             NativeMemory.AlignedFree(_block);
-            State.Dispose();
+            State.Return();
         }
     }
 

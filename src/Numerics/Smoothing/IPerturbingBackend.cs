@@ -8,7 +8,7 @@ namespace Kernels.Numerics.Smoothing;
 /// never cross the bus; only the per-row outputs come back. <see cref="LogSmoothedScore{T}"/> uses it when the backend
 /// has it and the kernel is linear-Gaussian (<see cref="SmoothingKernel.DeviceScales"/>), else makes the rows on the host.
 /// </summary>
-internal interface IPerturbingBackend : IScoreBackend
+public interface IPerturbingBackend : IScoreBackend
 {
     /// <summary>Whether <see cref="EvaluatePerturbed{T}"/> can run for element type T (it needs double arithmetic on the device).</summary>
     bool CanPerturb<T>() where T : unmanaged, IFloatingPointIeee754<T>;
@@ -32,7 +32,7 @@ internal interface IPerturbingBackend : IScoreBackend
 /// z = h_N ξ + (h_T − h_N) B Bᵀ ξ with each query's tangent basis B (rank × D, from <see cref="SmoothingKernel.PrepareFrame"/>;
 /// rank 0 and h_T = h_N = h for the isotropic Gaussian).
 /// </summary>
-internal readonly ref struct PerturbedBatch
+public readonly ref struct PerturbedBatch
 {
     /// <summary>The draw plan (K, seed, antithetic, fixed).</summary>
     public required SmoothingDraws Draws { get; init; }

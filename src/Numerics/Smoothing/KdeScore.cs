@@ -7,10 +7,12 @@ namespace Kernels.Numerics.Smoothing;
 /// Density-domain smoothing (kernel density estimation, DESIGN.md §3): the score of p̂ * k, in closed form for a Gaussian
 /// kernel k. The convolution of the mixture with N(0, Σ_k) is the same mixture with covariance σ² I + Σ_k:
 /// <list type="bullet">
-/// <item>isotropic, Σ_k = h² I: the empirical score at σ² → σ² + h², through the fused kernel;</item>
+/// <item>isotropic, Σ_k = h² I: the empirical score at σ² → σ² + h², through the backend's fused kernel;</item>
 /// <item>anisotropic, Σ_k = h_T² P_T + h_N² P_N (or a fixed L Lᵀ): Σ = b I + Σ_j (v_j − b) u_j u_jᵀ with orthonormal u_j, so
 ///   Σ⁻¹ = P_N/b + Σ_j u_j u_jᵀ/v_j and log det Σ = (D − r) log b + Σ_j log v_j: projector algebra, O(N·D·(r + 1))
-///   per query in float64, never a D×D inverse.</item>
+///   per query in float64, never a D×D inverse. <b>Host-only:</b> this case runs on the host's cores in float64 whatever
+///   the backend (an OpenCL backend is not used for it; only its thread limit,
+///   <see cref="IScoreBackend.MaxDegreeOfParallelism"/>, applies).</item>
 /// </list>
 /// For a tangent-space kernel the covariance is taken at the query x and held fixed: the score is ∇ log Σ_i N(·; α y_i, Σ(x))
 /// evaluated at x (Σ not differentiated). The denoiser is Tweedie's E[X₀ | x] = Σ_i w_i y_i under the smoothed mixture, summed directly.
