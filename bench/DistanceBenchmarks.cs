@@ -1,6 +1,5 @@
 using BenchmarkDotNet.Attributes;
 using Kernels.Numerics;
-using Kernels.Numerics.Cpu;
 
 namespace Kernels.Bench;
 
@@ -31,8 +30,8 @@ public class DistanceBenchmarks : ICountsFlops
     }
 
     [Benchmark(Description = "distance part (x·y micro-kernel) float32, all cores"), BenchmarkCategory("Check")]
-    public void DotProducts() => FusedScoreKernel<float>.DotProducts(_set, _queries, -1);
+    public void DotProducts() => DotProductSweep<float>.Run(_set, _queries, -1);
 
     [Benchmark(Description = "distance part (x·y micro-kernel) float32, 1 thread")]
-    public void DotProductsOneThread() => FusedScoreKernel<float>.DotProducts(_set, _queries, 1);
+    public void DotProductsOneThread() => DotProductSweep<float>.Run(_set, _queries, 1);
 }

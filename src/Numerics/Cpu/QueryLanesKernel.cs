@@ -175,11 +175,11 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
 
         public void ProcessBlock(int block, Scratch s)
         {
-            if (T.IsZero(AlphaLow)) ProcessBlock<FusedScoreKernel<T>.ExactAlpha>(block, s);
-            else ProcessBlock<FusedScoreKernel<T>.SplitAlpha>(block, s);
+            if (T.IsZero(AlphaLow)) ProcessBlock<ExactAlpha>(block, s);
+            else ProcessBlock<SplitAlpha>(block, s);
         }
 
-        private void ProcessBlock<TAlpha>(int block, Scratch s) where TAlpha : struct, FusedScoreKernel<T>.IAlphaMode
+        private void ProcessBlock<TAlpha>(int block, Scratch s) where TAlpha : struct, IAlphaMode
         {
             int d = Dimension, n = Train.Count, w = W;
             int q0 = block * w, nq = Math.Min(w, QueryCount - q0);
@@ -273,13 +273,13 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     var dr = Vector512.Load(t + (p + 1) * rowStride) - mean;
                     var ep = Vector512.Load(s.Weights + p * w) * dp;
                     var er = Vector512.Load(s.Weights + (p + 1) * w) * dr;
-                    even = FusedScoreKernel<T>.Fma(ep, dp, even);
-                    odd = FusedScoreKernel<T>.Fma(er, dr, odd);
+                    even = Simd<T>.Fma(ep, dp, even);
+                    odd = Simd<T>.Fma(er, dr, odd);
                     oe += ep;
                     oo += er;
                 }
                 var o = oe + oo;
-                offset = FusedScoreKernel<T>.Fma(o, o, offset);
+                offset = Simd<T>.Fma(o, o, offset);
             }
             var spread = even + odd;
             for (int lane = 0; lane < w; lane++)
@@ -310,10 +310,10 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 for (int i = 0; i < heavy; i++)
                 {
                     int p = s.Heavy[i];
-                    a = FusedScoreKernel<T>.Fma(Vector512.Load(s.Weights + p * w), Vector512.Create(rows[(long)p * d + k]), a);
+                    a = Simd<T>.Fma(Vector512.Load(s.Weights + p * w), Vector512.Create(rows[(long)p * d + k]), a);
                     // the phantom partner of an odd last point has weight 0 and no row: 0 stands in for its coordinates
                     T y = p + 1 < np ? rows[(long)(p + 1) * d + k] : T.Zero;
-                    b = FusedScoreKernel<T>.Fma(Vector512.Load(s.Weights + (p + 1) * w), Vector512.Create(y), b);
+                    b = Simd<T>.Fma(Vector512.Load(s.Weights + (p + 1) * w), Vector512.Create(y), b);
                 }
                 (a + b).Store(s.ChunkPoints + k * w);
             }
@@ -323,7 +323,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         /// Step 1 for the <paramref name="np"/> row-major points at <paramref name="rows"/>: differences, squared distances and
         /// logits into the scratch; returns each lane's largest logit.
         /// </summary>
-        private Vector512<T> Differences<TAlpha>(T* rows, int np, int d, Scratch s) where TAlpha : struct, FusedScoreKernel<T>.IAlphaMode
+        private Vector512<T> Differences<TAlpha>(T* rows, int np, int d, Scratch s) where TAlpha : struct, IAlphaMode
         {
             var na = Vector512.Create(-Alpha);
             var nal = Vector512.Create(-AlphaLow);
@@ -341,12 +341,12 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 for (int k = 0; k < d; k++)
                 {
                     var xk = Vector512.Load(x + k * w);
-                    var u0 = FusedScoreKernel<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), xk);
-                    var u1 = FusedScoreKernel<T>.Difference<TAlpha>(na, nal, Vector512.Create(y1[k]), xk);
+                    var u0 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), xk);
+                    var u1 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y1[k]), xk);
                     u0.Store(t0 + k * w);
                     u1.Store(t1 + k * w);
-                    a0 = FusedScoreKernel<T>.Fma(u0, u0, a0);
-                    a1 = FusedScoreKernel<T>.Fma(u1, u1, a1);
+                    a0 = Simd<T>.Fma(u0, u0, a0);
+                    a1 = Simd<T>.Fma(u1, u1, a1);
                 }
                 a0.Store(s.Distances + p * w);
                 a1.Store(s.Distances + (p + 1) * w);
@@ -363,9 +363,9 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 Vector512<T> a0 = default;
                 for (int k = 0; k < d; k++)
                 {
-                    var u0 = FusedScoreKernel<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), Vector512.Load(x + k * w));
+                    var u0 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), Vector512.Load(x + k * w));
                     u0.Store(t0 + k * w);
-                    a0 = FusedScoreKernel<T>.Fma(u0, u0, a0);
+                    a0 = Simd<T>.Fma(u0, u0, a0);
                 }
                 a0.Store(s.Distances + p * w);
                 var l0 = a0 * scale;
@@ -391,8 +391,8 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             int heavy = 0, p = 0;
             for (; p + 2 <= np; p += 2)
             {
-                var e0 = FusedScoreKernel<T>.Exp(Vector512.Load(logits + p * w) - shift);
-                var e1 = FusedScoreKernel<T>.Exp(Vector512.Load(logits + (p + 1) * w) - shift);
+                var e0 = Simd<T>.Exp(Vector512.Load(logits + p * w) - shift);
+                var e1 = Simd<T>.Exp(Vector512.Load(logits + (p + 1) * w) - shift);
                 var keep0 = Vector512.GreaterThan(e0, cut);
                 var keep1 = Vector512.GreaterThan(e1, cut);
                 var w0 = e0 & keep0;
@@ -408,7 +408,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             }
             if (p < np)
             {
-                var e0 = FusedScoreKernel<T>.Exp(Vector512.Load(logits + p * w) - shift);
+                var e0 = Simd<T>.Exp(Vector512.Load(logits + p * w) - shift);
                 var keep0 = Vector512.GreaterThan(e0, cut);
                 var w0 = e0 & keep0;
                 w0.Store(weights + p * w);
@@ -442,22 +442,22 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 var wp = Vector512.Load(s.Weights + p * w);
                 var wr = Vector512.Load(s.Weights + r * w);
                 T* tp = t + p * rowStride, tr = t + r * rowStride;
-                a0 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp), a0);
-                b0 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr), b0);
+                a0 = Simd<T>.Fma(wp, Vector512.Load(tp), a0);
+                b0 = Simd<T>.Fma(wr, Vector512.Load(tr), b0);
                 if (c > 1)
                 {
-                    a1 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + w), a1);
-                    b1 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + w), b1);
+                    a1 = Simd<T>.Fma(wp, Vector512.Load(tp + w), a1);
+                    b1 = Simd<T>.Fma(wr, Vector512.Load(tr + w), b1);
                 }
                 if (c > 2)
                 {
-                    a2 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 2 * w), a2);
-                    b2 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 2 * w), b2);
+                    a2 = Simd<T>.Fma(wp, Vector512.Load(tp + 2 * w), a2);
+                    b2 = Simd<T>.Fma(wr, Vector512.Load(tr + 2 * w), b2);
                 }
                 if (c > 3)
                 {
-                    a3 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 3 * w), a3);
-                    b3 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 3 * w), b3);
+                    a3 = Simd<T>.Fma(wp, Vector512.Load(tp + 3 * w), a3);
+                    b3 = Simd<T>.Fma(wr, Vector512.Load(tr + 3 * w), b3);
                 }
             }
             T* row = s.ChunkDifference + k0 * w;
@@ -485,22 +485,22 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             var wp = Vector512.Load(s.Weights + p * w);
             var wr = Vector512.Load(s.Weights + (p + 1) * w);
             T* tp = t + p * rowStride, tr = tp + rowStride;
-            a0 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp), a0);
-            b0 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr), b0);
-            a1 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + w), a1);
-            b1 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + w), b1);
-            a2 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 2 * w), a2);
-            b2 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 2 * w), b2);
-            a3 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 3 * w), a3);
-            b3 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 3 * w), b3);
-            a4 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 4 * w), a4);
-            b4 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 4 * w), b4);
-            a5 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 5 * w), a5);
-            b5 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 5 * w), b5);
-            a6 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 6 * w), a6);
-            b6 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 6 * w), b6);
-            a7 = FusedScoreKernel<T>.Fma(wp, Vector512.Load(tp + 7 * w), a7);
-            b7 = FusedScoreKernel<T>.Fma(wr, Vector512.Load(tr + 7 * w), b7);
+            a0 = Simd<T>.Fma(wp, Vector512.Load(tp), a0);
+            b0 = Simd<T>.Fma(wr, Vector512.Load(tr), b0);
+            a1 = Simd<T>.Fma(wp, Vector512.Load(tp + w), a1);
+            b1 = Simd<T>.Fma(wr, Vector512.Load(tr + w), b1);
+            a2 = Simd<T>.Fma(wp, Vector512.Load(tp + 2 * w), a2);
+            b2 = Simd<T>.Fma(wr, Vector512.Load(tr + 2 * w), b2);
+            a3 = Simd<T>.Fma(wp, Vector512.Load(tp + 3 * w), a3);
+            b3 = Simd<T>.Fma(wr, Vector512.Load(tr + 3 * w), b3);
+            a4 = Simd<T>.Fma(wp, Vector512.Load(tp + 4 * w), a4);
+            b4 = Simd<T>.Fma(wr, Vector512.Load(tr + 4 * w), b4);
+            a5 = Simd<T>.Fma(wp, Vector512.Load(tp + 5 * w), a5);
+            b5 = Simd<T>.Fma(wr, Vector512.Load(tr + 5 * w), b5);
+            a6 = Simd<T>.Fma(wp, Vector512.Load(tp + 6 * w), a6);
+            b6 = Simd<T>.Fma(wr, Vector512.Load(tr + 6 * w), b6);
+            a7 = Simd<T>.Fma(wp, Vector512.Load(tp + 7 * w), a7);
+            b7 = Simd<T>.Fma(wr, Vector512.Load(tr + 7 * w), b7);
         }
         T* row = s.ChunkDifference + k0 * w;
         (a0 + b0).Store(row);

@@ -1,0 +1,127 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Kernels.Numerics.Cpu;
+
+/// <summary>Whether α is exact in T; a struct type argument so the JIT compiles each variant without the branch.</summary>
+internal interface IAlphaMode { static abstract bool IsExact { get; } }
+
+/// <summary>α is exact in T (α = 1, or T = double): one FMA per difference.</summary>
+internal struct ExactAlpha : IAlphaMode { public static bool IsExact => true; }
+
+/// <summary>α = α_hi + α_lo split in T: two FMAs per difference.</summary>
+internal struct SplitAlpha : IAlphaMode { public static bool IsExact => false; }
+
+/// <summary>
+/// The SIMD building blocks both CPU kernels (<see cref="FusedScoreKernel{T}"/>, <see cref="QueryLanesKernel{T}"/>) share:
+/// one-rounding FMA, the direct difference x − α y with α split in two, the vector exponential, the masked tail of a row,
+/// widening to double, and the tile's logits and weights.
+/// </summary>
+internal static unsafe class Simd<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static int W => Vector512<T>.Count;
+
+    /// <summary>a·b + c with one rounding.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<T> Fma(Vector512<T> a, Vector512<T> b, Vector512<T> c)
+    {
+        if (typeof(T) == typeof(float))
+            return Vector512.FusedMultiplyAdd(a.AsSingle(), b.AsSingle(), c.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double))
+            return Vector512.FusedMultiplyAdd(a.AsDouble(), b.AsDouble(), c.AsDouble()).As<double, T>();
+        throw new NotSupportedException();
+    }
+
+    /// <summary>c + (a + aLow)·y: a difference x − α y (a = −α) or a displacement α y − x (a = α, c = −x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<T> Difference<TAlpha>(Vector512<T> a, Vector512<T> aLow, Vector512<T> y, Vector512<T> c)
+        where TAlpha : struct, IAlphaMode
+    {
+        var t = Fma(a, y, c);
+        return TAlpha.IsExact ? t : Fma(aLow, y, t);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<T> Exp(Vector512<T> v)
+    {
+        if (typeof(T) == typeof(float)) return VectorExp.Exp(v.AsSingle()).As<float, T>();
+        if (typeof(T) == typeof(double)) return Vector512.Exp(v.AsDouble()).As<double, T>();
+        throw new NotSupportedException();
+    }
+
+    /// <summary>
+    /// The lanes of a row's last vector (which starts at D − W and overlaps the previous one when W does not divide D) that
+    /// the full vectors have not covered: j ≥ W − D mod W.
+    /// </summary>
+    internal static Vector512<T> TailLanes(int d) =>
+        Vector512.GreaterThanOrEqual(Vector512<T>.Indices, Vector512.Create(T.CreateTruncating(W - d % W)));
+
+    /// <summary>destination[k] = source[k] in double, k &lt; d.</summary>
+    internal static void Widen(T* source, double[] destination, int d)
+    {
+        int k = 0;
+        if (typeof(T) == typeof(float))
+        {
+            fixed (double* to = destination)
+            {
+                for (; k + 16 <= d; k += 16)
+                {
+                    var (lo, hi) = Vector512.Widen(Vector512.Load((float*)source + k));
+                    lo.Store(to + k);
+                    hi.Store(to + k + 8);
+                }
+            }
+        }
+        for (; k < d; k++) destination[k] = double.CreateTruncating(source[k]);
+    }
+
+    /// <summary>The largest lane.</summary>
+    internal static T MaxOf(Vector512<T> v)
+    {
+        T best = v[0];
+        for (int i = 1; i < Vector512<T>.Count; i++) best = T.Max(best, v[i]);
+        return best;
+    }
+
+    /// <summary>logits = dist·scale over the <paramref name="ng"/> groups, −∞ in lanes past <paramref name="valid"/>; returns the largest.</summary>
+    internal static T Logits(T* dist, T* logits, int ng, int valid, T scale)
+    {
+        var c = Vector512.Create(scale);
+        var minusInf = Vector512.Create(T.NegativeInfinity);
+        var limit = Vector512.Create(T.CreateTruncating(valid));
+        var best = minusInf;
+        for (int g = 0; g < ng; g++)
+        {
+            int o = g * W;
+            var u = Vector512.Load(dist + o) * c;
+            var inside = Vector512.LessThan(Vector512.Create(T.CreateTruncating(o)) + Vector512<T>.Indices, limit);
+            u = Vector512.ConditionalSelect(inside, u, minusInf);
+            u.Store(logits + o);
+            best = Vector512.Max(best, u);
+        }
+        return MaxOf(best);
+    }
+
+    /// <summary>
+    /// In one pass over the tile: weights e^{u − max} in place of the logits, the sum of those at or below the negligible
+    /// weight (they count in the log-density's normaliser only) and the number above it (summed per lane in T, then across lanes).
+    /// </summary>
+    internal static (T Negligible, int Heavy) Exponentiate(T* logits, int ng, T max, T negligible)
+    {
+        var m = Vector512.Create(max);
+        var threshold = Vector512.Create(negligible);
+        Vector512<T> light = default;
+        int heavy = 0;
+        for (int g = 0; g < ng; g++)
+        {
+            int o = g * W;
+            var e = Exp(Vector512.Load(logits + o) - m);
+            e.Store(logits + o);
+            var kept = Vector512.GreaterThan(e, threshold);
+            light += Vector512.AndNot(e, kept);
+            heavy += BitOperations.PopCount(kept.ExtractMostSignificantBits());
+        }
+        return (Vector512.Sum(light), heavy);
+    }
+}
