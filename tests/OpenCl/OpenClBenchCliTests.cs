@@ -19,13 +19,20 @@ public sealed class OpenClBenchCliTests : IRequiresOpenCl, IDisposable
         catch (IOException) { }
     }
 
-    [OpenClFact]
-    public void Bench_on_OpenCL_reports_the_backend_and_the_flops()
+    /// <summary>Random N×D training points and M×D queries in this test's folder.</summary>
+    private (string Train, string Query) Inputs(int seed)
     {
-        var rng = new Random(5);
+        var rng = new Random(seed);
         string train = Path.Combine(_dir, "train.npy"), query = Path.Combine(_dir, "query.npy");
         Npy.Write(train, CliRun.RandomMatrix(rng, N, D), N, D);
         Npy.Write(query, CliRun.RandomMatrix(rng, M, D), M, D);
+        return (train, query);
+    }
+
+    [OpenClFact]
+    public void Bench_on_OpenCL_reports_the_backend_and_the_flops()
+    {
+        var (train, query) = Inputs(seed: 5);
 
         var r = CliRun.Run("bench", "score", "--train", train, "--query", query, "--alpha", "0.8", "--sigma", "0.5",
             "--backend", "opencl", "--repeat", "2", "--warmup-seconds", "0", "--no-ceiling");
@@ -44,10 +51,7 @@ public sealed class OpenClBenchCliTests : IRequiresOpenCl, IDisposable
     [OpenClFact]
     public void Bench_TuningFlags_RunOnOpenCl_AndAreUsageErrorsElsewhere()
     {
-        var rng = new Random(6);
-        string train = Path.Combine(_dir, "train.npy"), query = Path.Combine(_dir, "query.npy");
-        Npy.Write(train, CliRun.RandomMatrix(rng, N, D), N, D);
-        Npy.Write(query, CliRun.RandomMatrix(rng, M, D), M, D);
+        var (train, query) = Inputs(seed: 6);
         string[] common = ["bench", "score", "--train", train, "--query", query, "--alpha", "0.8", "--sigma", "0.5",
             "--repeat", "1", "--warmup-seconds", "0", "--no-ceiling"];
 
