@@ -200,7 +200,9 @@ internal static class BenchCommand
         TrainingSet<T> set = CommonOptions.TrainingSet<T>(train);
         T[] queries = query.Values<T>();
         Operation<T> operation = builder.Build(parse, set, backend);
-        // The inputs are loaded; what the runs add beyond the current working set is the computation's own memory.
+        // The inputs are loaded (and laid out or uploaded as the backend keeps them); what the runs add beyond the current
+        // working set is the computation's own memory.
+        backend.Prepare(set);
         var memory = PeakMemory.Start();
         Measurement runs = TimingHarness.Measure(plan, () =>
         {

@@ -302,6 +302,9 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         lock (Context.SyncRoot) ResidentFor(train, Configure<T>(), out _);
     }
 
+    /// <summary>Uploads <paramref name="train"/> now (<see cref="MakeResident{T}"/>).</summary>
+    void IScoreBackend.Prepare<T>(TrainingSet<T> train) => MakeResident(train);
+
     /// <summary>Frees the device copy of <paramref name="train"/>, if any; a later call uploads it again.</summary>
     /// <param name="train">The training set.</param>
     /// <returns>True when a resident copy was freed.</returns>

@@ -78,6 +78,14 @@ public sealed class CpuBackend : IScoreBackend
     /// <inheritdoc/>
     public string Name => "cpu";
 
+    /// <summary>Builds the transposed copy of <paramref name="train"/> the points-in-lanes kernel streams (D &gt; 16), if not built yet.</summary>
+    /// <param name="train">The training set later calls will use.</param>
+    public void Prepare<T>(TrainingSet<T> train) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        if (!QueryLanes(train)) CpuLayout<T>.Of(train);
+    }
+
     /// <inheritdoc/>
     public void Evaluate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -28,6 +28,14 @@ public interface IScoreBackend
     IScoreBackend? WithMaxDegreeOfParallelism(int threads) => null;
 
     /// <summary>
+    /// Builds now what this backend keeps per training set (the CPU backend's transposed copy, a device's resident upload),
+    /// which it otherwise builds on the first call that needs it, so that call, or a measurement of time or memory, does
+    /// not carry the set's one-off cost. Results do not depend on it. The default does nothing.
+    /// </summary>
+    /// <param name="train">The training set later calls will use.</param>
+    void Prepare<T>(TrainingSet<T> train) where T : unmanaged, IFloatingPointIeee754<T> { }
+
+    /// <summary>
     /// Evaluates the requested outputs for the M×D <paramref name="queries"/> against the whole training set in one
     /// fused, streamed pass (no M×N matrix).
     /// </summary>

@@ -141,4 +141,22 @@ public sealed class OpenClInteropTests : IRequiresOpenCl
         Assert.False(backend.IsResident(set));
         Assert.Equal(first, model.Score(queries, level));
     }
+
+    /// <summary>
+    /// The backend seam: an OpenCL-only set never gets the CPU backend's transposed copy; Prepare uploads it (as
+    /// MakeResident); the OpenCL backend reports no host thread limit and no serial copy of itself.
+    /// </summary>
+    [OpenClFact]
+    public void OpenClOnlySet_HasNoCpuLayout_AndPrepareUploads()
+    {
+        using var backend = new OpenClBackend(OpenClTestSupport.Backend.Context);
+        IScoreBackend seam = backend;
+        var set = new TrainingSet<float>(Enumerable.Range(0, 40 * 20).Select(i => (float)Math.Cos(i)).ToArray(), 40, 20);
+        seam.Prepare(set);
+        Assert.True(backend.IsResident(set));
+        new EmpiricalScore<float>(set, backend).Score(new float[20], new NoiseLevel(0.9, 0.5));
+        Assert.False(Kernels.Numerics.Cpu.CpuLayout<float>.IsBuilt(set));
+        Assert.Equal(-1, seam.MaxDegreeOfParallelism);
+        Assert.Null(seam.WithMaxDegreeOfParallelism(1));
+    }
 }

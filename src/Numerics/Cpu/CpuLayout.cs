@@ -7,7 +7,7 @@ namespace Kernels.Numerics.Cpu;
 /// <summary>
 /// The CPU backend's own copy of a training set, in the layout the points-in-lanes kernel streams: points transposed in
 /// groups of one vector width, so distances vectorise over points for any D, plus ‖y_i‖² per point for the expansion path.
-/// Built on the first CPU call that needs it (<see cref="Of"/>) and kept for as long as the <see cref="TrainingSet{T}"/>
+/// Built on the first CPU call that needs it, or by <see cref="CpuBackend.Prepare{T}"/> (<see cref="Of"/>), and kept for as long as the <see cref="TrainingSet{T}"/>
 /// lives (held weakly), so a set only ever evaluated elsewhere (OpenCL, the query-lanes kernel) never pays for it.
 /// </summary>
 internal sealed class CpuLayout<T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -16,6 +16,9 @@ internal sealed class CpuLayout<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>The layout of <paramref name="train"/>, built on first use (thread-safe: one instance per set is kept).</summary>
     public static CpuLayout<T> Of(TrainingSet<T> train) => Cache.GetValue(train, static t => new CpuLayout<T>(t));
+
+    /// <summary>Whether the layout of <paramref name="train"/> has been built (tests read it).</summary>
+    internal static bool IsBuilt(TrainingSet<T> train) => Cache.TryGetValue(train, out _);
 
     private readonly TrainingSet<T> _train;
     private double[]? _squaredNorms;
