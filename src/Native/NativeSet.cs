@@ -98,17 +98,15 @@ internal sealed class NativeSet<T> : NativeSet where T : unmanaged, IFloatingPoi
     {
         var engine = CreateBackend(backend, threads, typeof(T) == typeof(double));
         Engine = engine;
-        if (engine is OpenClBackend device)
+        try
         {
-            try
-            {
-                device.MakeResident(train); // upload now: a device out of memory fails kn_training_set_create, not a later call
-            }
-            catch
-            {
-                device.Dispose();
-                throw;
-            }
+            // lay out or upload now: a device out of memory fails kn_training_set_create, not a later call
+            engine.Prepare(train);
+        }
+        catch
+        {
+            (engine as IDisposable)?.Dispose();
+            throw;
         }
         Model = new EmpiricalScore<T>(train, engine);
         // Groups of queries at different levels run side by side, one thread each (results do not depend on the thread count).
