@@ -248,7 +248,9 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                 throw new ArgumentOutOfRangeException(nameof(level), level,
                     $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
             int auto = Math.Clamp(TileBytes / (W * Dimension * sizeof(T)), 4, 64);
-            if (allowExpansion && typeof(T) == typeof(float) && Dimension >= ExpansionMinDimension)
+            // σ² beyond float's range makes −1/(2σ²) zero: every logit is 0 and the expansion's bounds would be 0·∞ in the
+            // padding lanes; the direct path needs no bound
+            if (allowExpansion && typeof(T) == typeof(float) && Dimension >= ExpansionMinDimension && T.IsNormal(NegHalfInvVariance))
             {
                 auto &= ~3; // whole steps of the 4-group micro-kernel
                 ScaledSquaredNorms = new T[train.GroupCount * W];
