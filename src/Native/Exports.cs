@@ -10,8 +10,9 @@ using Kernels.Numerics.Smoothing;
 namespace Kernels.Native;
 
 /// <summary>
-/// The C entry points (native/include/kernels.h documents each). Every export resets the thread's last error, catches
-/// everything, and returns a status: no exception ever crosses the boundary (one that did would abort the host).
+/// The C entry points (native/include/kernels.h documents each). Every export first refuses a forked child
+/// (<see cref="ForkGuard"/>), then resets the thread's last error, catches everything, and returns a status: no exception
+/// ever crosses the boundary (one that did would abort the host).
 /// Shapes: training data N×D, queries M×D and score-like outputs M×D row-major; per-query outputs length M.
 /// </summary>
 public static unsafe class Exports
@@ -52,6 +53,7 @@ public static unsafe class Exports
         Status.UnsupportedCpu => "KN_ERROR_UNSUPPORTED_CPU\0"u8,
         Status.LoadFailed => "KN_ERROR_LOAD_FAILED\0"u8,
         Status.DeviceFailure => "KN_ERROR_DEVICE_FAILURE\0"u8,
+        Status.Forked => "KN_ERROR_FORKED\0"u8,
         Status.Internal => "KN_ERROR_INTERNAL\0"u8,
         _ => "KN_UNKNOWN_STATUS\0"u8,
     });
@@ -70,6 +72,7 @@ public static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "kn_training_set_free")]
     internal static int Free(nint set)
     {
+        if (ForkGuard.Forked) return ForkGuard.Refuse();
         LastError.Clear();
         try
         {
@@ -85,6 +88,7 @@ public static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "kn_training_set_info")]
     internal static int Info(nint set, long* n, long* d, int* precision, int* backend, int* threads)
     {
+        if (ForkGuard.Forked) return ForkGuard.Refuse();
         LastError.Clear();
         try
         {
@@ -155,6 +159,11 @@ public static unsafe class Exports
 
     private static int Create<T>(T* data, long n, long d, int backend, int threads, nint* set) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (ForkGuard.Forked)
+        {
+            if (set != null) *set = 0;
+            return ForkGuard.Refuse();
+        }
         LastError.Clear();
         try
         {
@@ -192,6 +201,7 @@ public static unsafe class Exports
     private static int Evaluate<T>(nint set, T* queries, long m, long d, double alpha, double sigma, double* alphas, double* sigmas,
         bool perQuery, bool kde, double h, T* logDensity, T* score, T* denoiser, T* divergence) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (ForkGuard.Forked) return ForkGuard.Refuse();
         LastError.Clear();
         try
         {
@@ -228,6 +238,7 @@ public static unsafe class Exports
     private static int Smoothed<T>(nint set, double h, int draws, ulong seed, uint flags, T* queries, long m, long d, double alpha, double sigma,
         T* logDensity, T* score, T* denoiser, T* divergence, T* scoreError) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (ForkGuard.Forked) return ForkGuard.Refuse();
         LastError.Clear();
         try
         {
