@@ -69,7 +69,9 @@ typedef enum kn_status {
     KN_ERROR_OUT_OF_RESOURCES = -5,        /* CL_OUT_OF_RESOURCES; also too many live handles (2^24) */
     KN_ERROR_OUT_OF_HOST_MEMORY = -6,      /* CL_OUT_OF_HOST_MEMORY: an allocation failed */
     KN_ERROR_BUILD_PROGRAM_FAILURE = -11,  /* CL_BUILD_PROGRAM_FAILURE: the message holds the build log */
-    KN_ERROR_INVALID_VALUE = -30,          /* CL_INVALID_VALUE: alpha, sigma, h <= 0; draws < 1; bad flags, backend or threads; overlap */
+    KN_ERROR_INVALID_VALUE = -30,          /* CL_INVALID_VALUE: alpha, sigma, h <= 0; draws < 1; bad flags, backend or threads; overlap;
+                                              values so large that the arithmetic overflows (h = 1e300: the message
+                                              names the arguments and what to change) */
     KN_ERROR_PLATFORM_NOT_FOUND = -1001,   /* CL_PLATFORM_NOT_FOUND_KHR: no OpenCL ICD installed */
     KN_ERROR_INVALID_HANDLE = -2000,       /* NULL, freed or never-issued kn_training_set */
     KN_ERROR_NULL_POINTER = -2001,         /* a required pointer is NULL (or every output pointer is NULL) */

@@ -231,7 +231,7 @@ public static unsafe class Exports
         }
         catch (Exception e)
         {
-            return Fail(e);
+            return Fail(e, perQuery ? $"{(kde ? $"h = {h}, " : "")}the per-query alpha[] and sigma[]" : $"alpha = {alpha}, sigma = {sigma}{(kde ? $", h = {h}" : "")}");
         }
     }
 
@@ -270,7 +270,7 @@ public static unsafe class Exports
         }
         catch (Exception e)
         {
-            return Fail(e);
+            return Fail(e, $"alpha = {alpha}, sigma = {sigma}, h = {h}");
         }
     }
 
@@ -337,8 +337,11 @@ public static unsafe class Exports
 
     private static NativeException NullArgument(string name, string remedy) => new(Status.NullPointer, $"{name} is NULL; {remedy}.");
 
-    /// <summary>Records the reason and maps the exception to a status. Never throws.</summary>
-    private static int Fail(Exception e)
+    /// <summary>
+    /// Records the reason and maps the exception to a status. Never throws. <paramref name="context"/> (the call's scalar
+    /// arguments) leads an overflow's message, which cannot know which argument made the numbers too large.
+    /// </summary>
+    private static int Fail(Exception e, string? context = null)
     {
         try
         {
@@ -349,15 +352,43 @@ public static unsafe class Exports
                 OpenClException cl => DeviceStatus(cl.Status),
                 OutOfMemoryException => Status.OutOfHostMemory,
                 ArgumentException => Status.InvalidValue,
+                // the library's own objection to magnitudes past the float type (its message names the row and the remedy);
+                // .NET's bare OverflowException or DivideByZeroException would be a bug, so they stay INTERNAL
+                ArithmeticException when e.GetType() == typeof(ArithmeticException) => Status.InvalidValue,
                 _ => Status.Internal,
             };
-            LastError.Set(status == Status.Internal ? $"{e.GetType().Name}: {e.Message}" : e.Message);
+            LastError.Set(status == Status.Internal ? $"{e.GetType().Name}: {e.Message}"
+                : e is ArgumentException argument ? OwnMessage(argument)
+                : e.GetType() == typeof(ArithmeticException) && context is not null ? $"{context}: {e.Message}"
+                : e.Message);
             return (int)status;
         }
         catch
         {
             return (int)Status.Internal;
         }
+    }
+
+    /// <summary>
+    /// An ArgumentException's text in the library's own words: .NET appends " (Parameter 'name')" to Message and, for an
+    /// ArgumentOutOfRangeException, a line "Actual value was …"; both are cut (the library's messages name the value and
+    /// the remedy themselves), and the parameter's name leads when the remaining text does not mention it.
+    /// </summary>
+    internal static string OwnMessage(ArgumentException e)
+    {
+        string message = e.Message;
+        if (!string.IsNullOrEmpty(e.ParamName))
+        {
+            int cut = message.LastIndexOf($" (Parameter '{e.ParamName}')", StringComparison.Ordinal);
+            if (cut >= 0) message = message[..cut]; // the "Actual value was" line comes after it
+        }
+        else if (e is ArgumentOutOfRangeException { ActualValue: not null })
+        {
+            int cut = message.LastIndexOf(Environment.NewLine + "Actual value was ", StringComparison.Ordinal);
+            if (cut >= 0) message = message[..cut];
+        }
+        message = message.Trim();
+        return string.IsNullOrEmpty(e.ParamName) || message.Contains(e.ParamName, StringComparison.Ordinal) ? message : $"{e.ParamName}: {message}";
     }
 
     /// <summary>

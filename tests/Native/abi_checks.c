@@ -59,6 +59,17 @@ static void expect(const char* name, kn_status got, kn_status expected, const ch
     report(ok, name, detail);
 }
 
+/* As expect, and the message is the library's own: none of .NET's " (Parameter 'name')" or "Actual value was" suffixes. */
+static void expect_own(const char* name, kn_status got, kn_status expected, const char* fragment)
+{
+    expect(name, got, expected, fragment);
+    const char* message = kn_last_error();
+    char check[160], detail[1024];
+    snprintf(check, sizeof check, "%s: no .NET suffix", name);
+    snprintf(detail, sizeof detail, "message \"%s\"", message);
+    report(strstr(message, "(Parameter '") == NULL && strstr(message, "Actual value was") == NULL, check, detail);
+}
+
 static uint64_t lcg_state = 42;
 static float uniform(void) /* in [-1, 1) */
 {
@@ -149,6 +160,17 @@ static int run_errors(void)
 
     expect("kde: h = 0", kn_kde_f32(set, 0, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_ERROR_INVALID_VALUE, "h = 0");
     expect("kde: h NaN", kn_kde_f32(set, NAN, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_ERROR_NOT_FINITE, "h = NaN");
+    /* Overflow: the message names the argument that caused it (KDE widens sigma^2 to sigma^2 + h^2) and the remedy. */
+    expect_own("kde: h = 1e300 overflows, named", kn_kde_f32(set, 1e300, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL),
+               KN_ERROR_INVALID_VALUE, "h = 1E+300 is too large");
+    expect_own("kde: h = 1e300 overflows, remedy", kn_kde_f32(set, 1e300, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL),
+               KN_ERROR_INVALID_VALUE, "use a kernel width h below 1e154");
+    expect_own("kde: sigma = 1e200 overflows, named", kn_kde_f32(set, 1, queries, M, D, 1, 1e200, ld, NULL, NULL, NULL),
+               KN_ERROR_INVALID_VALUE, "sigma = 1E+200 is too large");
+    expect_own("kde levels: h = 1e300 overflows, named", kn_kde_levels_f32(set, 1e300, queries, M, D, alphas, sigmas, ld, NULL, NULL, NULL),
+               KN_ERROR_INVALID_VALUE, "h = 1E+300 is too large");
+    expect_own("smoothed: h = 1e300 overflows, named", kn_smoothed_f32(set, 1e300, 4, 1, 0, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL, NULL),
+               KN_ERROR_INVALID_VALUE, "h = 1E+300");
     expect("smoothed: draws = 0", kn_smoothed_f32(set, 0.1, 0, 1, 0, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL, NULL), KN_ERROR_INVALID_VALUE, "draws = 0");
     expect("smoothed: odd antithetic draws", kn_smoothed_f32(set, 0.1, 5, 1, KN_DRAWS_ANTITHETIC, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL, NULL),
            KN_ERROR_INVALID_VALUE, "K must be even");
