@@ -135,6 +135,20 @@ public sealed class SampleCliTests : IDisposable
         Assert.False(File.Exists(_out));
     }
 
+    /// <summary>Issue 14: an --out name of 239–255 bytes failed (the temporary name added 17 bytes to it); 255 bytes of UTF-8 now write.</summary>
+    [Fact]
+    public void Sample_ToAnOutNameOf255Bytes_Writes_AndLeavesNoTemporaryFile()
+    {
+        string name = string.Concat(Enumerable.Repeat("é", 125)) + "n.npy"; // 125 two-byte characters + 5 bytes
+        Assert.Equal(255, System.Text.Encoding.UTF8.GetByteCount(name));
+        string dir = Path.Combine(_dir, "long");
+        Directory.CreateDirectory(dir);
+        string path = Path.Combine(dir, name);
+        CliRun.AssertSucceeded(CliRun.Run(["sample", "--train", _train, .. Schedule, "--count", "4", "--out", path]));
+        Assert.Equal(new[] { 4, D }, Npy.Read(path).Shape);
+        Assert.Equal(new[] { path }, Directory.GetFileSystemEntries(dir));
+    }
+
     private static void AssertOwnWords(string error)
     {
         Assert.DoesNotContain("Arithmetic operation resulted in an overflow", error);
