@@ -19,12 +19,13 @@ namespace Kernels.Numerics.Cpu;
 ///    ‖x‖ or a common offset (the expansion ‖x‖² − 2α x·y + α²‖y‖², or α rounded to float, would lose every
 ///    digit there). When α is exact in T (α = 1, or T = double) the second FMA is compiled out;
 /// 2. logits and the tile maximum; the running state is rescaled once per tile when the maximum grows;
-/// 3. weights e^{u − u*}, their sum and their second moment;
-/// 4. weighted displacements Σ w (α y − x) over the points whose weight is above e^{−c} of the running maximum
-///    (<see cref="ScorePartials.NegligibleLogit{T}"/>: c = 36 in double, min(36, ln N + 18) in float; at moderate and small σ almost no point
-///    is above it): for D ≥ one vector, row by row, vectorised over coordinates, so a lone heavy point costs D/16 vector
-///    steps; for small D, a group (16 points) at a time.
-/// The per-query state is kept in double across tiles; within a tile it is summed in T.
+/// 3. weights e^{u − u*}; those at or below e^{−c} of the running maximum (<see cref="ScorePartials.NegligibleLogit{T}"/>:
+///    c = 36 in double, min(36, ln N + 18) in float; at moderate and small σ almost every point) count in the normaliser only;
+/// 4. the kept points' sums the outputs need (<see cref="Moments"/>), row by row in chunks of at most 64 (MergeRows):
+///    Σ w (α y − x), Σ w y and, for the divergence, their spread about the chunk's mean (the corrected two-pass algorithm),
+///    vectorised over coordinates, so a lone kept point costs D/16 vector steps.
+/// The per-query state (<see cref="PartialRow"/>) is kept in double across chunks, merged by the parallel-variance rule;
+/// within a chunk it is summed in T.
 /// </para>
 /// <para>
 /// Float32 at D ≥ 32 takes a faster path where it is provably safe (the expansion path), per super-tile of up to 65 536
@@ -83,7 +84,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         fixed (T* pDenoiser = outputs.Denoiser)
         fixed (T* pDivergence = outputs.Divergence)
         {
-            var job = new Job(train, px, m, level, tileGroups, allowExpansion, superTilePoints)
+            var job = new Job(train, px, m, level, tileGroups, allowExpansion, superTilePoints, outputs.Needs)
             {
                 LogDensity = pLogDensity, Score = pScore, Denoiser = pDenoiser, Divergence = pDivergence, Expanded = expanded,
             };
@@ -97,7 +98,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
         {
-            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion, superTilePoints) { Partials = partials, Expanded = expanded }, dop);
+            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion, superTilePoints, Moments.All) { Partials = partials, Expanded = expanded }, dop);
         }
         partials.AddTrainingCount(train.Count);
     }
@@ -232,8 +233,13 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
         /// <summary>Groups per super-tile: a multiple of <see cref="TileGroups"/>, up to <see cref="SuperTilePoints"/> points.</summary>
         public readonly int SuperGroups;
 
-        public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups, bool allowExpansion, int superTilePoints)
+        /// <summary>The sums the outputs need beyond the normaliser.</summary>
+        public readonly Moments Needs;
+
+        public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups, bool allowExpansion, int superTilePoints,
+            Moments needs)
         {
+            Needs = needs;
             Train = train;
             Queries = queries;
             QueryCount = queryCount;
@@ -243,7 +249,8 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
             NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
             Cut = ScorePartials.NegligibleLogit<T>(train.Count);
-            CutWeight = T.CreateTruncating(Math.Exp(-Cut));
+            // with no moments wanted (the log-density alone) every weight counts in the normaliser only
+            CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-Cut));
             if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
                 throw new ArgumentOutOfRangeException(nameof(level), level,
                     $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
@@ -451,9 +458,10 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
             if (count == 0) return;
             int d = Dimension;
             T* v = s.ChunkDisplacement, p = s.ChunkPoints, o = s.ChunkOffset;
+            bool points = (Needs & Moments.Points) != 0, spreads = (Needs & Moments.Spread) == Moments.Spread;
             new Span<T>(v, d).Clear();
-            new Span<T>(p, d).Clear();
-            new Span<T>(o, d).Clear();
+            if (points) new Span<T>(p, d).Clear();
+            if (spreads) new Span<T>(o, d).Clear();
             T mass = T.Zero;
             for (int j = 0; j < count; j++) mass += weights[j];
             double spread = 0;
@@ -469,11 +477,14 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     T* y1 = j + 1 < count ? rows + (long)indices[j + 1] * d : y0;
                     T* y2 = j + 2 < count ? rows + (long)indices[j + 2] * d : y0;
                     T* y3 = j + 3 < count ? rows + (long)indices[j + 3] * d : y0;
-                    AddRows4<TAlpha>(x, y0, y1, y2, y3, weights[j], j + 1 < count ? weights[j + 1] : T.Zero,
-                        j + 2 < count ? weights[j + 2] : T.Zero, j + 3 < count ? weights[j + 3] : T.Zero, d, av, avl, fresh, v, p);
+                    T w1 = j + 1 < count ? weights[j + 1] : T.Zero, w2 = j + 2 < count ? weights[j + 2] : T.Zero, w3 = j + 3 < count ? weights[j + 3] : T.Zero;
+                    if ((Needs & Moments.Points) != 0)
+                        AddRows4<TAlpha, WithPoints>(x, y0, y1, y2, y3, weights[j], w1, w2, w3, d, av, avl, fresh, v, p);
+                    else
+                        AddRows4<TAlpha, WithoutPoints>(x, y0, y1, y2, y3, weights[j], w1, w2, w3, d, av, avl, fresh, v, p);
                 }
                 var inverseMass = Vector512.Create(T.One / mass);
-                for (int j = 0; j < count; j += 4)
+                for (int j = 0; (Needs & Moments.Spread) == Moments.Spread && j < count; j += 4)
                 {
                     T* y0 = rows + (long)indices[j] * d;
                     T* y1 = j + 1 < count ? rows + (long)indices[j + 1] * d : y0;
@@ -500,7 +511,7 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     }
                 }
                 T inverseMass = T.One / mass;
-                for (int j = 0; j < count; j++)
+                for (int j = 0; (Needs & Moments.Spread) == Moments.Spread && j < count; j++)
                 {
                     T* y = rows + (long)indices[j] * d;
                     T q = T.Zero;
@@ -512,6 +523,14 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
                     }
                     spread += double.CreateTruncating(weights[j]) * double.CreateTruncating(q);
                 }
+            }
+            if (!spreads)
+            {
+                // no spread wanted: the sums add, nothing else (no means to compare)
+                row.AddKept(double.CreateTruncating(mass));
+                AddWidened(v, row.Displacement, d);
+                if (points) AddWidened(p, row.Points, d);
+                return;
             }
             double offset = 0;
             for (int k = 0; k < d; k++)
@@ -907,41 +926,41 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     /// last vector overlapping the previous one, masked to not add twice.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddRows4<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, T w0, T w1, T w2, T w3, int d,
-        Vector512<T> av, Vector512<T> avl, Vector512<T> fresh, T* v, T* p) where TAlpha : struct, IAlphaMode
+    private static void AddRows4<TAlpha, TPoints>(T* x, T* y0, T* y1, T* y2, T* y3, T w0, T w1, T w2, T w3, int d,
+        Vector512<T> av, Vector512<T> avl, Vector512<T> fresh, T* v, T* p) where TAlpha : struct, IAlphaMode where TPoints : struct, IFlag
     {
         Vector512<T> v0 = Vector512.Create(w0), v1 = Vector512.Create(w1), v2 = Vector512.Create(w2), v3 = Vector512.Create(w3);
         int k = 0;
-        for (; k + W <= d; k += W) AddRows4At<TAlpha>(x, y0, y1, y2, y3, v0, v1, v2, v3, k, av, avl, v, p);
-        if (k < d) AddRows4At<TAlpha>(x, y0, y1, y2, y3, v0 & fresh, v1 & fresh, v2 & fresh, v3 & fresh, d - W, av, avl, v, p);
+        for (; k + W <= d; k += W) AddRows4At<TAlpha, TPoints>(x, y0, y1, y2, y3, v0, v1, v2, v3, k, av, avl, v, p);
+        if (k < d) AddRows4At<TAlpha, TPoints>(x, y0, y1, y2, y3, v0 & fresh, v1 & fresh, v2 & fresh, v3 & fresh, d - W, av, avl, v, p);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddRows4At<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, Vector512<T> w0, Vector512<T> w1, Vector512<T> w2, Vector512<T> w3,
-        int k, Vector512<T> av, Vector512<T> avl, T* v, T* p) where TAlpha : struct, IAlphaMode
+    private static void AddRows4At<TAlpha, TPoints>(T* x, T* y0, T* y1, T* y2, T* y3, Vector512<T> w0, Vector512<T> w1, Vector512<T> w2, Vector512<T> w3,
+        int k, Vector512<T> av, Vector512<T> avl, T* v, T* p) where TAlpha : struct, IAlphaMode where TPoints : struct, IFlag
     {
         var nx = -Vector512.Load(x + k);
         var a = Vector512.Load(v + k);
-        var b = Vector512.Load(p + k);
         var r0 = Vector512.Load(y0 + k);
         var r1 = Vector512.Load(y1 + k);
         var r2 = Vector512.Load(y2 + k);
         var r3 = Vector512.Load(y3 + k);
         a = Fma(w0, Difference<TAlpha>(av, avl, r0, nx), a);
-        b = Fma(w0, r0, b);
         a = Fma(w1, Difference<TAlpha>(av, avl, r1, nx), a);
-        b = Fma(w1, r1, b);
         a = Fma(w2, Difference<TAlpha>(av, avl, r2, nx), a);
-        b = Fma(w2, r2, b);
         a = Fma(w3, Difference<TAlpha>(av, avl, r3, nx), a);
-        b = Fma(w3, r3, b);
         a.Store(v + k);
-        b.Store(p + k);
+        if (TPoints.IsSet) Fma(w3, r3, Fma(w2, r2, Fma(w1, r1, Fma(w0, r0, Vector512.Load(p + k))))).Store(p + k);
     }
+
+    /// <summary>A compile-time switch (a struct type argument, so the JIT drops the unused branch).</summary>
+    internal interface IFlag { static abstract bool IsSet { get; } }
+    internal struct WithPoints : IFlag { public static bool IsSet => true; }
+    internal struct WithoutPoints : IFlag { public static bool IsSet => false; }
 
     /// <summary>
     /// ‖(α y_j − x) − μ‖² for four rows, μ = v·<paramref name="inverseMass"/> the chunk's mean displacement (the same
-    /// differences as <see cref="AddRows4{TAlpha}"/>, so the spread is of exactly the displacements that were summed), and
+    /// differences as <see cref="AddRows4{TAlpha, TPoints}"/>, so the spread is of exactly the displacements that were summed), and
     /// o[k] += Σ_j w_j ((α y_jk − x_k) − μ_k).
     /// </summary>
     private static (T, T, T, T) SquaredDeviations4<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, T w0, T w1, T w2, T w3, int d,
@@ -988,6 +1007,25 @@ internal static unsafe class FusedScoreKernel<T> where T : unmanaged, IFloatingP
     {
         T t = T.FusedMultiplyAdd(alpha, y, -x);
         return TAlpha.IsExact ? t : T.FusedMultiplyAdd(alphaLow, y, t);
+    }
+
+    /// <summary>destination[k] += source[k] in double, k &lt; d.</summary>
+    private static void AddWidened(T* source, Span<double> destination, int d)
+    {
+        int k = 0;
+        fixed (double* to = destination)
+        {
+            if (typeof(T) == typeof(float))
+            {
+                for (; k + 16 <= d; k += 16)
+                {
+                    var (lo, hi) = Vector512.Widen(Vector512.Load((float*)source + k));
+                    (Vector512.Load(to + k) + lo).Store(to + k);
+                    (Vector512.Load(to + k + 8) + hi).Store(to + k + 8);
+                }
+            }
+            for (; k < d; k++) to[k] += double.CreateTruncating(source[k]);
+        }
     }
 
     /// <summary>destination[k] = source[k] in double, k &lt; d.</summary>
