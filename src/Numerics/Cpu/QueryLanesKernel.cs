@@ -276,12 +276,12 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             for (int k0 = 0; k0 < d; k0 += 4)
             {
                 int c = Math.Min(4, d - k0);
-                // past the last coordinate: coordinate k0 again with zero weight in its sums (the mask below)
+                // the tile's mean of t per coordinate (c < 4 only in the last pass, whose missing coordinates are skipped)
                 var m0 = Vector512.Load(s.ChunkDifference + k0 * w) * inverse;
                 var m1 = c > 1 ? Vector512.Load(s.ChunkDifference + (k0 + 1) * w) * inverse : m0;
                 var m2 = c > 2 ? Vector512.Load(s.ChunkDifference + (k0 + 2) * w) * inverse : m0;
                 var m3 = c > 3 ? Vector512.Load(s.ChunkDifference + (k0 + 3) * w) * inverse : m0;
-                int o1 = c > 1 ? w : 0, o2 = c > 2 ? 2 * w : 0, o3 = c > 3 ? 3 * w : 0;
+                int o1 = w, o2 = 2 * w, o3 = 3 * w;
                 T* t = s.Differences + k0 * w;
                 Vector512<T> s0 = default, s1 = default, s2 = default, s3 = default;
                 for (int i = 0; i < heavy; i++)
@@ -290,35 +290,10 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     var wp = Vector512.Load(s.Weights + p * w);
                     var wr = Vector512.Load(s.Weights + (p + 1) * w);
                     T* tp = t + p * rowStride, tr = tp + rowStride;
-                    var a0 = Vector512.Load(tp) - m0;
-                    var b0 = Vector512.Load(tr) - m0;
-                    even = FusedScoreKernel<T>.Fma(wp * a0, a0, even);
-                    odd = FusedScoreKernel<T>.Fma(wr * b0, b0, odd);
-                    s0 = FusedScoreKernel<T>.Fma(wp, a0, FusedScoreKernel<T>.Fma(wr, b0, s0));
-                    if (c > 1)
-                    {
-                        var a1 = Vector512.Load(tp + o1) - m1;
-                        var b1 = Vector512.Load(tr + o1) - m1;
-                        even = FusedScoreKernel<T>.Fma(wp * a1, a1, even);
-                        odd = FusedScoreKernel<T>.Fma(wr * b1, b1, odd);
-                        s1 = FusedScoreKernel<T>.Fma(wp, a1, FusedScoreKernel<T>.Fma(wr, b1, s1));
-                    }
-                    if (c > 2)
-                    {
-                        var a2 = Vector512.Load(tp + o2) - m2;
-                        var b2 = Vector512.Load(tr + o2) - m2;
-                        even = FusedScoreKernel<T>.Fma(wp * a2, a2, even);
-                        odd = FusedScoreKernel<T>.Fma(wr * b2, b2, odd);
-                        s2 = FusedScoreKernel<T>.Fma(wp, a2, FusedScoreKernel<T>.Fma(wr, b2, s2));
-                    }
-                    if (c > 3)
-                    {
-                        var a3 = Vector512.Load(tp + o3) - m3;
-                        var b3 = Vector512.Load(tr + o3) - m3;
-                        even = FusedScoreKernel<T>.Fma(wp * a3, a3, even);
-                        odd = FusedScoreKernel<T>.Fma(wr * b3, b3, odd);
-                        s3 = FusedScoreKernel<T>.Fma(wp, a3, FusedScoreKernel<T>.Fma(wr, b3, s3));
-                    }
+                    Deviate(Vector512.Load(tp), Vector512.Load(tr), m0, wp, wr, ref even, ref odd, ref s0);
+                    if (c > 1) Deviate(Vector512.Load(tp + o1), Vector512.Load(tr + o1), m1, wp, wr, ref even, ref odd, ref s1);
+                    if (c > 2) Deviate(Vector512.Load(tp + o2), Vector512.Load(tr + o2), m2, wp, wr, ref even, ref odd, ref s2);
+                    if (c > 3) Deviate(Vector512.Load(tp + o3), Vector512.Load(tr + o3), m3, wp, wr, ref even, ref odd, ref s3);
                 }
                 offset = FusedScoreKernel<T>.Fma(s0, s0, offset);
                 if (c > 1) offset = FusedScoreKernel<T>.Fma(s1, s1, offset);
@@ -327,6 +302,18 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             }
             (even + odd).Store(s.Deviations);
             offset.Store(s.Offsets);
+        }
+
+        /// <summary>One coordinate of a pair (p, p + 1): the squared deviations from the mean into even and odd, the deviations into sum.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Deviate(Vector512<T> tp, Vector512<T> tr, Vector512<T> mean, Vector512<T> wp, Vector512<T> wr,
+            ref Vector512<T> even, ref Vector512<T> odd, ref Vector512<T> sum)
+        {
+            var a = tp - mean;
+            var b = tr - mean;
+            even = FusedScoreKernel<T>.Fma(wp * a, a, even);
+            odd = FusedScoreKernel<T>.Fma(wr * b, b, odd);
+            sum = FusedScoreKernel<T>.Fma(wp, a, FusedScoreKernel<T>.Fma(wr, b, sum));
         }
 
         /// <summary>
