@@ -173,6 +173,22 @@ static REAL hmax(realv v)
 #define DIFF(a, a_lo, y, c) fma((a), (y), (c))
 #endif
 
+/* The parallel-variance merge of PartialRow, in one place for the tile merge and the shard merge: the correction is
+   c |mu_other - mu_state|^2 with c = mass added / (mass + added); sqrt(c) goes into each mean's factor, so a state
+   whose mass shrank towards underflow is never divided by alone. */
+static void merge_factors(const ACC mass, const ACC added, ACC *state_factor, ACC *other_factor)
+{
+    *state_factor = sqrt(added / (mass + added)) / sqrt(mass);
+    *other_factor = sqrt(mass / (mass + added)) / sqrt(added);
+}
+
+/* The squared gap of the means from the displacement sums (gv, norms nv) or the point sums (gp, np, times alpha^2),
+   whichever are the smaller: their rounding is relative to their own size. */
+static ACC merge_gap(const ACC alpha, const ACC gv, const ACC gp, const ACC nv, const ACC np)
+{
+    return alpha * alpha * np < nv ? alpha * alpha * gp : gv;
+}
+
 /* Scales a state's two rows of D values by a (the rescale when the reference logit grows). */
 static void scale_rows(__global ACC *v, __global ACC *p, const int d, const ACC a)
 {
@@ -303,11 +319,9 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
             }
             if (active && h > 0) {
                 const REAL inv_kept = (REAL)1 / kept;
-                /* the parallel-variance correction c |mu_tile - mu_state|^2, c = mass kept / (mass + kept), with sqrt(c) folded
-                   into each mean's factor: a state whose mass shrank towards underflow is never divided by alone */
                 const ACC acc_kept = (ACC)kept, acc_inv_kept = (ACC)1 / acc_kept;
-                const ACC f_state = mass > 0 ? sqrt(acc_kept / (mass + acc_kept)) / sqrt(mass) : (ACC)0;
-                const ACC f_tile = mass > 0 ? sqrt(mass / (mass + acc_kept)) / sqrt(acc_kept) : (ACC)0;
+                ACC f_state = 0, f_tile = 0;
+                if (mass > 0) merge_factors(mass, acc_kept, &f_state, &f_tile);
                 realv dev = (realv)(0), offv = (realv)(0);
                 accv gapv = (accv)(0), gapp = (accv)(0), normv = (accv)(0), normp = (accv)(0);
                 ACC gv = 0, gp = 0, nv = 0, np = 0;
@@ -376,10 +390,7 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                 }
                 const ACC tile_spread = fmax((ACC)0, (ACC)(hsum(dev) + devs) - (ACC)(hsum(offv) + offs) * acc_inv_kept);
                 if (mass > 0) {
-                    /* the means' difference from whichever sums are the smaller (their rounding is relative to their size) */
-                    const ACC a2 = alpha_acc * alpha_acc;
-                    const ACC gap = a2 * (ACC_HSUM(normp) + np) < ACC_HSUM(normv) + nv ? a2 * (ACC_HSUM(gapp) + gp) : ACC_HSUM(gapv) + gv;
-                    spread += tile_spread + gap;
+                    spread += tile_spread + merge_gap(alpha_acc, ACC_HSUM(gapv) + gv, ACC_HSUM(gapp) + gp, ACC_HSUM(normv) + nv, ACC_HSUM(normp) + np);
                 } else {
                     spread = tile_spread;
                 }
@@ -439,9 +450,12 @@ __kernel void merge_shards(const int shards, const int m, const int d, const ACC
         const bool merge = added > 0 && mass > 0; /* the same decision in every work-item */
         __global const ACC *sv = part_disp + i * d;
         __global const ACC *sp = part_points + i * d;
-        /* sqrt(c) folded into each mean's factor, c = mass added / (mass + added), as in the tile merge */
-        const ACC f_shard = merge ? sqrt(mass / (mass + added)) * sqrt(added) / shard_mass : (ACC)0;
-        const ACC f_state = merge ? sqrt(added / (mass + added)) / sqrt(mass) : (ACC)0;
+        /* the shard's mean is its unscaled sums over its unscaled mass: its factor takes c and shard_mass apart */
+        ACC f_state = 0, f_shard = 0;
+        if (merge) {
+            merge_factors(mass, added, &f_state, &f_shard);
+            f_shard *= added / shard_mass;
+        }
         ACC gv = 0, gp = 0, nv = 0, np = 0;
         for (int k = lid; merge && k < d; k += size) {
             const ACC a = sv[k] * f_shard, b = v[k] * f_state, e = sp[k] * f_shard, f = p[k] * f_state;
@@ -465,9 +479,7 @@ __kernel void merge_shards(const int shards, const int m, const int d, const ACC
         barrier(CLK_LOCAL_MEM_FENCE); /* everyone has read part before the next shard writes it */
         if (weighted) sum += c * part_scalars[4 * i + 1];
         if (added > 0) {
-            /* the means' difference from whichever sums are the smaller (their rounding is relative to their size) */
-            const ACC gap = alpha * alpha * tnp < tnv ? alpha * alpha * tp : tv;
-            spread = merge ? spread + c * part_scalars[4 * i + 3] + gap : c * part_scalars[4 * i + 3];
+            spread = merge ? spread + c * part_scalars[4 * i + 3] + merge_gap(alpha, tv, tp, tnv, tnp) : c * part_scalars[4 * i + 3];
             for (int k = lid; k < d; k += size) {
                 v[k] = merge ? v[k] + c * sv[k] : c * sv[k];
                 p[k] = merge ? p[k] + c * sp[k] : c * sp[k];

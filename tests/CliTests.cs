@@ -462,6 +462,21 @@ public sealed class CliTests : IDisposable
         }
     }
 
+    /// <summary>Issue 14: --points or --queries past what one array of N×2 values holds overflowed with .NET's bare message.</summary>
+    [Theory]
+    [InlineData("--points", "2147483647", "4294967294")]
+    [InlineData("--queries", "1500000000", "3000000000")]
+    public void Example_WithACountPastOneArray_NamesTheOptionTheValueAndTheLimit(string option, string value, string values)
+    {
+        string dir = Path.Combine(_dir, "huge");
+        var r = Cli("example", "--out", dir, option, value);
+        Assert.Equal(1, r.ExitCode);
+        Assert.StartsWith($"error: {option} {value} with D = 2 makes {values} values, more than one array holds", r.Error);
+        Assert.Contains($"use {option} {Array.MaxLength / 2} or less", r.Error);
+        Assert.DoesNotContain("Arithmetic operation resulted in an overflow", r.Error);
+        Assert.False(Directory.Exists(dir));
+    }
+
     [Fact]
     public void Example_IsDeterministicGivenTheSeed()
     {

@@ -632,6 +632,26 @@ public sealed class NpyTests : IDisposable
         Assert.Equal(new[] { path }, Directory.GetFileSystemEntries(_dir));
     }
 
+    /// <summary>
+    /// Issue 14: a file name of 239–255 bytes failed, because the temporary name appended ".&lt;12 hex&gt;.tmp" to it, past
+    /// the 255-byte limit on one name. The temporary name is short and its own now; a 255-byte name writes and replaces.
+    /// </summary>
+    [Fact]
+    public void Write_ToAFileNameOf255Bytes_Succeeds_AndLeavesNoTemporaryFile()
+    {
+        string name = new string('n', 251) + ".npy";
+        Assert.Equal(255, System.Text.Encoding.UTF8.GetByteCount(name));
+        string path = Path.Combine(_dir, name);
+
+        Npy.Write(path, new float[] { 1, 2, 3, 4 }, 2, 2);
+        Assert.Equal(new[] { path }, Directory.GetFileSystemEntries(_dir));
+        Assert.Equal(new float[] { 1, 2, 3, 4 }, Npy.Read(path).Single);
+
+        Npy.Write(path, new double[] { 5, 6 }, 2); // replaces it
+        Assert.Equal(new[] { path }, Directory.GetFileSystemEntries(_dir));
+        Assert.Equal(new double[] { 5, 6 }, Npy.Read(path).Double);
+    }
+
     // ------------------------------------------------------------------ NpyArray helpers
 
     [Fact]

@@ -40,6 +40,25 @@ public abstract class ScoreProperties
     public Property FastPath_Float64_MatchesReference() =>
         Prop.ForAll(Problem.Arbitrary, p => FastPathMatchesReference<double>(p, Backend));
 
+    /// <summary>
+    /// Each output asked for alone (a backend then forms only the sums it needs: none beyond the normaliser for the
+    /// log-density, the displacement sums for the score, the point sums for the denoiser) is within its bound too.
+    /// </summary>
+    [BackendProperty(MaxTest = 60)]
+    public Property EachOutputAlone_MatchesReference() =>
+        Prop.ForAll(Problem.Arbitrary, p =>
+        {
+            var (train, queries, trainD, queriesD) = p.Build<float>();
+            var model = Model(train, p.N, p.D);
+            var (ld, s, den, div) = (new float[p.M], new float[p.M * p.D], new float[p.M * p.D], new float[p.M]);
+            model.Evaluate(queries, p.Level, new ScoreOutputs<float> { LogDensity = ld });
+            model.Evaluate(queries, p.Level, new ScoreOutputs<float> { Score = s });
+            model.Evaluate(queries, p.Level, new ScoreOutputs<float> { Denoiser = den });
+            model.Evaluate(queries, p.Level, new ScoreOutputs<float> { Divergence = div });
+            var alone = new Outputs(Problem.Widen(ld), Problem.Widen(s), Problem.Widen(den), Problem.Widen(div));
+            Expect.AgainstReference(alone, trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"each alone, {Backend.Name} {p}");
+        });
+
     /// <summary>Shards accumulated on this backend and merged finish within the float32 bound of the whole set's exact result.</summary>
     [BackendProperty(MaxTest = 100)]
     public Property Shards_AccumulatedAndCombined_MatchTheReference() =>

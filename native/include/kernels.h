@@ -28,6 +28,14 @@
  *     forwards every call; keep the three files together. On a CPU with neither, every call returns
  *     KN_ERROR_UNSUPPORTED_CPU (a variant's own NativeAOT runtime would abort the process instead: see
  *     native/README.md). KERNELS_ISA=x86-64-v3|x86-64-v4 in the environment forces a variant.
+ *   - Fork: the library runs a .NET runtime (thread pool, GC, finalizer), which does not survive fork(): a child keeps
+ *     only the forking thread, and an evaluation there would wait forever for threads that no longer exist. So in a
+ *     process forked after the parent's first kn_ call, every function returning kn_status returns KN_ERROR_FORKED at
+ *     once, without running any library code, and kn_last_error() says why (handles inherited from the parent are
+ *     unusable there, and need no kn_training_set_free: they go with the child). A child forked before the parent's
+ *     first kn_ call, or a fork followed by exec, uses the library normally. Python: multiprocessing forks by default on
+ *     Linux; use multiprocessing.set_start_method('spawn') (or 'forkserver'), or make no kn_ call before the pool starts.
+ *     (The dispatcher makes this check; a variant linked directly makes it too, in its exports.)
  */
 #ifndef KERNELS_H
 #define KERNELS_H
@@ -61,7 +69,9 @@ typedef enum kn_status {
     KN_ERROR_OUT_OF_RESOURCES = -5,        /* CL_OUT_OF_RESOURCES; also too many live handles (2^24) */
     KN_ERROR_OUT_OF_HOST_MEMORY = -6,      /* CL_OUT_OF_HOST_MEMORY: an allocation failed */
     KN_ERROR_BUILD_PROGRAM_FAILURE = -11,  /* CL_BUILD_PROGRAM_FAILURE: the message holds the build log */
-    KN_ERROR_INVALID_VALUE = -30,          /* CL_INVALID_VALUE: alpha, sigma, h <= 0; draws < 1; bad flags, backend or threads; overlap */
+    KN_ERROR_INVALID_VALUE = -30,          /* CL_INVALID_VALUE: alpha, sigma, h <= 0; draws < 1; bad flags, backend or threads; overlap;
+                                              values so large that the arithmetic overflows (h = 1e300: the message
+                                              names the arguments and what to change) */
     KN_ERROR_PLATFORM_NOT_FOUND = -1001,   /* CL_PLATFORM_NOT_FOUND_KHR: no OpenCL ICD installed */
     KN_ERROR_INVALID_HANDLE = -2000,       /* NULL, freed or never-issued kn_training_set */
     KN_ERROR_NULL_POINTER = -2001,         /* a required pointer is NULL (or every output pointer is NULL) */
@@ -74,6 +84,8 @@ typedef enum kn_status {
     KN_ERROR_LOAD_FAILED = -2007,          /* the dispatcher could not load its variant (missing file, wrong version) */
     KN_ERROR_DEVICE_FAILURE = -2008,       /* an OpenCL call failed with a CL status not named above; the message names
                                               the call and the status, e.g. "returned -4 (CL_MEM_OBJECT_ALLOCATION_FAILURE)" */
+    KN_ERROR_FORKED = -2009,               /* this process was forked after libkernels started (see "Fork" above):
+                                              nothing runs in the child; make the first kn_ call after the fork */
     KN_ERROR_INTERNAL = -2999              /* a bug: the message names the internal exception; please report it */
 } kn_status;
 

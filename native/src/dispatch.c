@@ -11,6 +11,12 @@
  * KERNELS_ISA=x86-64-v3 or x86-64-v4 in the environment forces a variant (for tests and measurements); a variant this
  * CPU cannot run, or any other name, is refused with KN_ERROR_UNSUPPORTED_CPU.
  *
+ * Fork: a variant's .NET runtime does not survive fork(): the child has only the forking thread, so the runtime's thread
+ * pool, finalizer and GC suspension wait forever on threads that no longer exist (an evaluation with threads = 0 hung).
+ * The dispatcher records the pid that loaded the variant and, in any other process (a forked child), answers every call
+ * with KN_ERROR_FORKED here, in C, without entering the variant. A child forked before the parent's first kn_ call loads
+ * its own variant and works normally.
+ *
  * Build: gcc -shared -fPIC -O2 dispatch.c -I ../include -Wl,-soname,libkernels.so -ldl -pthread -o libkernels.so
  */
 #define _GNU_SOURCE
@@ -19,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 #include "kernels.h"
 
 /* A message longer than its buffer is cut, deliberately: snprintf never overflows. */
@@ -84,6 +92,22 @@ static kn_status load_status = KN_SUCCESS;
 static char load_error[1024];
 static const char* variant = "";
 
+/* The process whose variant (and .NET runtime) was loaded; 0 until load() opens one. Written once, before the first
+ * call into the variant; read without the once-lock, so atomically. */
+static pid_t loaded_pid;
+
+static const char forked_error[] =
+    "this process was forked from the one that loaded libkernels; the .NET runtime inside libkernels does not survive "
+    "fork(), so no kn_ function can run in this child: fork before the parent's first kn_ call, or start workers that "
+    "load libkernels themselves (fork + exec; Python: multiprocessing.set_start_method('spawn') or 'forkserver').";
+
+/* 1 in a process forked after the variant was loaded: then nothing may call into the variant. */
+static int forked(void)
+{
+    pid_t owner = __atomic_load_n(&loaded_pid, __ATOMIC_ACQUIRE);
+    return owner != 0 && owner != getpid();
+}
+
 static int cpu_has_v3(void) { return kn_cpu_supported(); }
 
 static int cpu_has_v4(void)
@@ -140,6 +164,8 @@ static void load(void)
         fail(KN_ERROR_LOAD_FAILED, message);
         return;
     }
+    /* From here on the variant's runtime may start (kn_version below calls into it): a fork from now on is refused. */
+    __atomic_store_n(&loaded_pid, getpid(), __ATOMIC_RELEASE);
 
 #define KN_RESOLVE(name)                                                                                                 \
     do {                                                                                                                 \
@@ -168,30 +194,41 @@ static void load(void)
     }
 }
 
-static int ready(void)
+/* KN_SUCCESS when calls may go to the variant; else why not. The fork check comes first: in a forked child the
+ * variant must not be entered at all (not even to set its last error). */
+static kn_status check(void)
 {
+    if (forked()) return KN_ERROR_FORKED;
     pthread_once(&once, load);
-    return load_status == KN_SUCCESS;
+    return load_status;
 }
 
+static int ready(void) { return check() == KN_SUCCESS; }
+
 #define KN_FORWARD(name, parameters, arguments)                                                                          \
-    KN_API kn_status name parameters { return ready() ? impl.name arguments : load_status; }
+    KN_API kn_status name parameters                                                                                     \
+    {                                                                                                                    \
+        kn_status status = check();                                                                                      \
+        return status == KN_SUCCESS ? impl.name arguments : status;                                                      \
+    }
 KN_FORWARDED(KN_FORWARD)
 
 KN_API kn_status kn_training_set_create_f32(const float* data, int64_t n, int64_t d, kn_backend backend, int32_t threads,
                                             kn_training_set** set)
 {
-    if (ready()) return impl.kn_training_set_create_f32(data, n, d, backend, threads, set);
+    kn_status status = check();
+    if (status == KN_SUCCESS) return impl.kn_training_set_create_f32(data, n, d, backend, threads, set);
     if (set != NULL) *set = NULL;
-    return load_status;
+    return status;
 }
 
 KN_API kn_status kn_training_set_create_f64(const double* data, int64_t n, int64_t d, kn_backend backend, int32_t threads,
                                             kn_training_set** set)
 {
-    if (ready()) return impl.kn_training_set_create_f64(data, n, d, backend, threads, set);
+    kn_status status = check();
+    if (status == KN_SUCCESS) return impl.kn_training_set_create_f64(data, n, d, backend, threads, set);
     if (set != NULL) *set = NULL;
-    return load_status;
+    return status;
 }
 
 /* Answered here without loading a variant: the dispatcher and its variants are always the same version. */
@@ -199,18 +236,42 @@ KN_API uint32_t kn_version(void) { return KN_VERSION; }
 
 KN_API const char* kn_version_string(void) { return ready() ? impl.kn_version_string() : KN_VERSION_STRING; }
 
-KN_API const char* kn_last_error(void) { return ready() ? impl.kn_last_error() : load_error; }
+/* In a forked child every call failed with KN_ERROR_FORKED, so the fork is always the reason. */
+KN_API const char* kn_last_error(void)
+{
+    kn_status status = check();
+    return status == KN_SUCCESS ? impl.kn_last_error() : status == KN_ERROR_FORKED ? forked_error : load_error;
+}
 
 KN_API const char* kn_status_name(kn_status status)
 {
     if (ready()) return impl.kn_status_name(status);
-    switch (status) {
-    case KN_SUCCESS: return "KN_SUCCESS";
-    case KN_ERROR_UNSUPPORTED_CPU: return "KN_ERROR_UNSUPPORTED_CPU";
-    case KN_ERROR_LOAD_FAILED: return "KN_ERROR_LOAD_FAILED";
+    switch (status) { /* every kn_status, so a forked child or a refused load still names what it gets */
+#define KN_NAME(status)                                                                                                  \
+    case status: return #status;
+    KN_NAME(KN_SUCCESS)
+    KN_NAME(KN_ERROR_DEVICE_NOT_FOUND)
+    KN_NAME(KN_ERROR_OUT_OF_RESOURCES)
+    KN_NAME(KN_ERROR_OUT_OF_HOST_MEMORY)
+    KN_NAME(KN_ERROR_BUILD_PROGRAM_FAILURE)
+    KN_NAME(KN_ERROR_INVALID_VALUE)
+    KN_NAME(KN_ERROR_PLATFORM_NOT_FOUND)
+    KN_NAME(KN_ERROR_INVALID_HANDLE)
+    KN_NAME(KN_ERROR_NULL_POINTER)
+    KN_NAME(KN_ERROR_INVALID_SIZE)
+    KN_NAME(KN_ERROR_NOT_FINITE)
+    KN_NAME(KN_ERROR_PRECISION_MISMATCH)
+    KN_NAME(KN_ERROR_BACKEND_UNAVAILABLE)
+    KN_NAME(KN_ERROR_UNSUPPORTED_CPU)
+    KN_NAME(KN_ERROR_LOAD_FAILED)
+    KN_NAME(KN_ERROR_DEVICE_FAILURE)
+    KN_NAME(KN_ERROR_FORKED)
+    KN_NAME(KN_ERROR_INTERNAL)
+#undef KN_NAME
     default: return "KN_UNKNOWN_STATUS";
     }
 }
 
-/* The variant's own answer (its compiled instruction sets), so a wrong file under the right name shows. */
-KN_API const char* kn_variant(void) { return ready() ? impl.kn_variant() : ""; }
+/* The variant's own answer (its compiled instruction sets), so a wrong file under the right name shows; in a forked
+ * child the name chosen at load (the variant is loaded, only not callable). */
+KN_API const char* kn_variant(void) { return forked() ? variant : ready() ? impl.kn_variant() : ""; }

@@ -265,6 +265,24 @@ internal sealed class CommonOptions
         }
     }
 
+    /// <summary>
+    /// Refuses a row count whose rows × <paramref name="columns"/> values do not fit one array (which would otherwise fail
+    /// deep inside with .NET's bare "Arithmetic operation resulted in an overflow"), naming the option, the value and the
+    /// largest that fits.
+    /// </summary>
+    /// <param name="option">The option giving the count ("--count").</param>
+    /// <param name="count">Its value.</param>
+    /// <param name="columns">Values per row (the dimension D).</param>
+    /// <param name="remedy">What else to do, after "use OPTION LIMIT or less".</param>
+    public static void RequireArrayFits(string option, int count, int columns, string remedy)
+    {
+        long values = (long)count * columns;
+        if (values > Array.MaxLength)
+            throw new InputException(
+                $"{option} {count} with D = {columns} makes {values} values, more than one array holds ({Array.MaxLength}); " +
+                $"use {option} {Array.MaxLength / columns} or less{remedy}.");
+    }
+
     /// <summary>The output shape: (M,) for one value per query, (M, D) for one row.</summary>
     public static int[] Shape(bool scalar, MatrixFile query) => scalar ? [query.Rows] : [query.Rows, query.Columns];
 

@@ -76,6 +76,8 @@ internal static class ExampleCommand
             throw new InputException($"--out {directory} is a file; give a directory to write the example into.");
 
         const int d = 2;
+        CommonOptions.RequireArrayFits("--points", n, d, "");
+        CommonOptions.RequireArrayFits("--queries", m, d, "");
         var train = new float[n * d];
         for (int i = 0; i < n; i++)
         {

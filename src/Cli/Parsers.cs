@@ -19,17 +19,26 @@ internal static class Parsers
         return double.NaN;
     }
 
-    /// <summary>An integer at least <paramref name="minimum"/>.</summary>
-    public static int Count(ArgumentResult result, int minimum)
+    /// <summary>An integer from <paramref name="minimum"/> to <paramref name="maximum"/> (<paramref name="why"/> explains the maximum).</summary>
+    public static int Count(ArgumentResult result, int minimum, int maximum = int.MaxValue, string why = "")
     {
         string token = Token(result);
         if (!int.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
         {
-            result.AddError($"{OptionName(result)}: '{token}' is not a whole number.");
+            // A whole number past int's range is "too large" (or small), not "not a whole number".
+            bool whole = System.Numerics.BigInteger.TryParse(token, NumberStyles.Integer, CultureInfo.InvariantCulture, out var big);
+            result.AddError(!whole ? $"{OptionName(result)}: '{token}' is not a whole number."
+                : big > 0 ? $"{OptionName(result)} {token} is too large; use at most {maximum}{why}."
+                : $"{OptionName(result)} must be at least {minimum} (got {token}).");
             return minimum;
         }
         if (value < minimum)
             result.AddError($"{OptionName(result)} must be at least {minimum} (got {value}).");
+        else if (value > maximum)
+        {
+            result.AddError($"{OptionName(result)} must be at most {maximum} (got {value}){why}.");
+            return maximum;
+        }
         return value;
     }
 

@@ -44,7 +44,7 @@ internal static class SampleCommands
             Description = "Draws per point of log-domain smoothing (fixed and antithetic, so the smoothed score is a smooth function of x).",
             HelpName = "K",
             DefaultValueFactory = _ => 64,
-            CustomParser = r => Parsers.Count(r, minimum: 2),
+            CustomParser = r => Parsers.Count(r, minimum: 2, maximum: int.MaxValue - 1, why: ": the draws are antithetic pairs, so an odd count is rounded up"),
         };
 
         public Option<bool> Kde { get; } = new("--kde") { Description = "Smooth the density (KDE, closed form) instead of the log-density." };
@@ -182,6 +182,8 @@ internal static class SampleCommands
         command.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error, () =>
         {
             var train = MatrixFile.Read(parse.GetRequiredValue(options.Train), "--train", "N");
+            CommonOptions.RequireArrayFits("--count", parse.GetValue(count), train.Columns,
+                " (for more samples, run again with another --seed and concatenate)");
             string outPath = parse.GetRequiredValue(options.Out);
             MatrixFile.RequireWritableLocation(outPath, "--out");
             var grid = options.GridOf(parse);

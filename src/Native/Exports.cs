@@ -10,8 +10,9 @@ using Kernels.Numerics.Smoothing;
 namespace Kernels.Native;
 
 /// <summary>
-/// The C entry points (native/include/kernels.h documents each). Every export resets the thread's last error, catches
-/// everything, and returns a status: no exception ever crosses the boundary (one that did would abort the host).
+/// The C entry points (native/include/kernels.h documents each). Every export first refuses a forked child
+/// (<see cref="ForkGuard"/>), then resets the thread's last error, catches everything, and returns a status: no exception
+/// ever crosses the boundary (one that did would abort the host).
 /// Shapes: training data N×D, queries M×D and score-like outputs M×D row-major; per-query outputs length M.
 /// </summary>
 public static unsafe class Exports
@@ -52,6 +53,7 @@ public static unsafe class Exports
         Status.UnsupportedCpu => "KN_ERROR_UNSUPPORTED_CPU\0"u8,
         Status.LoadFailed => "KN_ERROR_LOAD_FAILED\0"u8,
         Status.DeviceFailure => "KN_ERROR_DEVICE_FAILURE\0"u8,
+        Status.Forked => "KN_ERROR_FORKED\0"u8,
         Status.Internal => "KN_ERROR_INTERNAL\0"u8,
         _ => "KN_UNKNOWN_STATUS\0"u8,
     });
@@ -70,6 +72,7 @@ public static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "kn_training_set_free")]
     internal static int Free(nint set)
     {
+        if (ForkGuard.Forked) return ForkGuard.Refuse();
         LastError.Clear();
         try
         {
@@ -85,6 +88,7 @@ public static unsafe class Exports
     [UnmanagedCallersOnly(EntryPoint = "kn_training_set_info")]
     internal static int Info(nint set, long* n, long* d, int* precision, int* backend, int* threads)
     {
+        if (ForkGuard.Forked) return ForkGuard.Refuse();
         LastError.Clear();
         try
         {
@@ -155,6 +159,11 @@ public static unsafe class Exports
 
     private static int Create<T>(T* data, long n, long d, int backend, int threads, nint* set) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (ForkGuard.Forked)
+        {
+            if (set != null) *set = 0;
+            return ForkGuard.Refuse();
+        }
         LastError.Clear();
         try
         {
@@ -192,6 +201,7 @@ public static unsafe class Exports
     private static int Evaluate<T>(nint set, T* queries, long m, long d, double alpha, double sigma, double* alphas, double* sigmas,
         bool perQuery, bool kde, double h, T* logDensity, T* score, T* denoiser, T* divergence) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (ForkGuard.Forked) return ForkGuard.Refuse();
         LastError.Clear();
         try
         {
@@ -221,13 +231,14 @@ public static unsafe class Exports
         }
         catch (Exception e)
         {
-            return Fail(e);
+            return Fail(e, perQuery ? $"{(kde ? $"h = {h}, " : "")}the per-query alpha[] and sigma[]" : $"alpha = {alpha}, sigma = {sigma}{(kde ? $", h = {h}" : "")}");
         }
     }
 
     private static int Smoothed<T>(nint set, double h, int draws, ulong seed, uint flags, T* queries, long m, long d, double alpha, double sigma,
         T* logDensity, T* score, T* denoiser, T* divergence, T* scoreError) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (ForkGuard.Forked) return ForkGuard.Refuse();
         LastError.Clear();
         try
         {
@@ -259,7 +270,7 @@ public static unsafe class Exports
         }
         catch (Exception e)
         {
-            return Fail(e);
+            return Fail(e, $"alpha = {alpha}, sigma = {sigma}, h = {h}");
         }
     }
 
@@ -326,8 +337,11 @@ public static unsafe class Exports
 
     private static NativeException NullArgument(string name, string remedy) => new(Status.NullPointer, $"{name} is NULL; {remedy}.");
 
-    /// <summary>Records the reason and maps the exception to a status. Never throws.</summary>
-    private static int Fail(Exception e)
+    /// <summary>
+    /// Records the reason and maps the exception to a status. Never throws. <paramref name="context"/> (the call's scalar
+    /// arguments) leads an overflow's message, which cannot know which argument made the numbers too large.
+    /// </summary>
+    private static int Fail(Exception e, string? context = null)
     {
         try
         {
@@ -338,15 +352,43 @@ public static unsafe class Exports
                 OpenClException cl => DeviceStatus(cl.Status),
                 OutOfMemoryException => Status.OutOfHostMemory,
                 ArgumentException => Status.InvalidValue,
+                // the library's own objection to magnitudes past the float type (its message names the row and the remedy);
+                // .NET's bare OverflowException or DivideByZeroException would be a bug, so they stay INTERNAL
+                ArithmeticException when e.GetType() == typeof(ArithmeticException) => Status.InvalidValue,
                 _ => Status.Internal,
             };
-            LastError.Set(status == Status.Internal ? $"{e.GetType().Name}: {e.Message}" : e.Message);
+            LastError.Set(status == Status.Internal ? $"{e.GetType().Name}: {e.Message}"
+                : e is ArgumentException argument ? OwnMessage(argument)
+                : e.GetType() == typeof(ArithmeticException) && context is not null ? $"{context}: {e.Message}"
+                : e.Message);
             return (int)status;
         }
         catch
         {
             return (int)Status.Internal;
         }
+    }
+
+    /// <summary>
+    /// An ArgumentException's text in the library's own words: .NET appends " (Parameter 'name')" to Message and, for an
+    /// ArgumentOutOfRangeException, a line "Actual value was …"; both are cut (the library's messages name the value and
+    /// the remedy themselves), and the parameter's name leads when the remaining text does not mention it.
+    /// </summary>
+    internal static string OwnMessage(ArgumentException e)
+    {
+        string message = e.Message;
+        if (!string.IsNullOrEmpty(e.ParamName))
+        {
+            int cut = message.LastIndexOf($" (Parameter '{e.ParamName}')", StringComparison.Ordinal);
+            if (cut >= 0) message = message[..cut]; // the "Actual value was" line comes after it
+        }
+        else if (e is ArgumentOutOfRangeException { ActualValue: not null })
+        {
+            int cut = message.LastIndexOf(Environment.NewLine + "Actual value was ", StringComparison.Ordinal);
+            if (cut >= 0) message = message[..cut];
+        }
+        message = message.Trim();
+        return string.IsNullOrEmpty(e.ParamName) || message.Contains(e.ParamName, StringComparison.Ordinal) ? message : $"{e.ParamName}: {message}";
     }
 
     /// <summary>

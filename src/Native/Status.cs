@@ -57,6 +57,12 @@ public enum Status
     /// </summary>
     DeviceFailure = -2008,
 
+    /// <summary>
+    /// KN_ERROR_FORKED: this process was forked after the library's runtime started, which does not survive fork();
+    /// every call in the child is refused at once (by the dispatcher, or by <see cref="ForkGuard"/> in a variant linked directly).
+    /// </summary>
+    Forked = -2009,
+
     /// <summary>KN_ERROR_INTERNAL: an unexpected failure inside the library (a bug: please report the message).</summary>
     Internal = -2999,
 }

@@ -99,6 +99,16 @@ public readonly ref struct PartialRow
     public void AddNegligible(double sum) => Sum += sum;
 
     /// <summary>
+    /// Adds kept points' weight <paramref name="mass"/> where the caller adds their sums to the rows itself and no spread
+    /// is wanted (a backend evaluating the score or denoiser alone): the sums simply add, with no means to compare.
+    /// </summary>
+    internal void AddKept(double mass)
+    {
+        Sum += mass;
+        Mass += mass;
+    }
+
+    /// <summary>
     /// Merges <paramref name="scale"/> times a group of kept points' sums into this state, both relative to this state's
     /// reference logit: their Σ e (<paramref name="mass"/>), Σ e d, Σ e y and their own spread about their own mean. The
     /// spreads add with the parallel-variance correction, which involves only a difference of means, never a second moment
@@ -155,11 +165,13 @@ public readonly ref struct PartialRow
     public void Finish<T>(NoiseLevel level, long trainingCount, int q, ScoreOutputs<T> outputs) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int d = Displacement.Length;
-        if (!(Mass > 0) || !double.IsFinite(Max) || !double.IsFinite(Sum) || !double.IsFinite(Spread)
+        bool moments = !(outputs.Score.IsEmpty && outputs.Denoiser.IsEmpty && outputs.Divergence.IsEmpty);
+        if (!(moments ? Mass > 0 : Sum > 0) || !double.IsFinite(Max) || !double.IsFinite(Sum) || !double.IsFinite(Spread)
             || !double.IsFinite(Total(Displacement)) || !double.IsFinite(Total(Points)))
             throw new ArgumentException(
                 $"query row {q} is so far from every training point that its squared distances overflow {typeof(T).Name} " +
-                $"(or, with sigma = {level.Sigma:G6}, sigma squared does too); rescale the data or use double precision.", "queries");
+                $"(or, with sigma = {level.Sigma:G6}, sigma squared does too); " +
+                (typeof(T) == typeof(float) ? "rescale the data or use double precision." : "rescale the data and sigma by a common factor."), "queries");
         double sigma = level.Sigma, invMass = 1 / Mass;
         if (!outputs.LogDensity.IsEmpty)
             outputs.LogDensity[q] = T.CreateChecked(Max + Math.Log(Sum) - Math.Log(trainingCount) - 0.5 * d * Math.Log(2 * Math.PI) - d * Math.Log(sigma));

@@ -22,6 +22,12 @@ public readonly ref struct ScoreOutputs<T> where T : unmanaged, IFloatingPointIe
     /// <summary>div s(x) = tr ∇²ℓ(x) per query (length M), or empty.</summary>
     public Span<T> Divergence { get; init; }
 
+    /// <summary>The state's moments these outputs need (a shard's state needs them all).</summary>
+    internal Moments Needs =>
+        (Score.IsEmpty && Divergence.IsEmpty ? Moments.None : Moments.Displacement)
+        | (Denoiser.IsEmpty && Divergence.IsEmpty ? Moments.None : Moments.Points)
+        | (Divergence.IsEmpty ? Moments.None : Moments.Spread);
+
     /// <summary>True when no output is requested.</summary>
     public bool IsEmpty => LogDensity.IsEmpty && Score.IsEmpty && Denoiser.IsEmpty && Divergence.IsEmpty;
 
@@ -44,4 +50,19 @@ public readonly ref struct ScoreOutputs<T> where T : unmanaged, IFloatingPointIe
         Guard.RequireNoOverlap(queries, Denoiser, nameof(Denoiser));
         Guard.RequireNoOverlap(queries, Divergence, nameof(Divergence));
     }
+}
+
+/// <summary>
+/// Which sums of the log-sum-exp state a backend forms beyond the normaliser (<see cref="PartialRow"/>): the score needs
+/// the displacement sums, the denoiser the point sums, the divergence the spread (whose merge takes the means' difference
+/// from either). The log-density alone needs none: every weight then counts in the normaliser only.
+/// </summary>
+[Flags]
+internal enum Moments
+{
+    None = 0,
+    Displacement = 1,
+    Points = 2,
+    Spread = Displacement | Points | 4,
+    All = Displacement | Points | Spread,
 }

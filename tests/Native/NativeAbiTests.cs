@@ -130,6 +130,28 @@ public sealed partial class NativeAbiTests(NativeBuild build)
         RunChecks("opencl-unavailable", null, minimumChecks: 4,
             new Dictionary<string, string> { ["KERNELS_OPENCL_DEVICE"] = "no-such-device-7" }, ["no-such-device-7"]);
 
+    /// <summary>
+    /// Issue 14: a process forked after the library's thread pool started hung in the child on its next evaluation (the
+    /// .NET runtime does not survive fork). Now the child's every call returns KN_ERROR_FORKED at once, with the remedy in
+    /// the message, while a child forked before the first call works and the parent carries on; abi_checks kills a child
+    /// still running after 20 s and reports it. Through the dispatcher, which refuses without entering the variant.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Variants))]
+    public void ForkedChild_ThroughTheDispatcher_IsRefusedWithKnErrorForked_NeverHangs(string variant) =>
+        RunChecks("fork", variant, minimumChecks: 20);
+
+    /// <summary>The same with a variant opened directly (dlopen, no dispatcher): the exports' own guard refuses.</summary>
+    [Fact]
+    public void ForkedChild_OfAVariantLinkedDirectly_IsRefusedWithKnErrorForked_NeverHangs()
+    {
+        foreach (string variant in NativeBuild.Variants.Where(Runs))
+        {
+            var run = Tool.Run(build.Checks, ["fork", build.VariantLibrary(variant)], build.Directory, RunTimeout);
+            AssertChecks(run, $"fork ({variant} opened directly)", minimumChecks: 20);
+        }
+    }
+
     /// <summary>Without KERNELS_ISA the dispatcher loads the widest variant this CPU runs (the JIT reports the CPU truthfully).</summary>
     [Fact]
     public void Dispatcher_ChoosesTheWidestVariantThisCpuRuns()

@@ -60,7 +60,7 @@ public sealed class NativeBuild : IDisposable
     {
         string output = Path.Combine(Directory, name);
         Tool.RunChecked("gcc", ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", .. extra, source, "-I", Path.GetDirectoryName(Header)!,
-            "-L", Directory, "-lkernels", "-Wl,-rpath,$ORIGIN", "-lm", "-o", output], Directory, TimeSpan.FromMinutes(2));
+            "-L", Directory, "-lkernels", "-Wl,-rpath,$ORIGIN", "-lm", "-ldl", "-o", output], Directory, TimeSpan.FromMinutes(2));
         return output;
     }
 

@@ -15,7 +15,13 @@
  *   abi_checks variant   prints "ok variant=NAME", the variant the dispatcher loaded
  *   abi_checks refused STATUS   the dispatcher could not load a variant: every call returns STATUS (a number) with a
  *                        message, and nothing crashes
+ *   abi_checks fork [VARIANT.so]   a child forked before the first kn_ call works normally; a child forked after the
+ *                        parent evaluated (thread pool started) gets KN_ERROR_FORKED from every call within seconds,
+ *                        never a hang (the parent kills it after FORK_TIMEOUT s); the parent carries on unharmed.
+ *                        Through the dispatcher, or with VARIANT.so, against that variant opened directly (its own guard)
  */
+#define _DEFAULT_SOURCE /* fork, waitpid, kill, usleep under -std=c11 */
+#include <dlfcn.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -23,6 +29,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 #include "kernels.h"
 
 static int failures;
@@ -46,6 +57,17 @@ static void expect(const char* name, kn_status got, kn_status expected, const ch
     snprintf(detail, sizeof detail, "status %s (%d), expected %s; message \"%s\", expected to contain \"%s\"",
              kn_status_name(got), (int)got, kn_status_name(expected), message, fragment);
     report(ok, name, detail);
+}
+
+/* As expect, and the message is the library's own: none of .NET's " (Parameter 'name')" or "Actual value was" suffixes. */
+static void expect_own(const char* name, kn_status got, kn_status expected, const char* fragment)
+{
+    expect(name, got, expected, fragment);
+    const char* message = kn_last_error();
+    char check[160], detail[1024];
+    snprintf(check, sizeof check, "%s: no .NET suffix", name);
+    snprintf(detail, sizeof detail, "message \"%s\"", message);
+    report(strstr(message, "(Parameter '") == NULL && strstr(message, "Actual value was") == NULL, check, detail);
 }
 
 static uint64_t lcg_state = 42;
@@ -138,6 +160,17 @@ static int run_errors(void)
 
     expect("kde: h = 0", kn_kde_f32(set, 0, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_ERROR_INVALID_VALUE, "h = 0");
     expect("kde: h NaN", kn_kde_f32(set, NAN, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_ERROR_NOT_FINITE, "h = NaN");
+    /* Overflow: the message names the argument that caused it (KDE widens sigma^2 to sigma^2 + h^2) and the remedy. */
+    expect_own("kde: h = 1e300 overflows, named", kn_kde_f32(set, 1e300, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL),
+               KN_ERROR_INVALID_VALUE, "h = 1E+300 is too large");
+    expect_own("kde: h = 1e300 overflows, remedy", kn_kde_f32(set, 1e300, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL),
+               KN_ERROR_INVALID_VALUE, "use a kernel width h below 1e154");
+    expect_own("kde: sigma = 1e200 overflows, named", kn_kde_f32(set, 1, queries, M, D, 1, 1e200, ld, NULL, NULL, NULL),
+               KN_ERROR_INVALID_VALUE, "sigma = 1E+200 is too large");
+    expect_own("kde levels: h = 1e300 overflows, named", kn_kde_levels_f32(set, 1e300, queries, M, D, alphas, sigmas, ld, NULL, NULL, NULL),
+               KN_ERROR_INVALID_VALUE, "h = 1E+300 is too large");
+    expect_own("smoothed: h = 1e300 overflows, named", kn_smoothed_f32(set, 1e300, 4, 1, 0, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL, NULL),
+               KN_ERROR_INVALID_VALUE, "h = 1E+300");
     expect("smoothed: draws = 0", kn_smoothed_f32(set, 0.1, 0, 1, 0, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL, NULL), KN_ERROR_INVALID_VALUE, "draws = 0");
     expect("smoothed: odd antithetic draws", kn_smoothed_f32(set, 0.1, 5, 1, KN_DRAWS_ANTITHETIC, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL, NULL),
            KN_ERROR_INVALID_VALUE, "K must be even");
@@ -169,7 +202,8 @@ static int run_errors(void)
     NAME(KN_ERROR_BUILD_PROGRAM_FAILURE); NAME(KN_ERROR_INVALID_VALUE); NAME(KN_ERROR_PLATFORM_NOT_FOUND);
     NAME(KN_ERROR_INVALID_HANDLE); NAME(KN_ERROR_NULL_POINTER); NAME(KN_ERROR_INVALID_SIZE); NAME(KN_ERROR_NOT_FINITE);
     NAME(KN_ERROR_PRECISION_MISMATCH); NAME(KN_ERROR_BACKEND_UNAVAILABLE);
-    NAME(KN_ERROR_UNSUPPORTED_CPU); NAME(KN_ERROR_LOAD_FAILED); NAME(KN_ERROR_DEVICE_FAILURE); NAME(KN_ERROR_INTERNAL);
+    NAME(KN_ERROR_UNSUPPORTED_CPU); NAME(KN_ERROR_LOAD_FAILED); NAME(KN_ERROR_DEVICE_FAILURE); NAME(KN_ERROR_FORKED);
+    NAME(KN_ERROR_INTERNAL);
     report(strcmp(kn_status_name((kn_status)12345), "KN_UNKNOWN_STATUS") == 0, "status name of an unknown code", kn_status_name((kn_status)12345));
     report(kn_version() == KN_VERSION && strcmp(kn_version_string(), KN_VERSION_STRING) == 0, "version: header matches library",
            kn_version_string());
@@ -503,6 +537,130 @@ static int run_refused(kn_status expected)
     return failures;
 }
 
+/* ---- fork ------------------------------------------------------------------------------------------------------ */
+
+#define FORK_TIMEOUT 20 /* seconds: the refusal takes microseconds; a hang is what this catches */
+
+/* The functions under test: the dispatcher's (linked) or a variant's, opened directly. */
+typedef struct {
+    kn_status (*create)(const float*, int64_t, int64_t, kn_backend, int32_t, kn_training_set**);
+    kn_status (*evaluate)(const kn_training_set*, const float*, int64_t, int64_t, double, double, float*, float*, float*, float*);
+    kn_status (*info)(const kn_training_set*, int64_t*, int64_t*, kn_precision*, kn_backend*, int32_t*);
+    kn_status (*free)(kn_training_set*);
+    const char* (*last_error)(void);
+    const char* (*status_name)(kn_status);
+} kn_api;
+
+static void expect_api(const kn_api* api, const char* name, kn_status got, kn_status expected, const char* fragment)
+{
+    const char* message = api->last_error();
+    char detail[1024];
+    int ok = got == expected && strstr(message, fragment) != NULL && (got == KN_SUCCESS) == (message[0] == 0);
+    snprintf(detail, sizeof detail, "status %d, expected %d; message \"%s\", expected to contain \"%s\"", (int)got, (int)expected,
+             message, fragment);
+    report(ok, name, detail);
+}
+
+/* The child's exit code (its failures), or -1 when it ran past FORK_TIMEOUT seconds (then it is killed and reaped). */
+static int wait_child(pid_t child)
+{
+    int status;
+    for (int waited = 0; waited < FORK_TIMEOUT * 100; waited++) {
+        pid_t done = waitpid(child, &status, WNOHANG);
+        if (done == child) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        usleep(10000);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    return -1;
+}
+
+static void expect_child(pid_t child, const char* name)
+{
+    char detail[160];
+    int code = child < 0 ? -2 : wait_child(child);
+    snprintf(detail, sizeof detail, code == -1 ? "the child hung: killed after %d s" : code == -2 ? "fork failed" : "the child exited with %d",
+             code == -1 ? FORK_TIMEOUT : code);
+    report(code == 0, name, detail);
+}
+
+static int run_fork(const char* variant_path)
+{
+    kn_api api = {kn_training_set_create_f32, kn_evaluate_f32, kn_training_set_info, kn_training_set_free, kn_last_error, kn_status_name};
+    if (variant_path != NULL) {
+        void* library = dlopen(variant_path, RTLD_NOW | RTLD_LOCAL);
+        if (library == NULL) {
+            printf("FAIL fork: could not open %s: %s\n", variant_path, dlerror());
+            return 1;
+        }
+#define KN_SYMBOL(field, symbol) *(void**)&api.field = dlsym(library, symbol)
+        KN_SYMBOL(create, "kn_training_set_create_f32");
+        KN_SYMBOL(evaluate, "kn_evaluate_f32");
+        KN_SYMBOL(info, "kn_training_set_info");
+        KN_SYMBOL(free, "kn_training_set_free");
+        KN_SYMBOL(last_error, "kn_last_error");
+        KN_SYMBOL(status_name, "kn_status_name");
+#undef KN_SYMBOL
+        if (!api.create || !api.evaluate || !api.info || !api.free || !api.last_error || !api.status_name) {
+            printf("FAIL fork: %s lacks a kn_ function\n", variant_path);
+            return 1;
+        }
+    }
+    float expected[M], ld[M];
+
+    /* A child forked before the parent's first call loads the library itself and works. */
+    fflush(stdout);
+    pid_t early = fork();
+    if (early == 0) {
+        failures = 0;
+        kn_training_set* set = NULL;
+        expect_api(&api, "fork: early child: create", api.create(train, N, D, KN_BACKEND_CPU, 0, &set), KN_SUCCESS, "");
+        expect_api(&api, "fork: early child: evaluate", api.evaluate(set, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_SUCCESS, "");
+        expect_api(&api, "fork: early child: free", api.free(set), KN_SUCCESS, "");
+        fflush(stdout);
+        _exit(failures);
+    }
+    expect_child(early, "fork: early child worked and exited");
+
+    /* The parent evaluates with threads = 0 (all cores): the thread pool runs, and a fork from now on is refused. */
+    kn_training_set* set = NULL;
+    expect_api(&api, "fork: parent: create", api.create(train, N, D, KN_BACKEND_CPU, 0, &set), KN_SUCCESS, "");
+    expect_api(&api, "fork: parent: evaluate", api.evaluate(set, queries, M, D, 1, 0.5, expected, NULL, NULL, NULL), KN_SUCCESS, "");
+
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        failures = 0;
+        for (int q = 0; q < M; q++) ld[q] = -7;
+        expect_api(&api, "fork: child: evaluate refused", api.evaluate(set, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL),
+                   KN_ERROR_FORKED, "forked");
+        expect_api(&api, "fork: child: the message says what to do", api.evaluate(set, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL),
+                   KN_ERROR_FORKED, "set_start_method('spawn')");
+        int untouched = 1;
+        for (int q = 0; q < M; q++) untouched &= ld[q] == -7;
+        report(untouched, "fork: child: outputs untouched", "log_density was written");
+        kn_training_set* other = (kn_training_set*)0x1;
+        expect_api(&api, "fork: child: create refused", api.create(train, N, D, KN_BACKEND_CPU, 1, &other), KN_ERROR_FORKED, "forked");
+        report(other == NULL, "fork: child: create leaves *set NULL", "*set was not reset");
+        int64_t n = -1;
+        expect_api(&api, "fork: child: info refused", api.info(set, &n, NULL, NULL, NULL, NULL), KN_ERROR_FORKED, "forked");
+        report(n == -1, "fork: child: info writes nothing", "n was written");
+        expect_api(&api, "fork: child: free refused", api.free(set), KN_ERROR_FORKED, "forked");
+        expect_api(&api, "fork: child: free NULL refused", api.free(NULL), KN_ERROR_FORKED, "forked");
+        report(strcmp(api.status_name(KN_ERROR_FORKED), "KN_ERROR_FORKED") == 0, "fork: child: status named",
+               api.status_name(KN_ERROR_FORKED));
+        fflush(stdout);
+        _exit(failures);
+    }
+    expect_child(child, "fork: child refused every call at once and exited");
+
+    /* The parent is unharmed: the same call gives the same result, bit for bit. */
+    expect_api(&api, "fork: parent: evaluate after the fork", api.evaluate(set, queries, M, D, 1, 0.5, ld, NULL, NULL, NULL), KN_SUCCESS, "");
+    report(same(ld, expected, M), "fork: parent: same results after the fork", "results differ");
+    expect_api(&api, "fork: parent: free", api.free(set), KN_SUCCESS, "");
+    return failures;
+}
+
 int main(int argc, char** argv)
 {
     const char* mode = argc > 1 ? argv[1] : "";
@@ -522,6 +680,7 @@ int main(int argc, char** argv)
     if (strcmp(mode, "threads") == 0) return run_threads();
     if (strcmp(mode, "opencl") == 0 && argc > 2) return run_opencl(argv[2]);
     if (strcmp(mode, "opencl-unavailable") == 0 && argc > 2) return run_opencl_unavailable(argv[2]);
-    fprintf(stderr, "usage: abi_checks errors|promises|threads|opencl FILE|opencl-unavailable FRAGMENT|variant|refused STATUS\n");
+    if (strcmp(mode, "fork") == 0) return run_fork(argc > 2 ? argv[2] : NULL);
+    fprintf(stderr, "usage: abi_checks errors|promises|threads|opencl FILE|opencl-unavailable FRAGMENT|variant|refused STATUS|fork [VARIANT.so]\n");
     return 100;
 }

@@ -101,6 +101,61 @@ public sealed class SampleCliTests : IDisposable
         Assert.Contains("needs --tangent", tangent.Error);
     }
 
+    /// <summary>Issue 14: --count past what one array of M×D values holds said only "Arithmetic operation resulted in an overflow".</summary>
+    [Fact]
+    public void Sample_WithACountPastOneArray_NamesTheOptionTheValueAndTheLimit_AndWritesNothing()
+    {
+        var result = CliRun.Run(["sample", "--train", _train, .. Schedule, "--count", "2147483647", "--out", _out]);
+        Assert.Equal(1, result.ExitCode);
+        Assert.StartsWith("error: --count 2147483647 with D = 3 makes 6442450941 values", result.Error);
+        Assert.Contains($"use --count {Array.MaxLength / D} or less", result.Error);
+        AssertOwnWords(result.Error);
+        Assert.False(File.Exists(_out));
+    }
+
+    [Fact]
+    public void Sample_WithStepsOrDrawsPastTheirRange_NamesTheOptionAndTheLimit()
+    {
+        var steps = CliRun.Run(["sample", "--train", _train, "--schedule", "ve", "--t-max", "4", "--t-min", "0.01", "--steps", "2147483647",
+            "--count", "2", "--out", _out]);
+        Assert.Equal(1, steps.ExitCode);
+        Assert.StartsWith("error: --steps: steps = 2147483647", steps.Error);
+        Assert.Contains($"use at most {Array.MaxLength - 1} steps", steps.Error);
+        AssertOwnWords(steps.Error);
+
+        // odd --draws are rounded up to antithetic pairs: int.MaxValue would overflow (it read "K must be at least 1")
+        var draws = CliRun.Run(["sample", "--train", _train, .. Schedule, "--kernel", "gaussian:0.1", "--draws", "2147483647", "--count", "2", "--out", _out]);
+        Assert.NotEqual(0, draws.ExitCode);
+        Assert.Contains("--draws must be at most 2147483646 (got 2147483647)", draws.Error);
+        AssertOwnWords(draws.Error);
+
+        var huge = CliRun.Run(["sample", "--train", _train, .. Schedule, "--count", "99999999999", "--out", _out]);
+        Assert.NotEqual(0, huge.ExitCode);
+        Assert.Contains("--count 99999999999 is too large; use at most 2147483647", huge.Error);
+        Assert.False(File.Exists(_out));
+    }
+
+    /// <summary>Issue 14: an --out name of 239–255 bytes failed (the temporary name added 17 bytes to it); 255 bytes of UTF-8 now write.</summary>
+    [Fact]
+    public void Sample_ToAnOutNameOf255Bytes_Writes_AndLeavesNoTemporaryFile()
+    {
+        string name = string.Concat(Enumerable.Repeat("é", 125)) + "n.npy"; // 125 two-byte characters + 5 bytes
+        Assert.Equal(255, System.Text.Encoding.UTF8.GetByteCount(name));
+        string dir = Path.Combine(_dir, "long");
+        Directory.CreateDirectory(dir);
+        string path = Path.Combine(dir, name);
+        CliRun.AssertSucceeded(CliRun.Run(["sample", "--train", _train, .. Schedule, "--count", "4", "--out", path]));
+        Assert.Equal(new[] { 4, D }, Npy.Read(path).Shape);
+        Assert.Equal(new[] { path }, Directory.GetFileSystemEntries(dir));
+    }
+
+    private static void AssertOwnWords(string error)
+    {
+        Assert.DoesNotContain("Arithmetic operation resulted in an overflow", error);
+        Assert.DoesNotContain("(Parameter '", error);
+        Assert.DoesNotContain("Actual value was", error);
+    }
+
     [Fact]
     public void Likelihood_RejectsQueriesOfAnotherDimension()
     {

@@ -13,12 +13,15 @@ namespace Kernels.Tests.Support;
 /// (u* the largest), displacements d_i = α y_i − x, their mean d̄, denoiser m:
 /// <list type="bullet">
 /// <item>logits: each difference x − α y is formed with at most two roundings, its square accumulated by FMAs over D
-///   terms and scaled by the rounded −1/(2σ²): |Δu_i| ≤ γ_{D+6} |u_i|; points with non-negligible weight have
-///   |u_i| ≤ |u*| + O(1), so each normalised weight p_i moves by a relative ≤ 2η, η = γ_{D+6}(|u*| + 1) + 8u (with the
-///   exponential and the subtraction of the maximum). A weighted mean Σ p_i z_i then moves by ≤ 2η Σ p_i ‖z_i − z̄‖: about
-///   its mean, not about the query;</item>
+///   terms and scaled by the rounded −1/(2σ²); with the exponential and the subtraction of the maximum every logit
+///   carries |Δu_i| ≤ δ_i = γ_{D+6}|u_i| + 8u. The weights p_i ∝ e^{u_i} then move to p̃_i ∝ p_i e^{Δ_i}: with the
+///   normaliser Σ p_j e^{Δ_j} in [N_lo, N_hi], |p̃_i − p_i| ≤ c_i = min(1, max(p_i (e^{δ_i}/N_lo − 1), p_i (1 − e^{−δ_i}/N_hi))),
+///   evaluated from logs (not linearised: far from the data float32 logits err by more than their gaps, and every
+///   point within that error of the maximum may take the weight). A weighted mean Σ p_i z_i then moves by ≤ Σ c_i ‖z_i − z̄‖:
+///   about its mean, not about the query; a spread by ≤ Σ c_i ‖z_i − z̄‖² plus the square of the mean's move; the
+///   log-density by ≤ max(log N_hi, −log N_lo);</item>
 /// <item>one rounding per difference: each d_i carries ≤ 2u ‖d_i‖ (componentwise 2u), so a mean of them ≤ 2u·rms,
-///   rms = √(Σ p_i ‖d_i‖²), and their spread Σ p_i ‖d_i − d̄‖² = tr C_d moves by ≤ 4u·rms·√(tr C_d) (first order);</item>
+///   rms = √(Σ (p_i + c_i) ‖d_i‖²), and their spread Σ p_i ‖d_i − d̄‖² = tr C_d moves by ≤ 4u·rms·√(tr C_d) (first order);</item>
 /// <item>sums in T run over at most 128 terms before they move to double (γ_acc = γ_128): the displacement sum errs by
 ///   ≤ γ_acc·rms, the point sum by ≤ γ_acc Σ p_i ‖y_i‖, a spread by ≤ γ_acc tr C_d, and the difference of two groups' means
 ///   in the parallel-variance merge by ≤ γ_acc·min(rms, α Σ p_i ‖y_i‖) (taken from whichever sums are smaller), which
@@ -60,12 +63,28 @@ public readonly record struct ErrorBound(double LogDensity, double Score, double
         double[] p = ScoreReference.Weights(train, d, x, level);
         double[] m = ScoreReference.Denoiser(train, d, x, level);
         double uMax = logits.Max(), alpha = level.Alpha, sigma = level.Sigma;
+        double lse = uMax + Math.Log(logits.Sum(v => Math.Exp(v - uMax)));
 
-        // the mixture's moments about the query and about the mean, in displacement and point units
+        // logit errors: δ_i = γ_{D+6}|u_i| + 8u (the distance, its scaling, the exponential and the subtraction of the
+        // maximum); the normaliser Σ p_j e^{Δ_j} then lies in [N_lo, N_hi] and each weight moves by at most c_i
+        var delta = logits.Select(v => Gamma(d + 6, u) * Math.Abs(v) + 8 * u).ToArray();
+        double logHigh = LogSumExp(logits.Select((v, i) => v - lse + delta[i]));
+        double logLow = LogSumExp(logits.Select((v, i) => v - lse - delta[i]));
+        var c = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double lp = logits[i] - lse, up = delta[i] - logLow, down = delta[i] + logHigh;
+            // p (e^{up} − 1) and p (1 − e^{−down}), from logs so that a weight that underflows double still counts
+            double rise = up < 1 ? Math.Exp(lp) * Math.Max(0, Math.Exp(up) - 1) : Math.Exp(lp + up);
+            double fall = Math.Exp(lp) * (1 - Math.Exp(-down));
+            c[i] = Math.Min(1, Math.Max(rise, fall));
+        }
+
+        // the mixture's moments about the mean, in displacement and point units, and the sizes that rounding scales with
         var mean = new double[d];
         for (int i = 0; i < n; i++)
             for (int k = 0; k < d; k++) mean[k] += p[i] * (alpha * train[i * d + k] - x[k]);
-        double meanSquare = 0, spread = 0, spreadRoot = 0, pointNorms = 0, pointSpread = 0, largestPoint = 0;
+        double spread = 0, meanSquare = 0, pointNorms = 0, moveMean = 0, moveSpread = 0, movePoint = 0, largestPoint = 0;
         for (int i = 0; i < n; i++)
         {
             double di2 = 0, dev2 = 0, y2 = 0, ydev2 = 0;
@@ -77,38 +96,45 @@ public readonly record struct ErrorBound(double LogDensity, double Score, double
                 y2 += y * y;
                 ydev2 += (y - m[k]) * (y - m[k]);
             }
-            meanSquare += p[i] * di2;
             spread += p[i] * dev2;
-            spreadRoot += p[i] * Math.Sqrt(dev2);
-            pointNorms += p[i] * Math.Sqrt(y2);
-            pointSpread += p[i] * Math.Sqrt(ydev2);
+            // sizes under the perturbed weights too (p + c bounds them)
+            meanSquare += (p[i] + c[i]) * di2;
+            pointNorms += (p[i] + c[i]) * Math.Sqrt(y2);
+            moveMean += c[i] * Math.Sqrt(dev2);
+            moveSpread += c[i] * dev2;
+            movePoint += c[i] * Math.Sqrt(ydev2);
             largestPoint = Math.Max(largestPoint, Math.Sqrt(y2));
         }
         double rms = Math.Sqrt(meanSquare);
 
-        double eta = Gamma(d + 6, u) * (Math.Abs(uMax) + 1) + 8 * u;
         double droppedMass = double.IsPositiveInfinity(cut) ? 0 : n * Math.Exp(-cut);
-        double droppedPull = droppedMass * sigma * Math.Sqrt(2 * Math.Abs(uMax) + 80);
-        double droppedSpread = 4 * droppedMass * sigma * sigma * (2 * Math.Abs(uMax) + 80);
-
         double score = Norm(ScoreReference.Score(train, d, x, level));
         double logDensity = ScoreReference.LogDensity(train, d, x, level);
         double divergence = ScoreReference.Divergence(train, d, x, level);
-        double s2 = sigma * sigma, s4 = s2 * s2;
 
-        double displacementError = 2 * eta * spreadRoot + (gAcc + 4 * u) * rms + droppedPull;
-        double pointError = 2 * eta * pointSpread + (gAcc + 4 * u) * pointNorms + droppedMass * (largestPoint + Norm(m));
-        double spreadError = 4 * eta * spread + 4 * u * rms * Math.Sqrt(spread) + gAcc * spread
-                             + 2 * gAcc * Math.Min(rms, alpha * pointNorms) * Math.Sqrt(spread) + droppedSpread;
+        // in displacement units, then divided by σ² or σ⁴ one σ at a time (σ² may overflow)
+        double displacementError = moveMean + (gAcc + 4 * u) * rms + droppedMass * sigma * Math.Sqrt(2 * Math.Abs(uMax) + 80);
+        double pointError = movePoint + (gAcc + 4 * u) * pointNorms + droppedMass * (largestPoint + Norm(m));
+        double spreadError = moveSpread + moveMean * moveMean + 4 * u * rms * Math.Sqrt(spread) + gAcc * spread
+                             + 2 * gAcc * Math.Min(rms, alpha * pointNorms) * Math.Sqrt(spread);
+        double droppedSpread = 4 * droppedMass * (2 * Math.Abs(uMax) + 80) / sigma / sigma; // over σ⁴, as σ² (…)/σ⁴
 
         // rounding an output to T near zero errs by up to the smallest subnormal, whatever u says
         double tiny = u == UnitRoundoffSingle ? float.Epsilon : double.Epsilon;
         const double secondOrder = 2;
         return new ErrorBound(
-            secondOrder * (3 * eta + gAcc + u * Math.Abs(logDensity)),
-            secondOrder * (displacementError / s2 + 4 * u * score + tiny * Math.Sqrt(d)),
+            secondOrder * (Math.Max(logHigh, -logLow) + gAcc + u * Math.Abs(logDensity)),
+            secondOrder * (displacementError / sigma / sigma + 4 * u * score + tiny * Math.Sqrt(d)),
             secondOrder * (pointError + 2 * u * Norm(m) + tiny * Math.Sqrt(d)),
-            secondOrder * (spreadError / s4 + 6 * u * spread / s4 + 3 * u * d / s2 + u * Math.Abs(divergence) + tiny));
+            secondOrder * ((spreadError + 6 * u * spread) / sigma / sigma / sigma / sigma + droppedSpread + 3 * u * d / sigma / sigma
+                           + u * Math.Abs(divergence) + tiny));
+    }
+
+    private static double LogSumExp(IEnumerable<double> values)
+    {
+        var v = values.ToArray();
+        double max = v.Max();
+        return double.IsNegativeInfinity(max) ? max : max + Math.Log(v.Sum(t => Math.Exp(t - max)));
     }
 
     public static double Norm(ReadOnlySpan<double> v)

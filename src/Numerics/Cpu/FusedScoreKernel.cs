@@ -19,12 +19,13 @@ namespace Kernels.Numerics.Cpu;
 ///    ‖x‖ or a common offset (the expansion ‖x‖² − 2α x·y + α²‖y‖², or α rounded to float, would lose every
 ///    digit there). When α is exact in T (α = 1, or T = double) the second FMA is compiled out;
 /// 2. logits and the tile maximum; the running state is rescaled once per tile when the maximum grows;
-/// 3. weights e^{u − u*}, their sum and their second moment;
-/// 4. weighted displacements Σ w (α y − x) over the points whose weight is above e^{−c} of the running maximum
-///    (<see cref="ScorePartials.NegligibleLogit{T}"/>: c = 36 in double, min(36, ln N + 18) in float; at moderate and small σ almost no point
-///    is above it): for D ≥ one vector, row by row, vectorised over coordinates, so a lone heavy point costs D/16 vector
-///    steps; for small D, a group (16 points) at a time.
-/// The per-query state is kept in double across tiles; within a tile it is summed in T.
+/// 3. weights e^{u − u*}; those at or below e^{−c} of the running maximum (<see cref="ScorePartials.NegligibleLogit{T}"/>:
+///    c = 36 in double, min(36, ln N + 18) in float; at moderate and small σ almost every point) count in the normaliser only;
+/// 4. the kept points' sums the outputs need (<see cref="Moments"/>), row by row in chunks of at most 64 (MergeRows):
+///    Σ w (α y − x), Σ w y and, for the divergence, their spread about the chunk's mean (the corrected two-pass algorithm),
+///    vectorised over coordinates, so a lone kept point costs D/16 vector steps.
+/// The per-query state (<see cref="PartialRow"/>) is kept in double across chunks, merged by the parallel-variance rule;
+/// within a chunk it is summed in T.
 /// </para>
 /// <para>
 /// Float32 at D ≥ 32 takes a faster path where it is provably safe (the expansion path), per super-tile of up to 65 536
@@ -87,7 +88,7 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         fixed (T* pDenoiser = outputs.Denoiser)
         fixed (T* pDivergence = outputs.Divergence)
         {
-            var job = new Job(train, px, m, level, tileGroups, allowExpansion, superTilePoints)
+            var job = new Job(train, px, m, level, tileGroups, allowExpansion, superTilePoints, outputs.Needs)
             {
                 LogDensity = pLogDensity, Score = pScore, Denoiser = pDenoiser, Divergence = pDivergence, Expanded = expanded,
             };
@@ -101,7 +102,7 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
         {
-            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion, superTilePoints) { Partials = partials, Expanded = expanded }, dop);
+            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion, superTilePoints, Moments.All) { Partials = partials, Expanded = expanded }, dop);
         }
         partials.AddTrainingCount(train.Count);
     }
@@ -210,8 +211,13 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         /// <summary>Groups per super-tile: a multiple of <see cref="TileGroups"/>, up to <see cref="SuperTilePoints"/> points.</summary>
         public readonly int SuperGroups;
 
-        public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups, bool allowExpansion, int superTilePoints)
+        /// <summary>The sums the outputs need beyond the normaliser.</summary>
+        public readonly Moments Needs;
+
+        public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tileGroups, bool allowExpansion, int superTilePoints,
+            Moments needs)
         {
+            Needs = needs;
             Train = train;
             Layout = CpuLayout<T>.Of(train);
             Queries = queries;
@@ -222,12 +228,15 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
             NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
             Cut = ScorePartials.NegligibleLogit<T>(train.Count);
-            CutWeight = T.CreateTruncating(Math.Exp(-Cut));
+            // with no moments wanted (the log-density alone) every weight counts in the normaliser only
+            CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-Cut));
             if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
                 throw new ArgumentOutOfRangeException(nameof(level), level,
                     $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
             int auto = Math.Clamp(TileBytes / (W * Dimension * sizeof(T)), 4, 64);
-            if (allowExpansion && typeof(T) == typeof(float) && Dimension >= ExpansionMinDimension)
+            // σ² beyond float's range makes −1/(2σ²) zero: every logit is 0 and the expansion's bounds would be 0·∞ in the
+            // padding lanes; the direct path needs no bound
+            if (allowExpansion && typeof(T) == typeof(float) && Dimension >= ExpansionMinDimension && T.IsNormal(NegHalfInvVariance))
             {
                 auto &= ~3; // whole steps of the 4-group micro-kernel
                 ScaledSquaredNorms = new T[Layout.GroupCount * W];
@@ -335,5 +344,7 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
                 row.Finish(Level, n, q0 + q, outputs);
             }
         }
+
     }
+
 }

@@ -7,7 +7,8 @@ namespace Kernels.Numerics.Cpu;
 /// <summary>
 /// The kept-row merge of <see cref="FusedScoreKernel{T}"/>: the rows whose weight is above the negligible one, summed
 /// <see cref="CandidateChunk"/> at a time in T (weights, displacements, point sums, then the chunk's centred spread by the
-/// corrected two-pass algorithm) and merged into the query's <see cref="PartialRow"/> in double.
+/// corrected two-pass algorithm, each only where the outputs need it) and merged into the query's <see cref="PartialRow"/>
+/// in double.
 /// </summary>
 internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -58,9 +59,10 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
             if (count == 0) return;
             int d = Dimension;
             T* v = s.ChunkDisplacement, p = s.ChunkPoints, o = s.ChunkOffset;
+            bool points = (Needs & Moments.Points) != 0, spreads = (Needs & Moments.Spread) == Moments.Spread;
             new Span<T>(v, d).Clear();
-            new Span<T>(p, d).Clear();
-            new Span<T>(o, d).Clear();
+            if (points) new Span<T>(p, d).Clear();
+            if (spreads) new Span<T>(o, d).Clear();
             T mass = T.Zero;
             for (int j = 0; j < count; j++) mass += weights[j];
             double spread = 0;
@@ -76,11 +78,14 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
                     T* y1 = j + 1 < count ? rows + (long)indices[j + 1] * d : y0;
                     T* y2 = j + 2 < count ? rows + (long)indices[j + 2] * d : y0;
                     T* y3 = j + 3 < count ? rows + (long)indices[j + 3] * d : y0;
-                    AddRows4<TAlpha>(x, y0, y1, y2, y3, weights[j], j + 1 < count ? weights[j + 1] : T.Zero,
-                        j + 2 < count ? weights[j + 2] : T.Zero, j + 3 < count ? weights[j + 3] : T.Zero, d, av, avl, fresh, v, p);
+                    T w1 = j + 1 < count ? weights[j + 1] : T.Zero, w2 = j + 2 < count ? weights[j + 2] : T.Zero, w3 = j + 3 < count ? weights[j + 3] : T.Zero;
+                    if ((Needs & Moments.Points) != 0)
+                        AddRows4<TAlpha, WithPoints>(x, y0, y1, y2, y3, weights[j], w1, w2, w3, d, av, avl, fresh, v, p);
+                    else
+                        AddRows4<TAlpha, WithoutPoints>(x, y0, y1, y2, y3, weights[j], w1, w2, w3, d, av, avl, fresh, v, p);
                 }
                 var inverseMass = Vector512.Create(T.One / mass);
-                for (int j = 0; j < count; j += 4)
+                for (int j = 0; (Needs & Moments.Spread) == Moments.Spread && j < count; j += 4)
                 {
                     T* y0 = rows + (long)indices[j] * d;
                     T* y1 = j + 1 < count ? rows + (long)indices[j + 1] * d : y0;
@@ -107,7 +112,7 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
                     }
                 }
                 T inverseMass = T.One / mass;
-                for (int j = 0; j < count; j++)
+                for (int j = 0; (Needs & Moments.Spread) == Moments.Spread && j < count; j++)
                 {
                     T* y = rows + (long)indices[j] * d;
                     T q = T.Zero;
@@ -119,6 +124,14 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
                     }
                     spread += double.CreateTruncating(weights[j]) * double.CreateTruncating(q);
                 }
+            }
+            if (!spreads)
+            {
+                // no spread wanted: the sums add, nothing else (no means to compare)
+                row.AddKept(double.CreateTruncating(mass));
+                Simd<T>.AddWidened(v, row.Displacement, d);
+                if (points) Simd<T>.AddWidened(p, row.Points, d);
+                return;
             }
             double offset = 0;
             for (int k = 0; k < d; k++)
@@ -138,41 +151,36 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
     /// last vector overlapping the previous one, masked to not add twice.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddRows4<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, T w0, T w1, T w2, T w3, int d,
-        Vector512<T> av, Vector512<T> avl, Vector512<T> fresh, T* v, T* p) where TAlpha : struct, IAlphaMode
+    private static void AddRows4<TAlpha, TPoints>(T* x, T* y0, T* y1, T* y2, T* y3, T w0, T w1, T w2, T w3, int d,
+        Vector512<T> av, Vector512<T> avl, Vector512<T> fresh, T* v, T* p) where TAlpha : struct, IAlphaMode where TPoints : struct, IFlag
     {
         Vector512<T> v0 = Vector512.Create(w0), v1 = Vector512.Create(w1), v2 = Vector512.Create(w2), v3 = Vector512.Create(w3);
         int k = 0;
-        for (; k + W <= d; k += W) AddRows4At<TAlpha>(x, y0, y1, y2, y3, v0, v1, v2, v3, k, av, avl, v, p);
-        if (k < d) AddRows4At<TAlpha>(x, y0, y1, y2, y3, v0 & fresh, v1 & fresh, v2 & fresh, v3 & fresh, d - W, av, avl, v, p);
+        for (; k + W <= d; k += W) AddRows4At<TAlpha, TPoints>(x, y0, y1, y2, y3, v0, v1, v2, v3, k, av, avl, v, p);
+        if (k < d) AddRows4At<TAlpha, TPoints>(x, y0, y1, y2, y3, v0 & fresh, v1 & fresh, v2 & fresh, v3 & fresh, d - W, av, avl, v, p);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddRows4At<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, Vector512<T> w0, Vector512<T> w1, Vector512<T> w2, Vector512<T> w3,
-        int k, Vector512<T> av, Vector512<T> avl, T* v, T* p) where TAlpha : struct, IAlphaMode
+    private static void AddRows4At<TAlpha, TPoints>(T* x, T* y0, T* y1, T* y2, T* y3, Vector512<T> w0, Vector512<T> w1, Vector512<T> w2, Vector512<T> w3,
+        int k, Vector512<T> av, Vector512<T> avl, T* v, T* p) where TAlpha : struct, IAlphaMode where TPoints : struct, IFlag
     {
         var nx = -Vector512.Load(x + k);
         var a = Vector512.Load(v + k);
-        var b = Vector512.Load(p + k);
         var r0 = Vector512.Load(y0 + k);
         var r1 = Vector512.Load(y1 + k);
         var r2 = Vector512.Load(y2 + k);
         var r3 = Vector512.Load(y3 + k);
         a = Simd<T>.Fma(w0, Simd<T>.Difference<TAlpha>(av, avl, r0, nx), a);
-        b = Simd<T>.Fma(w0, r0, b);
         a = Simd<T>.Fma(w1, Simd<T>.Difference<TAlpha>(av, avl, r1, nx), a);
-        b = Simd<T>.Fma(w1, r1, b);
         a = Simd<T>.Fma(w2, Simd<T>.Difference<TAlpha>(av, avl, r2, nx), a);
-        b = Simd<T>.Fma(w2, r2, b);
         a = Simd<T>.Fma(w3, Simd<T>.Difference<TAlpha>(av, avl, r3, nx), a);
-        b = Simd<T>.Fma(w3, r3, b);
         a.Store(v + k);
-        b.Store(p + k);
+        if (TPoints.IsSet) Simd<T>.Fma(w3, r3, Simd<T>.Fma(w2, r2, Simd<T>.Fma(w1, r1, Simd<T>.Fma(w0, r0, Vector512.Load(p + k))))).Store(p + k);
     }
 
     /// <summary>
     /// ‖(α y_j − x) − μ‖² for four rows, μ = v·<paramref name="inverseMass"/> the chunk's mean displacement (the same
-    /// differences as <see cref="AddRows4{TAlpha}"/>, so the spread is of exactly the displacements that were summed), and
+    /// differences as <see cref="AddRows4{TAlpha, TPoints}"/>, so the spread is of exactly the displacements that were summed), and
     /// o[k] += Σ_j w_j ((α y_jk − x_k) − μ_k).
     /// </summary>
     private static (T, T, T, T) SquaredDeviations4<TAlpha>(T* x, T* y0, T* y1, T* y2, T* y3, T w0, T w1, T w2, T w3, int d,

@@ -15,14 +15,16 @@ namespace Kernels.Numerics.Cpu;
 /// Per block of W queries and tile of P points (P·D vectors stay in L1):
 /// 1. the differences t = x − α y, formed as <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> exactly as on the other path, kept for
 ///    step 3, their squared norm (an FMA chain over k) and the logits, with the tile's maximum per lane;
-/// 2. per lane, the running state (in double) is rescaled once when the maximum grows; then weights e = e^{u − max}, their
-///    sum and Σ e·‖t‖² (summed in T over the tile's even and odd points apart, at most 64 each, then added in double),
-///    and the weights used for the displacement, zero where e is below the negligible weight (so a lane's result never
-///    depends on its neighbours);
-/// 3. the displacement Σ e·t over the pairs of points with any non-negligible lane, a few coordinates at a time with the sums
-///    in registers (two per coordinate, even and odd points, to hide the FMA latency), then added in double.
+/// 2. per lane, the running state (<see cref="PartialLanes{T}"/>, in double) is rescaled once when the maximum grows; then
+///    weights e = e^{u − max}, the sums of the negligible and of the kept ones (summed in T over the tile's even and odd
+///    points apart, at most 64 each), and the kept weights, zero where e is below the negligible weight (so a lane's result
+///    never depends on its neighbours);
+/// 3. over the pairs of points with any kept lane, the sums the outputs need (<see cref="Moments"/>): Σ e·t, a few
+///    coordinates at a time with the sums in registers (two per coordinate, even and odd points, to hide the FMA latency);
+///    Σ e·y, y broadcast; and for the divergence the squared deviations of the held t from the tile's mean (the corrected
+///    two-pass spread); the tile then merges into each lane's state by the parallel-variance rule.
 /// The sum is of e·(x − α y), the exact negation of the other path's e·(α y − x) (rounding is symmetric), so the
-/// displacement is negated once at the end. Each query's arithmetic depends on the training set and itself only (the
+/// displacement is negated when it merges. Each query's arithmetic depends on the training set and itself only (the
 /// tiles are fixed by N and D; padding lanes repeat a real query), so results are the same for any batching or thread count.
 /// </para>
 /// <para>
@@ -54,7 +56,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         fixed (T* pDenoiser = outputs.Denoiser)
         fixed (T* pDivergence = outputs.Divergence)
         {
-            var job = new Job(train, px, m, level, tilePoints)
+            var job = new Job(train, px, m, level, tilePoints, outputs.Needs)
             {
                 LogDensity = pLogDensity, Score = pScore, Denoiser = pDenoiser, Divergence = pDivergence,
             };
@@ -67,7 +69,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
         {
-            Run(new Job(train, px, m, partials.Level, tilePoints) { Partials = partials }, dop);
+            Run(new Job(train, px, m, partials.Level, tilePoints, Moments.All) { Partials = partials }, dop);
         }
         partials.AddTrainingCount(train.Count);
     }
@@ -100,49 +102,52 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
     /// <summary>Per-thread buffers in one 64-byte aligned block (every vector load is aligned), freed on dispose.</summary>
     private sealed class Scratch : IDisposable
     {
-        /// <summary>Queries transposed (D vectors), the tile's differences (P·D), squared distances, logits and weights (P each).</summary>
-        public readonly T* X, Differences, Distances, Logits, Weights;
+        /// <summary>Queries transposed (D vectors), the tile's differences (P·D), logits and weights (P each).</summary>
+        public readonly T* X, Differences, Logits, Weights;
 
         /// <summary>First points of the tile's pairs (p, p + 1) with a non-negligible lane.</summary>
         public readonly int* Heavy;
 
-        /// <summary>A tile's sums per lane, in T: Σ e t_k and Σ e y_k (D rows of W), and the negligible and kept weights' sums.</summary>
-        public readonly T* ChunkDifference, ChunkPoints, Negligible, Kept;
+        /// <summary>
+        /// A tile's sums per lane, in T: Σ e t_k and Σ e y_k (D rows of W), the negligible and kept weights' sums, the kept
+        /// points' squared deviations from the tile's mean and the squared sum of the deviations.
+        /// </summary>
+        public readonly T* ChunkDifference, ChunkPoints, Negligible, Kept, Deviations, Offsets;
 
         /// <summary>The block's running states (one per lane), in double.</summary>
-        public readonly PartialRows State;
+        public readonly PartialLanes<T> State;
 
-        /// <summary>A lane's tile sums gathered and widened, for the merge into its state.</summary>
-        public readonly double[] ColumnDisplacement, ColumnPoints;
+        /// <summary>One lane's state as a row, for shards and for reporting a degenerate query.</summary>
+        public readonly PartialRows Row;
 
         private readonly void* _block;
 
         public Scratch(Job job)
         {
             int w = W, d = job.Dimension, p = job.TilePoints;
-            long vectors = d + (long)(p + 1) * d + 3L * p + 1 + 2L * d + 2; // a phantom row after the last point of the differences and weights
+            long vectors = d + (long)(p + 1) * d + 2L * p + 1 + 2L * d + 4; // a phantom row after the last point of the differences and weights
             long bytes = vectors * 64 + (p / 2 + 1) * sizeof(int) + 64;
             _block = NativeMemory.AlignedAlloc((nuint)bytes, 64);
             byte* at = (byte*)_block;
             X = (T*)at; at += d * 64;
             Differences = (T*)at; at += (long)(p + 1) * d * 64;
-            Distances = (T*)at; at += p * 64;
             Logits = (T*)at; at += p * 64;
             Weights = (T*)at; at += (p + 1) * 64;
             ChunkDifference = (T*)at; at += d * 64;
             ChunkPoints = (T*)at; at += d * 64;
             Negligible = (T*)at; at += 64;
             Kept = (T*)at; at += 64;
+            Deviations = (T*)at; at += 64;
+            Offsets = (T*)at; at += 64;
             Heavy = (int*)at;
-            State = PartialRows.Rent(w, d);
-            ColumnDisplacement = new double[d];
-            ColumnPoints = new double[d];
+            State = new PartialLanes<T>(d);
+            Row = PartialRows.Allocate(1, d);
         }
 
         public void Dispose()
         {
             NativeMemory.AlignedFree(_block);
-            State.Return();
+            State.Dispose();
         }
     }
 
@@ -156,8 +161,12 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;
 
-        public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tilePoints)
+        /// <summary>The sums the outputs need beyond the normaliser.</summary>
+        public readonly Moments Needs;
+
+        public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tilePoints, Moments needs)
         {
+            Needs = needs;
             Train = train;
             Queries = queries;
             QueryCount = queryCount;
@@ -166,7 +175,8 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             Alpha = T.CreateTruncating(level.Alpha);
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
             NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
-            CutWeight = T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
+            // with no moments wanted (the log-density alone) every weight counts in the normaliser only
+            CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
             if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
                 throw new ArgumentOutOfRangeException(nameof(level), level,
                     $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
@@ -189,7 +199,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 T* x = Queries + (long)(q0 + Math.Min(lane, nq - 1)) * d;
                 for (int k = 0; k < d; k++) s.X[k * w + lane] = x[k];
             }
-            s.State.Clear(w);
+            s.State.Clear();
             var max = Vector512.Create(T.NegativeInfinity);
             var cut = Vector512.Create(CutWeight);
 
@@ -201,8 +211,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     var tileMax = Differences<TAlpha>(pRows + (long)p0 * d, np, d, s);
                     var grown = Vector512.Max(max, tileMax);
                     // lanes whose maximum grew rescale their state by e^{old − new} (0 from −∞; both −∞ is no growth)
-                    if (Vector512.GreaterThanAny(grown, max))
-                        for (int lane = 0; lane < w; lane++) s.State.Row(lane).Rescale(double.CreateTruncating(grown[lane]));
+                    if (Vector512.GreaterThanAny(grown, max)) s.State.Rescale(max, grown);
                     max = grown;
                     // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
                     var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
@@ -210,10 +219,11 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     int heavy = Weights(s, np, d, shift, cut);
                     if (heavy == 0)
                     {
-                        for (int lane = 0; lane < w; lane++) s.State.Row(lane).AddNegligible(double.CreateTruncating(s.Negligible[lane]));
+                        s.State.AddNegligible(s.Negligible);
                         continue;
                     }
                     int k0 = 0;
+                    if ((Needs & Moments.Displacement) == 0) k0 = d;
                     for (; k0 + 8 <= d; k0 += 8) WeightedSums8(s, heavy, d, k0);
                     for (; k0 + 4 <= d; k0 += 4) WeightedSums<Four>(s, heavy, d, k0);
                     switch (d - k0)
@@ -222,15 +232,18 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                         case 2: WeightedSums<Two>(s, heavy, d, k0); break;
                         case 1: WeightedSums<One>(s, heavy, d, k0); break;
                     }
-                    WeightedPoints(s, heavy, d, pRows + (long)p0 * d, np);
-                    MergeTile(s, heavy, d, Level.Alpha);
+                    if ((Needs & Moments.Points) != 0) WeightedPoints(s, heavy, d, pRows + (long)p0 * d, np);
+                    if ((Needs & Moments.Spread) == Moments.Spread) Deviations(s, heavy, d);
+                    s.State.Merge(Level.Alpha, Needs, s.Negligible, s.Kept, s.Deviations, s.Offsets, s.ChunkDifference, s.ChunkPoints);
                 }
             }
 
+            if (Partials is null && s.State.Finish(max, Level, n, q0, nq, LogDensity, Score, Denoiser, Divergence)) return;
             for (int lane = 0; lane < nq; lane++)
             {
                 int q = q0 + lane;
-                var row = s.State.Row(lane);
+                var row = s.Row.Row(0);
+                s.State.CopyTo(lane, double.CreateTruncating(max[lane]), row);
                 if (Partials is not null)
                 {
                     Partials.Row(q).Combine(row, Level.Alpha);
@@ -248,74 +261,103 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         }
 
         /// <summary>
-        /// Merges the tile's sums into each lane's state: the negligible weights into the normaliser; the kept ones' mass,
-        /// displacement (the negation of Σ e t) and point sums, and their spread about the tile's own mean, which this
-        /// computes here from the held differences (a second pass over the heavy pairs, in L1), so it never cancels. The
-        /// mean is rounded, so the pass also sums the deviations o = Σ e (t − mean) and takes off ‖o‖²/Σ e (the corrected
-        /// two-pass algorithm): the spread is then about the exact mean of the held differences.
+        /// The kept points' spread about the tile's own mean, per lane, from the held differences (a second pass over the
+        /// heavy pairs, in L1), so it never cancels: Σ e ‖t − mean‖² into <c>Deviations</c> and, since the mean is rounded,
+        /// Σ_k (Σ e (t_k − mean_k))² into <c>Offsets</c>, which the merge takes off over the mass (the corrected two-pass
+        /// algorithm: the spread is then about the exact mean of the held differences). Four coordinates per pass over the pairs.
         /// </summary>
-        private static void MergeTile(Scratch s, int heavy, int d, double alpha)
+        private static void Deviations(Scratch s, int heavy, int d)
         {
             int w = W;
             long rowStride = (long)d * w;
             var kept = Vector512.Load(s.Kept);
             var inverse = Vector512.ConditionalSelect(Vector512.GreaterThan(kept, Vector512<T>.Zero), Vector512<T>.One / kept, Vector512<T>.Zero);
             Vector512<T> even = default, odd = default, offset = default;
-            for (int k = 0; k < d; k++)
+            for (int k0 = 0; k0 < d; k0 += 4)
             {
-                var mean = Vector512.Load(s.ChunkDifference + k * w) * inverse;
-                T* t = s.Differences + k * w;
-                Vector512<T> oe = default, oo = default;
+                int c = Math.Min(4, d - k0);
+                // the tile's mean of t per coordinate (c < 4 only in the last pass, whose missing coordinates are skipped)
+                var m0 = Vector512.Load(s.ChunkDifference + k0 * w) * inverse;
+                var m1 = c > 1 ? Vector512.Load(s.ChunkDifference + (k0 + 1) * w) * inverse : m0;
+                var m2 = c > 2 ? Vector512.Load(s.ChunkDifference + (k0 + 2) * w) * inverse : m0;
+                var m3 = c > 3 ? Vector512.Load(s.ChunkDifference + (k0 + 3) * w) * inverse : m0;
+                int o1 = w, o2 = 2 * w, o3 = 3 * w;
+                T* t = s.Differences + k0 * w;
+                Vector512<T> s0 = default, s1 = default, s2 = default, s3 = default;
                 for (int i = 0; i < heavy; i++)
                 {
                     int p = s.Heavy[i];
-                    var dp = Vector512.Load(t + p * rowStride) - mean;
-                    var dr = Vector512.Load(t + (p + 1) * rowStride) - mean;
-                    var ep = Vector512.Load(s.Weights + p * w) * dp;
-                    var er = Vector512.Load(s.Weights + (p + 1) * w) * dr;
-                    even = Simd<T>.Fma(ep, dp, even);
-                    odd = Simd<T>.Fma(er, dr, odd);
-                    oe += ep;
-                    oo += er;
+                    var wp = Vector512.Load(s.Weights + p * w);
+                    var wr = Vector512.Load(s.Weights + (p + 1) * w);
+                    T* tp = t + p * rowStride, tr = tp + rowStride;
+                    Deviate(Vector512.Load(tp), Vector512.Load(tr), m0, wp, wr, ref even, ref odd, ref s0);
+                    if (c > 1) Deviate(Vector512.Load(tp + o1), Vector512.Load(tr + o1), m1, wp, wr, ref even, ref odd, ref s1);
+                    if (c > 2) Deviate(Vector512.Load(tp + o2), Vector512.Load(tr + o2), m2, wp, wr, ref even, ref odd, ref s2);
+                    if (c > 3) Deviate(Vector512.Load(tp + o3), Vector512.Load(tr + o3), m3, wp, wr, ref even, ref odd, ref s3);
                 }
-                var o = oe + oo;
-                offset = Simd<T>.Fma(o, o, offset);
+                offset = Simd<T>.Fma(s0, s0, offset);
+                if (c > 1) offset = Simd<T>.Fma(s1, s1, offset);
+                if (c > 2) offset = Simd<T>.Fma(s2, s2, offset);
+                if (c > 3) offset = Simd<T>.Fma(s3, s3, offset);
             }
-            var spread = even + odd;
-            for (int lane = 0; lane < w; lane++)
-            {
-                var row = s.State.Row(lane);
-                row.AddNegligible(double.CreateTruncating(s.Negligible[lane]));
-                for (int k = 0; k < d; k++)
-                {
-                    s.ColumnDisplacement[k] = -double.CreateTruncating(s.ChunkDifference[k * w + lane]);
-                    s.ColumnPoints[k] = double.CreateTruncating(s.ChunkPoints[k * w + lane]);
-                }
-                double mass = double.CreateTruncating(kept[lane]);
-                double centred = mass > 0 ? Math.Max(0, double.CreateTruncating(spread[lane]) - double.CreateTruncating(offset[lane]) / mass) : 0;
-                row.Merge(alpha, 1, mass, s.ColumnDisplacement, s.ColumnPoints, centred);
-            }
+            (even + odd).Store(s.Deviations);
+            offset.Store(s.Offsets);
+        }
+
+        /// <summary>One coordinate of a pair (p, p + 1): the squared deviations from the mean into even and odd, the deviations into sum.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Deviate(Vector512<T> tp, Vector512<T> tr, Vector512<T> mean, Vector512<T> wp, Vector512<T> wr,
+            ref Vector512<T> even, ref Vector512<T> odd, ref Vector512<T> sum)
+        {
+            var a = tp - mean;
+            var b = tr - mean;
+            even = Simd<T>.Fma(wp * a, a, even);
+            odd = Simd<T>.Fma(wr * b, b, odd);
+            sum = Simd<T>.Fma(wp, a, Simd<T>.Fma(wr, b, sum));
         }
 
         /// <summary>
         /// Σ e y_k per lane over the tile's heavy pairs, y broadcast from the row-major points at <paramref name="rows"/> (the
-        /// tile's first), even and odd points apart, into the tile's point sums.
+        /// tile's first), even and odd points apart, into the tile's point sums; four coordinates per pass over the pairs.
         /// </summary>
         private static void WeightedPoints(Scratch s, int heavy, int d, T* rows, int np)
         {
             int w = W;
-            for (int k = 0; k < d; k++)
+            for (int k0 = 0; k0 < d; k0 += 4)
             {
-                Vector512<T> a = default, b = default;
+                int c = Math.Min(4, d - k0);
+                Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
                 for (int i = 0; i < heavy; i++)
                 {
                     int p = s.Heavy[i];
-                    a = Simd<T>.Fma(Vector512.Load(s.Weights + p * w), Vector512.Create(rows[(long)p * d + k]), a);
-                    // the phantom partner of an odd last point has weight 0 and no row: 0 stands in for its coordinates
-                    T y = p + 1 < np ? rows[(long)(p + 1) * d + k] : T.Zero;
-                    b = Simd<T>.Fma(Vector512.Load(s.Weights + (p + 1) * w), Vector512.Create(y), b);
+                    var wp = Vector512.Load(s.Weights + p * w);
+                    var wr = Vector512.Load(s.Weights + (p + 1) * w);
+                    T* yp = rows + (long)p * d + k0;
+                    // the phantom partner of an odd last point has weight 0 and no row: its own point stands in for it
+                    T* yr = p + 1 < np ? yp + d : yp;
+                    a0 = Simd<T>.Fma(wp, Vector512.Create(yp[0]), a0);
+                    b0 = Simd<T>.Fma(wr, Vector512.Create(yr[0]), b0);
+                    if (c > 1)
+                    {
+                        a1 = Simd<T>.Fma(wp, Vector512.Create(yp[1]), a1);
+                        b1 = Simd<T>.Fma(wr, Vector512.Create(yr[1]), b1);
+                    }
+                    if (c > 2)
+                    {
+                        a2 = Simd<T>.Fma(wp, Vector512.Create(yp[2]), a2);
+                        b2 = Simd<T>.Fma(wr, Vector512.Create(yr[2]), b2);
+                    }
+                    if (c > 3)
+                    {
+                        a3 = Simd<T>.Fma(wp, Vector512.Create(yp[3]), a3);
+                        b3 = Simd<T>.Fma(wr, Vector512.Create(yr[3]), b3);
+                    }
                 }
-                (a + b).Store(s.ChunkPoints + k * w);
+                T* row = s.ChunkPoints + k0 * w;
+                (a0 + b0).Store(row);
+                if (c > 1) (a1 + b1).Store(row + w);
+                if (c > 2) (a2 + b2).Store(row + 2 * w);
+                if (c > 3) (a3 + b3).Store(row + 3 * w);
             }
         }
 
@@ -348,8 +390,6 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     a0 = Simd<T>.Fma(u0, u0, a0);
                     a1 = Simd<T>.Fma(u1, u1, a1);
                 }
-                a0.Store(s.Distances + p * w);
-                a1.Store(s.Distances + (p + 1) * w);
                 var l0 = a0 * scale;
                 var l1 = a1 * scale;
                 l0.Store(s.Logits + p * w);
@@ -367,7 +407,6 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     u0.Store(t0 + k * w);
                     a0 = Simd<T>.Fma(u0, u0, a0);
                 }
-                a0.Store(s.Distances + p * w);
                 var l0 = a0 * scale;
                 l0.Store(s.Logits + p * w);
                 best = Vector512.Max(best, l0);
@@ -377,7 +416,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
 
         /// <summary>
         /// Step 2 over the tile's <paramref name="np"/> points, two at a time with their own sums (a method of its own, so
-        /// the sums stay in registers): weights, Σ e and Σ e‖t‖² added to the double state, and the list of pairs
+        /// the sums stay in registers): weights, the sums of the negligible and of the kept ones per lane, and the list of pairs
         /// (p, p + 1) with a non-negligible lane, whose count it returns. Step 3 sums even and odd points apart, so a lane's
         /// sums must not depend on which of its neighbours' points are listed: a listed pair adds exact zeros for the lanes
         /// where it is negligible. An odd last point gets a phantom partner of weight 0 and differences 0.

@@ -13,6 +13,11 @@ internal struct ExactAlpha : IAlphaMode { public static bool IsExact => true; }
 /// <summary>α = α_hi + α_lo split in T: two FMAs per difference.</summary>
 internal struct SplitAlpha : IAlphaMode { public static bool IsExact => false; }
 
+/// <summary>A compile-time switch (a struct type argument, so the JIT drops the unused branch).</summary>
+internal interface IFlag { static abstract bool IsSet { get; } }
+internal struct WithPoints : IFlag { public static bool IsSet => true; }
+internal struct WithoutPoints : IFlag { public static bool IsSet => false; }
+
 /// <summary>
 /// The SIMD building blocks both CPU kernels (<see cref="FusedScoreKernel{T}"/>, <see cref="QueryLanesKernel{T}"/>) share:
 /// one-rounding FMA, the direct difference x − α y with α split in two, the vector exponential, the masked tail of a row,
@@ -74,6 +79,25 @@ internal static unsafe class Simd<T> where T : unmanaged, IFloatingPointIeee754<
             }
         }
         for (; k < d; k++) destination[k] = double.CreateTruncating(source[k]);
+    }
+
+    /// <summary>destination[k] += source[k] in double, k &lt; d.</summary>
+    internal static void AddWidened(T* source, Span<double> destination, int d)
+    {
+        int k = 0;
+        fixed (double* to = destination)
+        {
+            if (typeof(T) == typeof(float))
+            {
+                for (; k + 16 <= d; k += 16)
+                {
+                    var (lo, hi) = Vector512.Widen(Vector512.Load((float*)source + k));
+                    (Vector512.Load(to + k) + lo).Store(to + k);
+                    (Vector512.Load(to + k + 8) + hi).Store(to + k + 8);
+                }
+            }
+            for (; k < d; k++) to[k] += double.CreateTruncating(source[k]);
+        }
     }
 
     /// <summary>The largest lane.</summary>

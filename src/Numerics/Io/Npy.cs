@@ -533,8 +533,14 @@ public static class Npy
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full))
             throw new ArgumentException($"{path} is a directory; pass a file path such as {Path.Combine(path, "data.npy")}.", nameof(path));
-        return full + "." + Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant() + ".tmp";
+        // In the target's directory (so the final move is an atomic rename) under a short name of its own: appending to the
+        // target's name pushed a name of 239-255 bytes past the file system's 255-byte limit.
+        string directory = Path.GetDirectoryName(full) ?? throw new ArgumentException($"{path} names no file; pass a file path such as data.npy.", nameof(path));
+        return Path.Combine(directory, TemporaryPrefix + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant() + ".tmp");
     }
+
+    /// <summary>Temporary files of the atomic writes are <c>.kn-XXXXXXXX.tmp</c> (8 random hex digits) beside the target.</summary>
+    internal const string TemporaryPrefix = ".kn-";
 
     private static FileStream OpenTemp(string tmp) =>
         new(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 64 * 1024);

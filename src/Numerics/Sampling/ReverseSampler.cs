@@ -135,6 +135,10 @@ public sealed class ReverseSampler<T> where T : unmanaged, IFloatingPointIeee754
         if (count < 1)
             throw new ArgumentOutOfRangeException(nameof(count), count, "The number of samples must be at least 1.");
         ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
+        if ((long)count * dimension > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(count), count,
+                $"count = {count} samples of dimension D = {dimension} make {(long)count * dimension} values, more than one array holds " +
+                $"({Array.MaxLength}); use count <= {Array.MaxLength / dimension} and sample in batches (another seed per batch).");
         if (!(dataVariance >= 0) || !double.IsFinite(dataVariance))
             throw new ArgumentOutOfRangeException(nameof(dataVariance), dataVariance, "dataVariance must be finite and >= 0.");
         Guard.RequireLevel(level);

@@ -115,6 +115,9 @@ public sealed class TimeGrid
             throw new ArgumentOutOfRangeException(nameof(tMax), tMax, $"t_max must be finite and > t_min = {tMin}.");
         if (steps < 1)
             throw new ArgumentOutOfRangeException(nameof(steps), steps, "A grid needs at least one step.");
+        if (steps > Array.MaxLength - 1)
+            throw new ArgumentOutOfRangeException(nameof(steps), steps,
+                $"steps = {steps} needs {(long)steps + 1} times, more than one array holds ({Array.MaxLength}); use at most {Array.MaxLength - 1} steps (hundreds to a few thousand are typical).");
     }
 
     /// <summary>Sets the ends exactly (pow/exp round) and checks the interior stayed strictly decreasing.</summary>

@@ -82,7 +82,19 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
         Guard.RequireLevel(level);
         if (Kernel.MaxGaussianDirections(Dimension) > 0) return null;
         Kernel.GaussianCovariance([], [], [], out double h2);
-        return new NoiseLevel(level.Alpha, Math.Sqrt(level.Variance + h2));
+        double variance = level.Variance + h2;
+        if (!double.IsFinite(variance))
+        {
+            // σ² + h² past the largest double: name the width that overflowed (σ's own check cannot see h).
+            if (!double.IsFinite(level.Variance))
+                throw new ArgumentOutOfRangeException(nameof(level), level.Sigma,
+                    $"sigma = {level.Sigma:G6} is too large for KDE: sigma² overflows a double; use sigma below 1e154.");
+            double h = Kernel.DeviceScales?.Tangent ?? Math.Sqrt(h2);
+            throw new ArgumentOutOfRangeException("h", h,
+                $"h = {h:G6} is too large: KDE widens the noise variance to sigma² + h², which overflows a double; use a kernel width h below 1e154 " +
+                "(a width far beyond the data's spread smooths the whole set into one Gaussian anyway).");
+        }
+        return new NoiseLevel(level.Alpha, Math.Sqrt(variance));
     }
 
     /// <inheritdoc/>

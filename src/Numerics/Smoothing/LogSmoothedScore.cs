@@ -37,7 +37,9 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
         Kernel = kernel;
         Draws = draws;
         int automatic = Math.Clamp(BatchBytes / (score.Dimension * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()), 256, 1 << 15);
-        BatchRows = (batchRows == 0 ? automatic : Math.Max(2, batchRows)) & ~1; // even, so antithetic pairs never straddle a batch
+        // even, so antithetic pairs never straddle a batch; at most what one array of rows × D values holds (a larger
+        // request, --batch-rows 2147483647 say, overflowed the buffer's length; results do not depend on it)
+        BatchRows = Math.Min(batchRows == 0 ? automatic : Math.Max(2, batchRows), Array.MaxLength / score.Dimension) & ~1;
     }
 
     /// <summary>The score being smoothed.</summary>
