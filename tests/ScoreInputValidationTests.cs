@@ -93,10 +93,15 @@ public class ScoreInputValidationTests
     [Fact]
     public void Sigma_TooSmallForFloat32_AsksForDouble()
     {
-        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => Model.Score(new float[2], new NoiseLevel(1, 1e-30)));
+        var ex = Assert.Throws<MagnitudeOverflowException>(() => Model.Score(new float[2], new NoiseLevel(1, 1e-30)));
+        Assert.Equal("level", ex.ParamName);
         Assert.Contains("use double precision", ex.Message);
         var model64 = new EmpiricalScore<double>(new TrainingSet<double>(new double[] { 0, 1, 2, 3 }, 2, 2));
         Assert.All(model64.Score(new double[] { 0, 1 }, new NoiseLevel(1, 1e-30)), v => Assert.True(double.IsFinite(v)));
+        // in double the remedy is to rescale, not a wider type
+        var tiny = Assert.Throws<MagnitudeOverflowException>(() => model64.Score(new double[] { 0, 1 }, new NoiseLevel(1, 1e-160)));
+        Assert.Contains("rescale the data and sigma", tiny.Message);
+        Assert.DoesNotContain("double precision", tiny.Message);
     }
 
     [Theory]
@@ -166,7 +171,7 @@ public class ScoreInputValidationTests
     {
         // squared distances of 1e40 overflow float32: every weight would be 0/0
         var model = new EmpiricalScore<float>(new TrainingSet<float>(new float[] { 0, 0 }, 1, 2));
-        var ex = Assert.Throws<ArgumentException>(() => model.Score(new float[] { 1e20f, 1e20f }, new NoiseLevel(1, 1)));
+        var ex = Assert.Throws<MagnitudeOverflowException>(() => model.Score(new float[] { 1e20f, 1e20f }, new NoiseLevel(1, 1)));
         Assert.Contains("query row 0", ex.Message);
         Assert.Equal("queries", ex.ParamName);
         Assert.Contains("double precision", ex.Message);

@@ -382,12 +382,8 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         return Score(train, m, level, config, s, upload.Duration, TimeSpan.Zero);
     }
 
-    private static void RequireLevel<T>(NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        if (!T.IsFinite(T.CreateTruncating(-0.5 / level.Variance)) || !T.IsFinite(T.CreateTruncating(level.Alpha)))
-            throw new ArgumentOutOfRangeException(nameof(level), level,
-                $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
-    }
+    private static void RequireLevel<T>(NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T> =>
+        MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
 
     /// <summary>Runs the score kernel on the m queries already in the scratch query buffer and reads the state back.</summary>
     private PartialRows Score<T>(TrainingSet<T> train, int m, NoiseLevel level, Config config, Scratch s, TimeSpan queryUpload, TimeSpan perturbKernel)

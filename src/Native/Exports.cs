@@ -358,6 +358,7 @@ public static unsafe class Exports
                 _ => Status.Internal,
             };
             LastError.Set(status == Status.Internal ? $"{e.GetType().Name}: {e.Message}"
+                : e is MagnitudeOverflowException overflow && context is not null ? $"{context}: {OwnMessage(overflow)}"
                 : e is ArgumentException argument ? OwnMessage(argument)
                 : e.GetType() == typeof(ArithmeticException) && context is not null ? $"{context}: {e.Message}"
                 : e.Message);

@@ -168,7 +168,7 @@ public readonly ref struct PartialRow
         bool moments = !(outputs.Score.IsEmpty && outputs.Denoiser.IsEmpty && outputs.Divergence.IsEmpty);
         if (!(moments ? Mass > 0 : Sum > 0) || !double.IsFinite(Max) || !double.IsFinite(Sum) || !double.IsFinite(Spread)
             || !double.IsFinite(Total(Displacement)) || !double.IsFinite(Total(Points)))
-            throw new ArgumentException(
+            throw new MagnitudeOverflowException(
                 $"query row {q} is so far from every training point that its squared distances overflow {typeof(T).Name} " +
                 $"(or, with sigma = {level.Sigma:G6}, sigma squared does too); " +
                 (typeof(T) == typeof(float) ? "rescale the data or use double precision." : "rescale the data and sigma by a common factor."), "queries");

@@ -90,7 +90,7 @@ public sealed class OpenClScoreProperties : ScoreProperties, IRequiresOpenCl
     public void FarQueries_InFloat32_ThrowInsteadOfNaN()
     {
         var model = new EmpiricalScore<float>(new TrainingSet<float>(new float[] { 0, 0 }, 1, 2), Backend);
-        var ex = Assert.Throws<ArgumentException>(() => model.Score(new float[] { 0.5f, 0.5f, 1e20f, 1e20f }, new NoiseLevel(1, 1)));
+        var ex = Assert.Throws<MagnitudeOverflowException>(() => model.Score(new float[] { 0.5f, 0.5f, 1e20f, 1e20f }, new NoiseLevel(1, 1)));
         Assert.Contains("query row 1", ex.Message);
         Assert.Equal("queries", ex.ParamName);
         Assert.Contains("double precision", ex.Message);

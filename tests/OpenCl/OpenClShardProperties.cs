@@ -132,7 +132,7 @@ public sealed class OpenClShardProperties : IRequiresOpenCl
         var actual = Outputs.Evaluate(new EmpiricalScore<float>(set, backend), queries, level);
         Expect.AgainstReference(actual, Problem.Widen(train), d, Problem.Widen(queries), level, ErrorBound.UnitRoundoffSingle, "one shard overflowed");
 
-        var ex = Assert.Throws<ArgumentException>(() =>
+        var ex = Assert.Throws<MagnitudeOverflowException>(() =>
             new EmpiricalScore<float>(set, backend).Score(new float[] { 0.5f, 0.5f, -1e20f, -1e20f }, level));
         Assert.Contains("query row 1", ex.Message);
         Assert.Equal("queries", ex.ParamName);

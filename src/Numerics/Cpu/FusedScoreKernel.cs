@@ -230,9 +230,7 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
             Cut = ScorePartials.NegligibleLogit<T>(train.Count);
             // with no moments wanted (the log-density alone) every weight counts in the normaliser only
             CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-Cut));
-            if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
-                throw new ArgumentOutOfRangeException(nameof(level), level,
-                    $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
+            MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
             int auto = Math.Clamp(TileBytes / (W * Dimension * sizeof(T)), 4, 64);
             // σ² beyond float's range makes −1/(2σ²) zero: every logit is 0 and the expansion's bounds would be 0·∞ in the
             // padding lanes; the direct path needs no bound

@@ -177,9 +177,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
             // with no moments wanted (the log-density alone) every weight counts in the normaliser only
             CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
-            if (!T.IsFinite(NegHalfInvVariance) || !T.IsFinite(Alpha))
-                throw new ArgumentOutOfRangeException(nameof(level), level,
-                    $"The noise level {level} is outside the range of {typeof(T).Name} (1/(2σ²) or α overflows); use double precision.");
+            MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
             TilePoints = Math.Min(tilePoints > 0 ? Math.Min(tilePoints, MaxTilePoints) : DefaultTilePoints(Dimension), train.Count);
         }
 
