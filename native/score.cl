@@ -43,6 +43,8 @@
  *   GROUPS         vectors of points per tile (independent FMA chains per work-item)
  *   DCHUNK         coordinates per staged slice of the tile
  *   WG             work-items (queries) per work-group, the local size the host must use
+ *   MOMENTS        the sums the outputs need: bit 1 the displacement sums (score), bit 2 the point sums (denoiser),
+ *                  7 everything (the divergence: the spread, whose merge takes the means from either; a shard's state)
  */
 
 #ifndef REAL_IS_DOUBLE
@@ -66,6 +68,11 @@
 #ifndef WG
 #define WG 16
 #endif
+#ifndef MOMENTS
+#define MOMENTS 7
+#endif
+#define WANT_POINTS ((MOMENTS & 2) != 0)
+#define WANT_SPREAD (MOMENTS == 7)
 
 #if REAL_IS_DOUBLE || ACC_IS_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
@@ -194,7 +201,7 @@ static void scale_rows(__global ACC *v, __global ACC *p, const int d, const ACC 
 {
     for (int k = 0; k < d; k++) {
         v[k] *= a;
-        p[k] *= a;
+        if (WANT_POINTS) p[k] *= a;
     }
 }
 
@@ -217,6 +224,7 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                     __global ACC *out_points)      /* shards x M x D */
 {
     __local realv tile[GROUPS * DCHUNK];
+    const bool spreads = WANT_SPREAD, points = WANT_POINTS;
 
     /* work-group = shard * qblocks + query block: neighbouring groups share a shard, whose points stay in cache */
     const int lid = (int)get_local_id(0);
@@ -321,7 +329,7 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                 const REAL inv_kept = (REAL)1 / kept;
                 const ACC acc_kept = (ACC)kept, acc_inv_kept = (ACC)1 / acc_kept;
                 ACC f_state = 0, f_tile = 0;
-                if (mass > 0) merge_factors(mass, acc_kept, &f_state, &f_tile);
+                if (spreads && mass > 0) merge_factors(mass, acc_kept, &f_state, &f_tile);
                 realv dev = (realv)(0), offv = (realv)(0);
                 accv gapv = (accv)(0), gapp = (accv)(0), normv = (accv)(0), normp = (accv)(0);
                 ACC gv = 0, gp = 0, nv = 0, np = 0;
@@ -333,11 +341,11 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                     for (int j = 0; j < h; j++) {
                         const realv y = VLOAD(0, rows + (size_t)heavy[j] * d + k);
                         sv = fma((realv)(hw[j]), DIFF(alpha, alpha_lo, y, nx), sv);
-                        sp = fma((realv)(hw[j]), y, sp);
+                        if (points) sp = fma((realv)(hw[j]), y, sp);
                     }
                     const realv mean = sv * inv_kept;
                     realv o = (realv)(0);
-                    for (int j = 0; j < h; j++) {
+                    for (int j = 0; spreads && j < h; j++) {
                         const realv t = DIFF(alpha, alpha_lo, VLOAD(0, rows + (size_t)heavy[j] * d + k), nx) - mean;
                         dev = fma((realv)(hw[j]) * t, t, dev);
                         o = fma((realv)(hw[j]), t, o);
@@ -364,11 +372,11 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                     for (int j = 0; j < h; j++) {
                         const REAL y = rows[(size_t)heavy[j] * d + k];
                         sv = fma(hw[j], DIFF(alpha, alpha_lo, y, nx), sv);
-                        sp = fma(hw[j], y, sp);
+                        if (points) sp = fma(hw[j], y, sp);
                     }
                     const REAL mean = sv * inv_kept;
                     REAL o = 0;
-                    for (int j = 0; j < h; j++) {
+                    for (int j = 0; spreads && j < h; j++) {
                         const REAL t = DIFF(alpha, alpha_lo, rows[(size_t)heavy[j] * d + k], nx) - mean;
                         devs = fma(hw[j] * t, t, devs);
                         o = fma(hw[j], t, o);
@@ -430,6 +438,7 @@ __kernel void merge_shards(const int shards, const int m, const int d, const ACC
                            __global ACC *out_points,         /* M x D */
                            __local ACC *part)                /* 4 x local size */
 {
+    const bool spreads = WANT_SPREAD;
     const int q = (int)get_group_id(0);
     const int lid = (int)get_local_id(0), size = (int)get_local_size(0);
     __global ACC *v = out_disp + (size_t)q * d;
@@ -452,12 +461,12 @@ __kernel void merge_shards(const int shards, const int m, const int d, const ACC
         __global const ACC *sp = part_points + i * d;
         /* the shard's mean is its unscaled sums over its unscaled mass: its factor takes c and shard_mass apart */
         ACC f_state = 0, f_shard = 0;
-        if (merge) {
+        if (spreads && merge) {
             merge_factors(mass, added, &f_state, &f_shard);
             f_shard *= added / shard_mass;
         }
         ACC gv = 0, gp = 0, nv = 0, np = 0;
-        for (int k = lid; merge && k < d; k += size) {
+        for (int k = lid; spreads && merge && k < d; k += size) {
             const ACC a = sv[k] * f_shard, b = v[k] * f_state, e = sp[k] * f_shard, f = p[k] * f_state;
             gv += (a - b) * (a - b);
             gp += (e - f) * (e - f);

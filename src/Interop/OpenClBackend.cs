@@ -130,7 +130,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         int d = train.Dimension, m = queries.Length / d;
         lock (Context.SyncRoot)
         {
-            var state = Run(train, queries, level);
+            var state = Run(train, queries, level, MomentsOf(outputs));
             for (int q = 0; q < m; q++) state.Row(q).Finish(level, train.Count, q, outputs);
         }
     }
@@ -144,7 +144,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         int d = train.Dimension, m = queries.Length / d;
         lock (Context.SyncRoot)
         {
-            var state = Run(train, queries, partials.Level);
+            var state = Run(train, queries, partials.Level, AllMoments);
             for (int q = 0; q < m; q++) partials.Row(q).Combine(state.Row(q), partials.Level.Alpha);
         }
         partials.AddTrainingCount(train.Count);
@@ -166,11 +166,21 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             RequireLevel<T>(level);
             var s = _scratch.Ensure(Context, batch.Rows, d, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
             var (upload, perturb) = Perturb(queries, d, batch, config, s);
-            var state = Score(train, batch.Rows, level, config, s, upload, perturb);
+            var state = Score(train, batch.Rows, level, config, s, upload, perturb, MomentsOf(outputs));
             for (int row = 0; row < batch.Rows; row++) state.Row(row).Finish(level, train.Count, row, outputs);
             PerturbedRowCount += batch.Rows;
         }
     }
+
+    /// <summary>Every sum of the state: what a shard must carry (score.cl's MOMENTS).</summary>
+    private const int AllMoments = 7;
+
+    /// <summary>
+    /// The sums the outputs need, as score.cl's MOMENTS: 1 the displacement sums (score), 2 the point sums (denoiser),
+    /// 7 everything (the divergence's spread merges from either); 0 for the log-density alone, which needs no sums.
+    /// </summary>
+    private static int MomentsOf<T>(ScoreOutputs<T> outputs) where T : unmanaged, IFloatingPointIeee754<T> =>
+        !outputs.Divergence.IsEmpty ? AllMoments : (outputs.Score.IsEmpty ? 0 : 1) | (outputs.Denoiser.IsEmpty ? 0 : 2);
 
     /// <summary>Tests only: rows evaluated from device draws since the backend was created.</summary>
     internal long PerturbedRowCount { get; private set; }
@@ -344,9 +354,9 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// <summary>The kernel's compile-time shape for element type T on this device.</summary>
     private sealed record Config(bool Double, bool AccDouble, int Lanes, int Groups, int DChunk, int WorkGroup)
     {
-        public string Options(bool splitAlpha) =>
+        public string Options(bool splitAlpha, int moments) =>
             $"-cl-std=CL1.2 -DREAL_IS_DOUBLE={(Double ? 1 : 0)} -DACC_IS_DOUBLE={(AccDouble ? 1 : 0)} -DSPLIT_ALPHA={(splitAlpha ? 1 : 0)} " +
-            $"-DLANES={Lanes} -DGROUPS={Groups} -DDCHUNK={DChunk} -DWG={WorkGroup}";
+            $"-DLANES={Lanes} -DGROUPS={Groups} -DDCHUNK={DChunk} -DWG={WorkGroup} -DMOMENTS={moments}";
     }
 
     private Config Configure<T>() where T : unmanaged, IFloatingPointIeee754<T>
@@ -372,31 +382,33 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         return new Config(isDouble, Device.HasFp64, lanes, groups, dChunk, workGroup);
     }
 
-    private PartialRows Run<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
+    private PartialRows Run<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, int moments) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var config = Configure<T>();
         int d = train.Dimension, m = queries.Length / d;
         RequireLevel<T>(level);
         var s = _scratch.Ensure(Context, m, d, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
         using var upload = s.Queries!.Write(queries);
-        return Score(train, m, level, config, s, upload.Duration, TimeSpan.Zero);
+        return Score(train, m, level, config, s, upload.Duration, TimeSpan.Zero, moments);
     }
 
     private static void RequireLevel<T>(NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T> =>
         MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
 
     /// <summary>Runs the score kernel on the m queries already in the scratch query buffer and reads the state back.</summary>
-    private PartialRows Score<T>(TrainingSet<T> train, int m, NoiseLevel level, Config config, Scratch s, TimeSpan queryUpload, TimeSpan perturbKernel)
+    private PartialRows Score<T>(TrainingSet<T> train, int m, NoiseLevel level, Config config, Scratch s, TimeSpan queryUpload, TimeSpan perturbKernel,
+        int moments)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = train.Count, d = train.Dimension;
         T alpha = T.CreateTruncating(level.Alpha);
         T alphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(alpha));
         T negHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
-        T negligible = T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(n)));
+        // with no sums wanted (the log-density alone) every weight counts in the normaliser only
+        T negligible = moments == 0 ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(n)));
 
         var resident = ResidentFor(train, config, out var trainingUpload);
-        var program = Program(ref config, !T.IsZero(alphaLow));
+        var program = Program(ref config, !T.IsZero(alphaLow), moments);
         var kernel = program.Kernel("score_partials");
         int accBytes = config.AccDouble ? sizeof(double) : sizeof(float);
         int shards = ShardCount(n, m, d, config, accBytes);
@@ -523,11 +535,11 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     /// score kernel with that many work-items (a GPU short of registers, say), the work-group is halved until it can,
     /// rather than failing at launch.
     /// </summary>
-    private OpenClProgram Program(ref Config config, bool splitAlpha)
+    private OpenClProgram Program(ref Config config, bool splitAlpha, int moments)
     {
         while (true)
         {
-            var program = Context.BuildProgram(Source.Value, config.Options(splitAlpha));
+            var program = Context.BuildProgram(Source.Value, config.Options(splitAlpha, moments));
             int limit = program.Kernel("score_partials").MaxWorkGroupSize;
             if (config.WorkGroup <= limit || config.WorkGroup == 1) return program;
             config = config with { WorkGroup = Math.Max(1, Math.Min(config.WorkGroup / 2, limit)) };
