@@ -1,0 +1,268 @@
+using MathNet.Numerics.LinearAlgebra;
+
+namespace Kernels.Numerics.Ridges;
+
+/// <summary>
+/// The Hessian of the empirical log-density at one query in low-rank form (DESIGN.md §2, §5):
+/// <c>H = ∇²ℓ(x) = (α²/σ⁴) C(x) − I/σ² = FᵀF − I/σ²</c>, with the r×D factor F whose rows are
+/// <c>f_j = √w_j · α (y_j − m)/σ²</c> over the kept points (logit within the negligible cut-off of the largest, at most
+/// the rank cap of them), their weights <c>w_j</c> normalised over the kept points and m their weighted mean. Every
+/// eigenvalue outside span(F) is exactly <c>−1/σ²</c>, so the eigenproblem is r×r however large D is.
+/// Build it with <see cref="Hessian.Factor{T}"/>.
+/// </summary>
+public sealed class HessianFactor
+{
+    private readonly double[] _rows, _weights, _mean;
+    private readonly int[] _indices;
+
+    internal HessianFactor(int dimension, NoiseLevel level, double[] rows, double[] weights, int[] indices, double[] mean,
+        bool capped, double droppedMass, double droppedMassBound)
+    {
+        Dimension = dimension;
+        Level = level;
+        _rows = rows;
+        _weights = weights;
+        _indices = indices;
+        _mean = mean;
+        Capped = capped;
+        DroppedMass = droppedMass;
+        DroppedMassBound = droppedMassBound;
+    }
+
+    /// <summary>D.</summary>
+    public int Dimension { get; }
+
+    /// <summary>The noise level the factor was formed at.</summary>
+    public NoiseLevel Level { get; }
+
+    /// <summary>r, the number of rows of F (the kept points). The rank of H + I/σ² is at most r − 1 (the rows sum to 0 with weights √w).</summary>
+    public int Rank => _weights.Length;
+
+    /// <summary>F, r×D row-major in double.</summary>
+    public ReadOnlySpan<double> Rows => _rows;
+
+    /// <summary>Row j of F.</summary>
+    public ReadOnlySpan<double> Row(int j) => _rows.AsSpan(j * Dimension, Dimension);
+
+    /// <summary>The kept points' weights, normalised over them (sum 1), in the order of the rows.</summary>
+    public ReadOnlySpan<double> Weights => _weights;
+
+    /// <summary>The kept points' indices in the training set, in the order of the rows (largest weight first).</summary>
+    public ReadOnlySpan<int> Indices => _indices;
+
+    /// <summary>m, the weighted mean of the kept points (the denoiser up to the dropped mass), D values.</summary>
+    public ReadOnlySpan<double> Mean => _mean;
+
+    /// <summary>True when more points were within the cut-off than the rank cap allowed (the lightest were dropped).</summary>
+    public bool Capped { get; }
+
+    /// <summary>The weight of the points left out (below the cut-off or past the cap), relative to all, computed in double.</summary>
+    public double DroppedMass { get; }
+
+    /// <summary>The a-priori bound N·e^{−c} on the relative mass below the cut-off c (<see cref="ScorePartials.NegligibleLogit{T}"/>).</summary>
+    public double DroppedMassBound { get; }
+
+    /// <summary>−1/σ², the eigenvalue of every direction orthogonal to span(F).</summary>
+    public double OffSpanEigenvalue => -1 / Level.Sigma / Level.Sigma;
+
+    /// <summary>result ← H v = Fᵀ(F v) − v/σ², in O(rD).</summary>
+    /// <param name="v">D values.</param>
+    /// <param name="result">D values; may not overlap <paramref name="v"/>.</param>
+    public void Multiply(ReadOnlySpan<double> v, Span<double> result)
+    {
+        int d = Dimension;
+        if (v.Length != d) throw new ArgumentException($"v has {v.Length} values but the Hessian is {d}×{d}; pass D = {d} values.", nameof(v));
+        if (result.Length != d) throw new ArgumentException($"result has {result.Length} values but the Hessian is {d}×{d}; pass D = {d} values.", nameof(result));
+        if (v.Overlaps(result)) throw new ArgumentException("result overlaps v; use a separate buffer.", nameof(result));
+        double inv = 1 / Level.Sigma / Level.Sigma;
+        for (int k = 0; k < d; k++) result[k] = -v[k] * inv;
+        for (int j = 0; j < Rank; j++)
+        {
+            var f = Row(j);
+            double t = Dot(f, v);
+            AddScaled(f, t, result);
+        }
+    }
+
+    /// <summary>Writes H, D×D row-major (for small D: it is O(rD²)).</summary>
+    /// <param name="h">At least D² values.</param>
+    public void Dense(Span<double> h)
+    {
+        int d = Dimension;
+        if (h.Length < (long)d * d) throw new ArgumentException($"h has {h.Length} values but the Hessian is {d}×{d}; pass at least {(long)d * d}.", nameof(h));
+        h = h[..(d * d)];
+        h.Clear();
+        for (int j = 0; j < Rank; j++)
+        {
+            var f = Row(j);
+            for (int a = 0; a < d; a++) AddScaled(f, f[a], h.Slice(a * d, d));
+        }
+        double inv = 1 / Level.Sigma / Level.Sigma;
+        for (int a = 0; a < d; a++) h[a * d + a] -= inv;
+    }
+
+    /// <summary>H as a new D×D row-major array.</summary>
+    public double[] Dense()
+    {
+        var h = new double[Dimension * Dimension];
+        Dense(h);
+        return h;
+    }
+
+    /// <summary>
+    /// The k largest (<paramref name="largest"/> true) or k smallest eigenvalues of H in descending order, with unit
+    /// eigenvectors, from the r×r Gram matrix G = F Fᵀ: G u = μ u gives λ = μ − 1/σ² with v = Fᵀu/√μ. Past the numerical
+    /// rank of F the eigenvalue is exactly −1/σ² and the vectors are an orthonormal completion (Gram–Schmidt of the
+    /// coordinate vectors against span(F)); any orthonormal basis of that eigenspace is as good.
+    /// </summary>
+    /// <param name="k">How many, in [1, D].</param>
+    /// <param name="largest">True for the top k, false for the bottom k.</param>
+    public HessianEigen Eigen(int k, bool largest = true)
+    {
+        int d = Dimension;
+        if (k < 1 || k > d) throw new ArgumentOutOfRangeException(nameof(k), k, $"k = {k}; ask for between 1 and D = {d} eigenpairs.");
+        double floor = OffSpanEigenvalue;
+        // the spectrum of G, descending; directions with μ at rounding level belong to the −1/σ² eigenspace
+        var (mu, u) = GramSpectrum();
+        int p = 0;
+        double tol = (mu.Length > 0 ? mu[0] : 0) * Math.Max(Rank, 1) * 64 * (1.0 / (1L << 52));
+        while (p < mu.Length && mu[p] > tol) p++;
+        var spanVectors = new double[p * d];
+        for (int i = 0; i < p; i++)
+        {
+            var v = spanVectors.AsSpan(i * d, d);
+            for (int j = 0; j < Rank; j++) AddScaled(Row(j), u[j, i], v);
+            Normalize(v);
+            // Fᵀu/√μ errs by about u·μ_max/μ in direction: re-orthogonalise against the larger pairs (twice is enough)
+            for (int pass = 0; pass < 2; pass++)
+            {
+                for (int l = 0; l < i; l++)
+                {
+                    var w = spanVectors.AsSpan(l * d, d);
+                    AddScaled(w, -Dot(w, v), v);
+                }
+                Normalize(v);
+            }
+        }
+        // descending spectrum: p span pairs, then D − p copies of −1/σ²
+        int first = largest ? 0 : d - k;
+        var values = new double[k];
+        var vectors = new double[k * d];
+        int completions = 0;
+        for (int i = 0; i < k; i++)
+        {
+            int index = first + i;
+            if (index < p)
+            {
+                values[i] = mu[index] + floor;
+                spanVectors.AsSpan(index * d, d).CopyTo(vectors.AsSpan(i * d, d));
+            }
+            else
+            {
+                values[i] = floor;
+                completions++;
+            }
+        }
+        if (completions > 0)
+        {
+            // the completion vectors are the last ones in either order; orthogonal to span(F) and to each other
+            int start = k - completions;
+            Complete(spanVectors, p, vectors, start, completions);
+        }
+        return new HessianEigen(values, vectors, d);
+    }
+
+    private (double[] Mu, Matrix<double> U) GramSpectrum()
+    {
+        int r = Rank;
+        if (r == 0) return ([], Matrix<double>.Build.Dense(0, 0));
+        var g = new double[r, r];
+        for (int i = 0; i < r; i++)
+            for (int j = 0; j <= i; j++)
+                g[i, j] = g[j, i] = Dot(Row(i), Row(j));
+        var evd = Matrix<double>.Build.DenseOfArray(g).Evd(Symmetricity.Symmetric);
+        var order = Enumerable.Range(0, r).OrderByDescending(i => evd.EigenValues[i].Real).ThenBy(i => i).ToArray();
+        var mu = order.Select(i => Math.Max(0, evd.EigenValues[i].Real)).ToArray();
+        var u = Matrix<double>.Build.Dense(r, r);
+        for (int c = 0; c < r; c++) u.SetColumn(c, evd.EigenVectors.Column(order[c]));
+        return (mu, u);
+    }
+
+    /// <summary>Fills <paramref name="count"/> rows of <paramref name="vectors"/> from <paramref name="start"/> with unit vectors orthogonal to the span rows and to each other.</summary>
+    private void Complete(double[] spanVectors, int p, double[] vectors, int start, int count)
+    {
+        int d = Dimension;
+        var basis = new List<double[]>(p + count);
+        for (int i = 0; i < p; i++) basis.Add(spanVectors.AsSpan(i * d, d).ToArray());
+        int filled = 0;
+        var candidate = new double[d];
+        for (int e = 0; e < d && filled < count; e++)
+        {
+            Array.Clear(candidate);
+            candidate[e] = 1;
+            for (int pass = 0; pass < 2; pass++) // twice is enough (Kahan–Parlett)
+                foreach (var b in basis) AddScaled(b, -Dot(b, candidate), candidate);
+            double norm = Math.Sqrt(Dot(candidate, candidate));
+            if (norm < 0.5) continue; // e lies mostly in the span already: another coordinate will do
+            for (int t = 0; t < d; t++) candidate[t] /= norm;
+            basis.Add(candidate.ToArray());
+            candidate.CopyTo(vectors.AsSpan((start + filled) * d, d));
+            filled++;
+        }
+        // D orthonormal vectors of which at most p are taken, so at least D − p coordinate vectors have norm ≥ … > 0.5
+        // after projection only in aggregate; fall back to a smaller threshold if needed
+        for (int e = 0; e < d && filled < count; e++)
+        {
+            Array.Clear(candidate);
+            candidate[e] = 1;
+            for (int pass = 0; pass < 2; pass++)
+                foreach (var b in basis) AddScaled(b, -Dot(b, candidate), candidate);
+            double norm = Math.Sqrt(Dot(candidate, candidate));
+            if (norm < 1e-8) continue;
+            for (int t = 0; t < d; t++) candidate[t] /= norm;
+            for (int pass = 0; pass < 2; pass++)
+                foreach (var b in basis) AddScaled(b, -Dot(b, candidate), candidate);
+            norm = Math.Sqrt(Dot(candidate, candidate));
+            for (int t = 0; t < d; t++) candidate[t] /= norm;
+            basis.Add(candidate.ToArray());
+            candidate.CopyTo(vectors.AsSpan((start + filled) * d, d));
+            filled++;
+        }
+    }
+
+    internal static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b) => System.Numerics.Tensors.TensorPrimitives.Dot(a, b);
+
+    internal static void AddScaled(ReadOnlySpan<double> source, double f, Span<double> destination) =>
+        System.Numerics.Tensors.TensorPrimitives.FusedMultiplyAdd(source, f, destination, destination);
+
+    private static void Normalize(Span<double> v)
+    {
+        double norm = Math.Sqrt(Dot(v, v));
+        if (norm > 0) for (int t = 0; t < v.Length; t++) v[t] /= norm;
+    }
+}
+
+/// <summary>Eigenpairs of a Hessian: values in descending order and unit vectors, k×D row-major (row i goes with value i).</summary>
+public sealed class HessianEigen
+{
+    private readonly double[] _vectors;
+
+    internal HessianEigen(double[] values, double[] vectors, int dimension)
+    {
+        Values = values;
+        _vectors = vectors;
+        Dimension = dimension;
+    }
+
+    /// <summary>D.</summary>
+    public int Dimension { get; }
+
+    /// <summary>k eigenvalues, descending.</summary>
+    public IReadOnlyList<double> Values { get; }
+
+    /// <summary>k×D row-major unit eigenvectors.</summary>
+    public ReadOnlySpan<double> Vectors => _vectors;
+
+    /// <summary>Eigenvector i (D values).</summary>
+    public ReadOnlySpan<double> Vector(int i) => _vectors.AsSpan(i * Dimension, Dimension);
+}
