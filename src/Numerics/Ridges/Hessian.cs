@@ -95,13 +95,9 @@ public static class Hessian
             total += Math.Exp(rel);
             if (rel >= -cut) kept.Add(i);
         }
+        kept.Sort((a, b) => logits[b] != logits[a] ? logits[b].CompareTo(logits[a]) : a.CompareTo(b));
         bool capped = kept.Count > maxRank;
-        if (capped)
-        {
-            kept.Sort((a, b) => logits[b] != logits[a] ? logits[b].CompareTo(logits[a]) : a.CompareTo(b));
-            kept.RemoveRange(maxRank, kept.Count - maxRank);
-        }
-        else kept.Sort((a, b) => logits[b] != logits[a] ? logits[b].CompareTo(logits[a]) : a.CompareTo(b));
+        if (capped) kept.RemoveRange(maxRank, kept.Count - maxRank);
         int r = kept.Count;
         var weights = new double[r];
         var indices = kept.ToArray();
