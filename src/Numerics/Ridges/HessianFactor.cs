@@ -112,8 +112,8 @@ public sealed class HessianFactor
     /// <summary>
     /// The k largest (<paramref name="largest"/> true) or k smallest eigenvalues of H in descending order, with unit
     /// eigenvectors, from the r×r Gram matrix G = F Fᵀ: G u = μ u gives λ = μ − 1/σ² with v = Fᵀu/√μ. Past the numerical
-    /// rank of F the eigenvalue is exactly −1/σ² and the vectors are an orthonormal completion (Gram–Schmidt of the
-    /// coordinate vectors against span(F)); any orthonormal basis of that eigenspace is as good.
+    /// rank of F the eigenvalue is exactly −1/σ² and the vectors are an orthonormal completion (Householder QR of the
+    /// span's vectors: Q's columns past the span); any orthonormal basis of that eigenspace is as good.
     /// </summary>
     /// <param name="k">How many, in [1, D].</param>
     /// <param name="largest">True for the top k, false for the bottom k.</param>
@@ -188,45 +188,42 @@ public sealed class HessianFactor
         return (mu, u);
     }
 
-    /// <summary>Fills <paramref name="count"/> rows of <paramref name="vectors"/> from <paramref name="start"/> with unit vectors orthogonal to the span rows and to each other.</summary>
+    /// <summary>
+    /// Fills <paramref name="count"/> rows of <paramref name="vectors"/> from <paramref name="start"/> with unit vectors
+    /// orthogonal to the p span rows and to each other: the columns p, p + 1, … of Q in the Householder QR of the span
+    /// vectors (Q e_j = H_1 ⋯ H_p e_j), O(pD) each, orthonormal to rounding whatever the span.
+    /// </summary>
     private void Complete(double[] spanVectors, int p, double[] vectors, int start, int count)
     {
         int d = Dimension;
-        var basis = new List<double[]>(p + count);
-        for (int i = 0; i < p; i++) basis.Add(spanVectors.AsSpan(i * d, d).ToArray());
-        int filled = 0;
-        var candidate = new double[d];
-        for (int e = 0; e < d && filled < count; e++)
+        var columns = (double[])spanVectors.Clone(); // p rows of D: the columns of the matrix being reduced
+        var reflectors = new double[p * d];
+        for (int i = 0; i < p; i++)
         {
-            Array.Clear(candidate);
-            candidate[e] = 1;
-            for (int pass = 0; pass < 2; pass++) // twice is enough (Kahan–Parlett)
-                foreach (var b in basis) AddScaled(b, -Dot(b, candidate), candidate);
-            double norm = Math.Sqrt(Dot(candidate, candidate));
-            if (norm < 0.5) continue; // e lies mostly in the span already: another coordinate will do
-            for (int t = 0; t < d; t++) candidate[t] /= norm;
-            basis.Add(candidate.ToArray());
-            candidate.CopyTo(vectors.AsSpan((start + filled) * d, d));
-            filled++;
+            var x = columns.AsSpan(i * d, d);
+            var w = reflectors.AsSpan(i * d, d);
+            double norm = Math.Sqrt(Dot(x[i..], x[i..]));
+            double beta = x[i] >= 0 ? -norm : norm;
+            x[i..].CopyTo(w[i..]);
+            w[i] -= beta;
+            double wn = Math.Sqrt(Dot(w[i..], w[i..]));
+            if (wn > 0) for (int t = i; t < d; t++) w[t] /= wn;
+            for (int c = i + 1; c < p; c++)
+            {
+                var y = columns.AsSpan(c * d, d);
+                AddScaled(w[i..], -2 * Dot(w[i..], y[i..]), y[i..]);
+            }
         }
-        // D orthonormal vectors of which at most p are taken, so at least D − p coordinate vectors have norm ≥ … > 0.5
-        // after projection only in aggregate; fall back to a smaller threshold if needed
-        for (int e = 0; e < d && filled < count; e++)
+        for (int f = 0; f < count; f++)
         {
-            Array.Clear(candidate);
-            candidate[e] = 1;
-            for (int pass = 0; pass < 2; pass++)
-                foreach (var b in basis) AddScaled(b, -Dot(b, candidate), candidate);
-            double norm = Math.Sqrt(Dot(candidate, candidate));
-            if (norm < 1e-8) continue;
-            for (int t = 0; t < d; t++) candidate[t] /= norm;
-            for (int pass = 0; pass < 2; pass++)
-                foreach (var b in basis) AddScaled(b, -Dot(b, candidate), candidate);
-            norm = Math.Sqrt(Dot(candidate, candidate));
-            for (int t = 0; t < d; t++) candidate[t] /= norm;
-            basis.Add(candidate.ToArray());
-            candidate.CopyTo(vectors.AsSpan((start + filled) * d, d));
-            filled++;
+            var z = vectors.AsSpan((start + f) * d, d);
+            z.Clear();
+            z[p + f] = 1;
+            for (int i = p - 1; i >= 0; i--)
+            {
+                var w = reflectors.AsSpan(i * d, d);
+                AddScaled(w[i..], -2 * Dot(w[i..], z[i..]), z[i..]);
+            }
         }
     }
 
