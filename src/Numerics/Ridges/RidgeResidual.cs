@@ -1,0 +1,81 @@
+using System.Numerics;
+
+namespace Kernels.Numerics.Ridges;
+
+/// <summary>
+/// One query's distance from the d-dimensional log-density ridge in the sense of DESIGN.md §5.
+/// </summary>
+/// <param name="Residual">‖V_⊥V_⊥ᵀ g‖, g = ∇ℓ the score, V_⊥ the eigenvectors of the D − d smallest eigenvalues of H.</param>
+/// <param name="NormalizedResidual">Residual/‖g‖; 0 when g = 0.</param>
+/// <param name="EigenGap">λ_d − λ_{d+1} (eigenvalues descending); 0 means V_⊥ is not well defined, and the residual then
+/// depends on which basis of the degenerate eigenspace the solver returned.</param>
+/// <param name="CurvatureOk">λ_{d+1} &lt; 0: the density curves down across the ridge.</param>
+public sealed record RidgePoint(double Residual, double NormalizedResidual, double EigenGap, bool CurvatureOk);
+
+/// <summary>
+/// The ridge residual ‖V_⊥V_⊥ᵀ g‖ of the empirical log-density at each query, from its Hessian factor
+/// (<see cref="Hessian.Factor{T}"/>) and its score (<see cref="EmpiricalScore{T}.Score(ReadOnlySpan{T}, NoiseLevel)"/>).
+/// </summary>
+public static class RidgeResidual
+{
+    /// <summary>
+    /// For each query: the top d + 1 eigenpairs of H, the residual ‖g − V_d V_dᵀ g‖ (V_d the top-d eigenvectors; removing
+    /// the top-d projection of g leaves V_⊥V_⊥ᵀ g), the residual relative to ‖g‖, the eigen-gap λ_d − λ_{d+1} and whether
+    /// λ_{d+1} &lt; 0. The score comes from the model's backend in its working type and is widened to double; the
+    /// projection is formed in double. A zero gap is reported, not refused.
+    /// </summary>
+    /// <param name="model">The empirical score (its training set and backend).</param>
+    /// <param name="queries">M×D row-major queries, all finite.</param>
+    /// <param name="level">The noise level.</param>
+    /// <param name="dimension">The ridge dimension d, 1 ≤ d &lt; D.</param>
+    /// <param name="maxRank">The cap on kept points per query (<see cref="Hessian.Factor{T}"/>).</param>
+    /// <param name="maxDegreeOfParallelism">Threads for the host pass; −1 for the backend's setting.</param>
+    public static RidgePoint[] Evaluate<T>(EmpiricalScore<T> model, ReadOnlySpan<T> queries, NoiseLevel level, int dimension,
+        int maxRank = Hessian.DefaultMaxRank, int maxDegreeOfParallelism = -1) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        int d = model.Dimension;
+        if (dimension < 1 || dimension >= d)
+            throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
+                d < 2
+                    ? $"dimension = {dimension}; a ridge needs 1 <= dimension < D, and D = {d} leaves no such dimension."
+                    : $"dimension = {dimension}; the ridge dimension must satisfy 1 <= dimension < D = {d} (1 to {d - 1}).");
+        var factors = Hessian.Factor(model, queries, level, maxRank, maxDegreeOfParallelism);
+        T[] score = model.Score(queries, level);
+        var result = new RidgePoint[factors.Length];
+        int threads = maxDegreeOfParallelism == -1 ? model.Backend.MaxDegreeOfParallelism : maxDegreeOfParallelism;
+        Parallel.For(0, factors.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, q =>
+        {
+            var g = new double[d];
+            for (int k = 0; k < d; k++) g[k] = double.CreateChecked(score[q * d + k]);
+            result[q] = At(factors[q], g, dimension);
+        });
+        return result;
+    }
+
+    /// <summary>One query's point from its factor and its score <paramref name="g"/> (length D, in double).</summary>
+    /// <param name="factor">The query's Hessian factor.</param>
+    /// <param name="g">The score at the query.</param>
+    /// <param name="dimension">The ridge dimension d, 1 ≤ d &lt; D.</param>
+    public static RidgePoint At(HessianFactor factor, ReadOnlySpan<double> g, int dimension)
+    {
+        ArgumentNullException.ThrowIfNull(factor);
+        int d = factor.Dimension;
+        if (g.Length != d) throw new ArgumentException($"g has length {g.Length}; pass the score at the query, length D = {d}.", nameof(g));
+        if (dimension < 1 || dimension >= d)
+            throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
+                $"dimension = {dimension}; the ridge dimension must satisfy 1 <= dimension < D = {d}.");
+        var eig = factor.Eigen(dimension + 1, largest: true);
+        var residual = g.ToArray();
+        for (int i = 0; i < dimension; i++)
+        {
+            var v = eig.Vector(i);
+            HessianFactor.AddScaled(v, -HessianFactor.Dot(v, g), residual);
+        }
+        double r = Math.Sqrt(HessianFactor.Dot(residual, residual));
+        double normG = Math.Sqrt(HessianFactor.Dot(g, g));
+        double normalized = normG > 0 ? r / normG : 0;
+        double gap = eig.Values[dimension - 1] - eig.Values[dimension];
+        return new RidgePoint(r, normalized, gap, eig.Values[dimension] < 0);
+    }
+}
