@@ -26,7 +26,7 @@ internal static class Program
             .Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
     }
 
-    /// <summary>The command tree: score, logdensity, denoise, divergence, smooth …, kde …, devices, example and bench ….</summary>
+    /// <summary>The command tree: score, logdensity, denoise, divergence, smooth …, kde …, hessian, ridge residual, devices, example and bench ….</summary>
     internal static RootCommand BuildRootCommand()
     {
         var root = new RootCommand(
@@ -38,6 +38,8 @@ internal static class Program
             root.Subcommands.Add(ScoreCommands.Create(quantity));
         root.Subcommands.Add(SmoothingCommands.CreateSmooth());
         root.Subcommands.Add(SmoothingCommands.CreateKde());
+        root.Subcommands.Add(RidgeCommands.CreateHessian());
+        root.Subcommands.Add(RidgeCommands.CreateRidge());
         root.Subcommands.Add(SampleCommands.CreateSample());
         root.Subcommands.Add(SampleCommands.CreateLikelihood());
         root.Subcommands.Add(ReproduceCommand.Create());

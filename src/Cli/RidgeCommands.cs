@@ -1,0 +1,277 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+using Kernels.Numerics;
+using Kernels.Numerics.Ridges;
+
+namespace Kernels.Cli;
+
+/// <summary>
+/// The verbs <c>hessian</c> (the Hessian of the log-density at each query, dense or its top eigenpairs) and
+/// <c>ridge residual</c> (the distance of each query from the d-dimensional log-density ridge, DESIGN.md §5).
+/// </summary>
+internal static class RidgeCommands
+{
+    /// <summary>The largest dense output <c>hessian --out</c> writes: M·D·D·8 bytes.</summary>
+    public const long DenseLimitBytes = 1L << 30;
+
+    /// <summary><c>kernels hessian</c>.</summary>
+    public static Command CreateHessian()
+    {
+        var options = new CommonOptions();
+        var outDense = new Option<string?>("--out")
+        {
+            Description = "Output .npy file of shape (M, D, D): the Hessian of log p at each query (without --eig). " +
+                          $"Refused when M*D*D*8 bytes exceed 1 GiB; use --eig then.",
+            HelpName = "H.npy",
+        };
+        var eig = new Option<int?>("--eig")
+        {
+            Description = "Instead of the dense Hessian: its K largest eigenvalues (descending) and unit eigenvectors, " +
+                          "written to --out-values (M, K) and --out-vectors (M, K, D); 1 <= K <= D.",
+            HelpName = "K",
+            CustomParser = r => Parsers.Count(r, minimum: 1),
+        };
+        var outValues = new Option<string?>("--out-values")
+        {
+            Description = "With --eig: output .npy file of shape (M, K), the eigenvalues in descending order.",
+            HelpName = "L.npy",
+        };
+        var outVectors = new Option<string?>("--out-vectors")
+        {
+            Description = "With --eig: output .npy file of shape (M, K, D); row k of query q is the eigenvector of value k.",
+            HelpName = "V.npy",
+        };
+        var command = new Command("hessian",
+            "Hessian H = grad^2 log p(x) = (alpha^2/sigma^4) Cov[X_0 | x] - I/sigma^2 of the noised empirical distribution at " +
+            "each query, from its low-rank form (every eigenvalue outside the span of the weighted points is -1/sigma^2). " +
+            "Writes an (M, D, D) array with --out, or with --eig K the top K eigenpairs to --out-values and --out-vectors.");
+        options.AddInputsTo(command, eig, outDense, outValues, outVectors);
+        command.Validators.Add(result =>
+        {
+            bool dense = CommonOptions.Given(result, outDense), withEig = CommonOptions.Given(result, eig);
+            bool values = CommonOptions.Given(result, outValues), vectors = CommonOptions.Given(result, outVectors);
+            if (withEig)
+            {
+                if (dense) result.AddError("--out writes the dense Hessian; with --eig give --out-values and --out-vectors instead.");
+                if (!values || !vectors) result.AddError("--eig needs both --out-values L.npy and --out-vectors V.npy.");
+            }
+            else
+            {
+                if (values || vectors) result.AddError("--out-values and --out-vectors go with --eig K.");
+                if (!dense) result.AddError("Give --out H.npy for the dense Hessian, or --eig K with --out-values and --out-vectors.");
+            }
+        });
+        command.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error,
+            () => ExecuteHessian(parse, options, outDense, eig, outValues, outVectors)));
+        return command;
+    }
+
+    /// <summary><c>kernels ridge</c> with its subcommand <c>residual</c>.</summary>
+    public static Command CreateRidge()
+    {
+        var ridge = new Command("ridge",
+            "The d-dimensional ridge of the noised log-density: {x : V_perp^T grad log p = 0, lambda_{d+1} < 0}, with V_perp the " +
+            "eigenvectors of the D - d smallest Hessian eigenvalues.");
+        var options = new CommonOptions();
+        var dim = new Option<int>("--dim")
+        {
+            Description = "The ridge dimension d, 1 <= d < D.",
+            HelpName = "d",
+            Required = true,
+            CustomParser = r => Parsers.Count(r, minimum: 1),
+        };
+        var report = new Option<string?>("--report")
+        {
+            Description = "Also write a CSV with one row per query: residual,normalized_residual,eigengap,curvature_ok " +
+                          "(residual / |grad log p|, lambda_d - lambda_{d+1}, lambda_{d+1} < 0).",
+            HelpName = "R.csv",
+        };
+        var residual = new Command("residual",
+            "Ridge residual |V_perp V_perp^T g| at each query, g = grad log p(x) the score and V_perp the eigenvectors of the " +
+            "D - d smallest eigenvalues of the Hessian; writes an (M,) array (and with --report a CSV with the normalised " +
+            "residual, the eigen-gap and the curvature condition).");
+        options.AddTo(residual, dim, report);
+        residual.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error,
+            () => ExecuteResidual(parse, options, dim, report)));
+        ridge.Subcommands.Add(residual);
+        return ridge;
+    }
+
+    private static int ExecuteHessian(ParseResult parse, CommonOptions options, Option<string?> outDense, Option<int?> eig,
+        Option<string?> outValues, Option<string?> outVectors)
+    {
+        TextWriter stdout = parse.InvocationConfiguration.Output;
+        NoiseLevel level = options.Level(parse);
+        bool float64 = options.Float64(parse);
+        int? k = parse.GetValue(eig);
+        string? densePath = null, valuesPath = null, vectorsPath = null;
+        if (k is null)
+        {
+            densePath = parse.GetValue(outDense)!;
+            MatrixFile.RequireWritableLocation(densePath, "--out");
+        }
+        else
+        {
+            valuesPath = parse.GetValue(outValues)!;
+            vectorsPath = parse.GetValue(outVectors)!;
+            MatrixFile.RequireWritableLocation(valuesPath, "--out-values");
+            MatrixFile.RequireWritableLocation(vectorsPath, "--out-vectors");
+            if (Path.GetFullPath(valuesPath) == Path.GetFullPath(vectorsPath))
+                throw new InputException($"--out-values and --out-vectors are the same file {valuesPath}; give two paths.");
+        }
+        var (train, query) = options.ReadInputs(parse);
+        int m = query.Rows, d = query.Columns;
+        string problem = CommonOptions.Problem(train, query, level);
+        if (k is int kk)
+        {
+            if (kk > d)
+                throw new InputException($"--eig {kk} asks for more eigenpairs than D = {d}; use 1 <= K <= {d}.");
+            if ((long)m * kk * d > Array.MaxLength)
+                throw new InputException($"--eig {kk} with M = {m} and D = {d} makes {(long)m * kk * d} values, more than one array holds; use fewer queries or a smaller K.");
+        }
+        else
+        {
+            long bytes = (long)m * d * d * 8;
+            if (bytes > DenseLimitBytes)
+                throw new InputException(
+                    $"the dense Hessian of M = {m} queries in D = {d} is {m} x {d} x {d} values ({bytes / (double)(1 << 30):F1} GiB at 8 bytes each), over the 1 GiB limit; " +
+                    "use --eig K --out-values L.npy --out-vectors V.npy for the top K eigenpairs (every eigenvalue past the span of the weighted points is -1/sigma^2), or fewer queries.");
+        }
+
+        var backend = options.Backend(parse);
+        using var owned = backend as IDisposable;
+        if (float64) Hessian<double>(train, query, level, backend, k, densePath, valuesPath, vectorsPath, stdout, problem);
+        else Hessian<float>(train, query, level, backend, k, densePath, valuesPath, vectorsPath, stdout, problem);
+        return 0;
+    }
+
+    private static void Hessian<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend, int? k,
+        string? densePath, string? valuesPath, string? vectorsPath, TextWriter stdout, string problem)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var factors = Factor<T>(train, query, level, backend);
+        int m = query.Rows, d = query.Columns;
+        bool float64 = typeof(T) == typeof(double);
+        if (k is not int kk)
+        {
+            var result = new T[(long)m * d * d];
+            var h = new double[d * d];
+            for (int q = 0; q < m; q++)
+            {
+                factors[q].Dense(h);
+                for (int i = 0; i < h.Length; i++) result[(long)q * d * d + i] = T.CreateSaturating(h[i]);
+            }
+            CommonOptions.RequireFinite(result, "Hessian", d * d);
+            int[] shape = [m, d, d];
+            MatrixFile.Write(densePath!, result, shape);
+            stdout.WriteLine(CommonOptions.Summary(densePath!, "hessian", shape, float64, problem));
+            return;
+        }
+        var values = new T[m * kk];
+        var vectors = new T[(long)m * kk * d];
+        Parallel.For(0, m, new ParallelOptions { MaxDegreeOfParallelism = backend.MaxDegreeOfParallelism }, q =>
+        {
+            var e = factors[q].Eigen(kk, largest: true);
+            for (int i = 0; i < kk; i++) values[q * kk + i] = T.CreateSaturating(e.Values[i]);
+            var v = e.Vectors;
+            for (int i = 0; i < v.Length; i++) vectors[(long)q * kk * d + i] = T.CreateSaturating(v[i]);
+        });
+        CommonOptions.RequireFinite(values, "Hessian eigenvalues", kk);
+        int[] valuesShape = [m, kk], vectorsShape = [m, kk, d];
+        MatrixFile.Write(valuesPath!, values, valuesShape);
+        MatrixFile.Write(vectorsPath!, vectors, vectorsShape);
+        stdout.WriteLine(CommonOptions.Summary(valuesPath!, $"top {kk} Hessian eigenvalues (descending)", valuesShape, float64, problem));
+        stdout.WriteLine(CommonOptions.Summary(vectorsPath!, $"top {kk} Hessian eigenvectors", vectorsShape, float64, problem));
+    }
+
+    private static HessianFactor[] Factor<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var model = new EmpiricalScore<T>(CommonOptions.TrainingSet<T>(train), backend);
+        try
+        {
+            return Numerics.Ridges.Hessian.Factor(model, query.Values<T>(), level);
+        }
+        catch (ArgumentException e) when (CommonOptions.QueryProblem(e, query) is { } problem)
+        {
+            throw problem;
+        }
+    }
+
+    private static int ExecuteResidual(ParseResult parse, CommonOptions options, Option<int> dim, Option<string?> report)
+    {
+        TextWriter stdout = parse.InvocationConfiguration.Output;
+        NoiseLevel level = options.Level(parse);
+        bool float64 = options.Float64(parse);
+        string outPath = options.OutPath(parse);
+        string? reportPath = parse.GetValue(report);
+        if (reportPath is not null)
+        {
+            MatrixFile.RequireWritableLocation(reportPath, "--report");
+            if (Path.GetFullPath(reportPath) == Path.GetFullPath(outPath))
+                throw new InputException($"--report and --out are the same file {reportPath}; give two paths.");
+        }
+        var (train, query) = options.ReadInputs(parse);
+        int d = query.Columns, dimension = parse.GetValue(dim);
+        if (dimension >= d)
+            throw new InputException(d < 2
+                ? $"--dim {dimension}: a ridge needs 1 <= d < D, and the data have D = {d}, which leaves none."
+                : $"--dim {dimension} is not below D = {d}; the ridge dimension must satisfy 1 <= d < D (1 to {d - 1}).");
+
+        var backend = options.Backend(parse);
+        using var owned = backend as IDisposable;
+        var points = float64
+            ? Residual<double>(train, query, level, backend, dimension)
+            : Residual<float>(train, query, level, backend, dimension);
+        foreach (var p in points)
+            if (!double.IsFinite(p.Residual))
+                throw new ArithmeticException($"a ridge residual is {p.Residual}: an intermediate overflowed; rescale the data. Nothing was written.");
+
+        int[] shape = [query.Rows];
+        if (float64) MatrixFile.Write(outPath, points.Select(p => p.Residual).ToArray(), shape);
+        else MatrixFile.Write(outPath, points.Select(p => (float)p.Residual).ToArray(), shape);
+        if (reportPath is not null) WriteReport(reportPath, points);
+        stdout.WriteLine(CommonOptions.Summary(outPath, $"ridge residual (d = {dimension})", shape, float64, CommonOptions.Problem(train, query, level)));
+        if (reportPath is not null) stdout.WriteLine($"wrote {reportPath}: {points.Length} rows of residual,normalized_residual,eigengap,curvature_ok");
+        return 0;
+    }
+
+    private static RidgePoint[] Residual<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend, int dimension)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var model = new EmpiricalScore<T>(CommonOptions.TrainingSet<T>(train), backend);
+        try
+        {
+            return RidgeResidual.Evaluate(model, query.Values<T>(), level, dimension);
+        }
+        catch (ArgumentException e) when (CommonOptions.QueryProblem(e, query) is { } problem)
+        {
+            throw problem;
+        }
+    }
+
+    /// <summary>The CSV header of <c>--report</c>.</summary>
+    public const string ReportHeader = "residual,normalized_residual,eigengap,curvature_ok";
+
+    /// <summary>Writes the report atomically: a temporary file beside the target, then a rename.</summary>
+    private static void WriteReport(string path, RidgePoint[] points)
+    {
+        var text = new StringBuilder();
+        text.Append(ReportHeader).Append('\n');
+        foreach (var p in points)
+            text.Append(CultureInfo.InvariantCulture, $"{p.Residual:R},{p.NormalizedResidual:R},{p.EigenGap:R},{(p.CurvatureOk ? "true" : "false")}\n");
+        string directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        string tmp = Path.Combine(directory, ".kn-" + Guid.NewGuid().ToString("N")[..8] + ".tmp");
+        try
+        {
+            File.WriteAllText(tmp, text.ToString());
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+}

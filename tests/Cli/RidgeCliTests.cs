@@ -1,0 +1,181 @@
+using Kernels.Numerics;
+using Kernels.Numerics.Cpu;
+using Kernels.Numerics.Io;
+using Kernels.Numerics.Ridges;
+using Kernels.Tests.Support;
+using Xunit;
+
+namespace Kernels.Tests;
+
+/// <summary>
+/// <c>kernels hessian</c> and <c>kernels ridge residual</c>, run in-process with temporary files: the dense Hessian and its
+/// top eigenpairs equal the library's (<see cref="Hessian.Factor{T}"/>) within float rounding, the residual and its CSV
+/// report, and the errors (non-zero exit, a message naming the option, nothing written).
+/// </summary>
+public sealed class HessianCliTests : IDisposable
+{
+    private const int N = 23, D = 4, M = 7;
+    private static readonly NoiseLevel Level = new(0.9, 0.6);
+
+    private readonly string _dir, _train, _query, _out, _values, _vectors, _report;
+    private readonly float[] _trainValues, _queryValues;
+
+    public HessianCliTests()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "kernels-ridge-cli-tests-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+        _train = Path.Combine(_dir, "train.npy");
+        _query = Path.Combine(_dir, "query.npy");
+        _out = Path.Combine(_dir, "out.npy");
+        _values = Path.Combine(_dir, "values.npy");
+        _vectors = Path.Combine(_dir, "vectors.npy");
+        _report = Path.Combine(_dir, "report.csv");
+        var rng = new Random(20261205);
+        _trainValues = CliRun.RandomMatrix(rng, N, D);
+        _queryValues = CliRun.RandomMatrix(rng, M, D);
+        Npy.Write(_train, _trainValues, N, D);
+        Npy.Write(_query, _queryValues, M, D);
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, recursive: true); }
+        catch (IOException) { }
+    }
+
+    private static string[] LevelArgs => ["--alpha", Level.Alpha.ToString("R"), "--sigma", Level.Sigma.ToString("R")];
+
+    private string[] Inputs(string[] verb, params string[] extra) => [.. verb, "--train", _train, "--query", _query, .. LevelArgs, .. extra];
+
+    private HessianFactor[] Factors<T>() where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        var train = _trainValues.Select(v => T.CreateChecked(v)).ToArray();
+        var queries = _queryValues.Select(v => T.CreateChecked(v)).ToArray();
+        return Hessian.Factor(new EmpiricalScore<T>(new TrainingSet<T>(train, N, D), CpuBackend.Default), queries, Level);
+    }
+
+    private void AssertFails(string[] args, params string[] fragments)
+    {
+        string[] before = Directory.GetFiles(_dir);
+        var r = CliRun.Run(args);
+        Assert.NotEqual(0, r.ExitCode);
+        foreach (string fragment in fragments) Assert.Contains(fragment, r.Error, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("   at ", r.Error);
+        Assert.Equal(before.Order(), Directory.GetFiles(_dir).Order()); // nothing written, no temporary file left
+    }
+
+    [Theory]
+    [InlineData("float32")]
+    [InlineData("float64")]
+    public void Hessian_Dense_EqualsTheApi(string precision)
+    {
+        var r = CliRun.Run(Inputs(["hessian"], "--precision", precision, "--out", _out));
+        CliRun.AssertSucceeded(r);
+        var file = Npy.Read(_out);
+        Assert.Equal(new[] { M, D, D }, file.Shape.ToArray());
+        Assert.Equal(precision == "float64", file.Double is not null);
+        double[] actual = file.ToDouble();
+        var factors = precision == "float64" ? Factors<double>() : Factors<float>();
+        double u = precision == "float64" ? ErrorBound.UnitRoundoffDouble : ErrorBound.UnitRoundoffSingle;
+        for (int q = 0; q < M; q++)
+        {
+            double[] h = factors[q].Dense();
+            for (int i = 0; i < D * D; i++)
+                Assert.True(Math.Abs(actual[q * D * D + i] - h[i]) <= u * Math.Abs(h[i]),
+                    $"query {q} entry {i}: file {actual[q * D * D + i]:R}, API {h[i]:R}");
+        }
+    }
+
+    [Fact]
+    public void Hessian_Eig_DescendingAndEqualsTheApi()
+    {
+        const int k = 3;
+        var r = CliRun.Run(Inputs(["hessian"], "--precision", "float64", "--eig", k.ToString(), "--out-values", _values, "--out-vectors", _vectors));
+        CliRun.AssertSucceeded(r);
+        var values = Npy.Read(_values);
+        var vectors = Npy.Read(_vectors);
+        Assert.Equal(new[] { M, k }, values.Shape.ToArray());
+        Assert.Equal(new[] { M, k, D }, vectors.Shape.ToArray());
+        double[] l = values.ToDouble(), v = vectors.ToDouble();
+        var factors = Factors<double>();
+        for (int q = 0; q < M; q++)
+        {
+            var e = factors[q].Eigen(k, largest: true);
+            for (int i = 0; i < k; i++)
+            {
+                if (i > 0) Assert.True(l[q * k + i - 1] >= l[q * k + i], $"query {q}: values not descending");
+                Assert.Equal(e.Values[i], l[q * k + i]);
+                for (int a = 0; a < D; a++) Assert.Equal(e.Vector(i)[a], v[(q * k + i) * D + a]);
+            }
+        }
+    }
+
+    [Fact]
+    public void Hessian_EigOutOfRange_FailsAndWritesNothing()
+    {
+        AssertFails(Inputs(["hessian"], "--eig", (D + 1).ToString(), "--out-values", _values, "--out-vectors", _vectors), "--eig", $"D = {D}");
+        AssertFails(Inputs(["hessian"], "--eig", "0", "--out-values", _values, "--out-vectors", _vectors), "--eig");
+        AssertFails(Inputs(["hessian"], "--eig", "2", "--out-values", _values), "--out-vectors");
+        AssertFails(Inputs(["hessian"]), "--out");
+    }
+
+    [Fact]
+    public void Hessian_DenseOverOneGiB_PointsToEig()
+    {
+        // M = 1 query in D = 12000: 1 x 12000 x 12000 x 8 bytes = 1.07 GiB
+        const int d = 12000;
+        var big = Path.Combine(_dir, "big.npy");
+        Npy.Write(big, new float[d], 1, d);
+        string[] before = Directory.GetFiles(_dir);
+        var r = CliRun.Run(["hessian", "--train", big, "--query", big, .. LevelArgs, "--out", _out]);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("--eig", r.Error);
+        Assert.Contains("1 GiB", r.Error);
+        Assert.False(File.Exists(_out));
+        Assert.Equal(before.Order(), Directory.GetFiles(_dir).Order());
+    }
+
+    [Fact]
+    public void RidgeResidual_WritesResidualsAndReport()
+    {
+        var r = CliRun.Run(Inputs(["ridge", "residual"], "--precision", "float64", "--dim", "1", "--out", _out, "--report", _report));
+        CliRun.AssertSucceeded(r);
+        var file = Npy.Read(_out);
+        Assert.Equal(new[] { M }, file.Shape.ToArray());
+        string[] lines = File.ReadAllLines(_report);
+        Assert.Equal("residual,normalized_residual,eigengap,curvature_ok", lines[0]);
+        Assert.Equal(M + 1, lines.Length);
+        var model = new EmpiricalScore<double>(new TrainingSet<double>(_trainValues.Select(v => (double)v).ToArray(), N, D), CpuBackend.Default);
+        var points = RidgeResidual.Evaluate(model, _queryValues.Select(v => (double)v).ToArray(), Level, 1);
+        double[] residuals = file.ToDouble();
+        for (int q = 0; q < M; q++)
+        {
+            Assert.Equal(points[q].Residual, residuals[q]);
+            string[] fields = lines[q + 1].Split(',');
+            Assert.Equal(4, fields.Length);
+            Assert.Equal(points[q].Residual, double.Parse(fields[0], System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(points[q].NormalizedResidual, double.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(points[q].EigenGap, double.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(points[q].CurvatureOk ? "true" : "false", fields[3]);
+        }
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("4")]
+    [InlineData("9")]
+    [InlineData("-1")]
+    public void RidgeResidual_DimOutOfRange_FailsNamingDimAndWritesNothing(string dim) =>
+        AssertFails(Inputs(["ridge", "residual"], "--dim", dim, "--out", _out, "--report", _report), "--dim");
+
+    [Theory]
+    [InlineData("hessian")]
+    [InlineData("ridge residual")]
+    public void Help_DescribesTheVerb(string verb)
+    {
+        var r = CliRun.Run([.. verb.Split(' '), "--help"]);
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains(verb.Split(' ')[^1] == "hessian" ? "--eig" : "--dim", r.Out);
+        Assert.Contains("Hessian", r.Out);
+    }
+}
