@@ -26,7 +26,7 @@ internal static class Program
             .Invoke(new InvocationConfiguration { Output = stdout, Error = stderr });
     }
 
-    /// <summary>The command tree: score, logdensity, denoise, divergence, smooth …, kde …, hessian, ridge residual, devices, example and bench ….</summary>
+    /// <summary>The command tree: score, logdensity, denoise, divergence, smooth …, kde …, hessian, ridge residual, ridge project, devices, example and bench ….</summary>
     internal static RootCommand BuildRootCommand()
     {
         var root = new RootCommand(

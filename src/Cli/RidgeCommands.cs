@@ -9,7 +9,8 @@ namespace Kernels.Cli;
 
 /// <summary>
 /// The verbs <c>hessian</c> (the Hessian of the log-density at each query, dense or its top eigenpairs) and
-/// <c>ridge residual</c> (the distance of each query from the d-dimensional log-density ridge, DESIGN.md §5).
+/// <c>ridge residual</c> (the distance of each query from the d-dimensional log-density ridge, DESIGN.md §5) and
+/// <c>ridge project</c> (subspace-constrained mean shift onto that ridge).
 /// </summary>
 internal static class RidgeCommands
 {
@@ -68,7 +69,7 @@ internal static class RidgeCommands
         return command;
     }
 
-    /// <summary><c>kernels ridge</c> with its subcommand <c>residual</c>.</summary>
+    /// <summary><c>kernels ridge</c> with its subcommands <c>residual</c> and <c>project</c>.</summary>
     public static Command CreateRidge()
     {
         var ridge = new Command("ridge",
@@ -96,7 +97,120 @@ internal static class RidgeCommands
         residual.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error,
             () => ExecuteResidual(parse, options, dim, report)));
         ridge.Subcommands.Add(residual);
+        ridge.Subcommands.Add(CreateProject());
         return ridge;
+    }
+
+    /// <summary><c>kernels ridge project</c>.</summary>
+    private static Command CreateProject()
+    {
+        var options = new CommonOptions();
+        var dim = new Option<int>("--dim")
+        {
+            Description = "The ridge dimension d, 1 <= d < D.",
+            HelpName = "d",
+            Required = true,
+            CustomParser = r => Parsers.Count(r, minimum: 1),
+        };
+        var tol = new Option<double?>("--tol")
+        {
+            Description = "Stop a point when its normalised residual |V_perp V_perp^T g| / |g| is at most T (finite, > 0); " +
+                          "default 1e-6 with --precision float64, 1e-3 with float32 (the score's rounding floors the residual).",
+            HelpName = "T",
+            CustomParser = r => Parsers.Number(r),
+        };
+        var maxIter = new Option<int>("--max-iter")
+        {
+            Description = "The most steps per point, >= 1 (default 200); a point that reaches it is reported as not converged.",
+            HelpName = "K",
+            DefaultValueFactory = _ => 200,
+            CustomParser = r => Parsers.Count(r, minimum: 1),
+        };
+        var report = new Option<string?>("--report")
+        {
+            Description = "Also write a CSV with one row per point: " + ProjectReportHeader +
+                          " (normalised residual at the returned point, lambda_{d+1} < 0 there, |returned - start|).",
+            HelpName = "R.csv",
+        };
+        var project = new Command("project",
+            "Subspace-constrained mean shift onto the d-dimensional ridge: from each query x <- x + sigma^2 V_perp V_perp^T g " +
+            "(= V_perp V_perp^T (alpha m(x) - x)), V_perp the eigenvectors of the D - d smallest Hessian eigenvalues, until |V_perp V_perp^T g| / |g| <= --tol or --max-iter steps; writes the " +
+            "projected points (M, D) (and with --report a CSV of convergence, steps, residual, curvature and distance moved). " +
+            "Each point's result depends on it alone.");
+        options.AddTo(project, dim, tol, maxIter, report);
+        project.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error,
+            () => ExecuteProject(parse, options, dim, tol, maxIter, report)));
+        return project;
+    }
+
+    /// <summary>The CSV header of <c>ridge project --report</c>.</summary>
+    public const string ProjectReportHeader = "converged,iterations,residual,curvature_ok,distance_moved";
+
+    private static int ExecuteProject(ParseResult parse, CommonOptions options, Option<int> dim, Option<double?> tol,
+        Option<int> maxIter, Option<string?> report)
+    {
+        TextWriter stdout = parse.InvocationConfiguration.Output;
+        NoiseLevel level = options.Level(parse);
+        bool float64 = options.Float64(parse);
+        double tolerance = parse.GetValue(tol) ?? (float64 ? 1e-6 : 1e-3);
+        if (!(tolerance > 0) || !double.IsFinite(tolerance))
+            throw new InputException($"--tol {tolerance.ToString("R", CultureInfo.InvariantCulture)}: the tolerance must be finite and > 0 (e.g. 1e-6).");
+        int maxIterations = parse.GetValue(maxIter);
+        string outPath = options.OutPath(parse);
+        string? reportPath = parse.GetValue(report);
+        if (reportPath is not null)
+        {
+            MatrixFile.RequireWritableLocation(reportPath, "--report");
+            if (Path.GetFullPath(reportPath) == Path.GetFullPath(outPath))
+                throw new InputException($"--report and --out are the same file {reportPath}; give two paths.");
+        }
+        var (train, query) = options.ReadInputs(parse);
+        int d = query.Columns, dimension = parse.GetValue(dim);
+        if (dimension >= d)
+            throw new InputException(d < 2
+                ? $"--dim {dimension}: a ridge needs 1 <= d < D, and the data have D = {d}, which leaves none."
+                : $"--dim {dimension} is not below D = {d}; the ridge dimension must satisfy 1 <= d < D (1 to {d - 1}).");
+
+        var backend = options.Backend(parse);
+        using var owned = backend as IDisposable;
+        int[] shape = [query.Rows, d];
+        ProjectionReport[] reports = float64
+            ? Project<double>(train, query, level, backend, dimension, tolerance, maxIterations, outPath, shape)
+            : Project<float>(train, query, level, backend, dimension, tolerance, maxIterations, outPath, shape);
+        if (reportPath is not null)
+        {
+            var text = new StringBuilder();
+            text.Append(ProjectReportHeader).Append('\n');
+            foreach (var p in reports)
+                text.Append(CultureInfo.InvariantCulture,
+                    $"{(p.Converged ? "true" : "false")},{p.Iterations},{p.Residual:R},{(p.CurvatureOk ? "true" : "false")},{p.DistanceMoved:R}\n");
+            WriteText(reportPath, text.ToString());
+        }
+        int converged = reports.Count(p => p.Converged);
+        stdout.WriteLine(CommonOptions.Summary(outPath, $"ridge projection (d = {dimension}, tol = {tolerance.ToString("R", CultureInfo.InvariantCulture)})",
+            shape, float64, CommonOptions.Problem(train, query, level)));
+        stdout.WriteLine($"{converged} of {reports.Length} points converged within {maxIterations} steps");
+        if (reportPath is not null) stdout.WriteLine($"wrote {reportPath}: {reports.Length} rows of {ProjectReportHeader}");
+        return 0;
+    }
+
+    private static ProjectionReport[] Project<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend,
+        int dimension, double tolerance, int maxIterations, string outPath, int[] shape)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var model = new EmpiricalScore<T>(CommonOptions.TrainingSet<T>(train), backend);
+        RidgeProjectionResult<T> result;
+        try
+        {
+            result = RidgeProjection.Project(model, query.Values<T>(), level, dimension, tolerance, maxIterations);
+        }
+        catch (ArgumentException e) when (e.ParamName == "starts")
+        {
+            throw new InputException($"--query {query.Path}: {CliErrors.Describe(e)}");
+        }
+        CommonOptions.RequireFinite(result.Points, "projected point", shape[1]);
+        MatrixFile.Write(outPath, result.Points, shape);
+        return result.Reports;
     }
 
     private static int ExecuteHessian(ParseResult parse, CommonOptions options, Option<string?> outDense, Option<int?> eig,
@@ -262,11 +376,17 @@ internal static class RidgeCommands
         text.Append(ReportHeader).Append('\n');
         foreach (var p in points)
             text.Append(CultureInfo.InvariantCulture, $"{p.Residual:R},{p.NormalizedResidual:R},{p.EigenGap:R},{(p.CurvatureOk ? "true" : "false")}\n");
+        WriteText(path, text.ToString());
+    }
+
+    /// <summary>Writes a text file atomically: a temporary file beside the target, then a rename.</summary>
+    private static void WriteText(string path, string text)
+    {
         string directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         string tmp = Path.Combine(directory, ".kn-" + Guid.NewGuid().ToString("N")[..8] + ".tmp");
         try
         {
-            File.WriteAllText(tmp, text.ToString());
+            File.WriteAllText(tmp, text);
             File.Move(tmp, path, overwrite: true);
         }
         finally

@@ -8,9 +8,9 @@ using Xunit;
 namespace Kernels.Tests;
 
 /// <summary>
-/// <c>kernels hessian</c> and <c>kernels ridge residual</c>, run in-process with temporary files: the dense Hessian and its
+/// <c>kernels hessian</c>, <c>kernels ridge residual</c> and <c>kernels ridge project</c>, run in-process with temporary files: the dense Hessian and its
 /// top eigenpairs equal the library's (<see cref="Hessian.Factor{T}"/>) within float rounding, the residual and its CSV
-/// report, and the errors (non-zero exit, a message naming the option, nothing written).
+/// report, the projected points and their report (equal to <see cref="RidgeProjection.Project{T}"/>), and the errors (non-zero exit, a message naming the option, nothing written).
 /// </summary>
 public sealed class HessianCliTests : IDisposable
 {
@@ -169,8 +169,64 @@ public sealed class HessianCliTests : IDisposable
         AssertFails(Inputs(["ridge", "residual"], "--dim", dim, "--out", _out, "--report", _report), "--dim");
 
     [Theory]
+    [InlineData("float32")]
+    [InlineData("float64")]
+    public void RidgeProject_WritesPointsAndReport_EqualToTheApi(string precision)
+    {
+        bool float64 = precision == "float64";
+        double tol = float64 ? 1e-6 : 1e-3;
+        var r = CliRun.Run(Inputs(["ridge", "project"], "--precision", precision, "--dim", "1", "--max-iter", "50", "--out", _out, "--report", _report));
+        CliRun.AssertSucceeded(r);
+        var file = Npy.Read(_out);
+        Assert.Equal(new[] { M, D }, file.Shape.ToArray());
+        string[] lines = File.ReadAllLines(_report);
+        Assert.Equal("converged,iterations,residual,curvature_ok,distance_moved", lines[0]);
+        Assert.Equal(M + 1, lines.Length);
+        ProjectionReport[] reports;
+        double[] expected;
+        if (float64)
+        {
+            var model = new EmpiricalScore<double>(new TrainingSet<double>(_trainValues.Select(v => (double)v).ToArray(), N, D), CpuBackend.Default);
+            var result = RidgeProjection.Project(model, _queryValues.Select(v => (double)v).ToArray(), Level, 1, tol, 50);
+            (reports, expected) = (result.Reports, result.Points);
+        }
+        else
+        {
+            var model = new EmpiricalScore<float>(new TrainingSet<float>(_trainValues, N, D), CpuBackend.Default);
+            var result = RidgeProjection.Project(model, _queryValues, Level, 1, tol, 50);
+            (reports, expected) = (result.Reports, result.Points.Select(v => (double)v).ToArray());
+        }
+        Assert.Equal(expected, file.ToDouble());
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        for (int q = 0; q < M; q++)
+        {
+            string[] fields = lines[q + 1].Split(',');
+            Assert.Equal(5, fields.Length);
+            Assert.Equal(reports[q].Converged ? "true" : "false", fields[0]);
+            Assert.Equal(reports[q].Iterations, int.Parse(fields[1], inv));
+            Assert.Equal(reports[q].Residual, double.Parse(fields[2], inv));
+            Assert.Equal(reports[q].CurvatureOk ? "true" : "false", fields[3]);
+            Assert.Equal(reports[q].DistanceMoved, double.Parse(fields[4], inv));
+        }
+    }
+
+    [Theory]
+    [InlineData("--dim", "4")]
+    [InlineData("--dim", "0")]
+    [InlineData("--tol", "0")]
+    [InlineData("--tol", "NaN")]
+    [InlineData("--tol", "-1e-3")]
+    [InlineData("--max-iter", "0")]
+    public void RidgeProject_BadOption_FailsNamingItAndWritesNothing(string option, string value)
+    {
+        string[] extra = option == "--dim" ? [option, value] : ["--dim", "1", option, value];
+        AssertFails(Inputs(["ridge", "project"], [.. extra, "--out", _out, "--report", _report]), option);
+    }
+
+    [Theory]
     [InlineData("hessian")]
     [InlineData("ridge residual")]
+    [InlineData("ridge project")]
     public void Help_DescribesTheVerb(string verb)
     {
         var r = CliRun.Run([.. verb.Split(' '), "--help"]);
