@@ -157,19 +157,10 @@ internal static class RidgeCommands
             throw new InputException($"--tol {tolerance.ToString("R", CultureInfo.InvariantCulture)}: the tolerance must be finite and > 0 (e.g. 1e-6).");
         int maxIterations = parse.GetValue(maxIter);
         string outPath = options.OutPath(parse);
-        string? reportPath = parse.GetValue(report);
-        if (reportPath is not null)
-        {
-            MatrixFile.RequireWritableLocation(reportPath, "--report");
-            if (Path.GetFullPath(reportPath) == Path.GetFullPath(outPath))
-                throw new InputException($"--report and --out are the same file {reportPath}; give two paths.");
-        }
+        string? reportPath = ReportPath(parse, report, outPath);
         var (train, query) = options.ReadInputs(parse);
         int d = query.Columns, dimension = parse.GetValue(dim);
-        if (dimension >= d)
-            throw new InputException(d < 2
-                ? $"--dim {dimension}: a ridge needs 1 <= d < D, and the data have D = {d}, which leaves none."
-                : $"--dim {dimension} is not below D = {d}; the ridge dimension must satisfy 1 <= d < D (1 to {d - 1}).");
+        RequireRidgeDimension(dimension, d);
 
         var backend = options.Backend(parse);
         using var owned = backend as IDisposable;
@@ -320,19 +311,10 @@ internal static class RidgeCommands
         NoiseLevel level = options.Level(parse);
         bool float64 = options.Float64(parse);
         string outPath = options.OutPath(parse);
-        string? reportPath = parse.GetValue(report);
-        if (reportPath is not null)
-        {
-            MatrixFile.RequireWritableLocation(reportPath, "--report");
-            if (Path.GetFullPath(reportPath) == Path.GetFullPath(outPath))
-                throw new InputException($"--report and --out are the same file {reportPath}; give two paths.");
-        }
+        string? reportPath = ReportPath(parse, report, outPath);
         var (train, query) = options.ReadInputs(parse);
         int d = query.Columns, dimension = parse.GetValue(dim);
-        if (dimension >= d)
-            throw new InputException(d < 2
-                ? $"--dim {dimension}: a ridge needs 1 <= d < D, and the data have D = {d}, which leaves none."
-                : $"--dim {dimension} is not below D = {d}; the ridge dimension must satisfy 1 <= d < D (1 to {d - 1}).");
+        RequireRidgeDimension(dimension, d);
 
         var backend = options.Backend(parse);
         using var owned = backend as IDisposable;
@@ -370,6 +352,26 @@ internal static class RidgeCommands
     public const string ReportHeader = "residual,normalized_residual,eigengap,curvature_ok";
 
     /// <summary>Writes the report atomically: a temporary file beside the target, then a rename.</summary>
+    /// <summary>The --report path, checked to be writable and distinct from --out (null when not asked for).</summary>
+    private static string? ReportPath(ParseResult parse, Option<string?> report, string outPath)
+    {
+        string? reportPath = parse.GetValue(report);
+        if (reportPath is null) return null;
+        MatrixFile.RequireWritableLocation(reportPath, "--report");
+        if (Path.GetFullPath(reportPath) == Path.GetFullPath(outPath))
+            throw new InputException($"--report and --out are the same file {reportPath}; give two paths.");
+        return reportPath;
+    }
+
+    /// <summary>Refuses a ridge dimension d ≥ D (d ≥ 1 is the option's own check) before any work.</summary>
+    private static void RequireRidgeDimension(int dimension, int d)
+    {
+        if (dimension >= d)
+            throw new InputException(d < 2
+                ? $"--dim {dimension}: a ridge needs 1 <= d < D, and the data have D = {d}, which leaves none."
+                : $"--dim {dimension} is not below D = {d}; the ridge dimension must satisfy 1 <= d < D (1 to {d - 1}).");
+    }
+
     private static void WriteReport(string path, RidgePoint[] points)
     {
         var text = new StringBuilder();

@@ -90,17 +90,9 @@ public static class RidgeProjection
                 int p = active[a];
                 var g = new double[d];
                 for (int k = 0; k < d; k++) g[k] = double.CreateChecked(score[a * d + k]);
-                var eig = factors[a].Eigen(dimension + 1, largest: true);
-                var normal = (double[])g.Clone();
-                for (int i = 0; i < dimension; i++)
-                {
-                    var v = eig.Vector(i);
-                    HessianFactor.AddScaled(v, -HessianFactor.Dot(v, g), normal);
-                }
-                double r = Math.Sqrt(HessianFactor.Dot(normal, normal));
-                double normG = Math.Sqrt(HessianFactor.Dot(g, g));
-                double normalized = normG > 0 ? r / normG : 0;
-                bool curvatureOk = eig.Values[dimension] < 0;
+                var (normal, point) = RidgeResidual.Decompose(factors[a], g, dimension);
+                double normalized = point.NormalizedResidual;
+                bool curvatureOk = point.CurvatureOk;
                 bool converged = normalized <= tolerance;
                 var xp = x.AsSpan(p * d, d);
                 bool finite = true;

@@ -65,17 +65,26 @@ public static class RidgeResidual
         if (dimension < 1 || dimension >= d)
             throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
                 $"dimension = {dimension}; the ridge dimension must satisfy 1 <= dimension < D = {d}.");
+        return Decompose(factor, g, dimension).Point;
+    }
+
+    /// <summary>
+    /// The normal part V_⊥V_⊥ᵀ g = g − V_d V_dᵀ g of the score (the top-d projection subtracted: D − d eigenvectors are
+    /// never formed) and the ridge quantities at the query; the projection steps along that normal part.
+    /// </summary>
+    internal static (double[] Normal, RidgePoint Point) Decompose(HessianFactor factor, ReadOnlySpan<double> g, int dimension)
+    {
         var eig = factor.Eigen(dimension + 1, largest: true);
-        var residual = g.ToArray();
+        var normal = g.ToArray();
         for (int i = 0; i < dimension; i++)
         {
             var v = eig.Vector(i);
-            HessianFactor.AddScaled(v, -HessianFactor.Dot(v, g), residual);
+            HessianFactor.AddScaled(v, -HessianFactor.Dot(v, g), normal);
         }
-        double r = Math.Sqrt(HessianFactor.Dot(residual, residual));
+        double r = Math.Sqrt(HessianFactor.Dot(normal, normal));
         double normG = Math.Sqrt(HessianFactor.Dot(g, g));
         double normalized = normG > 0 ? r / normG : 0;
         double gap = eig.Values[dimension - 1] - eig.Values[dimension];
-        return new RidgePoint(r, normalized, gap, eig.Values[dimension] < 0);
+        return (normal, new RidgePoint(r, normalized, gap, eig.Values[dimension] < 0));
     }
 }
