@@ -10,7 +10,7 @@ Start with :class:`TrainingSet` (``help(kernels.TrainingSet.score)``); shards me
 :meth:`TrainingSet.accumulate`, :func:`merge` and :func:`finish`.
 """
 from ._errors import KernelsError, KernelsTypeError, KernelsValueError
-from ._library import library as _library
+from ._library import library as _load_library
 from ._partial import LAYOUT_VERSION, finish, merge, partial_dtype, partial_states
 from ._training_set import OUTPUTS, Outputs, TrainingSet
 from ._arrays import schedule_level
@@ -19,12 +19,12 @@ from ._version import __version__
 
 def native_version() -> str:
     """The version of the loaded libkernels.so ("major.minor.patch")."""
-    return _library().kn_version_string().decode()
+    return _load_library().kn_version_string().decode()
 
 
 def native_variant() -> str:
     """The instruction sets of the libkernels variant serving calls: "x86-64-v4" (AVX-512) or "x86-64-v3" (AVX2)."""
-    return _library().kn_variant().decode()
+    return _load_library().kn_variant().decode()
 
 
 __all__ = ["TrainingSet", "Outputs", "OUTPUTS", "partial_dtype", "partial_states", "merge", "finish", "LAYOUT_VERSION",
