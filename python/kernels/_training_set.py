@@ -167,8 +167,31 @@ class TrainingSet:
 
     def score(self, x: Any, alpha: Any = None, sigma: Any = None, *, schedule: Optional[str] = None, t: Any = None,
               out: Optional[np.ndarray] = None) -> np.ndarray:
-        """The score s(x) = grad log p(x), shape (M, D), in 1/units of the data. Arguments as :meth:`evaluate`; ``out``
-        is one (M, D) C-contiguous array of the set's dtype."""
+        """The score s(x) = grad log p(x) of the noised training set at M query points.
+
+        p(x) = (1/N) sum_i N(x; alpha y_i, sigma^2 I) is the training set pushed through X_t = alpha X_0 + sigma Z, and
+        s(x) = (alpha m(x) - x) / sigma^2 with m the denoiser: it points from x towards the nearby noised points.
+
+        Parameters
+        ----------
+        x : array_like, shape (M, D)
+            Query points, one per row, D the set's dimension (converted once to the set's dtype when it differs).
+        alpha, sigma : float, or array_like of shape (M,)
+            Signal scale alpha > 0 and noise standard deviation sigma > 0 (units of the data): one level for all
+            queries, or one per query.
+        schedule, t : str, and float or array_like of shape (M,)
+            Instead of alpha and sigma: "ou", "vp", "ve" or "edm" at time t > 0 (``schedule="ve", t=0.04`` is
+            alpha = 1, sigma = 0.2).
+        out : numpy.ndarray, optional
+            Written in place and returned: shape (M, D), C-contiguous, the set's dtype (anything else raises).
+
+        Returns
+        -------
+        numpy.ndarray, shape (M, D), the set's dtype, in 1/units of the data.
+
+        Raises ValueError or TypeError naming the argument for bad input (NaN in x, sigma <= 0, a wrong shape...).
+        Several quantities at once: :meth:`evaluate`.
+        """
         return self._run(self._evaluate, self._evaluate_levels, None, x, alpha, sigma, schedule, t, ("score",),
                          None if out is None else {"score": out}, "out").score
 
