@@ -34,7 +34,7 @@ public static unsafe partial class Exports
         {
             if (states == null) throw NullArgument("states", "pass m records of KN_PARTIAL_BYTES(d) bytes each");
             int rows = AtLeastOne(m, "m", "the number of queries M"), dimension = AtLeastOne(d, "d", "the dimension D");
-            Length(rows, 2 * dimension + HeaderWords, "m × (8 + 2d)");
+            BatchBytes(rows, dimension);
             var level = Level(alpha, sigma, -1);
             for (int q = 0; q < rows; q++)
             {
@@ -70,7 +70,7 @@ public static unsafe partial class Exports
             if (into == null) throw NullArgument("into", "pass the m records to merge into");
             if (from == null) throw NullArgument("from", "pass the m records to merge from");
             int rows = AtLeastOne(m, "m", "the number of queries M"), dimension = AtLeastOne(d, "d", "the dimension D");
-            long bytes = (long)rows * RecordBytes(dimension);
+            long bytes = BatchBytes(rows, dimension);
             if (into != from && Math.Abs((byte*)into - (byte*)from) < bytes)
                 throw new NativeException(Status.InvalidValue, "into and from overlap; merge two separate batches of records.");
             var levels = new NoiseLevel[rows];
@@ -87,7 +87,7 @@ public static unsafe partial class Exports
                 // merging a batch with itself doubles every sum: the same state with twice the count, which Finish reads
                 // as the same outputs; done on a copy so the row reads its own unchanged values
                 var copy = new byte[bytes];
-                new ReadOnlySpan<byte>(from, (int)Math.Min(bytes, int.MaxValue)).CopyTo(copy);
+                new ReadOnlySpan<byte>(from, (int)bytes).CopyTo(copy);
                 fixed (byte* source = copy) MergeRecords(into, source, rows, dimension, levels);
             }
             else MergeRecords(into, from, rows, dimension, levels);
@@ -122,6 +122,7 @@ public static unsafe partial class Exports
             var x = Queries(native, queries, m, d, out int rows);
             if (states == null) throw NullArgument("states", "pass m records made by kn_partial_init");
             int dimension = native.Dimension;
+            BatchBytes(rows, dimension);
             var groups = new Dictionary<NoiseLevel, List<int>>();
             for (int q = 0; q < rows; q++)
             {
@@ -164,6 +165,7 @@ public static unsafe partial class Exports
             if (states == null) throw NullArgument("states", "pass the m merged records");
             int rows = AtLeastOne(m, "m", "the number of queries M"), dimension = AtLeastOne(d, "d", "the dimension D");
             int length = Length(rows, dimension, "m × d");
+            BatchBytes(rows, dimension);
             var outputs = new ScoreOutputs<T>
             {
                 LogDensity = Output(logDensity, rows),
@@ -202,6 +204,14 @@ public static unsafe partial class Exports
             target.Row.Combine(source.Row, levels[q].Alpha);
             target.Header.Count += source.Header.Count;
         }
+    }
+
+    /// <summary>The bytes of m records, refused (KN_ERROR_INVALID_SIZE) past what one array may hold.</summary>
+    private static long BatchBytes(int rows, int dimension)
+    {
+        long bytes = rows * RecordBytes(dimension);
+        return bytes <= Array.MaxLength ? bytes
+            : throw new NativeException(Status.InvalidSize, $"m × KN_PARTIAL_BYTES(d) = {rows} × {RecordBytes(dimension)} bytes exceeds {Array.MaxLength}; split the queries into smaller batches.");
     }
 
     /// <summary>Record <paramref name="q"/>'s level after checking its magic, layout version, count and level.</summary>

@@ -123,6 +123,9 @@ public sealed unsafe class PartialExportsProperties
             Assert.Equal((int)Status.InvalidValue, Init(states, m, d, 1, 0));
             Assert.Contains("sigma = 0", LastError());
             Assert.Equal((int)Status.InvalidSize, Init(states, 0, d, 1, 1));
+            // a batch past what one array holds is refused before any record is touched (the pointer is never read)
+            Assert.Equal((int)Status.InvalidSize, ((delegate* unmanaged<void*, long, long, double, double, int>)&Exports.PartialInit)((void*)8, 1 << 20, 1 << 20, 1, 1));
+            Assert.Contains("split the queries into smaller batches", LastError());
             Assert.Equal((int)Status.NullPointer, ((delegate* unmanaged<void*, long, long, double, double, int>)&Exports.PartialInit)(null, m, d, 1, 1));
             Assert.Equal(0, Init(states, m, d, 1, 0.5));
             var (ld, s, den, div) = (new double[m], new double[m * d], new double[m * d], new double[m]);
