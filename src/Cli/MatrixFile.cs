@@ -60,6 +60,36 @@ internal sealed class MatrixFile
     }
 
     /// <summary>
+    /// Rank <paramref name="rank"/>'s share of the rows of <paramref name="path"/> for <paramref name="option"/>: rows
+    /// [rank·N/size, (rank+1)·N/size), read by seeking (the other rows are never read); possibly none.
+    /// </summary>
+    public static MatrixFile ReadRows(string path, string option, int rank, int size, out long firstRow, out long totalRows)
+    {
+        if (Directory.Exists(path))
+            throw new InputException($"{option} {path} is a directory; pass a .npy file.");
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{option} {path}: no such file.", path);
+        try
+        {
+            // the header alone first (rows [0, 0)): N decides this rank's range
+            Npy.ReadRows(path, 0, 0, out int rows);
+            var (first, end) = MpiShard.RowRange(rows, rank, size);
+            var array = Npy.ReadRows(path, first, (int)(end - first), out _);
+            firstRow = first;
+            totalRows = rows;
+            if (rows == 0)
+                throw new InputException($"{option} {path} has no rows; it needs at least one point (N >= 1).");
+            if (array.Shape[1] == 0)
+                throw new InputException($"{option} {path} has points of dimension 0; it needs D >= 1 columns.");
+            return new MatrixFile(path, option, array, array.Shape[0], array.Shape[1]);
+        }
+        catch (NpyFormatException e)
+        {
+            throw new InputException($"{option} {e.Message}");
+        }
+    }
+
+    /// <summary>
     /// The values in precision <typeparamref name="T"/>: as stored, widened, or narrowed from float64 to float32; a finite
     /// float64 value beyond the float32 range is an error (it would become an infinity), not silently converted.
     /// </summary>

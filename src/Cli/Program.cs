@@ -36,6 +36,8 @@ internal static class Program
             "New here? Run `kernels example --out DIR`.");
         foreach (Quantity quantity in Enum.GetValues<Quantity>())
             root.Subcommands.Add(ScoreCommands.Create(quantity));
+        root.Subcommands.Add(PartialCommands.CreatePartial());
+        root.Subcommands.Add(PartialCommands.CreateMerge());
         root.Subcommands.Add(SmoothingCommands.CreateSmooth());
         root.Subcommands.Add(SmoothingCommands.CreateKde());
         root.Subcommands.Add(RidgeCommands.CreateHessian());

@@ -31,10 +31,17 @@ internal static class ScoreCommands
     {
         var options = new CommonOptions();
         var command = new Command(VerbName(quantity), Description(quantity));
-        options.AddTo(command);
+        var shard = new Option<string?>("--shard")
+        {
+            Description = "mpi: under `mpirun -np P`, each rank reads its rows of --train only, the partial states are reduced with MPI, rank 0 writes --out.",
+        };
+        shard.AcceptOnlyFromAmong("mpi");
+        options.AddTo(command, shard);
 
         command.SetAction(parseResult =>
-            CliErrors.Guarded(parseResult.InvocationConfiguration.Error, () => Execute(parseResult, quantity, options)));
+            CliErrors.Guarded(parseResult.InvocationConfiguration.Error, () => parseResult.GetValue(shard) == "mpi"
+                ? MpiShard.Run(parseResult, quantity, options, parseResult.InvocationConfiguration.Output!, parseResult.InvocationConfiguration.Error!)
+                : Execute(parseResult, quantity, options)));
         return command;
     }
 

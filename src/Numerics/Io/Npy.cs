@@ -202,6 +202,12 @@ public static class Npy
         sourceName ??= "stream";
         if (!stream.CanRead)
             throw new ArgumentException("The stream is not readable; pass a stream opened for reading.", nameof(stream));
+        return ReadData(stream, sourceName, ReadHeader(stream, sourceName));
+    }
+
+    /// <summary>Reads the preamble and header, leaving the stream at the first byte of data.</summary>
+    private static Header ReadHeader(Stream stream, string sourceName)
+    {
 
         // Preamble: magic, version, header length.
         Span<byte> preamble = stackalloc byte[12]; // magic (6) + version (2) + header length (2 or 4)
@@ -260,11 +266,56 @@ public static class Npy
             headerText = Encoding.Latin1.GetString(headerBytes);
         }
 
-        var header = Header.Parse(headerText, sourceName, allowLongSuffix: major < 3);
+        return Header.Parse(headerText, sourceName, allowLongSuffix: major < 3);
+    }
+
+    /// <summary>
+    /// Reads rows [<paramref name="firstRow"/>, <paramref name="firstRow"/> + <paramref name="rowCount"/>) of a 2-D
+    /// <c>.npy</c> matrix by seeking past the rows before them: the rest of the file is never read, so each process of a
+    /// sharded job holds its own rows only. Returns a <paramref name="rowCount"/>×columns array (float32 or float64 as
+    /// stored) and the file's whole row count in <paramref name="totalRows"/>.
+    /// </summary>
+    /// <param name="path">A seekable <c>.npy</c> file holding a 2-D array in C order.</param>
+    /// <param name="firstRow">The first row to read, 0 ≤ firstRow ≤ rows.</param>
+    /// <param name="rowCount">How many rows to read, firstRow + rowCount ≤ rows (0 gives an empty array).</param>
+    /// <param name="totalRows">The number of rows in the file.</param>
+    /// <exception cref="NpyFormatException">The file is not a well-formed 2-D <c>.npy</c> matrix or is truncated.</exception>
+    public static NpyArray ReadRows(string path, long firstRow, int rowCount, out int totalRows)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 4096);
+        var header = ReadHeader(stream, path);
+        if (header.Shape.Length != 2)
+            throw Bad(path, $"it holds an array of shape {FormatShape(header.Shape)}, not a matrix; save the rows as a 2-D (N, D) array.");
+        totalRows = header.Shape[0];
+        int columns = header.Shape[1];
+        if (firstRow < 0 || rowCount < 0 || firstRow + rowCount > totalRows)
+            throw new ArgumentOutOfRangeException(nameof(firstRow),
+                $"rows [{firstRow}, {firstRow + rowCount}) are not inside the file's {totalRows} rows; ask for rows the file holds.");
+        int itemSize = header.ElementType == typeof(float) ? sizeof(float) : sizeof(double);
+        long dataStart = stream.Position, dataBytes = (long)header.Count * itemSize;
+        if (stream.Length - dataStart < dataBytes)
+            throw Bad(path, $"the file is truncated: shape {FormatShape(header.Shape)} of '{header.Descr}' needs {dataBytes} bytes of data, but only {stream.Length - dataStart} bytes follow the header.");
+        stream.Seek(dataStart + firstRow * columns * itemSize, SeekOrigin.Begin);
+        int count = checked(rowCount * columns);
+        if (header.ElementType == typeof(float))
+        {
+            var data = ReadGrowing<float>(stream, count, sizeKnown: true, out _);
+            FromLittleEndian<float, uint>(data);
+            return new NpyArray(data, rowCount, columns) { SourceName = path };
+        }
+        var doubles = ReadGrowing<double>(stream, count, sizeKnown: true, out _);
+        FromLittleEndian<double, ulong>(doubles);
+        return new NpyArray(doubles, rowCount, columns) { SourceName = path };
+    }
+
+    /// <summary>Reads the array data that follows <paramref name="header"/>.</summary>
+    private static NpyArray ReadData(Stream stream, string sourceName, Header header)
+    {
         int count = header.Count;
         int itemSize = header.ElementType == typeof(float) ? sizeof(float) : sizeof(double);
         long dataBytes = (long)count * itemSize;
-        remaining = Remaining(stream);
+        long? remaining = Remaining(stream);
         if (remaining is long rd && dataBytes > rd)
             throw Bad(sourceName, $"the file is truncated: shape {FormatShape(header.Shape)} of '{header.Descr}' needs {dataBytes} bytes of data, but only {rd} bytes follow the header.");
 
