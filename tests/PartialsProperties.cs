@@ -53,6 +53,31 @@ public abstract class PartialsProperties
             Expect.AgainstReference(Outputs.Finish(reversed, queries), trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"C+B+A {Backend.Name} {p}");
         });
 
+    private static PartialStateBatch OverTheWire(ScorePartials s)
+    {
+        using var stream = new MemoryStream();
+        PartialStateBatch.FromPartials(s, 32, StateOutput.Score).WriteTo(stream);
+        Assert.Equal(PartialStateBatch.HeaderBytes + s.QueryCount * PartialStateBatch.RecordBytes(s.Dimension), stream.Length);
+        stream.Position = 0;
+        return PartialStateBatch.ReadFrom(stream, "wire");
+    }
+
+    /// <summary>
+    /// The shards' states through the wire layout (.kst), merged as batches in two orders, finish within the float32
+    /// bound of the whole set's exact result: the bound covers any order of the sums (it is the worst case over
+    /// orderings), so it holds for every merge order and split.
+    /// </summary>
+    [BackendProperty(MaxTest = 60)]
+    public Property Batches_OverTheWire_MergeInAnyOrderIntoTheWholeResult() =>
+        Prop.ForAll(Problem.Arbitrary, Gen.Choose(0, 1000).ToArbitrary(), Gen.Choose(0, 1000).ToArbitrary(), (p0, c1, c2) =>
+        {
+            var (a, b, c, _, p, trainD, queriesD) = ThreeShards(p0, c1, c2);
+            var forward = OverTheWire(a); forward.Merge(OverTheWire(b)); forward.Merge(OverTheWire(c));
+            var mixed = OverTheWire(c); mixed.Merge(OverTheWire(a)); mixed.Merge(OverTheWire(b));
+            Expect.AgainstReference(Outputs.Finish<float>(forward), trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"A+B+C wire {Backend.Name} {p}");
+            Expect.AgainstReference(Outputs.Finish<float>(mixed), trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"C+A+B wire {Backend.Name} {p}");
+        });
+
     /// <summary>The identity changes no bit, on either side, and a serialised state reads back bit for bit.</summary>
     [BackendProperty(MaxTest = 100)]
     public Property Identity_ChangesNothing_AndSerialisationRoundTrips() =>
@@ -61,6 +86,14 @@ public abstract class PartialsProperties
             var (a, _, _, _, p, _, _) = ThreeShards(p0, 0, 0);
             var leftId = ScorePartials.Identity(p.M, p.D, p.Level); leftId.Combine(a);
             var rightId = Copy(a); rightId.Combine(ScorePartials.Identity(p.M, p.D, p.Level));
+            var wire = OverTheWire(a);
+            for (int q = 0; q < p.M; q++)
+            {
+                PartialRow x = a.Row(q), y = wire.Row(q);
+                Assert.Equal((x.Max, x.Sum, x.Mass, x.Spread), (y.Max, y.Sum, y.Mass, y.Spread));
+                Assert.Equal(x.Displacement.ToArray(), y.Displacement.ToArray());
+                Assert.Equal(x.Points.ToArray(), y.Points.ToArray());
+            }
             foreach (var s in new[] { leftId, rightId, Copy(a) })
             {
                 Assert.Equal(a.TrainingCount, s.TrainingCount);

@@ -23,6 +23,14 @@ public sealed record Outputs(double[] LogDensity, double[] Score, double[] Denoi
         partials.Finish<T>(queries, new ScoreOutputs<T> { LogDensity = ld, Score = s, Denoiser = den, Divergence = div });
         return new Outputs(Problem.Widen(ld), Problem.Widen(s), Problem.Widen(den), Problem.Widen(div));
     }
+
+    public static Outputs Finish<T>(PartialStateBatch batch) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int m = batch.QueryCount, d = batch.Dimension;
+        var (ld, s, den, div) = (new T[m], new T[m * d], new T[m * d], new T[m]);
+        batch.Finish<T>(new ScoreOutputs<T> { LogDensity = ld, Score = s, Denoiser = den, Divergence = div });
+        return new Outputs(Problem.Widen(ld), Problem.Widen(s), Problem.Widen(den), Problem.Widen(div));
+    }
 }
 
 public static class Expect
