@@ -38,13 +38,14 @@ public static class Hessian
         int maxRank = DefaultMaxRank, int maxDegreeOfParallelism = -1) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var result = new HessianFactor[Guard.RowCount(queries, model?.Dimension ?? 1, nameof(queries))];
-        ForEach(model!, queries, level, maxRank, maxDegreeOfParallelism, (q, factor) => result[q] = factor);
+        ForEach(model!, queries, level, maxRank, maxDegreeOfParallelism, (q, factor) => result[q] = factor.Detach());
         return result;
     }
 
     /// <summary>
-    /// Builds each query's factor and hands it to <paramref name="consume"/> (from several threads, each query once), never
-    /// holding more than a group of factors per thread: the ridge passes use it so their memory does not grow with M·r·D.
+    /// Builds each query's factor and hands it to <paramref name="consume"/> (from several threads, each query once). The
+    /// factor lives in its thread's reused buffers and is valid only during the call (<see cref="HessianFactor.Detach"/> to
+    /// keep it): the ridge passes use it so their memory neither grows with M·r·D nor churns the large-object heap.
     /// </summary>
     internal static void ForEach<T>(EmpiricalScore<T> model, ReadOnlySpan<T> queries, NoiseLevel level, int maxRank,
         int maxDegreeOfParallelism, Action<int, HessianFactor> consume) where T : unmanaged, IFloatingPointIeee754<T>
@@ -65,25 +66,36 @@ public static class Hessian
         T[] data = set.Rows;
         int threads = maxDegreeOfParallelism == -1 ? model.Backend.MaxDegreeOfParallelism : maxDegreeOfParallelism;
         int groups = (m + QueryGroup - 1) / QueryGroup;
-        Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            () => new Scratch(n, d),
-            (group, _, scratch) =>
+        // one worker per thread, each with one set of buffers, taking groups in turn: memory is threads × scratch,
+        // however the scheduler would have split a range
+        int workers = Math.Max(1, Math.Min(groups, threads > 0 ? threads : Environment.ProcessorCount));
+        int next = -1;
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
+        {
+            var scratch = new Scratch(n, d, Math.Min(maxRank, Math.Max(n, 1)));
+            for (int group; (group = Interlocked.Increment(ref next)) < groups;)
             {
                 int first = group * QueryGroup, count = Math.Min(QueryGroup, m - first);
                 Logits(data, n, d, xs.AsSpan(first * d, count * d), count, level, scratch);
                 for (int g = 0; g < count; g++)
                     consume(first + g, FactorOne(data, n, d, xs.AsSpan((first + g) * d, d), level, cut, bound, maxRank, scratch.Logits[g], scratch, first + g));
-                return scratch;
-            },
-            _ => { });
+            }
+        });
     }
 
-    private sealed class Scratch(int n, int d)
+    /// <summary>One thread's buffers: the group's logits, the kept candidates, and the factor it hands out.</summary>
+    private sealed class Scratch(int n, int d, int maxRank)
     {
         public readonly double[][] Logits = Enumerable.Range(0, QueryGroup).Select(_ => new double[Math.Max(n, 1)]).ToArray();
         public readonly double[] Row = new double[d];
         public readonly int[] Kept = new int[Math.Max(n, 1)];
         public readonly double[] Keys = new double[Math.Max(n, 1)];
+        public readonly double[] Rows = new double[maxRank * d];
+        public readonly double[] Weights = new double[maxRank];
+        public readonly int[] Indices = new int[maxRank];
+        public readonly double[] Mean = new double[d];
+        public readonly double[] Score = new double[d];
+        public readonly double[] Pivot = new double[d];
     }
 
     /// <summary>Every logit −‖x_g − αy_i‖²/(2σ²) of <paramref name="count"/> queries, each training row widened once.</summary>
@@ -95,8 +107,67 @@ public static class Hessian
         for (int i = 0; i < n; i++)
         {
             Widen(data.AsSpan(i * d, d), row);
-            for (int g = 0; g < count; g++) s.Logits[g][i] = SquaredDistance(xs.Slice(g * d, d), row, alpha) * scale;
+            if (count == QueryGroup)
+            {
+                var (s0, s1, s2, s3) = SquaredDistances4(xs, row, alpha);
+                s.Logits[0][i] = s0 * scale;
+                s.Logits[1][i] = s1 * scale;
+                s.Logits[2][i] = s2 * scale;
+                s.Logits[3][i] = s3 * scale;
+            }
+            else
+                for (int g = 0; g < count; g++) s.Logits[g][i] = SquaredDistance(xs.Slice(g * d, d), row, alpha) * scale;
         }
+    }
+
+    /// <summary>
+    /// ‖x_g − αy‖² for the four queries of <paramref name="xs"/> (4×D) against one row: the row is loaded once per
+    /// vector and the four sums are independent FMA chains, so the loop runs at the FMA units' throughput, not their latency.
+    /// Each sum is formed with the same operations in the same order as <see cref="SquaredDistance"/>'s, so a query's logits do not depend on its group.
+    /// </summary>
+    private static (double, double, double, double) SquaredDistances4(ReadOnlySpan<double> xs, ReadOnlySpan<double> y, double alpha)
+    {
+        int d = y.Length, k = 0;
+        ReadOnlySpan<double> x0 = xs[..d], x1 = xs.Slice(d, d), x2 = xs.Slice(2 * d, d), x3 = xs.Slice(3 * d, d);
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var a0 = Vector512<double>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            var na = Vector512.Create(-alpha);
+            for (; k + 8 <= d; k += 8)
+            {
+                var yv = Vector512.Create(y.Slice(k, 8));
+                var e0 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x0.Slice(k, 8))); a0 = Vector512.FusedMultiplyAdd(e0, e0, a0);
+                var e1 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x1.Slice(k, 8))); a1 = Vector512.FusedMultiplyAdd(e1, e1, a1);
+                var e2 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x2.Slice(k, 8))); a2 = Vector512.FusedMultiplyAdd(e2, e2, a2);
+                var e3 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x3.Slice(k, 8))); a3 = Vector512.FusedMultiplyAdd(e3, e3, a3);
+            }
+            (s0, s1, s2, s3) = (Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var a0 = Vector256<double>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            var na = Vector256.Create(-alpha);
+            for (; k + 4 <= d; k += 4)
+            {
+                var yv = Vector256.Create(y.Slice(k, 4));
+                var e0 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x0.Slice(k, 4))); a0 = Vector256.FusedMultiplyAdd(e0, e0, a0);
+                var e1 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x1.Slice(k, 4))); a1 = Vector256.FusedMultiplyAdd(e1, e1, a1);
+                var e2 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x2.Slice(k, 4))); a2 = Vector256.FusedMultiplyAdd(e2, e2, a2);
+                var e3 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x3.Slice(k, 4))); a3 = Vector256.FusedMultiplyAdd(e3, e3, a3);
+            }
+            (s0, s1, s2, s3) = (Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3));
+        }
+        for (; k < d; k++)
+        {
+            double e0 = Math.FusedMultiplyAdd(-alpha, y[k], x0[k]), e1 = Math.FusedMultiplyAdd(-alpha, y[k], x1[k]);
+            double e2 = Math.FusedMultiplyAdd(-alpha, y[k], x2[k]), e3 = Math.FusedMultiplyAdd(-alpha, y[k], x3[k]);
+            s0 = Math.FusedMultiplyAdd(e0, e0, s0);
+            s1 = Math.FusedMultiplyAdd(e1, e1, s1);
+            s2 = Math.FusedMultiplyAdd(e2, e2, s2);
+            s3 = Math.FusedMultiplyAdd(e3, e3, s3);
+        }
+        return (s0, s1, s2, s3);
     }
 
     private static HessianFactor FactorOne<T>(T[] data, int n, int d, ReadOnlySpan<double> x, NoiseLevel level, double cut,
@@ -131,7 +202,7 @@ public static class Hessian
         double alpha = level.Alpha, variance = level.Variance;
         var mean = new double[d];
         var score = new double[d];
-        var pivot = new double[d];
+        var pivot = scratch.Pivot;
         var row = scratch.Row.AsSpan();
         Widen(data.AsSpan(indices[0] * d, d), pivot);
         for (int j = 0; j < r; j++)
@@ -150,7 +221,7 @@ public static class Hessian
         }
 
         // rows f_j = √w_j (α/σ) (y_j − m)/σ
-        var rows = new double[r * d];
+        var rows = scratch.Rows;
         double a = alpha / level.Sigma;
         for (int j = 0; j < r; j++)
         {
@@ -159,7 +230,7 @@ public static class Hessian
             double c = Math.Sqrt(weights[j]) * a / level.Sigma;
             for (int k = 0; k < d; k++) f[k] = (f[k] - mean[k]) * c;
         }
-        return new HessianFactor(d, level, rows, weights, indices, mean, score, capped, dropped, bound);
+        return new HessianFactor(d, level, r, rows, weights, indices, mean, score, capped, dropped, bound);
     }
 
     /// <summary>
@@ -244,8 +315,25 @@ public static class Hessian
 
     private static void Widen<T>(ReadOnlySpan<T> source, Span<double> destination) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (typeof(T) == typeof(double)) MemoryMarshal.Cast<T, double>(source).CopyTo(destination);
-        else if (typeof(T) == typeof(float)) System.Numerics.Tensors.TensorPrimitives.ConvertChecked<float, double>(MemoryMarshal.Cast<T, float>(source), destination);
-        else for (int k = 0; k < source.Length; k++) destination[k] = double.CreateChecked(source[k]);
+        if (typeof(T) == typeof(double))
+        {
+            MemoryMarshal.Cast<T, double>(source).CopyTo(destination);
+            return;
+        }
+        if (typeof(T) != typeof(float))
+        {
+            for (int k = 0; k < source.Length; k++) destination[k] = double.CreateChecked(source[k]);
+            return;
+        }
+        var f = MemoryMarshal.Cast<T, float>(source);
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= f.Length; i += 8)
+            {
+                var (lower, upper) = Vector256.Widen(Vector256.Create(f.Slice(i, 8)));
+                lower.CopyTo(destination.Slice(i, 4));
+                upper.CopyTo(destination.Slice(i + 4, 4));
+            }
+        for (; i < f.Length; i++) destination[i] = f[i];
     }
 }

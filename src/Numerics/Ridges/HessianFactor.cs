@@ -12,10 +12,13 @@ public sealed class HessianFactor
 {
     private readonly double[] _rows, _weights, _mean, _score;
     private readonly int[] _indices;
+    private readonly int _rank;
 
-    internal HessianFactor(int dimension, NoiseLevel level, double[] rows, double[] weights, int[] indices, double[] mean,
+    /// <summary>A factor over the first <paramref name="rank"/> rows of the arrays given (which may be longer: a pass's reused buffers).</summary>
+    internal HessianFactor(int dimension, NoiseLevel level, int rank, double[] rows, double[] weights, int[] indices, double[] mean,
         double[] score, bool capped, double droppedMass, double droppedMassBound)
     {
+        _rank = rank;
         _score = score;
         Dimension = dimension;
         Level = level;
@@ -35,28 +38,32 @@ public sealed class HessianFactor
     public NoiseLevel Level { get; }
 
     /// <summary>r, the number of rows of F (the kept points). The rank of H + I/σ² is at most r − 1 (the rows sum to 0 with weights √w).</summary>
-    public int Rank => _weights.Length;
+    public int Rank => _rank;
 
     /// <summary>F, r×D row-major in double.</summary>
-    public ReadOnlySpan<double> Rows => _rows;
+    public ReadOnlySpan<double> Rows => _rows.AsSpan(0, _rank * Dimension);
 
     /// <summary>Row j of F.</summary>
     public ReadOnlySpan<double> Row(int j) => _rows.AsSpan(j * Dimension, Dimension);
 
     /// <summary>The kept points' weights, normalised over them (sum 1), in the order of the rows.</summary>
-    public ReadOnlySpan<double> Weights => _weights;
+    public ReadOnlySpan<double> Weights => _weights.AsSpan(0, _rank);
 
     /// <summary>The kept points' indices in the training set, in the order of the rows (largest weight first).</summary>
-    public ReadOnlySpan<int> Indices => _indices;
+    public ReadOnlySpan<int> Indices => _indices.AsSpan(0, _rank);
 
     /// <summary>m, the weighted mean of the kept points (the denoiser up to the dropped mass), D values.</summary>
-    public ReadOnlySpan<double> Mean => _mean;
+    public ReadOnlySpan<double> Mean => _mean.AsSpan(0, Dimension);
 
     /// <summary>
     /// g = ∇ℓ at the query from the kept points, <c>Σ w_j (α y_j − x)/σ²</c> in double (each displacement by one FMA, so
     /// no cancellation of αm against x): the score up to the dropped mass, D values.
     /// </summary>
-    public ReadOnlySpan<double> Score => _score;
+    public ReadOnlySpan<double> Score => _score.AsSpan(0, Dimension);
+
+    /// <summary>A copy that owns arrays of its own size (a factor built over a pass's reused buffers must be detached to outlive it).</summary>
+    internal HessianFactor Detach() =>
+        new(Dimension, Level, _rank, Rows.ToArray(), Weights.ToArray(), Indices.ToArray(), Mean.ToArray(), Score.ToArray(), Capped, DroppedMass, DroppedMassBound);
 
     /// <summary>True when more points were within the cut-off than the rank cap allowed (the lightest were dropped).</summary>
     public bool Capped { get; }
@@ -127,12 +134,26 @@ public sealed class HessianFactor
     {
         int d = Dimension;
         if (k < 1 || k > d) throw new ArgumentOutOfRangeException(nameof(k), k, $"k = {k}; ask for between 1 and D = {d} eigenpairs.");
+        var values = new double[k];
+        var vectors = new double[k * d];
+        EigenInto(k, largest, values, vectors);
+        return new HessianEigen(values, vectors, d);
+    }
+
+    /// <summary><see cref="Eigen"/> into caller buffers (k values, k×D vectors), its temporaries pooled: the ridge passes call it per query.</summary>
+    internal void EigenInto(int k, bool largest, Span<double> values, Span<double> vectors)
+    {
+        int d = Dimension;
         double floor = OffSpanEigenvalue;
         // the spectrum of FᵀF (D×D when D ≤ r) or of the Gram matrix F Fᵀ (r×r), descending; directions with μ at
         // rounding level belong to the −1/σ² eigenspace and take that value exactly
         bool dense = d <= Rank;
         int size = dense ? d : Rank;
-        var solver = new SymmetricEigen(dense ? CrossProduct() : Gram(), size);
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] matrix = pool.Rent(Math.Max(size * size, 1));
+        if (dense) CrossProduct(matrix);
+        else Gram(matrix);
+        var solver = new SymmetricEigen(matrix, size);
         var mu = solver.Values;
         int p = 0;
         double tol = (mu.Length > 0 ? mu[0] : 0) * Math.Max(Math.Min(Rank, d), 1) * 64 * (1.0 / (1L << 52));
@@ -142,14 +163,16 @@ public sealed class HessianFactor
         int first = largest ? 0 : d - k;
         int completions = Math.Max(0, first + k - Math.Max(p, first));
         int needed = completions > 0 ? p : Math.Min(p, first + k);
-        var spanVectors = new double[needed * d];
-        var u = dense ? spanVectors : new double[needed * size];
+        double[] spanVectors = pool.Rent(Math.Max(needed * d, 1));
+        double[] u = dense ? spanVectors : pool.Rent(Math.Max(needed * size, 1));
         solver.Largest(needed, u);
+        pool.Return(matrix);
         for (int i = 0; i < needed; i++)
         {
             var v = spanVectors.AsSpan(i * d, d);
             if (!dense)
             {
+                v.Clear();
                 for (int j = 0; j < Rank; j++) AddScaled(Row(j), u[i * size + j], v);
                 Normalize(v);
             }
@@ -164,15 +187,13 @@ public sealed class HessianFactor
                 Normalize(v);
             }
         }
-        var values = new double[k];
-        var vectors = new double[k * d];
         for (int i = 0; i < k; i++)
         {
             int index = first + i;
             if (index < p)
             {
                 values[i] = mu[index] + floor;
-                spanVectors.AsSpan(index * d, d).CopyTo(vectors.AsSpan(i * d, d));
+                spanVectors.AsSpan(index * d, d).CopyTo(vectors.Slice(i * d, d));
             }
             else values[i] = floor;
         }
@@ -181,25 +202,24 @@ public sealed class HessianFactor
             // the completion vectors are the last ones in either order; orthogonal to span(F) and to each other
             Complete(spanVectors, p, vectors, k - completions, completions);
         }
-        return new HessianEigen(values, vectors, d);
+        if (!dense) pool.Return(u);
+        pool.Return(spanVectors);
     }
 
-    /// <summary>G = F Fᵀ, r×r row-major.</summary>
-    private double[] Gram()
+    /// <summary>G = F Fᵀ, r×r row-major, into <paramref name="g"/>.</summary>
+    private void Gram(double[] g)
     {
         int r = Rank;
-        var g = new double[r * r];
         for (int i = 0; i < r; i++)
             for (int j = 0; j <= i; j++)
                 g[i * r + j] = g[j * r + i] = Dot(Row(i), Row(j));
-        return g;
     }
 
     /// <summary>FᵀF, D×D row-major (the dense Hessian plus I/σ²), for D ≤ r.</summary>
-    private double[] CrossProduct()
+    private void CrossProduct(double[] c)
     {
         int d = Dimension;
-        var c = new double[d * d];
+        c.AsSpan(0, d * d).Clear();
         for (int j = 0; j < Rank; j++)
         {
             var f = Row(j);
@@ -207,7 +227,6 @@ public sealed class HessianFactor
         }
         for (int a = 0; a < d; a++)
             for (int b = a + 1; b < d; b++) c[b * d + a] = c[a * d + b];
-        return c;
     }
 
     /// <summary>
@@ -215,11 +234,14 @@ public sealed class HessianFactor
     /// orthogonal to the p span rows and to each other: the columns p, p + 1, … of Q in the Householder QR of the span
     /// vectors (Q e_j = H_1 ⋯ H_p e_j), O(pD) each, orthonormal to rounding whatever the span.
     /// </summary>
-    private void Complete(double[] spanVectors, int p, double[] vectors, int start, int count)
+    private void Complete(double[] spanVectors, int p, Span<double> vectors, int start, int count)
     {
         int d = Dimension;
-        var columns = (double[])spanVectors.Clone(); // p rows of D: the columns of the matrix being reduced
-        var reflectors = new double[p * d];
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] columns = pool.Rent(Math.Max(p * d, 1)); // p rows of D: the columns of the matrix being reduced
+        double[] reflectors = pool.Rent(Math.Max(p * d, 1));
+        spanVectors.AsSpan(0, p * d).CopyTo(columns);
+        reflectors.AsSpan(0, p * d).Clear();
         for (int i = 0; i < p; i++)
         {
             var x = columns.AsSpan(i * d, d);
@@ -238,7 +260,7 @@ public sealed class HessianFactor
         }
         for (int f = 0; f < count; f++)
         {
-            var z = vectors.AsSpan((start + f) * d, d);
+            var z = vectors.Slice((start + f) * d, d);
             z.Clear();
             z[p + f] = 1;
             for (int i = p - 1; i >= 0; i--)
@@ -247,6 +269,8 @@ public sealed class HessianFactor
                 AddScaled(w[i..], -2 * Dot(w[i..], z[i..]), z[i..]);
             }
         }
+        pool.Return(columns);
+        pool.Return(reflectors);
     }
 
     internal static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b) => System.Numerics.Tensors.TensorPrimitives.Dot(a, b);

@@ -68,17 +68,22 @@ public static class RidgeResidual
     /// </summary>
     internal static (double[] Normal, RidgePoint Point) Decompose(HessianFactor factor, ReadOnlySpan<double> g, int dimension)
     {
-        var eig = factor.Eigen(dimension + 1, largest: true);
+        int d = factor.Dimension;
+        var values = new double[dimension + 1];
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] vectors = pool.Rent((dimension + 1) * d);
+        factor.EigenInto(dimension + 1, largest: true, values, vectors);
         var normal = g.ToArray();
         for (int i = 0; i < dimension; i++)
         {
-            var v = eig.Vector(i);
+            var v = vectors.AsSpan(i * d, d);
             HessianFactor.AddScaled(v, -HessianFactor.Dot(v, g), normal);
         }
+        pool.Return(vectors);
         double r = Math.Sqrt(HessianFactor.Dot(normal, normal));
         double normG = Math.Sqrt(HessianFactor.Dot(g, g));
         double normalized = normG > 0 ? r / normG : 0;
-        double gap = eig.Values[dimension - 1] - eig.Values[dimension];
-        return (normal, new RidgePoint(r, normalized, gap, eig.Values[dimension] < 0));
+        double gap = values[dimension - 1] - values[dimension];
+        return (normal, new RidgePoint(r, normalized, gap, values[dimension] < 0));
     }
 }
