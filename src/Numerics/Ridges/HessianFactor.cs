@@ -153,7 +153,7 @@ public sealed class HessianFactor
         double[] matrix = pool.Rent(Math.Max(size * size, 1));
         if (dense) CrossProduct(matrix);
         else Gram(matrix);
-        var solver = new SymmetricEigen(matrix, size);
+        var solver = new LeadingEigenpairs(matrix, size);
         var mu = solver.Values;
         int p = 0;
         double tol = (mu.Length > 0 ? mu[0] : 0) * Math.Max(Math.Min(Rank, d), 1) * 64 * (1.0 / (1L << 52));

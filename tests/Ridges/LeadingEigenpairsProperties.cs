@@ -5,7 +5,7 @@ using Xunit;
 namespace Kernels.Tests.Ridges;
 
 /// <summary>
-/// The reduced eigen-solver of the Hessian (<see cref="SymmetricEigen"/>) against MathNet's full symmetric decomposition.
+/// The reduced eigen-solver of the Hessian (<see cref="LeadingEigenpairs"/>) against MathNet's full symmetric decomposition.
 /// <para>
 /// The bound. Both solvers are backward stable: each returns the exact eigenpairs of A + E with ‖E‖₂ ≤ c n u ‖A‖₂. By Weyl
 /// each eigenvalue then moves by at most c n u ‖A‖₂; we take c = 16 for each solver (Householder reduction and QL each
@@ -15,14 +15,14 @@ namespace Kernels.Tests.Ridges;
 /// |vᵢᵀvⱼ| ≤ 2ρ/g; within a cluster (g below 10⁻³‖A‖) they are re-orthogonalised, so their dot is at rounding level, 128 n u.
 /// </para>
 /// </summary>
-public sealed class SymmetricEigenProperties
+public sealed class LeadingEigenpairsProperties
 {
     private const double U = 1.0 / (1L << 53);
 
     private static void Check(double[] a, int n, int count, string context)
     {
         var copy = (double[])a.Clone();
-        var solver = new SymmetricEigen(copy, n);
+        var solver = new LeadingEigenpairs(copy, n);
         var dense = new double[n, n];
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++) dense[i, j] = a[i * n + j];

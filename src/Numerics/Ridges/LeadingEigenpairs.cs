@@ -9,14 +9,14 @@ namespace Kernels.Numerics.Ridges;
 /// (re-orthogonalised within clusters, as LAPACK's dstein does) and back-transformation. Forming k of n vectors costs
 /// O(n³) for the reduction plus O(k n²), where a full decomposition with every vector costs several n³ more.
 /// </summary>
-internal sealed class SymmetricEigen
+internal sealed class LeadingEigenpairs
 {
     private readonly int _n;
     private readonly double[] _reflectors; // row j holds v_j in columns j + 1 … n − 1 (v_j[j + 1] = 1 implicitly stored)
     private readonly double[] _tau, _diagonal, _offDiagonal;
 
     /// <summary>Reduces <paramref name="a"/> (n×n row-major, symmetric; overwritten) and computes every eigenvalue.</summary>
-    public SymmetricEigen(double[] a, int n)
+    public LeadingEigenpairs(double[] a, int n)
     {
         _n = n;
         _reflectors = a;
