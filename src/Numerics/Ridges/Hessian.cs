@@ -188,8 +188,10 @@ public static class Hessian
             total += Math.Exp(rel);
             if (rel >= -cut) scratch.Kept[kept++] = i;
         }
-        bool capped = kept > maxRank;
-        var indices = Largest(scratch.Kept.AsSpan(0, kept), logits, Math.Min(kept, maxRank), scratch.Keys);
+        // more kept points than the cap, but D within it: C summed densely over every kept point, F its D×D square root
+        bool dense = kept > maxRank && d <= maxRank;
+        bool capped = kept > maxRank && !dense;
+        var indices = Largest(scratch.Kept.AsSpan(0, kept), logits, dense ? kept : Math.Min(kept, maxRank), scratch.Keys);
         int r = indices.Length;
         var weights = new double[r];
         double mass = 0;
@@ -220,9 +222,14 @@ public static class Hessian
             score[k] /= variance;
         }
 
-        // rows f_j = √w_j (α/σ) (y_j − m)/σ
         var rows = scratch.Rows;
         double a = alpha / level.Sigma;
+        if (dense)
+        {
+            SquareRootFactor(data, d, indices, weights, mean, a / level.Sigma, rows, scratch);
+            return new HessianFactor(d, level, d, kept, rows, weights, indices, mean, score, capped, dropped, bound);
+        }
+        // rows f_j = √w_j (α/σ) (y_j − m)/σ
         for (int j = 0; j < r; j++)
         {
             var f = rows.AsSpan(j * d, d);
@@ -230,7 +237,37 @@ public static class Hessian
             double c = Math.Sqrt(weights[j]) * a / level.Sigma;
             for (int k = 0; k < d; k++) f[k] = (f[k] - mean[k]) * c;
         }
-        return new HessianFactor(d, level, r, rows, weights, indices, mean, score, capped, dropped, bound);
+        return new HessianFactor(d, level, r, r, rows, weights, indices, mean, score, capped, dropped, bound);
+    }
+
+    /// <summary>
+    /// F (D×D) with FᵀF = c² Σ_j w_j (y_j − m)(y_j − m)ᵀ over every kept point: the sum formed densely (one rank-one
+    /// update per point, O(r D²)), then F = diag(√μ) Vᵀ from its eigen-decomposition, so the factor is exact where the
+    /// cap would otherwise have dropped the lighter points.
+    /// </summary>
+    private static void SquareRootFactor<T>(T[] data, int d, int[] indices, double[] weights, double[] mean, double c,
+        double[] rows, Scratch scratch) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var sum = new double[d * d];
+        var diff = scratch.Row.AsSpan();
+        for (int j = 0; j < indices.Length; j++)
+        {
+            Widen(data.AsSpan(indices[j] * d, d), diff);
+            for (int k = 0; k < d; k++) diff[k] = (diff[k] - mean[k]) * c;
+            double w = weights[j];
+            for (int i = 0; i < d; i++)
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(diff, w * diff[i], sum.AsSpan(i * d, d), sum.AsSpan(i * d, d));
+        }
+        for (int i = 0; i < d; i++)
+            for (int k = i + 1; k < d; k++) sum[k * d + i] = sum[i * d + k] = 0.5 * (sum[i * d + k] + sum[k * d + i]);
+        var solver = new LeadingEigenpairs(sum, d);
+        var vectors = rows.AsSpan(0, d * d);
+        solver.Largest(d, vectors);
+        for (int i = 0; i < d; i++)
+        {
+            double root = Math.Sqrt(Math.Max(0, solver.Values[i]));
+            System.Numerics.Tensors.TensorPrimitives.Multiply(vectors.Slice(i * d, d), root, vectors.Slice(i * d, d));
+        }
     }
 
     /// <summary>

@@ -12,13 +12,17 @@ public sealed class HessianFactor
 {
     private readonly double[] _rows, _weights, _mean, _score;
     private readonly int[] _indices;
-    private readonly int _rank;
+    private readonly int _rank, _points;
 
-    /// <summary>A factor over the first <paramref name="rank"/> rows of the arrays given (which may be longer: a pass's reused buffers).</summary>
-    internal HessianFactor(int dimension, NoiseLevel level, int rank, double[] rows, double[] weights, int[] indices, double[] mean,
-        double[] score, bool capped, double droppedMass, double droppedMassBound)
+    /// <summary>
+    /// A factor over the first <paramref name="rank"/> rows and <paramref name="points"/> kept points of the arrays given
+    /// (which may be longer: a pass's reused buffers).
+    /// </summary>
+    internal HessianFactor(int dimension, NoiseLevel level, int rank, int points, double[] rows, double[] weights, int[] indices,
+        double[] mean, double[] score, bool capped, double droppedMass, double droppedMassBound)
     {
         _rank = rank;
+        _points = points;
         _score = score;
         Dimension = dimension;
         Level = level;
@@ -37,8 +41,17 @@ public sealed class HessianFactor
     /// <summary>The noise level the factor was formed at.</summary>
     public NoiseLevel Level { get; }
 
-    /// <summary>r, the number of rows of F (the kept points). The rank of H + I/σ² is at most r − 1 (the rows sum to 0 with weights √w).</summary>
+    /// <summary>
+    /// r, the number of rows of F: one per kept point (the rank of H + I/σ² is then at most r − 1, the rows summing to 0
+    /// with weights √w), or D when more points than the cap were kept and D is within it (<see cref="IsSquareRoot"/>).
+    /// </summary>
     public int Rank => _rank;
+
+    /// <summary>
+    /// True when F is the D×D square root diag(√μ)Vᵀ of the second moment summed densely over every kept point (more
+    /// points were kept than the cap, and D is within it), so its rows are not points; false when each row is one point.
+    /// </summary>
+    public bool IsSquareRoot => _rank != _points; // a square root is used only when more than D points were kept
 
     /// <summary>F, r×D row-major in double.</summary>
     public ReadOnlySpan<double> Rows => _rows.AsSpan(0, _rank * Dimension);
@@ -46,11 +59,11 @@ public sealed class HessianFactor
     /// <summary>Row j of F.</summary>
     public ReadOnlySpan<double> Row(int j) => _rows.AsSpan(j * Dimension, Dimension);
 
-    /// <summary>The kept points' weights, normalised over them (sum 1), in the order of the rows.</summary>
-    public ReadOnlySpan<double> Weights => _weights.AsSpan(0, _rank);
+    /// <summary>The kept points' weights, normalised over them (sum 1), largest first (in the order of the rows unless <see cref="IsSquareRoot"/>).</summary>
+    public ReadOnlySpan<double> Weights => _weights.AsSpan(0, _points);
 
-    /// <summary>The kept points' indices in the training set, in the order of the rows (largest weight first).</summary>
-    public ReadOnlySpan<int> Indices => _indices.AsSpan(0, _rank);
+    /// <summary>The kept points' indices in the training set, largest weight first (in the order of the rows unless <see cref="IsSquareRoot"/>).</summary>
+    public ReadOnlySpan<int> Indices => _indices.AsSpan(0, _points);
 
     /// <summary>m, the weighted mean of the kept points (the denoiser up to the dropped mass), D values.</summary>
     public ReadOnlySpan<double> Mean => _mean.AsSpan(0, Dimension);
@@ -63,9 +76,12 @@ public sealed class HessianFactor
 
     /// <summary>A copy that owns arrays of its own size (a factor built over a pass's reused buffers must be detached to outlive it).</summary>
     internal HessianFactor Detach() =>
-        new(Dimension, Level, _rank, Rows.ToArray(), Weights.ToArray(), Indices.ToArray(), Mean.ToArray(), Score.ToArray(), Capped, DroppedMass, DroppedMassBound);
+        new(Dimension, Level, _rank, _points, Rows.ToArray(), Weights.ToArray(), Indices.ToArray(), Mean.ToArray(), Score.ToArray(), Capped, DroppedMass, DroppedMassBound);
 
-    /// <summary>True when more points were within the cut-off than the rank cap allowed (the lightest were dropped).</summary>
+    /// <summary>
+    /// True when more points were within the cut-off than the rank cap allowed and D exceeds the cap, so the lightest were
+    /// dropped (where D is within the cap the factor is a square root over all of them instead: <see cref="IsSquareRoot"/>).
+    /// </summary>
     public bool Capped { get; }
 
     /// <summary>The weight of the points left out (below the cut-off or past the cap), relative to all, computed in double.</summary>
