@@ -249,14 +249,25 @@ public static class Hessian
         double[] rows, Scratch scratch) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var sum = new double[d * d];
-        var diff = scratch.Row.AsSpan();
-        for (int j = 0; j < indices.Length; j++)
+        // four points at a time: each row of the sum is loaded and stored once per four rank-one updates
+        var block = new double[4 * d];
+        int r = indices.Length;
+        for (int j0 = 0; j0 < r; j0 += 4)
         {
-            Widen(data.AsSpan(indices[j] * d, d), diff);
-            for (int k = 0; k < d; k++) diff[k] = (diff[k] - mean[k]) * c;
-            double w = weights[j];
-            for (int i = 0; i < d; i++)
-                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(diff, w * diff[i], sum.AsSpan(i * d, d), sum.AsSpan(i * d, d));
+            int count = Math.Min(4, r - j0);
+            for (int b = 0; b < 4; b++)
+            {
+                var diff = block.AsSpan(b * d, d);
+                if (b >= count)
+                {
+                    diff.Clear(); // a no-op update
+                    continue;
+                }
+                Widen(data.AsSpan(indices[j0 + b] * d, d), diff);
+                double scale = Math.Sqrt(weights[j0 + b]) * c;
+                for (int k = 0; k < d; k++) diff[k] = (diff[k] - mean[k]) * scale;
+            }
+            AddOuterProducts4(sum, block, d);
         }
         for (int i = 0; i < d; i++)
             for (int k = i + 1; k < d; k++) sum[k * d + i] = sum[i * d + k] = 0.5 * (sum[i * d + k] + sum[k * d + i]);
@@ -267,6 +278,33 @@ public static class Hessian
         {
             double root = Math.Sqrt(Math.Max(0, solver.Values[i]));
             System.Numerics.Tensors.TensorPrimitives.Multiply(vectors.Slice(i * d, d), root, vectors.Slice(i * d, d));
+        }
+    }
+
+    /// <summary>sum += Σ_b f_b f_bᵀ for the four rows f_b of <paramref name="block"/> (4×D), row by row of the sum.</summary>
+    private static void AddOuterProducts4(double[] sum, double[] block, int d)
+    {
+        ReadOnlySpan<double> f0 = block.AsSpan(0, d), f1 = block.AsSpan(d, d), f2 = block.AsSpan(2 * d, d), f3 = block.AsSpan(3 * d, d);
+        for (int i = 0; i < d; i++)
+        {
+            var row = sum.AsSpan(i * d, d);
+            double a0 = f0[i], a1 = f1[i], a2 = f2[i], a3 = f3[i];
+            int k = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var v0 = Vector256.Create(a0); var v1 = Vector256.Create(a1); var v2 = Vector256.Create(a2); var v3 = Vector256.Create(a3);
+                for (; k + 4 <= d; k += 4)
+                {
+                    var acc = Vector256.Create(row.Slice(k, 4));
+                    acc = Vector256.FusedMultiplyAdd(v0, Vector256.Create(f0.Slice(k, 4)), acc);
+                    acc = Vector256.FusedMultiplyAdd(v1, Vector256.Create(f1.Slice(k, 4)), acc);
+                    acc = Vector256.FusedMultiplyAdd(v2, Vector256.Create(f2.Slice(k, 4)), acc);
+                    acc = Vector256.FusedMultiplyAdd(v3, Vector256.Create(f3.Slice(k, 4)), acc);
+                    acc.CopyTo(row.Slice(k, 4));
+                }
+            }
+            for (; k < d; k++)
+                row[k] = Math.FusedMultiplyAdd(a3, f3[k], Math.FusedMultiplyAdd(a2, f2[k], Math.FusedMultiplyAdd(a1, f1[k], Math.FusedMultiplyAdd(a0, f0[k], row[k]))));
         }
     }
 
