@@ -35,11 +35,7 @@ public static class RidgeResidual
     {
         ArgumentNullException.ThrowIfNull(model);
         int d = model.Dimension;
-        if (dimension < 1 || dimension >= d)
-            throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
-                d < 2
-                    ? $"dimension = {dimension}; a ridge needs 1 <= dimension < D, and D = {d} leaves no such dimension."
-                    : $"dimension = {dimension}; the ridge dimension must satisfy 1 <= dimension < D = {d} (1 to {d - 1}).");
+        RequireDimension(dimension, d);
         var factors = Hessian.Factor(model, queries, level, maxRank, maxDegreeOfParallelism);
         T[] score = model.Score(queries, level);
         var result = new RidgePoint[factors.Length];
@@ -51,6 +47,16 @@ public static class RidgeResidual
             result[q] = At(factors[q], g, dimension);
         });
         return result;
+    }
+
+    /// <summary>Throws unless 1 ≤ <paramref name="dimension"/> &lt; D, naming the parameter <c>dimension</c>.</summary>
+    internal static void RequireDimension(int dimension, int d)
+    {
+        if (dimension < 1 || dimension >= d)
+            throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
+                d < 2
+                    ? $"dimension = {dimension}; a ridge needs 1 <= dimension < D, and D = {d} leaves no such dimension."
+                    : $"dimension = {dimension}; the ridge dimension must satisfy 1 <= dimension < D = {d} (1 to {d - 1}).");
     }
 
     /// <summary>One query's point from its factor and its score <paramref name="g"/> (length D, in double).</summary>
@@ -72,9 +78,12 @@ public static class RidgeResidual
     /// The normal part V_⊥V_⊥ᵀ g = g − V_d V_dᵀ g of the score (the top-d projection subtracted: D − d eigenvectors are
     /// never formed) and the ridge quantities at the query; the projection steps along that normal part.
     /// </summary>
-    internal static (double[] Normal, RidgePoint Point) Decompose(HessianFactor factor, ReadOnlySpan<double> g, int dimension)
+    internal static (double[] Normal, RidgePoint Point) Decompose(HessianFactor factor, ReadOnlySpan<double> g, int dimension) =>
+        Decompose(factor.Eigen(dimension + 1, largest: true), g, dimension);
+
+    /// <summary>As <see cref="Decompose(HessianFactor, ReadOnlySpan{double}, int)"/> from the top d + 1 eigenpairs already at hand.</summary>
+    internal static (double[] Normal, RidgePoint Point) Decompose(HessianEigen eig, ReadOnlySpan<double> g, int dimension)
     {
-        var eig = factor.Eigen(dimension + 1, largest: true);
         var normal = g.ToArray();
         for (int i = 0; i < dimension; i++)
         {
