@@ -22,9 +22,9 @@ public abstract class RidgeDiagnosticsProperties
 
     private const double U = ErrorBound.UnitRoundoffDouble;
 
-    private static double Norm(ReadOnlySpan<double> v) => Math.Sqrt(HessianDot(v, v));
+    private static double Norm(ReadOnlySpan<double> v) => Math.Sqrt(Dot(v, v));
 
-    private static double HessianDot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+    private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
     {
         double s = 0;
         for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
@@ -111,7 +111,7 @@ public abstract class RidgeDiagnosticsProperties
                     double tangential = 0;
                     for (int i = 0; i < d; i++)
                     {
-                        double c = HessianDot(vectors[i], e);
+                        double c = Dot(vectors[i], e);
                         tangential += c * c;
                         for (int k = 0; k < dim; k++) normal[k] -= c * vectors[i][k];
                     }
@@ -179,7 +179,7 @@ public abstract class RidgeDiagnosticsProperties
                 var e = new double[dim];
                 var s = ScoreReference.Score(train, dim, x, level);
                 for (int k = 0; k < dim; k++) e[k] = s[k] + Perturbation(x, k) - scores[q * dim + k];
-                double along = HessianDot(u, e);
+                double along = Dot(u, e);
                 var normal = e.Select((v, k) => v - along * u[k]).ToArray();
                 var (lambda, _) = DenseSpectrum(train, dim, x, level);
                 double gap = lambda[0] - lambda[1];
@@ -333,29 +333,23 @@ public abstract class RidgeDiagnosticsProperties
         var (train, samples) = Circle(6, 3, 2);
         var exact = new EmpiricalScore<double>(new TrainingSet<double>(train, 6, 2), Backend);
         var level = new NoiseLevel(1, 0.3);
-        void Throws(string name, string fragment, Action act)
-        {
-            var e = Assert.ThrowsAny<ArgumentException>(act);
-            Assert.Equal(name, e.ParamName);
-            Assert.Contains(fragment, e.Message);
-        }
-        Throws("dimension", "dimension = 0", () => RidgeDiagnostics.Frame(exact, samples, level, 0));
-        Throws("dimension", "dimension = 2", () => RidgeDiagnostics.Frame(exact, samples, level, 2));
+        Expect.ThrowsNaming("dimension", "dimension = 0", () => RidgeDiagnostics.Frame(exact, samples, level, 0));
+        Expect.ThrowsNaming("dimension", "dimension = 2", () => RidgeDiagnostics.Frame(exact, samples, level, 2));
         var wide = new DelegateScoreModel<double>(3, (_, _, _) => { });
-        Throws("model", "dimension 3", () => RidgeDiagnostics.Frame(exact, samples, level, 1, wide));
-        Throws("samples", "samples", () => RidgeDiagnostics.Frame(exact, samples.AsSpan(0, 5), level, 1));
-        Throws("samples", "samples", () => RidgeDiagnostics.Frame(exact, ReadOnlySpan<double>.Empty, level, 1));
-        Throws("samples", "samples", () => RidgeDiagnostics.Frame(exact, new[] { 0.5, double.NaN }, level, 1));
-        Throws("tolerance", "tolerance = 0", () => RidgeDiagnostics.Frame(exact, samples, level, 1, options: new RidgeDiagnosticsOptions { Tolerance = 0 }));
+        Expect.ThrowsNaming("model", "dimension 3", () => RidgeDiagnostics.Frame(exact, samples, level, 1, wide));
+        Expect.ThrowsNaming("samples", "samples", () => RidgeDiagnostics.Frame(exact, samples.AsSpan(0, 5), level, 1));
+        Expect.ThrowsNaming("samples", "samples", () => RidgeDiagnostics.Frame(exact, ReadOnlySpan<double>.Empty, level, 1));
+        Expect.ThrowsNaming("samples", "samples", () => RidgeDiagnostics.Frame(exact, new[] { 0.5, double.NaN }, level, 1));
+        Expect.ThrowsNaming("tolerance", "tolerance = 0", () => RidgeDiagnostics.Frame(exact, samples, level, 1, options: new RidgeDiagnosticsOptions { Tolerance = 0 }));
         var schedule = NoiseSchedule.OrnsteinUhlenbeck;
-        Throws("frames", "empty", () => RidgeDiagnostics.Trajectory(exact, schedule, Array.Empty<TrajectoryFrame<double>>(), 1));
-        Throws("frames", "frames[1]", () => RidgeDiagnostics.Trajectory(exact, schedule,
+        Expect.ThrowsNaming("frames", "empty", () => RidgeDiagnostics.Trajectory(exact, schedule, Array.Empty<TrajectoryFrame<double>>(), 1));
+        Expect.ThrowsNaming("frames", "frames[1]", () => RidgeDiagnostics.Trajectory(exact, schedule,
             [new TrajectoryFrame<double>(1, samples), new TrajectoryFrame<double>(0.5, new double[3])], 1));
-        Throws("frames", "frames[0] has time 0", () => RidgeDiagnostics.Trajectory(exact, schedule, [new TrajectoryFrame<double>(0, samples)], 1));
-        Throws("dimension", "dimension = 5", () => RidgeDiagnostics.Trajectory(exact, schedule, [new TrajectoryFrame<double>(1, samples)], 5));
+        Expect.ThrowsNaming("frames", "frames[0] has time 0", () => RidgeDiagnostics.Trajectory(exact, schedule, [new TrajectoryFrame<double>(0, samples)], 1));
+        Expect.ThrowsNaming("dimension", "dimension = 5", () => RidgeDiagnostics.Trajectory(exact, schedule, [new TrajectoryFrame<double>(1, samples)], 5));
         var factor = Hessian.Factor(exact, samples.AsSpan(0, 2), level)[0];
-        Throws("error", "length 3", () => RidgeDiagnostics.SplitError(factor, new double[3], 1));
-        Throws("dimension", "dimension = 2", () => RidgeDiagnostics.SplitError(factor, new double[2], 2));
+        Expect.ThrowsNaming("error", "length 3", () => RidgeDiagnostics.SplitError(factor, new double[3], 1));
+        Expect.ThrowsNaming("dimension", "dimension = 2", () => RidgeDiagnostics.SplitError(factor, new double[2], 2));
     }
 }
 
