@@ -39,7 +39,7 @@ public sealed class RidgeReachAlign : Experiment
     {
         int samples = context.Pick(60, 500, 1000);
         int steps = context.Pick(40, 120, 240);
-        int recordEvery = context.Pick(4, 8, 12);
+        int recordEvery = context.Pick(4, 12, 24);
         int gridSide = context.Pick(24, 60, 100);
         const int draws = 128; // fewer fixed draws leave a lumpy s_k (see the interpolation experiment)
         var training = Arcs(context.Seed);
@@ -204,7 +204,7 @@ public sealed class RidgeReachAlign : Experiment
             Figures.Plot(context, "distance.png", "Mean distance of the samples to the ridge of p_t against reverse time",
                 "log10 t (reverse time runs right to left)", "mean |x - SCMS(x)|",
                 [.. runs.Select(r => Curve(r.Label + " score", r.Frames, f => f.MeanDistance))]),
-            Figures.Plot(context, "error.png", "Smoothed minus exact score at the smoothed samples: parts normal and tangent to the ridge",
+            Figures.Plot(context, "error.png", "Smoothed minus exact score at the smoothed samples: normal and tangential parts",
                 "log10 t (reverse time runs right to left)", "mean norm",
                 [
                     Curve("normal |P_N e|", runs[1].Frames, f => f.MeanNormalError),
