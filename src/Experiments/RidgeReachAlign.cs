@@ -75,7 +75,7 @@ public sealed class RidgeReachAlign : Experiment
         var figures = Plots(context, training, ridges, runs);
         var findings = Findings(runs);
         string setup = $"13 training points on three arcs (5, 4, 4 points, spacing about 0.3 along each, arcs about 1.6 apart, angles jittered by the seed); OU schedule (alpha = e^-t, sigma^2 = 1 - e^-2t), " +
-            $"t from 2 down to {MinTime} on a geometric grid of {steps} steps; {samples} samples by Euler-Maruyama with the exact score and with " +
+            $"t from 2 down to {MinTime} on a geometric grid of {steps} steps; {samples} samples by Heun on the probability-flow ODE with the exact score and with " +
             $"Gaussian log-domain smoothing (sigma_smooth = {SmoothingScale}, {draws} fixed antithetic draws); every {recordEvery}th step recorded. " +
             $"Per recorded t, against the 1-d ridge of p_t: residual |V_perp V_perp^T g| (and over |g|), distance |x - SCMS(x)| (tolerance " +
             $"{options.Tolerance:G2} on the normalised residual, at most {options.MaxIterations} steps; converged_share those that met it), and the " +
@@ -119,6 +119,8 @@ public sealed class RidgeReachAlign : Experiment
         {
             Seed = context.Seed + 2,
             RecordEvery = recordEvery,
+            // the probability-flow ODE: a sample moves by the score alone (no injected noise), so its motion relative to the
+            // ridge is the score's doing
             Method = SamplerMethod.Heun,
             Progress = _ => advance(1),
         }, dataVariance).Trajectory;
