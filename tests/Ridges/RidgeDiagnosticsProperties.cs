@@ -221,6 +221,87 @@ public abstract class RidgeDiagnosticsProperties
         return (train, samples);
     }
 
+    /// <summary>The reference score plus <see cref="Perturbation"/>, evaluated in double and rounded once to float.</summary>
+    private static DelegateScoreModel<float> PerturbedReference32(double[] train, int dim) =>
+        new(dim, (queries, level, outputs) =>
+        {
+            var x = new double[dim];
+            for (int q = 0; q < queries.Length / dim; q++)
+            {
+                for (int k = 0; k < dim; k++) x[k] = queries[q * dim + k];
+                var s = ScoreReference.Score(train, dim, x, level);
+                for (int k = 0; k < dim; k++) outputs.Score[q * dim + k] = (float)(s[k] + Perturbation(x, k));
+            }
+        });
+
+    /// <summary>
+    /// The same float-representable data and samples in float32 and float64: residuals and error parts agree within the
+    /// float32 score's rounding. Bounds: the two scores differ by ‖Δg‖ ≤ √D (ErrorBound at u_single + at u_double); the
+    /// model's outputs by their rounding to float, u_single ‖s + P‖; so ‖Δe‖ ≤ ‖Δg‖ + u_single ‖s + P‖. Both factors are formed
+    /// in double from the same values and differ only by the float cut-off's dropped mass δ ≤ N e^{−c}
+    /// (<see cref="HessianFactor.DroppedMassBound"/>), which moves H by ≤ 4 δ (α²/σ⁴) max‖y − m‖², and by the eigensolver's
+    /// 64 (D + r) u_double (‖H‖ + 1/σ²); the top-d projector then moves by ≤ 2‖ΔH‖/gap. Each part of e moves by at most
+    /// that times ‖e‖ plus ‖Δe‖; the residual by that times ‖g‖ plus ‖Δg‖. Samples whose gap is under 10‖ΔH‖ (no clear
+    /// tangent) are skipped; at least 12 of 16 must be checked.
+    /// </summary>
+    [BackendFact]
+    public void Float32_AgreesWithFloat64_WithinTheScoresRounding()
+    {
+        var (train64, samples64) = Circle(12, 16, 9);
+        var train = train64.Select(v => (double)(float)v).ToArray();
+        var samples = samples64.Select(v => (double)(float)v).ToArray();
+        var level = new NoiseLevel(1, 0.3);
+        var exact = new EmpiricalScore<double>(new TrainingSet<double>(train, 12, 2), Backend);
+        var exact32 = new EmpiricalScore<float>(new TrainingSet<float>(train.Select(v => (float)v).ToArray(), 12, 2), Backend);
+        var frame = RidgeDiagnostics.Frame(exact, samples, level, 1, PerturbedReference(train, 2));
+        var samples32 = samples.Select(v => (float)v).ToArray();
+        var frame32 = RidgeDiagnostics.Frame(exact32, samples32, level, 1, PerturbedReference32(train, 2));
+        var factors32 = Hessian.Factor(exact32, samples32, level);
+        int checkedSamples = 0;
+        for (int q = 0; q < 16; q++)
+        {
+            var x = samples.AsSpan(q * 2, 2);
+            var (lambda, _) = DenseSpectrum(train, 2, x, level);
+            double gap = lambda[0] - lambda[1];
+            var s = ScoreReference.Score(train, 2, x, level);
+            double s0 = s[0] + Perturbation(x, 0), s1 = s[1] + Perturbation(x, 1);
+            double sp = Math.Sqrt(s0 * s0 + s1 * s1);
+            double dg = Math.Sqrt(2) * (ErrorBound.For(train, 2, x, level, ErrorBound.UnitRoundoffSingle).Score + ErrorBound.For(train, 2, x, level, U).Score);
+            double de = dg + ErrorBound.UnitRoundoffSingle * sp;
+            var m = ScoreReference.Denoiser(train, 2, x, level);
+            double spread = Enumerable.Range(0, 12).Max(i => Math.Pow(train[i * 2] - m[0], 2) + Math.Pow(train[i * 2 + 1] - m[1], 2));
+            double dh = 4 * factors32[q].DroppedMassBound * spread / (level.Variance * level.Variance)
+                + 64 * (2 + 12) * U * (lambda.Max(Math.Abs) + 1 / level.Variance);
+            if (gap <= 10 * dh) continue;
+            checkedSamples++;
+            double dp = 2 * dh / gap;
+            var a = frame.Samples[q];
+            var b = frame32.Samples[q];
+            string context = $"{Backend.Name} sample {q}: gap {gap:G3}, |dg| <= {dg:G3}, |de| <= {de:G3}, |dP| <= {dp:G3}";
+            double gNorm = Math.Sqrt(s[0] * s[0] + s[1] * s[1]);
+            Assert.True(Math.Abs(a.Residual - b.Residual) <= dp * gNorm + dg, $"residual {a.Residual:R} vs {b.Residual:R}; {context}");
+            double allowed = dp * a.ErrorNorm + de;
+            Assert.True(Math.Abs(a.ErrorNorm - b.ErrorNorm) <= de, $"|e| {a.ErrorNorm:R} vs {b.ErrorNorm:R}; {context}");
+            Assert.True(Math.Abs(a.NormalError - b.NormalError) <= allowed, $"|P_N e| {a.NormalError:R} vs {b.NormalError:R}; {context}");
+            Assert.True(Math.Abs(a.TangentialError - b.TangentialError) <= allowed, $"|P_T e| {a.TangentialError:R} vs {b.TangentialError:R}; {context}");
+        }
+        Assert.True(checkedSamples >= 12, $"only {checkedSamples} samples with a clear gap");
+    }
+
+    /// <summary>Every row is the same bit for bit on one thread as on the backend's threads.</summary>
+    [BackendFact]
+    public void ThreadCountInvariant()
+    {
+        var (train, samples) = Circle(12, 16, 4);
+        var exact = new EmpiricalScore<double>(new TrainingSet<double>(train, 12, 2), Backend);
+        var level = new NoiseLevel(1, 0.3);
+        var model = PerturbedReference(train, 2);
+        var many = RidgeDiagnostics.Frame(exact, samples, level, 1, model);
+        var one = RidgeDiagnostics.Frame(exact, samples, level, 1, model, new RidgeDiagnosticsOptions { MaxDegreeOfParallelism = 1 });
+        Assert.Equal(many.Samples, one.Samples);
+        Assert.Equal(many.Projections, one.Projections);
+    }
+
     /// <summary>The exact score as the model: every error column is exactly 0 (float64 and float32); no model: NaN and HasModel false.</summary>
     [BackendFact]
     public void ExactModel_GivesZeroError()
