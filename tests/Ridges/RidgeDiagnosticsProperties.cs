@@ -236,7 +236,8 @@ public abstract class RidgeDiagnosticsProperties
 
     /// <summary>
     /// The same float-representable data and samples in float32 and float64: residuals and error parts agree within the
-    /// float32 score's rounding. Bounds: the two scores differ by ‖Δg‖ ≤ √D (ErrorBound at u_single + at u_double); the
+    /// float32 score's rounding. Bounds: the two scores (the backends' for e; the factors' for the residual, double sums over
+    /// the same values with float's cut-off dropping more) differ by ‖Δg‖ ≤ √D (ErrorBound at u_single + at u_double); the
     /// model's outputs by their rounding to float, u_single ‖s + P‖; so ‖Δe‖ ≤ ‖Δg‖ + u_single ‖s + P‖. Both factors are formed
     /// in double from the same values and differ only by the float cut-off's dropped mass δ ≤ N e^{−c}
     /// (<see cref="HessianFactor.DroppedMassBound"/>), which moves H by ≤ 4 δ (α²/σ⁴) max‖y − m‖², and by the eigensolver's

@@ -1,5 +1,3 @@
-using MathNet.Numerics.LinearAlgebra;
-
 namespace Kernels.Numerics.Ridges;
 
 /// <summary>
@@ -12,12 +10,13 @@ namespace Kernels.Numerics.Ridges;
 /// </summary>
 public sealed class HessianFactor
 {
-    private readonly double[] _rows, _weights, _mean;
+    private readonly double[] _rows, _weights, _mean, _score;
     private readonly int[] _indices;
 
     internal HessianFactor(int dimension, NoiseLevel level, double[] rows, double[] weights, int[] indices, double[] mean,
-        bool capped, double droppedMass, double droppedMassBound)
+        double[] score, bool capped, double droppedMass, double droppedMassBound)
     {
+        _score = score;
         Dimension = dimension;
         Level = level;
         _rows = rows;
@@ -52,6 +51,12 @@ public sealed class HessianFactor
 
     /// <summary>m, the weighted mean of the kept points (the denoiser up to the dropped mass), D values.</summary>
     public ReadOnlySpan<double> Mean => _mean;
+
+    /// <summary>
+    /// g = ∇ℓ at the query from the kept points, <c>Σ w_j (α y_j − x)/σ²</c> in double (each displacement by one FMA, so
+    /// no cancellation of αm against x): the score up to the dropped mass, D values.
+    /// </summary>
+    public ReadOnlySpan<double> Score => _score;
 
     /// <summary>True when more points were within the cut-off than the rank cap allowed (the lightest were dropped).</summary>
     public bool Capped { get; }
@@ -111,9 +116,10 @@ public sealed class HessianFactor
 
     /// <summary>
     /// The k largest (<paramref name="largest"/> true) or k smallest eigenvalues of H in descending order, with unit
-    /// eigenvectors, from the r×r Gram matrix G = F Fᵀ: G u = μ u gives λ = μ − 1/σ² with v = Fᵀu/√μ. Past the numerical
-    /// rank of F the eigenvalue is exactly −1/σ² and the vectors are an orthonormal completion (Householder QR of the
-    /// span's vectors: Q's columns past the span); any orthonormal basis of that eigenspace is as good.
+    /// eigenvectors, from the smaller of two symmetric problems: the r×r Gram matrix G = F Fᵀ when r &lt; D (G u = μ u
+    /// gives λ = μ − 1/σ² with v = Fᵀu/√μ), the D×D matrix FᵀF otherwise. Past the numerical rank of F the eigenvalue is
+    /// exactly −1/σ² and the vectors are an orthonormal completion (Householder QR of the span's vectors: Q's columns past
+    /// the span); any orthonormal basis of that eigenspace is as good.
     /// </summary>
     /// <param name="k">How many, in [1, D].</param>
     /// <param name="largest">True for the top k, false for the bottom k.</param>
@@ -122,17 +128,31 @@ public sealed class HessianFactor
         int d = Dimension;
         if (k < 1 || k > d) throw new ArgumentOutOfRangeException(nameof(k), k, $"k = {k}; ask for between 1 and D = {d} eigenpairs.");
         double floor = OffSpanEigenvalue;
-        // the spectrum of G, descending; directions with μ at rounding level belong to the −1/σ² eigenspace
-        var (mu, u) = GramSpectrum();
+        // the spectrum of FᵀF (D×D when D ≤ r) or of the Gram matrix F Fᵀ (r×r), descending; directions with μ at
+        // rounding level belong to the −1/σ² eigenspace and take that value exactly
+        bool dense = d <= Rank;
+        int size = dense ? d : Rank;
+        var solver = new SymmetricEigen(dense ? CrossProduct() : Gram(), size);
+        var mu = solver.Values;
         int p = 0;
-        double tol = (mu.Length > 0 ? mu[0] : 0) * Math.Max(Rank, 1) * 64 * (1.0 / (1L << 52));
+        double tol = (mu.Length > 0 ? mu[0] : 0) * Math.Max(Math.Min(Rank, d), 1) * 64 * (1.0 / (1L << 52));
         while (p < mu.Length && mu[p] > tol) p++;
-        var spanVectors = new double[p * d];
-        for (int i = 0; i < p; i++)
+        // descending spectrum: p span pairs, then D − p copies of −1/σ²; only the span vectors asked for are formed
+        // (the completion needs all p, to be orthogonal to the span)
+        int first = largest ? 0 : d - k;
+        int completions = Math.Max(0, first + k - Math.Max(p, first));
+        int needed = completions > 0 ? p : Math.Min(p, first + k);
+        var spanVectors = new double[needed * d];
+        var u = dense ? spanVectors : new double[needed * size];
+        solver.Largest(needed, u);
+        for (int i = 0; i < needed; i++)
         {
             var v = spanVectors.AsSpan(i * d, d);
-            for (int j = 0; j < Rank; j++) AddScaled(Row(j), u[j, i], v);
-            Normalize(v);
+            if (!dense)
+            {
+                for (int j = 0; j < Rank; j++) AddScaled(Row(j), u[i * size + j], v);
+                Normalize(v);
+            }
             // Fᵀu/√μ errs by about u·μ_max/μ in direction: re-orthogonalise against the larger pairs (twice is enough)
             for (int pass = 0; pass < 2; pass++)
             {
@@ -144,11 +164,8 @@ public sealed class HessianFactor
                 Normalize(v);
             }
         }
-        // descending spectrum: p span pairs, then D − p copies of −1/σ²
-        int first = largest ? 0 : d - k;
         var values = new double[k];
         var vectors = new double[k * d];
-        int completions = 0;
         for (int i = 0; i < k; i++)
         {
             int index = first + i;
@@ -157,35 +174,40 @@ public sealed class HessianFactor
                 values[i] = mu[index] + floor;
                 spanVectors.AsSpan(index * d, d).CopyTo(vectors.AsSpan(i * d, d));
             }
-            else
-            {
-                values[i] = floor;
-                completions++;
-            }
+            else values[i] = floor;
         }
         if (completions > 0)
         {
             // the completion vectors are the last ones in either order; orthogonal to span(F) and to each other
-            int start = k - completions;
-            Complete(spanVectors, p, vectors, start, completions);
+            Complete(spanVectors, p, vectors, k - completions, completions);
         }
         return new HessianEigen(values, vectors, d);
     }
 
-    private (double[] Mu, Matrix<double> U) GramSpectrum()
+    /// <summary>G = F Fᵀ, r×r row-major.</summary>
+    private double[] Gram()
     {
         int r = Rank;
-        if (r == 0) return ([], Matrix<double>.Build.Dense(0, 0));
-        var g = new double[r, r];
+        var g = new double[r * r];
         for (int i = 0; i < r; i++)
             for (int j = 0; j <= i; j++)
-                g[i, j] = g[j, i] = Dot(Row(i), Row(j));
-        var evd = Matrix<double>.Build.DenseOfArray(g).Evd(Symmetricity.Symmetric);
-        var order = Enumerable.Range(0, r).OrderByDescending(i => evd.EigenValues[i].Real).ThenBy(i => i).ToArray();
-        var mu = order.Select(i => Math.Max(0, evd.EigenValues[i].Real)).ToArray();
-        var u = Matrix<double>.Build.Dense(r, r);
-        for (int c = 0; c < r; c++) u.SetColumn(c, evd.EigenVectors.Column(order[c]));
-        return (mu, u);
+                g[i * r + j] = g[j * r + i] = Dot(Row(i), Row(j));
+        return g;
+    }
+
+    /// <summary>FᵀF, D×D row-major (the dense Hessian plus I/σ²), for D ≤ r.</summary>
+    private double[] CrossProduct()
+    {
+        int d = Dimension;
+        var c = new double[d * d];
+        for (int j = 0; j < Rank; j++)
+        {
+            var f = Row(j);
+            for (int a = 0; a < d; a++) AddScaled(f[a..], f[a], c.AsSpan(a * d + a, d - a));
+        }
+        for (int a = 0; a < d; a++)
+            for (int b = a + 1; b < d; b++) c[b * d + a] = c[a * d + b];
+        return c;
     }
 
     /// <summary>

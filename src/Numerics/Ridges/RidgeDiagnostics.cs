@@ -8,7 +8,9 @@ namespace Kernels.Numerics.Ridges;
 /// p̂_t, frame by frame along a reverse-time trajectory, and how a model score's error e = s_model − s_exact splits into
 /// the ridge's normal and tangential directions. Per sample: the ridge residual (absolute and normalised), the distance
 /// ‖x − SCMS(x)‖ to the ridge, and ‖e‖, ‖P_N e‖, ‖P_T e‖ with P_T the projector onto the top-d eigenvectors of the Hessian
-/// at x and P_N = I − P_T. P_T is applied from its d eigenvectors (O(dD)) and P_N e formed as e − P_T e, so nothing D×D
+/// at x and P_N = I − P_T. The residual uses the Hessian factor's own score (<see cref="HessianFactor.Score"/>), as
+/// <see cref="RidgeResidual"/> does; e uses the exact model's <see cref="IScoreModel{T}.Evaluate"/> in T, the same path as
+/// the model's, so the exact score as the model has error exactly 0. P_T is applied from its d eigenvectors (O(dD)) and P_N e formed as e − P_T e, so nothing D×D
 /// is formed, and the eigenvectors come from the low-rank factor (<see cref="HessianFactor.Eigen"/>).
 /// </summary>
 public static class RidgeDiagnostics
@@ -77,29 +79,29 @@ public static class RidgeDiagnostics
 
         var projection = RidgeProjection.Project(exact, samples, level, dimension, options.ToleranceFor<T>(), options.MaxIterations,
             options.MaxRank, options.MaxDegreeOfParallelism);
-        var factors = Hessian.Factor(exact, samples, level, options.MaxRank, options.MaxDegreeOfParallelism);
-        T[] score = exact.Score(samples, level);
-        T[]? modelScore = null;
+        // e = s_model − s_exact with both scores evaluated the same way (IScoreModel.Evaluate in T), so the exact model's
+        // own error is exactly 0
+        T[]? modelScore = null, exactScore = null;
         if (model is not null)
         {
-            modelScore = new T[score.Length];
+            modelScore = new T[m * d];
             model.Evaluate(samples, level, new ScoreOutputs<T> { Score = modelScore });
+            exactScore = exact.Score(samples, level);
         }
 
         var rows = new RidgeSampleDiagnostics[m];
-        int threads = options.MaxDegreeOfParallelism == -1 ? exact.Backend.MaxDegreeOfParallelism : options.MaxDegreeOfParallelism;
-        Parallel.For(0, m, new ParallelOptions { MaxDegreeOfParallelism = threads }, q =>
+        // the residual is the factor's own score's (its kept points, in double), as in RidgeResidual; factors are consumed as built
+        Hessian.ForEach(exact, samples, level, options.MaxRank, options.MaxDegreeOfParallelism, (q, factor) =>
         {
-            var g = new double[d];
-            for (int k = 0; k < d; k++) g[k] = double.CreateChecked(score[q * d + k]);
+            var g = factor.Score;
             // one eigen-solve serves the residual (top d + 1 pairs) and the error's split (top d of them)
-            var eig = factors[q].Eigen(dimension + 1, largest: true);
+            var eig = factor.Eigen(dimension + 1, largest: true);
             var point = RidgeResidual.Decompose(eig, g, dimension).Point;
             double norm = double.NaN, normal = double.NaN, tangential = double.NaN;
             if (modelScore is not null)
             {
                 var e = new double[d];
-                for (int k = 0; k < d; k++) e[k] = double.CreateChecked(modelScore[q * d + k]) - g[k];
+                for (int k = 0; k < d; k++) e[k] = double.CreateChecked(modelScore[q * d + k]) - double.CreateChecked(exactScore![q * d + k]);
                 (normal, tangential) = Split(eig, e, dimension);
                 norm = Math.Sqrt(HessianFactor.Dot(e, e));
             }

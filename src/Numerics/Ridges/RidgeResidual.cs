@@ -14,15 +14,16 @@ public sealed record RidgePoint(double Residual, double NormalizedResidual, doub
 
 /// <summary>
 /// The ridge residual ‖V_⊥V_⊥ᵀ g‖ of the empirical log-density at each query, from its Hessian factor
-/// (<see cref="Hessian.Factor{T}"/>) and its score (<see cref="EmpiricalScore{T}.Score(ReadOnlySpan{T}, NoiseLevel)"/>).
+/// (<see cref="Hessian.Factor{T}"/>) and the score of the same kept points (<see cref="HessianFactor.Score"/>).
 /// </summary>
 public static class RidgeResidual
 {
     /// <summary>
     /// For each query: the top d + 1 eigenpairs of H, the residual ‖g − V_d V_dᵀ g‖ (V_d the top-d eigenvectors; removing
     /// the top-d projection of g leaves V_⊥V_⊥ᵀ g), the residual relative to ‖g‖, the eigen-gap λ_d − λ_{d+1} and whether
-    /// λ_{d+1} &lt; 0. The score comes from the model's backend in its working type and is widened to double; the
-    /// projection is formed in double. A zero gap is reported, not refused.
+    /// λ_{d+1} &lt; 0. The score is the factor's own (<see cref="HessianFactor.Score"/>, in double), and the projection is
+    /// formed in double; factors are consumed as they are built, so memory does not grow with M. A zero gap is reported,
+    /// not refused.
     /// </summary>
     /// <param name="model">The empirical score (its training set and backend).</param>
     /// <param name="queries">M×D row-major queries, all finite.</param>
@@ -36,16 +37,9 @@ public static class RidgeResidual
         ArgumentNullException.ThrowIfNull(model);
         int d = model.Dimension;
         RequireDimension(dimension, d);
-        var factors = Hessian.Factor(model, queries, level, maxRank, maxDegreeOfParallelism);
-        T[] score = model.Score(queries, level);
-        var result = new RidgePoint[factors.Length];
-        int threads = maxDegreeOfParallelism == -1 ? model.Backend.MaxDegreeOfParallelism : maxDegreeOfParallelism;
-        Parallel.For(0, factors.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, q =>
-        {
-            var g = new double[d];
-            for (int k = 0; k < d; k++) g[k] = double.CreateChecked(score[q * d + k]);
-            result[q] = At(factors[q], g, dimension);
-        });
+        var result = new RidgePoint[Guard.RowCount(queries, d, nameof(queries))];
+        Hessian.ForEach(model, queries, level, maxRank, maxDegreeOfParallelism,
+            (q, factor) => result[q] = Decompose(factor, factor.Score, dimension).Point);
         return result;
     }
 
