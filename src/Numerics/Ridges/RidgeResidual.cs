@@ -36,15 +36,21 @@ public static class RidgeResidual
     {
         ArgumentNullException.ThrowIfNull(model);
         int d = model.Dimension;
+        RequireDimension(dimension, d);
+        var result = new RidgePoint[Guard.RowCount(queries, d, nameof(queries))];
+        Hessian.ForEach(model, queries, level, maxRank, maxDegreeOfParallelism,
+            (q, factor) => result[q] = Decompose(factor, factor.Score, dimension).Point);
+        return result;
+    }
+
+    /// <summary>Throws unless 1 ≤ <paramref name="dimension"/> &lt; D, naming the parameter <c>dimension</c>.</summary>
+    internal static void RequireDimension(int dimension, int d)
+    {
         if (dimension < 1 || dimension >= d)
             throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
                 d < 2
                     ? $"dimension = {dimension}; a ridge needs 1 <= dimension < D, and D = {d} leaves no such dimension."
                     : $"dimension = {dimension}; the ridge dimension must satisfy 1 <= dimension < D = {d} (1 to {d - 1}).");
-        var result = new RidgePoint[Guard.RowCount(queries, d, nameof(queries))];
-        Hessian.ForEach(model, queries, level, maxRank, maxDegreeOfParallelism,
-            (q, factor) => result[q] = Decompose(factor, factor.Score, dimension).Point);
-        return result;
     }
 
     /// <summary>One query's point from its factor and its score <paramref name="g"/> (length D, in double).</summary>
@@ -73,13 +79,24 @@ public static class RidgeResidual
         var pool = System.Buffers.ArrayPool<double>.Shared;
         double[] vectors = pool.Rent((dimension + 1) * d);
         factor.EigenInto(dimension + 1, largest: true, values, vectors);
+        var result = Decompose(values, vectors.AsSpan(0, (dimension + 1) * d), d, g, dimension);
+        pool.Return(vectors);
+        return result;
+    }
+
+    /// <summary>As <see cref="Decompose(HessianFactor, ReadOnlySpan{double}, int)"/> from the top d + 1 eigenpairs already at hand.</summary>
+    internal static (double[] Normal, RidgePoint Point) Decompose(HessianEigen eig, ReadOnlySpan<double> g, int dimension) =>
+        Decompose([.. eig.Values], eig.Vectors, eig.Dimension, g, dimension);
+
+    private static (double[] Normal, RidgePoint Point) Decompose(ReadOnlySpan<double> values, ReadOnlySpan<double> vectors, int d,
+        ReadOnlySpan<double> g, int dimension)
+    {
         var normal = g.ToArray();
         for (int i = 0; i < dimension; i++)
         {
-            var v = vectors.AsSpan(i * d, d);
+            var v = vectors.Slice(i * d, d);
             HessianFactor.AddScaled(v, -HessianFactor.Dot(v, g), normal);
         }
-        pool.Return(vectors);
         double r = Math.Sqrt(HessianFactor.Dot(normal, normal));
         double normG = Math.Sqrt(HessianFactor.Dot(g, g));
         double normalized = normG > 0 ? r / normG : 0;
