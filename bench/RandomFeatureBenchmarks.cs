@@ -6,7 +6,7 @@ namespace Kernels.Bench;
 
 /// <summary>
 /// The random-feature fit's hot loop, the symmetric rank-k update U += GᵀG (<c>SymmetricRankUpdate</c>), over 32 blocks of
-/// 128 packed float32 feature rows at P = 2000 (a non-multiple of the 16-lane vector) on one thread and on all cores, and
+/// 256 packed float32 feature rows at P = 2000 (a non-multiple of the 16-lane vector) on one thread and on all cores, and
 /// the whole accumulation of U and V for a small fit (N = 4 points in 2-D, m_z = 32, L = 33: 4224 rows, features and V
 /// included). Flops count the syrk as R·P·(P+1) (one FMA per entry of the upper triangle and row). Set the GFLOP/s column
 /// against <see cref="FmaCeiling"/> in the same run, and against NumPy's blocked <c>X.T @ X</c> on OpenBLAS with
@@ -14,7 +14,7 @@ namespace Kernels.Bench;
 /// </summary>
 public class RandomFeatureBenchmarks : ICountsFlops
 {
-    private const int P = 2000, Blocks = 32, Rows = RandomFeatureTrainer.BlockRows;
+    private const int P = 2000, Blocks = 16, Rows = RandomFeatureTrainer.BlockRows;
 
     [Params(1, 2)]
     public int Threads { get; set; } = 1;
@@ -34,7 +34,7 @@ public class RandomFeatureBenchmarks : ICountsFlops
     {
         int w = FeaturePanels<float>.Width;
         _panelCount = (P + w - 1) / w;
-        _panels = new float[(_panelCount + 1) * Rows * w];
+        _panels = new float[(_panelCount + SymmetricRankUpdate<float>.TilePanels - 1) * Rows * w];
         var rng = new Random(1);
         for (int q = 0; q < _panelCount; q++)
             for (int r = 0; r < Rows; r++)
@@ -45,7 +45,7 @@ public class RandomFeatureBenchmarks : ICountsFlops
         _features = RandomFeatures.Draw(2, P, 128, NoiseSchedule.OrnsteinUhlenbeck, 10, 1);
     }
 
-    [Benchmark(Description = "syrk U += G^T G, P=2000, 32 blocks of 128 rows")]
+    [Benchmark(Description = "syrk U += G^T G, P=2000, 16 blocks of 256 rows")]
     public double Syrk()
     {
         for (int b = 0; b < Blocks; b++)

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """The NumPy peer of RandomFeatureBenchmarks (bench/RandomFeatureBenchmarks.cs): what a user would write for the random-feature
-fit's accumulation, float32 features in blocks of 128 rows and `X.T @ X` on OpenBLAS (NumPy calls syrk for it), each block's
+fit's accumulation, float32 features in blocks of 256 rows and `X.T @ X` on OpenBLAS (NumPy calls syrk for it), each block's
 product added into a float64 U, at P = 2000.
 
-  syrk        32 blocks of 128 random rows: U += X.T @ X  (flops R*P*(P+1), as the C# benchmark counts them)
+  syrk        16 blocks of 256 random rows: U += X.T @ X  (flops R*P*(P+1), as the C# benchmark counts them)
   accumulate  the fit's U and V for N = 4 points in 2-D, m_z = 32, L = 33 (4224 rows): features relu(X W_x^T + c(t)) per block,
               scaled by sqrt(c_rho), U += F.T @ F, V += Y.T @ F
 
@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-P, ROWS, BLOCKS = 2000, 128, 32
+P, ROWS, BLOCKS = 2000, 256, 16
 
 
 def best(fn, repeat):

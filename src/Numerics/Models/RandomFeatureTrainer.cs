@@ -12,7 +12,7 @@ namespace Kernels.Numerics.Models;
 public static class RandomFeatureTrainer
 {
     /// <summary>Feature rows per block: the packed block (P·R values) stays in the second-level cache for P in the thousands.</summary>
-    internal const int BlockRows = 128;
+    internal const int BlockRows = 256;
 
     /// <summary>
     /// Accumulates U and V over the N·m_z·L draws of <paramref name="options"/> in blocks of <see cref="BlockRows"/> rows
@@ -53,7 +53,7 @@ public static class RandomFeatureTrainer
         var u = new double[(long)p * p];
         var v = new double[(long)d * p];
         double c = 0;
-        var g = new T[(long)(q + 1) * block * w]; // one zero panel past the last: the partner of an odd last panel
+        var g = new T[(long)(q + SymmetricRankUpdate<T>.TilePanels - 1) * block * w]; // zero panels past the last: partners in the last tile
         var inputs = new T[block * d];
         var scales = new T[block];
         var targets = new T[block * d];

@@ -11,11 +11,11 @@ namespace Kernels.Numerics.Models;
 /// rather than a BLAS: the rows are produced block by block in this very layout (a BLAS would repack them), the block
 /// sum is widened into a double U after every block (a float32 BLAS would keep the sum in float32), and the kernel is
 /// the same on every machine .NET runs on.
-/// <para>Micro-tile: 8 features i (broadcast from their panel) × 2 panels of features j (two vectors), sixteen vector
-/// accumulators in registers across the block's R rows: per row 2 vector loads and 8 broadcasts feed 16 FMAs. Only
+/// <para>Micro-tile: 8 features i (broadcast from their panel) × 3 panels of features j (three vectors), 24 vector
+/// accumulators in registers across the block's R rows: per row 3 vector loads and 8 broadcasts feed 24 FMAs. Only
 /// tiles that reach the upper triangle are computed; <see cref="Mirror"/> copies it down once at the end. Tiles are
-/// shared among threads by rows of U, and every entry sums its blocks in block order, so the result is the same bit for
-/// bit on any number of threads.</para>
+/// shared among threads by column groups of U, and every entry sums its blocks in block order, so the result is the same
+/// bit for bit on any number of threads.</para>
 /// </summary>
 internal static unsafe class SymmetricRankUpdate<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -24,27 +24,38 @@ internal static unsafe class SymmetricRankUpdate<T> where T : unmanaged, IFloati
 
     private static int W => Vector512<T>.Count;
 
+    /// <summary>Panels of features j per micro-tile.</summary>
+    public const int TilePanels = 3;
+
     /// <summary>
     /// U[i, j] += Σ_{r &lt; rows} G[r, i] G[r, j] for every i ≤ j &lt; p (and some i &gt; j beside the diagonal, which
-    /// <see cref="Mirror"/> overwrites). <paramref name="g"/> holds Q + 1 panels of <paramref name="rowStride"/> rows, the last
-    /// all zero (the partner of an odd last panel).
+    /// <see cref="Mirror"/> overwrites). <paramref name="g"/> holds Q + <see cref="TilePanels"/> − 1 panels of
+    /// <paramref name="rowStride"/> rows, the extra ones all zero (partners of the last panels). Threads take column groups
+    /// of <see cref="TilePanels"/> panels: a group's panels (3·R·W values) stay in the first-level cache while the 8-feature
+    /// row tiles above the diagonal stream past them.
     /// </summary>
     public static void Update(ReadOnlySpan<T> g, int panels, int rows, int rowStride, int p, double[] u, int maxDegreeOfParallelism)
     {
-        int tiles = (p + TileRows - 1) / TileRows;
+        int groups = (panels + TilePanels - 1) / TilePanels;
         fixed (T* gp = g)
         fixed (double* up = u)
         {
             T* gBase = gp;
             double* uBase = up;
-            // the first tiles of U carry the most j-work: hand tiles out one by one so both threads stay busy
-            Parallel.For(0, tiles, new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism }, tile =>
+            // the last groups carry the most row tiles: hand groups out one by one, last first, so both threads stay busy
+            Parallel.For(0, groups, new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism }, index =>
             {
-                int i0 = tile * TileRows, w = W;
-                int qa = i0 / w, laneOffset = i0 % w;
-                T* a = gBase + (long)qa * rowStride * w + laneOffset;
-                for (int qb = qa; qb < panels; qb += 2)
-                    Tile(a, gBase + (long)qb * rowStride * w, gBase + (long)(qb + 1) * rowStride * w, rows, uBase, p, i0, qb * w);
+                int group = groups - 1 - index, w = W;
+                int q0 = group * TilePanels, j0 = q0 * w, jEnd = Math.Min(p, j0 + TilePanels * w);
+                long panelStride = (long)rowStride * w;
+                T* b = gBase + q0 * panelStride;
+                T* sums = stackalloc T[TileRows * TilePanels * Vector512<T>.Count];
+                for (int i0 = 0; i0 < jEnd; i0 += TileRows)
+                {
+                    T* a = gBase + (i0 / w) * panelStride + i0 % w;
+                    Tile(a, b, b + panelStride, b + 2 * panelStride, rows, sums);
+                    AddUpper(sums, uBase, p, i0, j0);
+                }
             });
         }
     }
@@ -57,41 +68,56 @@ internal static unsafe class SymmetricRankUpdate<T> where T : unmanaged, IFloati
                 u[(long)j * p + i] = u[(long)i * p + j];
     }
 
+    /// <summary>The micro-kernel: the 8×3W tile's sums over the rows into <paramref name="sums"/> (row-major, 3W per row). It
+    /// holds nothing but the loop and the final stores, so the JIT keeps the 24 accumulators in registers (a stackalloc or
+    /// the widening loop in the same method made it spill every accumulator after every FMA).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile(T* a, T* b0, T* b1, int rows, double* u, int p, int i0, int j0)
+    private static void Tile(T* a, T* b0, T* b1, T* b2, int rows, T* sums)
     {
         int w = W;
-        Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default,
-            c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        Vector512<T> c00 = default, c01 = default, c02 = default, c10 = default, c11 = default, c12 = default,
+            c20 = default, c21 = default, c22 = default, c30 = default, c31 = default, c32 = default,
+            c40 = default, c41 = default, c42 = default, c50 = default, c51 = default, c52 = default,
+            c60 = default, c61 = default, c62 = default, c70 = default, c71 = default, c72 = default;
         for (int r = 0; r < rows; r++)
         {
             T* ar = a + (long)r * w;
-            var x = Vector512.Load(b0 + (long)r * w);
-            var y = Vector512.Load(b1 + (long)r * w);
+            long at = (long)r * w;
+            var x = Vector512.Load(b0 + at);
+            var y = Vector512.Load(b1 + at);
+            var z = Vector512.Load(b2 + at);
             var s = Vector512.Create(ar[0]);
-            c00 = Simd<T>.Fma(s, x, c00); c01 = Simd<T>.Fma(s, y, c01);
+            c00 = Simd<T>.Fma(s, x, c00); c01 = Simd<T>.Fma(s, y, c01); c02 = Simd<T>.Fma(s, z, c02);
             s = Vector512.Create(ar[1]);
-            c10 = Simd<T>.Fma(s, x, c10); c11 = Simd<T>.Fma(s, y, c11);
+            c10 = Simd<T>.Fma(s, x, c10); c11 = Simd<T>.Fma(s, y, c11); c12 = Simd<T>.Fma(s, z, c12);
             s = Vector512.Create(ar[2]);
-            c20 = Simd<T>.Fma(s, x, c20); c21 = Simd<T>.Fma(s, y, c21);
+            c20 = Simd<T>.Fma(s, x, c20); c21 = Simd<T>.Fma(s, y, c21); c22 = Simd<T>.Fma(s, z, c22);
             s = Vector512.Create(ar[3]);
-            c30 = Simd<T>.Fma(s, x, c30); c31 = Simd<T>.Fma(s, y, c31);
+            c30 = Simd<T>.Fma(s, x, c30); c31 = Simd<T>.Fma(s, y, c31); c32 = Simd<T>.Fma(s, z, c32);
             s = Vector512.Create(ar[4]);
-            c40 = Simd<T>.Fma(s, x, c40); c41 = Simd<T>.Fma(s, y, c41);
+            c40 = Simd<T>.Fma(s, x, c40); c41 = Simd<T>.Fma(s, y, c41); c42 = Simd<T>.Fma(s, z, c42);
             s = Vector512.Create(ar[5]);
-            c50 = Simd<T>.Fma(s, x, c50); c51 = Simd<T>.Fma(s, y, c51);
+            c50 = Simd<T>.Fma(s, x, c50); c51 = Simd<T>.Fma(s, y, c51); c52 = Simd<T>.Fma(s, z, c52);
             s = Vector512.Create(ar[6]);
-            c60 = Simd<T>.Fma(s, x, c60); c61 = Simd<T>.Fma(s, y, c61);
+            c60 = Simd<T>.Fma(s, x, c60); c61 = Simd<T>.Fma(s, y, c61); c62 = Simd<T>.Fma(s, z, c62);
             s = Vector512.Create(ar[7]);
-            c70 = Simd<T>.Fma(s, x, c70); c71 = Simd<T>.Fma(s, y, c71);
+            c70 = Simd<T>.Fma(s, x, c70); c71 = Simd<T>.Fma(s, y, c71); c72 = Simd<T>.Fma(s, z, c72);
         }
-        // the block's sums leave T here: U is double, so rounding in T spans one block of rows, never the whole fit
-        T* sums = stackalloc T[TileRows * 2 * Vector512<T>.Count];
-        int n = 2 * w;
-        c00.Store(sums); c01.Store(sums + w); c10.Store(sums + n); c11.Store(sums + n + w);
-        c20.Store(sums + 2 * n); c21.Store(sums + 2 * n + w); c30.Store(sums + 3 * n); c31.Store(sums + 3 * n + w);
-        c40.Store(sums + 4 * n); c41.Store(sums + 4 * n + w); c50.Store(sums + 5 * n); c51.Store(sums + 5 * n + w);
-        c60.Store(sums + 6 * n); c61.Store(sums + 6 * n + w); c70.Store(sums + 7 * n); c71.Store(sums + 7 * n + w);
+        int n = TilePanels * w;
+        c00.Store(sums); c01.Store(sums + w); c02.Store(sums + 2 * w);
+        c10.Store(sums + n); c11.Store(sums + n + w); c12.Store(sums + n + 2 * w);
+        c20.Store(sums + 2 * n); c21.Store(sums + 2 * n + w); c22.Store(sums + 2 * n + 2 * w);
+        c30.Store(sums + 3 * n); c31.Store(sums + 3 * n + w); c32.Store(sums + 3 * n + 2 * w);
+        c40.Store(sums + 4 * n); c41.Store(sums + 4 * n + w); c42.Store(sums + 4 * n + 2 * w);
+        c50.Store(sums + 5 * n); c51.Store(sums + 5 * n + w); c52.Store(sums + 5 * n + 2 * w);
+        c60.Store(sums + 6 * n); c61.Store(sums + 6 * n + w); c62.Store(sums + 6 * n + 2 * w);
+        c70.Store(sums + 7 * n); c71.Store(sums + 7 * n + w); c72.Store(sums + 7 * n + 2 * w);
+    }
+
+    /// <summary>The tile's sums into double U, upper triangle only: rounding in T spans one block of rows, never the whole fit.</summary>
+    private static void AddUpper(T* sums, double* u, int p, int i0, int j0)
+    {
+        int n = TilePanels * W;
         int jEnd = Math.Min(j0 + n, p);
         for (int ii = 0; ii < TileRows && i0 + ii < p; ii++)
         {
