@@ -6,12 +6,26 @@ namespace Kernels.Numerics.Models;
 /// <summary>
 /// The eigen-decomposition of a dense symmetric float64 matrix: LAPACK's divide-and-conquer <c>dsyevd</c> from the system's
 /// <c>liblapack.so.3</c> (OpenBLAS's or the reference one, Debian's packages) where it loads, which takes P = 2000 in about
-/// a second; otherwise MathNet.Numerics' managed decomposition (the same answer, an order of magnitude slower at that size).
+/// two seconds on one thread; otherwise MathNet.Numerics' managed decomposition (the same answer, an order of magnitude
+/// slower at that size). Both are well-kept libraries; the P×P matrix is small dense float64 algebra done once per fit.
 /// </summary>
 internal static unsafe class SymmetricEigen
 {
-    private static readonly Lazy<nint> Lapack = new(() =>
-        NativeLibrary.TryLoad("liblapack.so.3", out nint handle) && NativeLibrary.TryGetExport(handle, "dsyevd_", out nint f) ? f : 0);
+    private static readonly Lazy<nint> Lapack = new(Load);
+
+    /// <summary>
+    /// dsyevd_ from liblapack.so.3, or 0. Where that is OpenBLAS's, its OpenMP threads are set to one: threaded, the
+    /// decomposition took 18–24 s instead of 2 s at P = 2000 on a busy two-core machine (the threads spin against the
+    /// other load), and one thread makes its bits independent of the machine's core count.
+    /// </summary>
+    private static unsafe nint Load()
+    {
+        if (!NativeLibrary.TryLoad("liblapack.so.3", out nint handle) || !NativeLibrary.TryGetExport(handle, "dsyevd_", out nint f))
+            return 0;
+        if (NativeLibrary.TryLoad("libopenblas.so.0", out nint openblas) && NativeLibrary.TryGetExport(openblas, "openblas_set_num_threads", out nint set))
+            ((delegate* unmanaged<int, void>)set)(1);
+        return f;
+    }
 
     /// <summary>Which implementation <see cref="Decompose"/> uses here.</summary>
     public static string Implementation => Lapack.Value != 0 ? "LAPACK dsyevd (liblapack.so.3)" : "MathNet.Numerics (managed)";
