@@ -9,24 +9,12 @@ namespace Kernels.Numerics.Reference;
 public static class RandomFeatureReference
 {
     /// <summary>The preactivations z = W_x x + W_t φ(t) + b (P values) at one input.</summary>
-    public static double[] Preactivations(RandomFeatures features, ReadOnlySpan<double> x, double t)
-    {
-        int p = features.Count, d = features.Dimension, e = features.EmbeddingLength;
-        var phi = new double[e];
-        features.Embedding(t, phi);
-        var z = new double[p];
-        for (int j = 0; j < p; j++)
-        {
-            double sum = features.Bias[j];
-            for (int k = 0; k < d; k++) sum += features.Spatial[j * d + k] * x[k];
-            for (int k = 0; k < e; k++) sum += features.Temporal[j * e + k] * phi[k];
-            z[j] = sum;
-        }
-        return z;
-    }
+    public static double[] Preactivations(RandomFeatures features, ReadOnlySpan<double> x, double t) => Sums(features, x, t, v => v);
 
     /// <summary>Σ|terms| of each preactivation (P values): the scale of its rounding error, γ_n times it.</summary>
-    public static double[] PreactivationMagnitudes(RandomFeatures features, ReadOnlySpan<double> x, double t)
+    public static double[] PreactivationMagnitudes(RandomFeatures features, ReadOnlySpan<double> x, double t) => Sums(features, x, t, Math.Abs);
+
+    private static double[] Sums(RandomFeatures features, ReadOnlySpan<double> x, double t, Func<double, double> term)
     {
         int p = features.Count, d = features.Dimension, e = features.EmbeddingLength;
         var phi = new double[e];
@@ -34,9 +22,9 @@ public static class RandomFeatureReference
         var z = new double[p];
         for (int j = 0; j < p; j++)
         {
-            double sum = Math.Abs(features.Bias[j]);
-            for (int k = 0; k < d; k++) sum += Math.Abs(features.Spatial[j * d + k] * x[k]);
-            for (int k = 0; k < e; k++) sum += Math.Abs(features.Temporal[j * e + k] * phi[k]);
+            double sum = term(features.Bias[j]);
+            for (int k = 0; k < d; k++) sum += term(features.Spatial[j * d + k] * x[k]);
+            for (int k = 0; k < e; k++) sum += term(features.Temporal[j * e + k] * phi[k]);
             z[j] = sum;
         }
         return z;
