@@ -12,8 +12,11 @@ namespace Kernels.Bench;
 /// against <see cref="FmaCeiling"/> in the same run, and against NumPy's blocked <c>X.T @ X</c> on OpenBLAS with
 /// <c>bench/rf-syrk-numpy.py</c> run right after (README, Performance).
 /// </summary>
+[MinColumn]
 public class RandomFeatureBenchmarks : ICountsFlops
 {
+    private const long CeilingIterations = 5_000_000;
+
     private const int P = 2000, Blocks = 16, Rows = RandomFeatureTrainer.BlockRows;
 
     [Params(1, 2)]
@@ -25,9 +28,23 @@ public class RandomFeatureBenchmarks : ICountsFlops
     private TrainingSet<float> _train = null!;
     private RandomFeatures _features = null!;
 
-    public double Flops(string method) => method == nameof(Syrk)
-        ? (double)Blocks * Rows * P * (P + 1)
-        : (double)4 * 32 * 33 * P * (P + 1);
+    public double Flops(string method) => method switch
+    {
+        nameof(Syrk) => (double)Blocks * Rows * P * (P + 1),
+        nameof(Ceiling) => (double)CeilingIterations * 12 * Kernels.Numerics.Diagnostics.FmaCeiling.Width * 2 * Threads,
+        _ => (double)4 * 32 * 33 * P * (P + 1),
+    };
+
+    /// <summary>The FMA ceiling on the same threads, in this class so that its Min column sits beside the kernels' (on a busy
+    /// host the fastest of many iterations is the one with the cores free, for the ceiling and the kernels alike).</summary>
+    [Benchmark(Description = "FMA ceiling on the same threads")]
+    public float Ceiling()
+    {
+        var sums = new float[Threads];
+        Parallel.For(0, Threads, new ParallelOptions { MaxDegreeOfParallelism = Threads },
+            i => sums[i] = Kernels.Numerics.Diagnostics.FmaCeiling.Chains(i + 1, CeilingIterations));
+        return sums.Sum();
+    }
 
     [GlobalSetup]
     public void Setup()
