@@ -54,6 +54,7 @@ internal sealed unsafe class FeaturePanels<T> where T : unmanaged, IFloatingPoin
     /// panel): z = W_x x_r + c_r, with <paramref name="offsets"/>(r) the row's c(t) (Q·W values). Four rows at a time share
     /// each load of W_x.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void Preactivate(ReadOnlySpan<T> inputs, int r0, int r1, Func<int, T[]> offsets, Span<T> g, int rowStride)
     {
         int d = Features.Dimension, w = Width;

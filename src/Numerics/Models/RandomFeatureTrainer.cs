@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using Kernels.Numerics.Cpu;
 
@@ -112,25 +113,30 @@ public static class RandomFeatureTrainer
     private static unsafe void AccumulateTargets<T>(T[] g, T[] targets, int rows, int d, int q, int w, int block, double[] v, int p,
         ParallelOptions options) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Parallel.For(0, q, options, panel =>
+        Parallel.For(0, q, options, panel => AccumulatePanel(g, targets, rows, d, w, block, v, p, panel));
+    }
+
+    // Tiered compilation would run a fit's first blocks (most of a small fit) in unoptimised code: the hot loops opt out
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void AccumulatePanel<T>(T[] g, T[] targets, int rows, int d, int w, int block, double[] v, int p, int panel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Span<T> sums = stackalloc T[Vector512<T>.Count];
+        fixed (T* gp = g)
+        fixed (T* tp = targets)
         {
-            Span<T> sums = stackalloc T[Vector512<T>.Count];
-            fixed (T* gp = g)
-            fixed (T* tp = targets)
+            T* gq = gp + (long)panel * block * w;
+            for (int k = 0; k < d; k++)
             {
-                T* gq = gp + (long)panel * block * w;
-                for (int k = 0; k < d; k++)
-                {
-                    var acc = Vector512<T>.Zero;
-                    for (int r = 0; r < rows; r++)
-                        acc = Simd<T>.Fma(Vector512.Create(tp[r * d + k]), Vector512.Load(gq + (long)r * w), acc);
-                    acc.CopyTo(sums);
-                    int count = Math.Min(w, p - panel * w);
-                    for (int lane = 0; lane < count; lane++)
-                        v[(long)k * p + panel * w + lane] += double.CreateTruncating(sums[lane]);
-                }
+                var acc = Vector512<T>.Zero;
+                for (int r = 0; r < rows; r++)
+                    acc = Simd<T>.Fma(Vector512.Create(tp[r * d + k]), Vector512.Load(gq + (long)r * w), acc);
+                acc.CopyTo(sums);
+                int count = Math.Min(w, p - panel * w);
+                for (int lane = 0; lane < count; lane++)
+                    v[(long)k * p + panel * w + lane] += double.CreateTruncating(sums[lane]);
             }
-        });
+        }
     }
 }
 
