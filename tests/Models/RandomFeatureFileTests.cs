@@ -120,25 +120,22 @@ public sealed class RandomFeatureFileTests : IDisposable
         File.Copy(path, missing);
         using (var zip = ZipFile.Open(missing, ZipArchiveMode.Update)) zip.GetEntry("tau.npy")!.Delete();
         Assert.Contains("no entry 'tau'", Assert.Throws<FormatException>(() => RandomFeatureFile.Read(missing)).Message);
-        // a float32 a
-        string single = Path.Combine(_dir, "single.npz");
-        File.Copy(path, single);
-        using (var zip = ZipFile.Open(single, ZipArchiveMode.Update))
-        {
-            zip.GetEntry("a.npy")!.Delete();
-            using var s = zip.CreateEntry("a.npy").Open();
-            Npy.Write(s, new float[3 * 21], 3, 21);
-        }
+        // a float32 a; an a of the wrong shape (another D)
+        string single = WithEntry(path, "single.npz", "a", s => Npy.Write(s, new float[3 * 21], 3, 21));
         Assert.Contains("entry 'a'", Assert.Throws<FormatException>(() => RandomFeatureFile.Read(single)).Message);
-        // a of the wrong shape (another D)
-        string shape = Path.Combine(_dir, "shape.npz");
-        File.Copy(path, shape);
-        using (var zip = ZipFile.Open(shape, ZipArchiveMode.Update))
-        {
-            zip.GetEntry("a.npy")!.Delete();
-            using var s = zip.CreateEntry("a.npy").Open();
-            Npy.Write(s, new double[2 * 21], 2, 21);
-        }
+        string shape = WithEntry(path, "shape.npz", "a", s => Npy.Write(s, new double[2 * 21], 2, 21));
         Assert.Contains("D×P", Assert.Throws<FormatException>(() => RandomFeatureFile.Read(shape)).Message);
+    }
+
+    /// <summary>A copy of <paramref name="path"/> named <paramref name="name"/> whose entry <paramref name="entry"/> is rewritten.</summary>
+    private string WithEntry(string path, string name, string entry, Action<Stream> write)
+    {
+        string copy = Path.Combine(_dir, name);
+        File.Copy(path, copy);
+        using var zip = ZipFile.Open(copy, ZipArchiveMode.Update);
+        zip.GetEntry(entry + ".npy")!.Delete();
+        using var stream = zip.CreateEntry(entry + ".npy").Open();
+        write(stream);
+        return copy;
     }
 }
