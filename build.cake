@@ -11,6 +11,10 @@
 //   Native – the C ABI in artifacts/native (--native-out=DIR): src/Native published with NativeAOT twice, as
 //            libkernels-x86-64-v3.so (AVX2) and libkernels-x86-64-v4.so (AVX-512), the dispatcher libkernels.so that
 //            loads the one the CPU runs (gcc, native/src/dispatch.c), kernels.h, and the C example built and run there
+//   Python – the wheel of the Python package (python/) into artifacts/packages, with the Native target's libraries
+//            inside (built offline with Debian's python3-setuptools and python3-wheel: --python=/usr/bin/python3)
+//   Pack   – everything a user installs, into artifacts/packages: the NuGet packages Kernels.Numerics and
+//            Kernels.Interop (with symbol packages), the .NET tool Kernels.Cli (command `kernels`) and the Python wheel
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
 var filter = Argument("filter", "*");
@@ -19,6 +23,8 @@ var outDir = Argument("out", "");
 var nativeOut = Argument("native-out", "artifacts/native");
 var updateBaseline = Argument("update-baseline", false);
 var threshold = Argument("threshold", "");
+var python = Argument("python", "/usr/bin/python3");
+var packagesOut = "artifacts/packages";
 
 Task("Clean").Does(() =>
 {
@@ -91,6 +97,35 @@ Task("Native").Does(() =>
     Gcc("-std=c11 -Wall -Wextra -Werror -O2 native/examples/score.c -I native/include -L " + nativeOut + " -lkernels -Wl,-rpath,$ORIGIN -lm -o", example);
     if (StartProcess(example) != 0) throw new Exception("The C example failed.");
     Information($"C ABI in {nativeOut}: libkernels.so (+ libkernels-x86-64-v3.so, libkernels-x86-64-v4.so), kernels.h, example score");
+});
+
+Task("Python").IsDependentOn("Native").Does(() =>
+{
+    // Built from a copy of python/ with the libraries dropped in, so the source tree stays as committed.
+    var staging = "./artifacts/obj/python";
+    CleanDirectory(staging);
+    CopyDirectory("./python", staging);
+    DeleteDirectories(GetDirectories(staging + "/**/__pycache__"), new DeleteDirectorySettings { Recursive = true, Force = true });
+    EnsureDirectoryExists(staging + "/kernels/_native");
+    CopyFiles(nativeOut + "/libkernels*.so", staging + "/kernels/_native");
+    EnsureDirectoryExists(packagesOut);
+    DeleteFiles(packagesOut + "/kernels-*.whl");
+    int code = StartProcess(python, new ProcessSettings
+    {
+        Arguments = new ProcessArgumentBuilder().Append("-m pip wheel --no-deps --no-index --no-build-isolation --quiet")
+            .Append("--wheel-dir").AppendQuoted(MakeAbsolute(Directory(packagesOut)).FullPath).AppendQuoted(MakeAbsolute(Directory(staging)).FullPath),
+    });
+    if (code != 0)
+        throw new Exception($"{python} -m pip wheel failed (exit code {code}): it needs Debian's python3-pip, python3-setuptools and python3-wheel.");
+    Information($"Python wheel in {packagesOut}: " + string.Join(", ", GetFiles(packagesOut + "/kernels-*.whl").Select(f => f.GetFilename().FullPath)));
+});
+
+Task("Pack").IsDependentOn("Build").IsDependentOn("Python").Does(() =>
+{
+    EnsureDirectoryExists(packagesOut);
+    foreach (var project in new[] { "./src/Numerics/Kernels.Numerics.csproj", "./src/Interop/Kernels.Interop.csproj", "./src/Cli/Kernels.Cli.csproj" })
+        DotNetPack(project, new DotNetPackSettings { Configuration = configuration, NoBuild = true, OutputDirectory = packagesOut });
+    Information($"Packages in {packagesOut}: " + string.Join(", ", GetFiles(packagesOut + "/*").Select(f => f.GetFilename().FullPath)));
 });
 
 void Gcc(string arguments, string output)

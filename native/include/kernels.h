@@ -225,6 +225,64 @@ KN_API kn_status kn_smoothed_f64(const kn_training_set* set, double h, int32_t d
                                  double* log_density, double* score, double* denoiser, double* divergence,
                                  double* score_error);
 
+/* ---- noise schedules ----------------------------------------------------------------------------------------- */
+
+/* (alpha(t), sigma(t)) of a named schedule, as the managed NoiseSchedule computes them: "ou" (Ornstein-Uhlenbeck, rate 1),
+ * "vp" (variance preserving, beta from 0.1 to 20), "ve" (variance exploding, sigma^2 = t), "edm" (sigma = t); names are
+ * case-insensitive. t finite and > 0. */
+KN_API kn_status kn_schedule_level(const char* name, double t, double* alpha, double* sigma);
+
+/* ---- partial states: evaluate shards anywhere, merge exactly -------------------------------------------------- */
+
+/* The streamed log-sum-exp state of one query against part of a training set (DESIGN.md; ScorePartials in the managed
+ * API), as a caller-owned record, so each shard of a training set can be evaluated in its own process or machine and the
+ * records merged in any order (the merge is commutative and associative up to rounding) before finishing. A batch is m
+ * records laid end to end, KN_PARTIAL_BYTES(d) bytes each, 8-byte aligned, in the host's byte order (little-endian on
+ * linux-x64). Layout version KN_PARTIAL_LAYOUT_VERSION (1), record of query q:
+ *   uint32 magic 0x53504E4B ("KNPS" in memory), uint32 layout version, int64 count (training points merged in),
+ *   double alpha, sigma (the record's noise level), max (reference logit u*, -inf for none), sum (S, every point's
+ *   weight), mass (the kept points' weight), spread (their centred second moment), double displacement[d] (V),
+ *   double points[d] (P)
+ * (the fields of the managed serialised state, format version 2, per query). A record is self-contained: it merges and
+ * finishes without any other metadata, so an MPI reduction may treat one record as one element (never split a record:
+ * declare it as KN_PARTIAL_BYTES(d) contiguous bytes). Different records of a batch may hold different levels. */
+#define KN_PARTIAL_LAYOUT_VERSION 1u
+#define KN_PARTIAL_MAGIC 0x53504E4Bu
+#define KN_PARTIAL_BYTES(d) ((int64_t)(8 + 2 * (int64_t)(d)) * 8)
+
+typedef struct kn_partial_header {
+    uint32_t magic;   /* KN_PARTIAL_MAGIC */
+    uint32_t version; /* KN_PARTIAL_LAYOUT_VERSION */
+    int64_t count;    /* training points merged into this state */
+    double alpha, sigma;
+    double max, sum, mass, spread;
+    /* followed by double displacement[d], double points[d] */
+} kn_partial_header;
+
+/* Writes m identity records (no points yet) of dimension d at the level (alpha, sigma) into states (m *
+ * KN_PARTIAL_BYTES(d) bytes). To give queries different levels, init each record (or range) separately. */
+KN_API kn_status kn_partial_init(void* states, int64_t m, int64_t d, double alpha, double sigma);
+
+/* Streams the set (one shard) against the M x D queries and merges its state into record q of states, at record q's
+ * level; the set's precision picks _f32 or _f64. Every shard must see the same queries in the same order. */
+KN_API kn_status kn_partial_accumulate_f32(const kn_training_set* set, const float* queries, int64_t m, int64_t d,
+                                           void* states);
+KN_API kn_status kn_partial_accumulate_f64(const kn_training_set* set, const double* queries, int64_t m, int64_t d,
+                                           void* states);
+
+/* into[q] <- into[q] (+) from[q] for q < m: record by record, each pair at one level (else KN_ERROR_INVALID_VALUE, nothing
+ * written). from is read only; into == from is allowed, partial overlap is not. */
+KN_API kn_status kn_partial_merge(void* into, const void* from, int64_t m, int64_t d);
+
+/* The outputs of the merged records: log-density (m), score (m x d), denoiser (m x d), divergence (m), each at its
+ * record's level over the count points merged in; outputs may be NULL (not wanted), at least one given. A record with
+ * count = 0 gives KN_ERROR_INVALID_VALUE. The result equals kn_evaluate_* on the union of the shards up to the rounding
+ * of the merge order. */
+KN_API kn_status kn_partial_finish_f32(const void* states, int64_t m, int64_t d,
+                                       float* log_density, float* score, float* denoiser, float* divergence);
+KN_API kn_status kn_partial_finish_f64(const void* states, int64_t m, int64_t d,
+                                       double* log_density, double* score, double* denoiser, double* divergence);
+
 #ifdef __cplusplus
 }
 #endif

@@ -72,7 +72,20 @@
     X(kn_smoothed_f64, (const kn_training_set* set, double h, int32_t draws, uint64_t seed, uint32_t flags,              \
                         const double* queries, int64_t m, int64_t d, double alpha, double sigma, double* log_density,    \
                         double* score, double* denoiser, double* divergence, double* score_error),                       \
-      (set, h, draws, seed, flags, queries, m, d, alpha, sigma, log_density, score, denoiser, divergence, score_error))
+      (set, h, draws, seed, flags, queries, m, d, alpha, sigma, log_density, score, denoiser, divergence, score_error)) \
+    X(kn_schedule_level, (const char* name, double t, double* alpha, double* sigma), (name, t, alpha, sigma))            \
+    X(kn_partial_init, (void* states, int64_t m, int64_t d, double alpha, double sigma), (states, m, d, alpha, sigma))    \
+    X(kn_partial_accumulate_f32, (const kn_training_set* set, const float* queries, int64_t m, int64_t d, void* states), \
+      (set, queries, m, d, states))                                                                                     \
+    X(kn_partial_accumulate_f64, (const kn_training_set* set, const double* queries, int64_t m, int64_t d,              \
+                                  void* states), (set, queries, m, d, states))                                          \
+    X(kn_partial_merge, (void* into, const void* from, int64_t m, int64_t d), (into, from, m, d))                       \
+    X(kn_partial_finish_f32, (const void* states, int64_t m, int64_t d, float* log_density, float* score,               \
+                              float* denoiser, float* divergence),                                                      \
+      (states, m, d, log_density, score, denoiser, divergence))                                                         \
+    X(kn_partial_finish_f64, (const void* states, int64_t m, int64_t d, double* log_density, double* score,             \
+                              double* denoiser, double* divergence),                                                    \
+      (states, m, d, log_density, score, denoiser, divergence))
 
 #define KN_FIELD(name, parameters, arguments) kn_status(*name) parameters;
 

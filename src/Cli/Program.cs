@@ -47,6 +47,7 @@ internal static class Program
         root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(ExampleCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        VersionAction.Install(root);
         return root;
     }
 }

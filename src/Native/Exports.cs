@@ -15,7 +15,7 @@ namespace Kernels.Native;
 /// ever crosses the boundary (one that did would abort the host).
 /// Shapes: training data N×D, queries M×D and score-like outputs M×D row-major; per-query outputs length M.
 /// </summary>
-public static unsafe class Exports
+public static unsafe partial class Exports
 {
     // Entry points are internal (not private) so the tests can call them in-process through function pointers.
 

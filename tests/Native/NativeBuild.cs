@@ -4,7 +4,8 @@ using Xunit;
 namespace Kernels.Tests.Native;
 
 /// <summary>
-/// Builds the C ABI once per test run, as the Cake target Native does, into a temporary folder: publishes src/Native twice
+/// Builds the C ABI once per test run, as the Cake target Native does, into a temporary folder (or takes the variants from
+/// KERNELS_NATIVE_DIR, see <see cref="Prebuilt"/>): publishes src/Native twice
 /// (NativeAOT, x86-64-v3 and x86-64-v4: several seconds each, incremental afterwards; the first run on a machine also
 /// downloads the ILCompiler packages) as libkernels-x86-64-v3.so and libkernels-x86-64-v4.so, compiles the dispatcher
 /// native/src/dispatch.c as libkernels.so, and builds the C example and the C contract checks against it with gcc.
@@ -20,13 +21,21 @@ public sealed class NativeBuild : IDisposable
         Directory = Path.Combine(Path.GetTempPath(), $"kernels-native-{Environment.ProcessId}-{Guid.NewGuid():N}");
         System.IO.Directory.CreateDirectory(Directory);
         var watch = Stopwatch.StartNew();
-        foreach (string variant in Variants)
+        if (Prebuilt is { } prebuilt)
         {
-            string publish = Path.Combine(Directory, "publish-" + variant);
-            Tool.RunChecked(Tool.Dotnet, ["publish", Path.Combine(RepositoryRoot, "src", "Native", "Kernels.Native.csproj"),
-                "-c", "Release", "-r", "linux-x64", "-p:IlcInstructionSet=" + variant, "-o", publish,
-                "--disable-build-servers", "-nodeReuse:false", "-v:q", "-nologo"], RepositoryRoot, TimeSpan.FromMinutes(8));
-            File.Copy(Path.Combine(publish, "Kernels.Native.so"), VariantLibrary(variant));
+            // CI builds the C ABI once (the Cake target Native, which the wheel bundles) and points here: the same files
+            foreach (string variant in Variants) File.Copy(Path.Combine(prebuilt, $"libkernels-{variant}.so"), VariantLibrary(variant));
+        }
+        else
+        {
+            foreach (string variant in Variants)
+            {
+                string publish = Path.Combine(Directory, "publish-" + variant);
+                Tool.RunChecked(Tool.Dotnet, ["publish", Path.Combine(RepositoryRoot, "src", "Native", "Kernels.Native.csproj"),
+                    "-c", "Release", "-r", "linux-x64", "-p:IlcInstructionSet=" + variant, "-o", publish,
+                    "--disable-build-servers", "-nodeReuse:false", "-v:q", "-nologo"], RepositoryRoot, TimeSpan.FromMinutes(8));
+                File.Copy(Path.Combine(publish, "Kernels.Native.so"), VariantLibrary(variant));
+            }
         }
         PublishSeconds = watch.Elapsed.TotalSeconds;
         Tool.RunChecked("gcc", ["-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-shared", "-fPIC",
@@ -36,6 +45,14 @@ public sealed class NativeBuild : IDisposable
         Example = Compile(Path.Combine(RepositoryRoot, "native", "examples", "score.c"), "score");
         Checks = Compile(Path.Combine(RepositoryRoot, "tests", "Native", "abi_checks.c"), "abi_checks", "-pthread");
     }
+
+    /// <summary>
+    /// KERNELS_NATIVE_DIR: a folder holding libkernels-x86-64-v3.so and libkernels-x86-64-v4.so published from this
+    /// checkout (the Cake target Native's artifacts/native), used instead of publishing them again; null when unset. The
+    /// dispatcher and the C programs are still compiled here from the sources.
+    /// </summary>
+    public static string? Prebuilt => Environment.GetEnvironmentVariable("KERNELS_NATIVE_DIR") is { Length: > 0 } dir
+        ? Path.GetFullPath(dir, FindRepositoryRoot()) : null;
 
     /// <summary>The NativeAOT image compiled for <paramref name="variant"/>.</summary>
     public string VariantLibrary(string variant) => Path.Combine(Directory, $"libkernels-{variant}.so");
@@ -64,7 +81,7 @@ public sealed class NativeBuild : IDisposable
         return output;
     }
 
-    private static string FindRepositoryRoot()
+    internal static string FindRepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
