@@ -28,7 +28,7 @@ public sealed class CpuBackend : IScoreBackend
         return new CpuBackend(threads, TileGroups)
         {
             AllowExpansion = AllowExpansion, SuperTilePoints = SuperTilePoints, AllowQueryLanes = AllowQueryLanes, LaneTilePoints = LaneTilePoints,
-            AllowPruning = AllowPruning, PruneLeafGroups = PruneLeafGroups, PruneShare = PruneShare,
+            Pruning = Pruning, PruneLeafGroups = PruneLeafGroups, PruneShare = PruneShare,
         };
     }
 
@@ -74,18 +74,22 @@ public sealed class CpuBackend : IScoreBackend
     internal int LaneTilePoints { get; init; }
 
     /// <summary>
-    /// Whether a query may take the pruned pass (a tree of the training set whose far tiles are skipped when provably
-    /// negligible: <see cref="TileTree{T}"/>, PrunedPass.cs); off sends every query the ordinary way. A query takes it only
-    /// when at least <see cref="PruneShare"/> of the points are provably negligible for it (<see cref="PrunePlan{T}"/>); the others
-    /// go the ordinary way, to the same bits as with pruning off.
+    /// Whether a query may skip the parts of the training set that are provably negligible for it (on by default): the
+    /// set is ordered once into a tree of balls (built on the first call, kept with the set) and a query whose nearest
+    /// points outweigh at least three quarters of the set by more than the cut-off (small σ) visits only the tiles that
+    /// can matter. Exact to the same bound as the cut-off itself: a skipped point's weight is below e^{−c} of the largest
+    /// (README.md, Accuracy). Queries that cannot skip that much get the same bits as with pruning off.
     /// </summary>
-    internal bool AllowPruning { get; init; } = true;
+    public bool Pruning { get; init; } = true;
 
     /// <summary>Point groups per leaf of the pruning tree; 0 chooses from the dimension (tests use 1 to get many leaves from few points).</summary>
     internal int PruneLeafGroups { get; init; }
 
-    /// <summary>The share of points a query must provably skip to take the pruned pass; 0 sends every query there (tests).</summary>
-    internal double PruneShare { get; init; } = PrunePlan<float>.DefaultShare;
+    /// <summary>
+    /// The share of points a query must provably skip to take the pruned pass; null chooses by D (<see cref="PrunePlan{T}.DefaultShare"/>),
+    /// 0 sends every query there (tests).
+    /// </summary>
+    internal double? PruneShare { get; init; }
 
     /// <summary>Queries that have taken the pruned pass on this backend, and the training points they skipped (tests and benchmarks read them).</summary>
     internal long PrunedQueries => _prunedQueries.Value;
@@ -98,7 +102,7 @@ public sealed class CpuBackend : IScoreBackend
         PruneLeafGroups > 0 ? PruneLeafGroups : Math.Clamp(FusedScoreKernel<T>.TileBytes / (CpuLayout<T>.GroupWidth * d * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()), 1, 4);
 
     private PrunePlan<T>? Plan<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T> =>
-        AllowPruning ? PrunePlan<T>.Of(train, queries, level, LeafGroups<T>(train.Dimension), PruneShare, MaxDegreeOfParallelism) : null;
+        Pruning ? PrunePlan<T>.Of(train, queries, level, LeafGroups<T>(train.Dimension), PruneShare ?? PrunePlan<T>.DefaultShare(train.Dimension), MaxDegreeOfParallelism) : null;
 
     private bool QueryLanes<T>(TrainingSet<T> train) where T : unmanaged, IFloatingPointIeee754<T> =>
         AllowQueryLanes && train.Dimension <= QueryLanesKernel<T>.MaxDimension;

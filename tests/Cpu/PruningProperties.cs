@@ -33,7 +33,7 @@ public sealed class CpuPrunedPartialsProperties : PartialsProperties
 /// </summary>
 public sealed class PruningProperties
 {
-    private static readonly CpuBackend Unpruned = new() { AllowPruning = false };
+    private static readonly CpuBackend Unpruned = new() { Pruning = false };
 
     /// <summary>
     /// Shapes where a tree has many leaves: N from 1 to 600 (leaves of one group of 16 floats or 8 doubles, and the last
@@ -71,7 +71,7 @@ public sealed class PruningProperties
         var (train, queries, trainD, queriesD) = p.Build<T>();
         var pruning = new CpuBackend { PruneLeafGroups = 1 };
         var set = new TrainingSet<T>(train, p.N, p.D);
-        var plan = PrunePlan<T>.Of(set, queries, p.Level, 1, PrunePlan<T>.DefaultShare, 1);
+        var plan = PrunePlan<T>.Of(set, queries, p.Level, 1, PrunePlan<T>.DefaultShare(p.D), 1);
         var pruned = Outputs.Evaluate(new EmpiricalScore<T>(set, pruning), queries, p.Level);
         var plain = Outputs.Evaluate(new EmpiricalScore<T>(set, Unpruned), queries, p.Level);
         Assert.Equal(plan?.Pruned.Length ?? 0, pruning.PrunedQueries);
@@ -114,8 +114,8 @@ public sealed class PruningProperties
         });
 
     /// <summary>
-    /// Clusters a tenth of σ wide, 100σ apart, queries near them: nearly every leaf is skipped for every query (the skip
-    /// really happens), and every output stays within the bound, in float and double.
+    /// A hundred clusters a tenth of σ wide, about 100σ apart, queries near them: nearly every leaf is skipped for nearly
+    /// every query (the skip really happens), and every output stays within the bound, in float and double.
     /// </summary>
     [Theory]
     [InlineData(2, 2000)]
@@ -130,9 +130,9 @@ public sealed class PruningProperties
     private static void Clusters<T>(int d, int n) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rng = new Random(d * 7919 + n);
-        const int clusters = 20, m = 24;
+        const int clusters = 100, m = 24;
         double sigma = 0.01;
-        var centres = Enumerable.Range(0, clusters * d).Select(_ => 100 * sigma * clusters * rng.NextDouble()).ToArray();
+        var centres = Enumerable.Range(0, clusters * d).Select(_ => 20 * sigma * clusters * rng.NextDouble()).ToArray();
         var train = new T[n * d];
         for (int i = 0; i < n; i++)
             for (int k = 0; k < d; k++) train[i * d + k] = T.CreateChecked(centres[i % clusters * d + k] + 0.1 * sigma * Problem.Gaussian(rng));
@@ -145,9 +145,10 @@ public sealed class PruningProperties
         var level = new NoiseLevel(1, sigma);
         var backend = new CpuBackend();
         var actual = Evaluate(train, n, d, queries, level, backend);
-        // a query near a cluster that a leaf shares with another may fall short of the share and go the ordinary way
-        Assert.True(backend.PrunedQueries >= m / 2, $"{backend.PrunedQueries} of {m} queries pruned");
-        Assert.True(backend.SkippedPoints >= backend.PrunedQueries * n * 3 / 4, $"skipped {backend.SkippedPoints} of {backend.PrunedQueries * n} pairs");
+        // a query near a cluster whose leaves it shares with neighbours may fall short of the share (98% at D ≤ 16) and go
+        // the ordinary way: the choice is a cost heuristic; what is asserted is that pruning happens and stays exact
+        Assert.True(backend.PrunedQueries >= m / 3, $"{backend.PrunedQueries} of {m} queries pruned");
+        Assert.True(backend.SkippedPoints >= backend.PrunedQueries * n * 9 / 10, $"skipped {backend.SkippedPoints} of {backend.PrunedQueries * n} pairs");
         Expect.AgainstReference(actual, Problem.Widen(train), d, Problem.Widen(queries), level, ErrorBound.UnitRoundoff<T>(), $"{typeof(T).Name} clusters D={d} N={n}");
     }
 

@@ -5,18 +5,25 @@ namespace Kernels.Numerics.Cpu;
 /// <summary>
 /// Which queries of a call take the pruned pass (<see cref="FusedScoreKernel{T}"/>, PrunedPass.cs) and which the ordinary
 /// kernels: a query is pruned when at least a share s of the training points are provably negligible for it, else it goes
-/// the ordinary way, unchanged to the bit. The test, per query and in float64: descend the tree to the leaf the traversal
-/// visits first (the nearer child at each node, as the traversal orders them) and take the largest exact logit u₀ of its
-/// points, a lower bound of the query's maximum; then walk the tree in the traversal's order counting the points under
-/// nodes whose logit bound is below u₀ − c − slack (each of which the traversal skips, since its running maximum is at
-/// least u₀ once that leaf is done), stopping as soon as the count reaches s·N or the points found not skippable exceed
-/// (1 − s)·N. The test depends on the query, the tree and the noise level alone, never on the other queries, so a query's
-/// path and bits are the same alone or in any batch. Its cost is a few nodes' bounds (O(D) each) and one leaf.
+/// the ordinary way, unchanged to the bit. The test, per query and in float64, walks the tree in the traversal's order
+/// (best first) until every node left has a logit bound below a threshold less the cut-off c (they hold the points that
+/// could be skipped: at least s·N of them, or no), stopping early once the points under leaves reached exceed (1 − s)·N
+/// or a budget of nodes (a few root-to-leaf paths) is spent. Twice: first with the threshold 0 (every logit is at most 0: no exact logit needed; where the bounds
+/// prune nothing, large σ or high D, the test ends here after a few paths' bounds), then with the largest exact logit of
+/// the first few leaves reached (a lower bound of the query's maximum; each of them raises it). A heuristic, not a proof
+/// (the pruned pass's own running maximum in T decides what it skips); what matters is that it depends on the query, the
+/// tree and the noise level alone, never on the other queries, so a query's path and bits are the same alone or in any
+/// batch.
 /// </summary>
 internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    /// <summary>The default share of points that must be provably negligible for a query to be pruned.</summary>
-    internal const double DefaultShare = 0.75;
+    /// <summary>
+    /// The share of points that must be provably negligible for a query to be pruned by default: where the pruned pass
+    /// costs more per point it visits than the ordinary kernel per point (one query per vector and a row-by-row merge of the
+    /// kept points, against 16 queries per vector in the query-lanes kernel at D ≤ 16: about 50 times at D = 16, measured
+    /// in README.md, Performance), it pays only when it visits almost nothing.
+    /// </summary>
+    internal static double DefaultShare(int d) => d <= QueryLanesKernel<T>.MaxDimension ? 0.98 : 0.9;
 
     public required TileTree<T> Tree { get; init; }
 
@@ -60,19 +67,66 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         return new PrunePlan<T> { Tree = tree, Pruned = pick, Rest = rest };
     }
 
+    /// <summary>Most leaves whose exact logits the test computes per query (the first ones the traversal would visit).</summary>
+    private const int ProbeLeaves = 16;
+
     private static bool Pays(TileTree<T> tree, FusedScoreKernel<T>.Walk walk, NoiseLevel level, double cut, double share)
     {
+        long n = tree.Ordered.Count, needed = (long)Math.Ceiling(share * n);
+        // nodes the test may visit per pass: about the few root-to-leaf paths that a query whose weight sits on a few
+        // points needs; where the bounds prune nothing (large σ, or high D where every box holds the query) it stops there
+        int budget = Math.Max(16 * tree.Depth + 32, tree.Start.Length / 8);
+        // first, no exact logit at all: every logit is ≤ 0, so a node can only be skipped when its bound is below −c
+        if (!Count(tree, walk, level, -cut, needed, n - needed, budget, probe: false)) return false;
+        return Count(tree, walk, level, double.NegativeInfinity, needed, n - needed, budget, probe: true);
+    }
+
+    /// <summary>
+    /// Walks the tree in the traversal's order (best first) until the largest bound left is below the limit
+    /// (<paramref name="threshold"/>, or when probing the largest exact logit of the first <see cref="ProbeLeaves"/> leaves
+    /// reached less c and the slack, each leaf raising it): true when the nodes left then hold at least
+    /// <paramref name="needed"/> points; false once more than <paramref name="allowed"/> points are under leaves reached
+    /// before, or the budget of nodes is spent.
+    /// </summary>
+    private static bool Count(TileTree<T> tree, FusedScoreKernel<T>.Walk walk, NoiseLevel level, double threshold, long needed, long allowed,
+        int budget, bool probe)
+    {
         var x = walk.Query.AsSpan();
-        int d = tree.Dimension;
-        // u₀: the best exact logit of the leaf the traversal visits first
-        int node = 0;
-        while (tree.Child[node] >= 0)
+        var queue = walk.Queue;
+        int d = tree.Dimension, probed = 0;
+        double best = double.NegativeInfinity, limit = probe ? double.NegativeInfinity : threshold;
+        long kept = 0;
+        queue.Clear();
+        queue.Push(0, Bound(tree, 0, x, level));
+        while (queue.Count > 0 && budget-- > 0)
         {
-            int a = tree.Child[node];
-            node = Bound(tree, a + 1, x, level) > Bound(tree, a, x, level) ? a + 1 : a;
+            var (node, bound) = queue.Pop();
+            // the largest bound left: every node still queued is skippable with it
+            if (bound < limit) return tree.Count[node] + queue.Points(tree) >= needed;
+            int child = tree.Child[node];
+            if (child < 0)
+            {
+                if ((kept += tree.Count[node]) > allowed) return false;
+                if (probe && probed++ < ProbeLeaves)
+                {
+                    best = Math.Max(best, LeafMaximum(tree, node, x, level));
+                    if (!double.IsFinite(best)) return false;
+                    limit = best - ScorePartials.NegligibleLogit<T>(tree.Ordered.Count) - FusedScoreKernel<T>.LogitSlack(d, best);
+                }
+                continue;
+            }
+            queue.Push(child, Bound(tree, child, x, level));
+            queue.Push(child + 1, Bound(tree, child + 1, x, level));
         }
-        double best = double.NegativeInfinity;
+        return false;
+    }
+
+    /// <summary>The largest exact logit of a leaf's points, in float64.</summary>
+    private static double LeafMaximum(TileTree<T> tree, int node, ReadOnlySpan<double> x, NoiseLevel level)
+    {
+        int d = tree.Dimension;
         var rows = tree.Ordered.Rows;
+        double nearest = double.PositiveInfinity;
         for (int i = tree.Start[node], end = i + tree.Count[node]; i < end; i++)
         {
             double s = 0;
@@ -81,36 +135,9 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
                 double t = x[k] - level.Alpha * double.CreateTruncating(rows[(long)i * d + k]);
                 s += t * t;
             }
-            best = Math.Max(best, -s * (0.5 / level.Variance));
+            nearest = Math.Min(nearest, s);
         }
-        if (!double.IsFinite(best)) return false;
-        double threshold = best - cut - FusedScoreKernel<T>.LogitSlack(d, best);
-        long n = tree.Ordered.Count, needed = (long)Math.Ceiling(share * n), allowed = n - needed, skippable = 0, kept = 0;
-        int top = 0;
-        walk.Nodes[top] = 0;
-        walk.Bounds[top++] = Bound(tree, 0, x, level);
-        while (top > 0)
-        {
-            node = walk.Nodes[--top];
-            if (walk.Bounds[top] < threshold)
-            {
-                if ((skippable += tree.Count[node]) >= needed) return true;
-                continue;
-            }
-            int child = tree.Child[node];
-            if (child < 0)
-            {
-                if ((kept += tree.Count[node]) > allowed) return false;
-                continue;
-            }
-            double ba = Bound(tree, child, x, level), bb = Bound(tree, child + 1, x, level);
-            bool rightFirst = bb > ba;
-            walk.Nodes[top] = rightFirst ? child : child + 1;
-            walk.Bounds[top++] = rightFirst ? ba : bb;
-            walk.Nodes[top] = rightFirst ? child + 1 : child;
-            walk.Bounds[top++] = rightFirst ? bb : ba;
-        }
-        return skippable >= needed;
+        return -nearest * (0.5 / level.Variance);
     }
 
     private static double Bound(TileTree<T> tree, int node, ReadOnlySpan<double> x, NoiseLevel level) =>

@@ -5,8 +5,9 @@ namespace Kernels.Numerics.Cpu;
 
 /// <summary>
 /// The pruned pass of <see cref="FusedScoreKernel{T}"/>: one query at a time over the leaves of a <see cref="TileTree{T}"/>,
-/// nearer child first (depth first, so the query's nearest points and the running maximum u* come early), skipping every
-/// node whose best possible logit −(max(0, ‖x − αc‖ − αr))²/(2σ²) is below u* − c − slack, c the negligible-logit cut-off
+/// best first (the node with the largest logit bound next, so the query's nearest points and the running maximum u* come
+/// early), skipping every node whose best possible logit −(distance from x to its box α[lo, hi])²/(2σ²) is below
+/// u* − c − slack, c the negligible-logit cut-off
 /// (<see cref="ScorePartials.NegligibleLogit{T}"/>) and slack = 2γ_{D+6}|u*| the rounding of the computed u* (so the
 /// test holds for the exact logits). A skipped point's weight is then below e^{−c} of the final maximum's, the same bound
 /// as a negligible point's; skipped points are left out of the normaliser S altogether (as the expansion path leaves out
@@ -73,12 +74,11 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
             });
     }
 
-    /// <summary>Per-thread buffers of a traversal: the query in float64 and the stack of nodes with their logit bounds.</summary>
+    /// <summary>Per-thread buffers of a traversal: the query in float64 and the queue of nodes by their logit bounds.</summary>
     internal sealed class Walk(TileTree<T> tree)
     {
         public readonly double[] Query = new double[tree.Dimension];
-        public readonly int[] Nodes = new int[tree.Depth + 2];
-        public readonly double[] Bounds = new double[tree.Depth + 2];
+        public readonly NodeQueue Queue = new();
     }
 
     /// <summary>2γ_{D+6}|u| in T's unit roundoff: how far a computed logit u may be from the exact one (ErrorBound's δ, doubled).</summary>
@@ -125,23 +125,23 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         {
             int d = Dimension;
             var xd = walk.Query.AsSpan();
+            var queue = walk.Queue;
             long skipped = 0;
-            int top = 0;
-            walk.Nodes[top] = 0;
-            walk.Bounds[top++] = LogitBound(tree, 0, xd, Level);
+            queue.Clear();
+            queue.Push(0, LogitBound(tree, 0, xd, Level));
             fixed (T* pGroups = Layout.Groups)
             fixed (T* pRows = Train.Rows)
             fixed (T* pDist = s.Distances)
             fixed (T* pW = s.Weights)
             {
-                while (top > 0)
+                while (queue.Count > 0)
                 {
-                    int node = walk.Nodes[--top];
-                    double bound = walk.Bounds[top];
+                    var (node, bound) = queue.Pop();
                     if (bound < row.Max - Cut - LogitSlack(d, row.Max))
                     {
-                        skipped += tree.Count[node];
-                        continue;
+                        // the largest bound left: every node still queued is skipped with it
+                        skipped += tree.Count[node] + queue.Points(tree);
+                        break;
                     }
                     int child = tree.Child[node];
                     if (child < 0)
@@ -152,13 +152,8 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
                         AddTile<TAlpha>(x, row, pDist, pW, ng, end, pRows + (long)g0 * W * d, s, first);
                         continue;
                     }
-                    double a = LogitBound(tree, child, xd, Level), b = LogitBound(tree, child + 1, xd, Level);
-                    // the nearer child (the larger bound) on top, so it is visited first; ties go left
-                    bool rightFirst = b > a;
-                    walk.Nodes[top] = rightFirst ? child : child + 1;
-                    walk.Bounds[top++] = rightFirst ? a : b;
-                    walk.Nodes[top] = rightFirst ? child + 1 : child;
-                    walk.Bounds[top++] = rightFirst ? b : a;
+                    queue.Push(child, LogitBound(tree, child, xd, Level));
+                    queue.Push(child + 1, LogitBound(tree, child + 1, xd, Level));
                 }
             }
             return skipped;

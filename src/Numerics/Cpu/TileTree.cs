@@ -6,21 +6,22 @@ using System.Runtime.Intrinsics;
 namespace Kernels.Numerics.Cpu;
 
 /// <summary>
-/// The training set ordered once into a binary tree of balls whose leaves are the tiles the pruned path visits
-/// (<see cref="FusedScoreKernel{T}"/>, PrunedPass.cs). Each node holds a centre c and a radius r with ‖y − c‖ ≤ r for
-/// every point y below it, so by the triangle inequality no point below it is nearer a query x than
-/// ‖x − αc‖ − αr (<see cref="LowerDistance"/>), and its logits are at most −(max(0, ‖x − αc‖ − αr))²/(2σ²).
+/// The training set ordered once into a binary tree of boxes whose leaves are the tiles the pruned path visits
+/// (<see cref="FusedScoreKernel{T}"/>, PrunedPass.cs). Each node holds the bounding box [lo, hi] of the points below it
+/// (per coordinate their least and largest value), so no point below it is nearer a query x than the distance from x to
+/// the box α[lo, hi], √Σ_k max(0, α lo_k − x_k, x_k − α hi_k)² (<see cref="LowerDistance"/>), and its logits are at most
+/// minus that squared over 2σ². Boxes, not balls: in 16 dimensions a leaf of a few dozen Gaussian points has a bounding
+/// ball nearly as wide as the whole set (no ball bound prunes there), while its box is cut in about log₂(N/leaf)
+/// coordinates and a small ball around the query meets only a few boxes.
 /// <para>
-/// Built by splits along the coordinate of largest range at the middle of that range (a sliding-midpoint k-d split with
-/// ball bounds: the split falls in the gaps between clusters, where a median split would cut clusters in two and give both
-/// halves a ball as wide as the gap), moved to the 1/8 or 7/8 quantile when the middle leaves fewer points than that on one
-/// side (so the depth stays O(log N)). Leaves hold at most <see cref="LeafPoints"/> points, anywhere in the order: a leaf
-/// is the lanes [start, start + count) of the groups of the points-in-lanes kernel's transposed layout of
-/// <see cref="Ordered"/> that hold it, the other lanes masked. The
-/// centres are the means of their points (an internal node's from its children's) and the radii the largest distance of
-/// a point from it (float64, rounded outwards): exact radii, not the looser max(‖c − c_child‖ + r_child), which grows
-/// with every level and stops the upper levels from pruning clustered data. The build costs O(N D log N) once per set
-/// and is deterministic (no random choices), so a query's results never depend on when or where the tree was built.
+/// Built by splits along the coordinate of largest range at the middle of that range (a sliding-midpoint k-d split: the
+/// split falls in the gaps between clusters, where a median split would cut clusters in two), moved to the 1/8 or 7/8
+/// quantile when the middle leaves fewer points than that on one side (so the depth stays O(log N)). Leaves hold at most
+/// <see cref="LeafPoints"/> points, anywhere in the order: a leaf is the lanes [start, start + count) of the groups of the
+/// points-in-lanes kernel's transposed layout of <see cref="Ordered"/> that hold it, the other lanes masked. A leaf's box
+/// comes from its points, an internal node's from its children's (exact either way: boxes of T values held in float64).
+/// The build costs O(N D + N log N) and is deterministic (no random choices), so a query's results never depend on when
+/// or where the tree was built.
 /// </para>
 /// <para>
 /// Built on the first CPU call that may prune, kept for as long as the <see cref="TrainingSet{T}"/> lives (held weakly,
@@ -38,7 +39,7 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Whether some tree of <paramref name="train"/> has been built (tests read it).</summary>
     internal static bool IsBuilt(TrainingSet<T> train) => Cache.TryGetValue(train, out var trees) && !trees.IsEmpty;
 
-    /// <summary>Relative slack for rounding the float64 bounds outwards (their own error is about D·2⁻⁵³ relative).</summary>
+    /// <summary>Relative slack for rounding the float64 bound down (its own error is about D·2⁻⁵³ relative).</summary>
     private const double Outwards = 1e-10;
 
     /// <summary>The training points in leaf order (row-major), the set the pruned path streams.</summary>
@@ -57,11 +58,11 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     public int[] Count { get; }
     public int[] Child { get; }
 
-    /// <summary>Per node: its centre (D values, node-major) and its radius, in float64.</summary>
-    public double[] Centres { get; }
-    public double[] Radii { get; }
+    /// <summary>Per node: the least and the largest value of each coordinate over its points (D values each, node-major), in float64.</summary>
+    public double[] Lower { get; }
+    public double[] Upper { get; }
 
-    /// <summary>Longest root-to-leaf path, in nodes: the traversal's stack never holds more than this plus one.</summary>
+    /// <summary>Longest root-to-leaf path, in nodes (the plan sizes its budget of nodes by it).</summary>
     public int Depth { get; }
 
     private TileTree(TrainingSet<T> train, int leafGroups)
@@ -114,51 +115,35 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
         Ordered = new TrainingSet<T>(ordered, n, d);
 
         int nodes = Start.Length;
-        Centres = new double[(long)nodes * d];
-        Radii = new double[nodes];
+        Lower = new double[(long)nodes * d];
+        Upper = new double[(long)nodes * d];
         // children before parents: every child's index is larger than its parent's
         for (int node = nodes - 1; node >= 0; node--)
         {
-            var centre = Centres.AsSpan(node * d, d);
-            if (Child[node] < 0) Mean(ordered, Start[node], Count[node], d, centre);
-            else ParentCentre(node, d, centre);
-            Radii[node] = Radius(ordered, Start[node], Count[node], d, centre);
-        }
-    }
-
-    /// <summary>A leaf's centre: its points' mean.</summary>
-    private static void Mean(T[] rows, int first, int size, int d, Span<double> centre)
-    {
-        for (int i = first; i < first + size; i++)
-            for (int k = 0; k < d; k++) centre[k] += double.CreateTruncating(rows[(long)i * d + k]);
-        for (int k = 0; k < d; k++) centre[k] /= size;
-    }
-
-    /// <summary>The largest distance of the points from <paramref name="centre"/>, rounded outwards.</summary>
-    private static double Radius(T[] rows, int first, int size, int d, ReadOnlySpan<double> centre)
-    {
-        double largest = 0;
-        for (int i = first; i < first + size; i++)
-        {
-            double s = 0;
+            var lo = Lower.AsSpan(node * d, d);
+            var hi = Upper.AsSpan(node * d, d);
+            if (Child[node] < 0)
+            {
+                lo.Fill(double.PositiveInfinity);
+                hi.Fill(double.NegativeInfinity);
+                for (int i = Start[node], end = i + Count[node]; i < end; i++)
+                {
+                    for (int k = 0; k < d; k++)
+                    {
+                        double v = double.CreateTruncating(ordered[(long)i * d + k]);
+                        lo[k] = Math.Min(lo[k], v);
+                        hi[k] = Math.Max(hi[k], v);
+                    }
+                }
+                continue;
+            }
+            int a = Child[node], b = a + 1;
             for (int k = 0; k < d; k++)
             {
-                double t = double.CreateTruncating(rows[(long)i * d + k]) - centre[k];
-                s += t * t;
+                lo[k] = Math.Min(Lower[a * d + k], Lower[b * d + k]);
+                hi[k] = Math.Max(Upper[a * d + k], Upper[b * d + k]);
             }
-            largest = Math.Max(largest, s);
         }
-        return Math.Sqrt(largest) * (1 + Outwards);
-    }
-
-    /// <summary>An internal node's centre: its children's centres weighted by their counts (its points' mean).</summary>
-    private void ParentCentre(int node, int d, Span<double> centre)
-    {
-        int a = Child[node], b = a + 1;
-        double wa = (double)Count[a] / Count[node], wb = (double)Count[b] / Count[node];
-        var ca = Centres.AsSpan(a * d, d);
-        var cb = Centres.AsSpan(b * d, d);
-        for (int k = 0; k < d; k++) centre[k] = wa * ca[k] + wb * cb[k];
     }
 
     /// <summary>
@@ -176,12 +161,12 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>
-    /// The coordinate of largest range over up to 256 evenly spaced points of order[lo .. lo + size), and the middle of that
+    /// The coordinate of largest range over up to 64 evenly spaced points of order[lo .. lo + size), and the middle of that
     /// range.
     /// </summary>
     private static int SpreadCoordinate(T[] rows, int[] order, int lo, int size, int d, out double middle)
     {
-        int samples = Math.Min(size, 256);
+        int samples = Math.Min(size, 64);
         Span<double> min = d <= 256 ? stackalloc double[d] : new double[d];
         Span<double> max = d <= 256 ? stackalloc double[d] : new double[d];
         min.Fill(double.PositiveInfinity);
@@ -235,27 +220,113 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>
-    /// A lower bound of ‖x − α y‖ over every point y below <paramref name="node"/>: max(0, ‖x − αc‖ − αr), in float64 and
-    /// rounded down, for a query <paramref name="x"/> already widened to float64.
+    /// A lower bound of ‖x − α y‖ over every point y below <paramref name="node"/>: the distance from x to the box α[lo, hi],
+    /// in float64 and rounded down, for a query <paramref name="x"/> already widened to float64 (0 inside the box; NaN
+    /// coordinates count as 0, so a NaN query is never pruned).
     /// </summary>
     public double LowerDistance(int node, ReadOnlySpan<double> x, double alpha)
     {
         int d = Dimension;
-        var c = Centres.AsSpan(node * d, d);
+        var lo = Lower.AsSpan(node * d, d);
+        var hi = Upper.AsSpan(node * d, d);
         var a = Vector512.Create(alpha);
         Vector512<double> acc = default;
         int k = 0;
         for (; k + 8 <= d; k += 8)
         {
-            var t = Vector512.FusedMultiplyAdd(-a, Vector512.Create(c.Slice(k, 8)), Vector512.Create(x.Slice(k, 8)));
+            var xk = Vector512.Create(x.Slice(k, 8));
+            var below = Vector512.FusedMultiplyAdd(a, Vector512.Create(lo.Slice(k, 8)), -xk);
+            var above = Vector512.FusedMultiplyAdd(-a, Vector512.Create(hi.Slice(k, 8)), xk);
+            var t = Vector512.MaxNative(Vector512.MaxNative(below, above), Vector512<double>.Zero);
             acc = Vector512.FusedMultiplyAdd(t, t, acc);
         }
         double s = Vector512.Sum(acc);
         for (; k < d; k++)
         {
-            double t = Math.FusedMultiplyAdd(-alpha, c[k], x[k]);
-            s = Math.FusedMultiplyAdd(t, t, s);
+            double t = Math.Max(0, Math.Max(Math.FusedMultiplyAdd(alpha, lo[k], -x[k]), Math.FusedMultiplyAdd(-alpha, hi[k], x[k])));
+            if (t > 0) s = Math.FusedMultiplyAdd(t, t, s);
         }
-        return Math.Max(0, Math.Sqrt(s) * (1 - Outwards) - alpha * Radii[node] * (1 + Outwards));
+        return Math.Sqrt(s) * (1 - Outwards);
     }
 }
+
+/// <summary>
+/// The pruned traversal's queue: tree nodes by their logit bound, largest first (a binary heap; ties go to the node pushed
+/// first, so the order is a function of the bounds alone), and the points under the nodes it holds.
+/// </summary>
+internal sealed class NodeQueue
+{
+    private int[] _nodes = new int[64];
+    private double[] _bounds = new double[64];
+    private long[] _order = new long[64];
+    private long _pushed;
+
+    public int Count { get; private set; }
+
+    public void Clear()
+    {
+        Count = 0;
+        _pushed = 0;
+    }
+
+    public void Push(int node, double bound)
+    {
+        if (Count == _nodes.Length)
+        {
+            Array.Resize(ref _nodes, 2 * Count);
+            Array.Resize(ref _bounds, 2 * Count);
+            Array.Resize(ref _order, 2 * Count);
+        }
+        int i = Count++;
+        long order = _pushed++;
+        while (i > 0)
+        {
+            int parent = (i - 1) / 2;
+            if (!Before(bound, order, _bounds[parent], _order[parent])) break;
+            _nodes[i] = _nodes[parent];
+            _bounds[i] = _bounds[parent];
+            _order[i] = _order[parent];
+            i = parent;
+        }
+        _nodes[i] = node;
+        _bounds[i] = bound;
+        _order[i] = order;
+    }
+
+    public (int Node, double Bound) Pop()
+    {
+        var top = (_nodes[0], _bounds[0]);
+        int last = --Count;
+        int node = _nodes[last];
+        double bound = _bounds[last];
+        long order = _order[last];
+        int i = 0;
+        while (true)
+        {
+            int child = 2 * i + 1;
+            if (child >= last) break;
+            if (child + 1 < last && Before(_bounds[child + 1], _order[child + 1], _bounds[child], _order[child])) child++;
+            if (!Before(_bounds[child], _order[child], bound, order)) break;
+            _nodes[i] = _nodes[child];
+            _bounds[i] = _bounds[child];
+            _order[i] = _order[child];
+            i = child;
+        }
+        _nodes[i] = node;
+        _bounds[i] = bound;
+        _order[i] = order;
+        return top;
+    }
+
+    /// <summary>The points under the queued nodes.</summary>
+    public long Points<T>(TileTree<T> tree) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        long points = 0;
+        for (int i = 0; i < Count; i++) points += tree.Count[_nodes[i]];
+        return points;
+    }
+
+    /// <summary>Whether (a, oa) comes out before (b, ob): the larger bound, then the earlier push (NaN bounds last).</summary>
+    private static bool Before(double a, long oa, double b, long ob) => a > b || (!(a < b) && oa < ob && !double.IsNaN(a)) || (double.IsNaN(b) && !double.IsNaN(a));
+}
+
