@@ -42,8 +42,9 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         int d = train.Dimension, m = queries.Length / d;
         if (m == 0 || !(level.Variance > 0 && double.IsFinite(0.5 / level.Variance) && 0.5 / level.Variance > 0)) return null;
         var tree = TileTree<T>.Of(train, leafGroups);
-        var pays = new bool[m];
         double cut = ScorePartials.NegligibleLogit<T>(train.Count);
+        if (share > 0 && !tree.Promising.GetOrAdd((level.Alpha, level.Sigma, share), _ => Promising(tree, level, cut, share))) return null;
+        var pays = new bool[m];
         var copy = queries.ToArray();
         if (share <= 0) Array.Fill(pays, true);
         else
@@ -67,8 +68,30 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         return new PrunePlan<T> { Tree = tree, Pruned = pick, Rest = rest };
     }
 
-    /// <summary>Most leaves whose exact logits the test computes per query (the first ones the traversal would visit).</summary>
-    private const int ProbeLeaves = 16;
+    /// <summary>Most leaves whose exact logits the test computes per query (the first ones the traversal would visit): fewer at large D, where each costs more.</summary>
+    private static int ProbeLeaves(int d) => d <= 16 ? 16 : 4;
+
+    /// <summary>Training points the gate tries as queries.</summary>
+    private const int GatePoints = 8;
+
+    /// <summary>
+    /// Whether pruning can pay at this noise level at all: at least half of <see cref="GatePoints"/> training points spread
+    /// over the set, taken as queries x = α y (their best case: a point at distance 0), pass <see cref="Pays"/>. Where they
+    /// do not (large σ, or high D where every point is about as far as every other), no query is tested, so such calls pay
+    /// a few queries' tests once per set and level, not one per query. Depends on the set and the level alone.
+    /// </summary>
+    private static bool Promising(TileTree<T> tree, NoiseLevel level, double cut, double share)
+    {
+        var walk = new FusedScoreKernel<T>.Walk(tree);
+        int n = tree.Ordered.Count, d = tree.Dimension, passed = 0, tried = Math.Min(n, GatePoints);
+        for (int j = 0; j < tried; j++)
+        {
+            long i = (2L * j + 1) * n / (2 * tried);
+            for (int k = 0; k < d; k++) walk.Query[k] = level.Alpha * double.CreateTruncating(tree.Ordered.Rows[i * d + k]);
+            passed += Pays(tree, walk, level, cut, share) ? 1 : 0;
+        }
+        return 2 * passed >= tried;
+    }
 
     private static bool Pays(TileTree<T> tree, FusedScoreKernel<T>.Walk walk, NoiseLevel level, double cut, double share)
     {
@@ -83,7 +106,7 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>
     /// Walks the tree in the traversal's order (best first) until the largest bound left is below the limit
-    /// (<paramref name="threshold"/>, or when probing the largest exact logit of the first <see cref="ProbeLeaves"/> leaves
+    /// (<paramref name="threshold"/>, or when probing the largest exact logit of the first <see cref="ProbeLeaves"/>(D) leaves
     /// reached less c and the slack, each leaf raising it): true when the nodes left then hold at least
     /// <paramref name="needed"/> points; false once more than <paramref name="allowed"/> points are under leaves reached
     /// before, or the budget of nodes is spent.
@@ -107,7 +130,7 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
             if (child < 0)
             {
                 if ((kept += tree.Count[node]) > allowed) return false;
-                if (probe && probed++ < ProbeLeaves)
+                if (probe && probed++ < ProbeLeaves(d))
                 {
                     best = Math.Max(best, LeafMaximum(tree, node, x, level));
                     if (!double.IsFinite(best)) return false;

@@ -62,6 +62,9 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     public double[] Lower { get; }
     public double[] Upper { get; }
 
+    /// <summary>Whether pruning can pay, per noise level (α, σ) and share (<see cref="PrunePlan{T}"/>'s gate), once decided.</summary>
+    internal ConcurrentDictionary<(double Alpha, double Sigma, double Share), bool> Promising { get; } = new();
+
     /// <summary>Longest root-to-leaf path, in nodes (the plan sizes its budget of nodes by it).</summary>
     public int Depth { get; }
 
