@@ -75,9 +75,9 @@ public sealed class CpuBackend : IScoreBackend
 
     /// <summary>
     /// Whether a query may skip the parts of the training set that are provably negligible for it (on by default): the
-    /// set is ordered once into a tree of balls (built on the first call, kept with the set) and a query whose nearest
-    /// points outweigh at least three quarters of the set by more than the cut-off (small σ) visits only the tiles that
-    /// can matter. Exact to the same bound as the cut-off itself: a skipped point's weight is below e^{−c} of the largest
+    /// set is ordered once into a k-d tree of boxes (built on the first call, kept with the set) and a query for which
+    /// almost all of the set (98% at D ≤ 16, 90% above) is provably more than the cut-off below its nearest points (small
+    /// σ) visits only the tiles that can matter. Exact to the same bound as the cut-off itself: a skipped point's weight is below e^{−c} of the largest
     /// (README.md, Accuracy). Queries that cannot skip that much get the same bits as with pruning off.
     /// </summary>
     public bool Pruning { get; init; } = true;
