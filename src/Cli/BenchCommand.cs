@@ -57,6 +57,7 @@ internal static class BenchCommand
         }
 
         bench.Subcommands.Add(ScalingCommand.Create());
+        bench.Subcommands.Add(BenchProjectCommand.Create());
         return bench;
     }
 

@@ -89,6 +89,12 @@ internal sealed class CommonOptions
         CustomParser = r => Parsers.Count(r, minimum: 1),
     };
 
+    public Option<bool> NoPruning { get; } = new("--no-pruning")
+    {
+        Description = "With --backend cpu: visit every training point for every query, even where most are provably negligible " +
+                      "(small sigma); for timing the pruned path against the full pass. Results change only within the cut-off's bound.",
+    };
+
     public Option<int?> OpenClShards { get; } = new("--opencl-shards")
     {
         Description = $"With --backend opencl: split the training set into exactly N shards (1 to {OpenClOptions.MaxShards}) instead of " +
@@ -127,7 +133,7 @@ internal sealed class CommonOptions
 
     private void Add(Command command, IEnumerable<Option> specific)
     {
-        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Precision, BackendName, Device, OpenClShards, OpenClSeed, Threads])
+        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Precision, BackendName, Device, OpenClShards, OpenClSeed, Threads, NoPruning])
             command.Options.Add(option);
         command.Validators.Add(ValidateNoiseLevel);
         command.Validators.Add(result =>
@@ -137,6 +143,8 @@ internal sealed class CommonOptions
             foreach (var tuning in new Option[] { OpenClShards, OpenClSeed })
                 if (Given(result, tuning) && result.GetValue(BackendName) != "opencl")
                     result.AddError($"{tuning.Name} tunes the OpenCL backend: give it with --backend opencl.");
+            if (Given(result, NoPruning) && result.GetValue(BackendName) == "opencl")
+                result.AddError("--no-pruning tunes the CPU backend: the OpenCL backend visits every point anyway; leave it out with --backend opencl.");
         });
     }
 
@@ -182,7 +190,7 @@ internal sealed class CommonOptions
                     Shards = parse.GetValue(OpenClShards),
                     SeedMaxima = parse.GetValue(OpenClSeed) switch { "on" => true, "off" => false, _ => null },
                 })
-            : new CpuBackend(parse.GetValue(Threads) ?? -1);
+            : new CpuBackend(parse.GetValue(Threads) ?? -1) { Pruning = !parse.GetValue(NoPruning) };
 
     /// <summary>The --out path, checked to be a possible output file before any work.</summary>
     public string OutPath(ParseResult parse)

@@ -44,6 +44,7 @@ internal static class Program
         root.Subcommands.Add(RidgeCommands.CreateRidge());
         root.Subcommands.Add(SampleCommands.CreateSample());
         root.Subcommands.Add(SampleCommands.CreateLikelihood());
+        root.Subcommands.Add(RandomFeatureCommands.Create());
         root.Subcommands.Add(ReproduceCommand.Create());
         root.Subcommands.Add(DevicesCommand.Create());
         root.Subcommands.Add(ExampleCommand.Create());

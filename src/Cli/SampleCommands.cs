@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Numerics;
 using Kernels.Numerics;
+using Kernels.Numerics.Models;
 using Kernels.Numerics.Sampling;
 using Kernels.Numerics.Smoothing;
 
@@ -175,13 +176,32 @@ internal static class SampleCommands
             DefaultValueFactory = _ => 0,
             CustomParser = r => Parsers.Seed(r),
         };
+        var rfModel = new Option<string?>("--rf-model")
+        {
+            Description = "Drive the sampler by a random-feature score model file (`kernels rf fit`) instead of the exact score of --train " +
+                          "(--train still sets the start's variance and must have the model's D; --schedule must be the model's).",
+            HelpName = "MODEL.npz",
+        };
         var command = new Command("sample",
             "Sample the reverse process from t_max down to t_min, driven by the exact score of --train or its smoothing; starts " +
             "from N(0, (alpha^2 v + sigma^2) I) at t_max with v the training set's mean square per coordinate. Writes the M×D samples.");
-        options.AddTo(command, count, method, seed);
+        options.AddTo(command, count, method, seed, rfModel);
+        command.Validators.Add(result =>
+        {
+            if (CommonOptions.Given(result, rfModel) && CommonOptions.Given(result, options.Kernel))
+                result.AddError("--rf-model and --kernel choose two different score models: give one.");
+        });
         command.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error, () =>
         {
             var train = MatrixFile.Read(parse.GetRequiredValue(options.Train), "--train", "N");
+            var learned = parse.GetValue(rfModel) is { } modelPath ? RandomFeatureCommands.ReadModel(modelPath) : null;
+            if (learned is not null)
+            {
+                if (learned.Features.Dimension != train.Columns)
+                    throw new InputException($"--rf-model {parse.GetValue(rfModel)} is for D={learned.Features.Dimension} but --train has D={train.Columns}; pass the training set of the model's dimension.");
+                if (learned.Features.Schedule.Name != parse.GetRequiredValue(options.Schedule))
+                    throw new InputException($"--rf-model {parse.GetValue(rfModel)} was fitted on the {learned.Features.Schedule.Name} schedule; sample with --schedule {learned.Features.Schedule.Name}.");
+            }
             CommonOptions.RequireArrayFits("--count", parse.GetValue(count), train.Columns,
                 " (for more samples, run again with another --seed and concatenate)");
             string outPath = parse.GetRequiredValue(options.Out);
@@ -198,22 +218,25 @@ internal static class SampleCommands
             var backend = options.Common.Backend(parse);
             using var owned = backend as IDisposable;
             if (float64)
-                MatrixFile.Write(outPath, Sample<double>(parse, options, train, grid, m, sampler, backend), shape);
+                MatrixFile.Write(outPath, Sample<double>(parse, options, train, grid, m, sampler, backend, learned), shape);
             else
-                MatrixFile.Write(outPath, Sample<float>(parse, options, train, grid, m, sampler, backend), shape);
+                MatrixFile.Write(outPath, Sample<float>(parse, options, train, grid, m, sampler, backend, learned), shape);
             parse.InvocationConfiguration.Output.WriteLine(CommonOptions.Summary(outPath, "samples", shape, float64,
-                $"{(sampler.Method == SamplerMethod.Heun ? "probability-flow ODE (Heun)" : "reverse SDE (Euler-Maruyama)")}, {options.Describe(parse, train, grid)}"));
+                $"{(sampler.Method == SamplerMethod.Heun ? "probability-flow ODE (Heun)" : "reverse SDE (Euler-Maruyama)")}, " +
+                (learned is null ? options.Describe(parse, train, grid) : $"random-feature model {parse.GetValue(rfModel)} (P={learned.Features.Count}, tau={learned.Tau}), {grid}")));
             return 0;
         }));
         return command;
     }
 
     private static T[] Sample<T>(ParseResult parse, ModelOptions options, MatrixFile train, TimeGrid grid, int count, SamplerOptions sampler,
-        IScoreBackend backend) where T : unmanaged, IFloatingPointIeee754<T>
+        IScoreBackend backend, RandomFeatureModel? learned) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var values = train.Values<double>();
         double variance = values.Sum(v => v * v) / values.Length;
-        var samples = new ReverseSampler<T>(options.Model<T>(parse, train, backend), options.ScheduleOf(parse), grid).Sample(count, sampler, variance).Samples;
+        IScoreModel<T> model = learned is null ? options.Model<T>(parse, train, backend)
+            : new RandomFeatureScore<T>(learned.Features, learned.Coefficients, learned.Tau) { MaxDegreeOfParallelism = parse.GetValue(options.Common.Threads) ?? -1 };
+        var samples = new ReverseSampler<T>(model, options.ScheduleOf(parse), grid).Sample(count, sampler, variance).Samples;
         CommonOptions.RequireFinite(samples, "sample", train.Columns);
         return samples;
     }

@@ -45,8 +45,9 @@ internal static class SmoothingCommands
             Description = "Tangent space at each query, for the aniso and tangent kernels: circle[:R] (the circle of radius R, " +
                           "default 1, about the origin in the plane of the first two coordinates), sphere[:R] (the sphere S^(D-1) " +
                           "of radius R about the origin), line (the principal line of --train: its mean and top principal " +
-                          "direction) or knn:K[,D] (local PCA of the K nearest training points, tangent dimension D, or chosen " +
-                          "by the largest eigenvalue gap when D is left out).",
+                          "direction), knn:K[,D] (local PCA of the K nearest training points, tangent dimension D, or chosen " +
+                          "by the largest eigenvalue gap when D is left out) or ridge:D[,project] (the top-D Hessian eigenvectors of " +
+                          "--train's noised log-density at the command's level, at the query or, with ',project', at its ridge projection).",
             HelpName = "TSPEC",
             CustomParser = r => TangentSpec.Parse(r),
         };
@@ -239,7 +240,7 @@ internal static class SmoothingCommands
     {
         TrainingSet<T> set = CommonOptions.TrainingSet<T>(train);
         T[] queries = query.Values<T>();
-        SmoothingKernel kernel = setting.Kernel.Build(setting.Tangent?.Build(set));
+        SmoothingKernel kernel = setting.Kernel.Build(setting.Tangent?.Build(set, backend, level));
         LogSmoothedScore<T> model;
         try
         {
@@ -318,7 +319,7 @@ internal static class SmoothingCommands
     {
         TrainingSet<T> set = CommonOptions.TrainingSet<T>(train);
         T[] queries = query.Values<T>();
-        SmoothingKernel kernel = kernelSpec.Build(tangentSpec?.Build(set));
+        SmoothingKernel kernel = kernelSpec.Build(tangentSpec?.Build(set, backend, level));
         KdeScore<T> model;
         try
         {

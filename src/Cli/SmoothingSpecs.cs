@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Numerics;
 using Kernels.Numerics;
 using Kernels.Numerics.Geometry;
+using Kernels.Numerics.Ridges;
 using Kernels.Numerics.Smoothing;
 
 namespace Kernels.Cli;
@@ -130,16 +131,20 @@ internal enum TangentKind
 
     /// <summary>knn:K[,D], local PCA of the K nearest training points.</summary>
     Knn,
+
+    /// <summary>ridge:D[,project], the top-D Hessian eigenvectors of the noised training set's log-density at the command's level.</summary>
+    Ridge,
 }
 
 /// <summary>
-/// A parsed <c>--tangent</c> value: <c>circle[:R]</c>, <c>sphere[:R]</c>, <c>line</c> or <c>knn:K[,D]</c>. Parsing checks
+/// A parsed <c>--tangent</c> value: <c>circle[:R]</c>, <c>sphere[:R]</c>, <c>line</c>, <c>knn:K[,D]</c> or
+/// <c>ridge:D[,project]</c> (Neighbours = 1 for ',project'). Parsing checks
 /// the spelling only; ranges (R &gt; 0, K ≤ N, d &lt; D, …) are the library's to check, and its objections name --tangent.
 /// </summary>
 internal sealed record TangentSpec(string Text, TangentKind Kind, double Radius, int Neighbours, int? Dimension)
 {
     /// <summary>The accepted forms, for messages.</summary>
-    public const string Forms = "circle[:R], sphere[:R], line or knn:K[,D]";
+    public const string Forms = "circle[:R], sphere[:R], line, knn:K[,D] or ridge:D[,project]";
 
     /// <summary>The option's custom parser.</summary>
     public static TangentSpec? Parse(ArgumentResult result)
@@ -206,14 +211,37 @@ internal sealed record TangentSpec(string Text, TangentKind Kind, double Radius,
                 spec = new TangentSpec(text, TangentKind.Knn, 0, numbers[0], numbers.Length == 2 ? numbers[1] : null);
                 return true;
             }
+            case "ridge":
+            {
+                bool project = parameters.Length == 2 && parameters[1].Trim().Equals("project", StringComparison.OrdinalIgnoreCase);
+                if (parameters.Length is < 1 or > 2 || (parameters.Length == 2 && !project))
+                {
+                    problem = ": ridge takes D, the ridge dimension, and optionally 'project' to take the eigenvectors at the point's ridge projection (ridge:D or ridge:D,project)";
+                    return false;
+                }
+                if (!int.TryParse(parameters[0].Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int dimension))
+                {
+                    problem = $": '{parameters[0]}' is not a whole number (D, the ridge dimension)";
+                    return false;
+                }
+                spec = new TangentSpec(text, TangentKind.Ridge, 0, project ? 1 : 0, dimension);
+                return true;
+            }
             default:
                 return false;
         }
     }
 
-    /// <summary>The tangent space for the data in <paramref name="set"/>; the library's objections name --tangent.</summary>
-    public ITangentSpace Build<T>(TrainingSet<T> set) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// The tangent space for the data in <paramref name="set"/>; the library's objections name --tangent. The ridge's
+    /// tangents need the command's backend and its one noise level (<paramref name="level"/> null where it has none).
+    /// </summary>
+    public ITangentSpace Build<T>(TrainingSet<T> set, IScoreBackend? backend = null, NoiseLevel? level = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (Kind == TangentKind.Ridge && level is null)
+            throw new InputException(
+                $"--tangent {Text}: ridge tangents follow the ridge at one noise level, and this command has none (its level changes with t); use knn:K[,D], line, circle or sphere here, or ridge:D with smooth or kde.");
         int dimension = set.Dimension;
         if (dimension < 2)
             throw new InputException(
@@ -226,6 +254,7 @@ internal sealed record TangentSpec(string Text, TangentKind Kind, double Radius,
                 TangentKind.Sphere => new Sphere(dimension - 1, dimension, Radius),
                 TangentKind.Line => AffineSubspace.FitLine(set),
                 TangentKind.Knn => LocalPca.From(set, Neighbours, Dimension),
+                TangentKind.Ridge => new RidgeTangentSpace<T>(new EmpiricalScore<T>(set, backend), level!.Value, Dimension!.Value, atProjection: Neighbours == 1),
                 _ => throw new InvalidOperationException($"unknown tangent kind {Kind}"),
             };
         }

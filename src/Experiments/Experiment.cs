@@ -72,6 +72,7 @@ public abstract class Experiment
         new KdeVersusLog(),
         new TangentVersusIsotropic(),
         new Interpolation(),
+        new RidgeReachAlign(),
     ];
 
     /// <summary>The experiment called <paramref name="name"/>, or an exception listing the known names.</summary>

@@ -28,6 +28,7 @@ public sealed class CpuBackend : IScoreBackend
         return new CpuBackend(threads, TileGroups)
         {
             AllowExpansion = AllowExpansion, SuperTilePoints = SuperTilePoints, AllowQueryLanes = AllowQueryLanes, LaneTilePoints = LaneTilePoints,
+            Pruning = Pruning, PruneLeafGroups = PruneLeafGroups, PruneShare = PruneShare,
         };
     }
 
@@ -72,6 +73,37 @@ public sealed class CpuBackend : IScoreBackend
     /// <summary>Points per tile of the query-lanes kernel; 0 chooses from D (tests shrink it to cover many tiles).</summary>
     internal int LaneTilePoints { get; init; }
 
+    /// <summary>
+    /// Whether a query may skip the parts of the training set that are provably negligible for it (on by default): the
+    /// set is ordered once into a k-d tree of boxes (built on the first call, kept with the set) and a query for which
+    /// almost all of the set (98% at D ≤ 16, 90% above) is provably more than the cut-off below its nearest points (small
+    /// σ) visits only the tiles that can matter. Exact to the same bound as the cut-off itself: a skipped point's weight is below e^{−c} of the largest
+    /// (README.md, Accuracy). Queries that cannot skip that much get the same bits as with pruning off.
+    /// </summary>
+    public bool Pruning { get; init; } = true;
+
+    /// <summary>Point groups per leaf of the pruning tree; 0 chooses from the dimension (tests use 1 to get many leaves from few points).</summary>
+    internal int PruneLeafGroups { get; init; }
+
+    /// <summary>
+    /// The share of points a query must provably skip to take the pruned pass; null chooses by D (<see cref="PrunePlan{T}.DefaultShare"/>),
+    /// 0 sends every query there (tests).
+    /// </summary>
+    internal double? PruneShare { get; init; }
+
+    /// <summary>Queries that have taken the pruned pass on this backend, and the training points they skipped (tests and benchmarks read them).</summary>
+    internal long PrunedQueries => _prunedQueries.Value;
+    internal long SkippedPoints => _skippedPoints.Value;
+
+    private readonly StrongBox<long> _prunedQueries = new(), _skippedPoints = new();
+
+    /// <summary>Leaf size of the pruning tree: 4 groups (64 float or 32 double points), fewer where a tile of that many would outgrow 256 kB.</summary>
+    private int LeafGroups<T>(int d) where T : unmanaged, IFloatingPointIeee754<T> =>
+        PruneLeafGroups > 0 ? PruneLeafGroups : Math.Clamp(FusedScoreKernel<T>.TileBytes / (CpuLayout<T>.GroupWidth * d * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()), 1, 4);
+
+    private PrunePlan<T>? Plan<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Pruning ? PrunePlan<T>.Of(train, queries, level, LeafGroups<T>(train.Dimension), PruneShare ?? PrunePlan<T>.DefaultShare(train.Dimension), MaxDegreeOfParallelism) : null;
+
     private bool QueryLanes<T>(TrainingSet<T> train) where T : unmanaged, IFloatingPointIeee754<T> =>
         AllowQueryLanes && train.Dimension <= QueryLanesKernel<T>.MaxDimension;
 
@@ -90,6 +122,45 @@ public sealed class CpuBackend : IScoreBackend
     public void Evaluate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var plan = Plan(train, queries, level);
+        if (plan is null)
+        {
+            EvaluateOrdinary(train, queries, level, outputs);
+            return;
+        }
+        if (plan.Rest.Length > 0)
+        {
+            // the other queries, gathered, the ordinary way (a query's bits never depend on its neighbours), then scattered
+            int d = train.Dimension, r = plan.Rest.Length;
+            var rest = Gather(queries, plan.Rest, d);
+            T[]? ld = outputs.LogDensity.IsEmpty ? null : new T[r], score = outputs.Score.IsEmpty ? null : new T[r * d];
+            T[]? den = outputs.Denoiser.IsEmpty ? null : new T[r * d], div = outputs.Divergence.IsEmpty ? null : new T[r];
+            EvaluateOrdinary(train, rest, level, new ScoreOutputs<T> { LogDensity = ld, Score = score, Denoiser = den, Divergence = div });
+            Scatter(ld, outputs.LogDensity, plan.Rest, 1);
+            Scatter(score, outputs.Score, plan.Rest, d);
+            Scatter(den, outputs.Denoiser, plan.Rest, d);
+            Scatter(div, outputs.Divergence, plan.Rest, 1);
+        }
+        Interlocked.Add(ref _prunedQueries.Value, plan.Pruned.Length);
+        FusedScoreKernel<T>.EvaluatePruned(plan.Tree, queries, plan.Pruned, level, outputs, MaxDegreeOfParallelism, _skippedPoints);
+    }
+
+    private static T[] Gather<T>(ReadOnlySpan<T> queries, int[] rows, int d)
+    {
+        var gathered = new T[rows.Length * d];
+        for (int i = 0; i < rows.Length; i++) queries.Slice(rows[i] * d, d).CopyTo(gathered.AsSpan(i * d, d));
+        return gathered;
+    }
+
+    private static void Scatter<T>(T[]? source, Span<T> destination, int[] rows, int width)
+    {
+        if (source is null) return;
+        for (int i = 0; i < rows.Length; i++) source.AsSpan(i * width, width).CopyTo(destination.Slice(rows[i] * width, width));
+    }
+
+    private void EvaluateOrdinary<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         if (QueryLanes(train)) QueryLanesKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, LaneTilePoints);
         else FusedScoreKernel<T>.Evaluate(train, queries, level, outputs, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints, _expandedQueries);
     }
@@ -98,7 +169,23 @@ public sealed class CpuBackend : IScoreBackend
     public void Accumulate<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (QueryLanes(train)) QueryLanesKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, LaneTilePoints);
-        else FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints, _expandedQueries);
+        var plan = Plan(train, queries, level: partials.Level);
+        if (plan is null)
+        {
+            AccumulateOrdinary(train, queries, partials, null);
+            return;
+        }
+        // the other queries, gathered, merge into their own rows the ordinary way (which counts the training points)
+        if (plan.Rest.Length > 0) AccumulateOrdinary(train, Gather(queries, plan.Rest, train.Dimension), partials, plan.Rest);
+        else partials.AddTrainingCount(train.Count);
+        Interlocked.Add(ref _prunedQueries.Value, plan.Pruned.Length);
+        FusedScoreKernel<T>.AccumulatePruned(plan.Tree, queries, plan.Pruned, partials, MaxDegreeOfParallelism, _skippedPoints);
+    }
+
+    private void AccumulateOrdinary<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int[]? rows)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (QueryLanes(train)) QueryLanesKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, LaneTilePoints, rows);
+        else FusedScoreKernel<T>.Accumulate(train, queries, partials, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints, _expandedQueries, rows);
     }
 }

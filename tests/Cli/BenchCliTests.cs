@@ -49,14 +49,14 @@ public sealed class BenchCliTests : IDisposable
     private string[] Bench(string op, params string[] extra) => ["bench", op, "--train", _train, "--query", _query, .. LevelArgs, .. extra];
 
     /// <summary>Runs the verb, checks it printed exactly one JSON object with every field, and returns it.</summary>
-    private static JsonElement RunJson(string[] args)
+    private static JsonElement RunJson(string[] args, string[]? fields = null)
     {
         var r = CliRun.Run(args);
         CliRun.AssertSucceeded(r);
         string[] lines = r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
         JsonElement json = JsonDocument.Parse(lines[0]).RootElement;
-        foreach (string field in Fields)
+        foreach (string field in fields ?? Fields)
             Assert.True(json.TryGetProperty(field, out _), $"field {field} missing from {lines[0]}");
         return json;
     }
@@ -157,5 +157,29 @@ public sealed class BenchCliTests : IDisposable
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("--draws", r.Error);
         Assert.Contains("--kernel", r.Error);
+    }
+
+    /// <summary>bench project: one JSON line whose round time is positive and whose ratio is its quotient by the score's time.</summary>
+    [Fact]
+    public void Project_PrintsRoundAndScoreTimes()
+    {
+        JsonElement json = RunJson(Bench("project", "--dim", "2", "--iterations", "2", "--repeat", "2", "--warmup", "1", "--threads", "1"),
+            ["op", "precision", "backend", "n", "m", "d", "ridge_dim", "rounds", "steps_per_start", "mean_rank", "repeat",
+             "seconds_per_round", "score_seconds", "round_over_score", "peak_growth_mib"]);
+        Assert.Equal("project", json.GetProperty("op").GetString());
+        Assert.Equal(2, json.GetProperty("ridge_dim").GetInt32());
+        Assert.Equal(2, json.GetProperty("steps_per_start").GetDouble());
+        double round = json.GetProperty("seconds_per_round").GetDouble(), score = json.GetProperty("score_seconds").GetDouble();
+        Assert.True(round > 0 && score > 0);
+        Assert.Equal(Math.Round(round / score, 3), json.GetProperty("round_over_score").GetDouble());
+        Assert.InRange(json.GetProperty("mean_rank").GetDouble(), 1, N);
+    }
+
+    [Fact]
+    public void Project_DimNotBelowD_Fails()
+    {
+        var r = CliRun.Run(Bench("project", "--dim", D.ToString()));
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains($"--dim {D}", r.Error);
     }
 }

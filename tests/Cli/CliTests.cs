@@ -116,6 +116,20 @@ public sealed class CliTests : IDisposable
         AssertRowsMatch(result.ToDouble(), x => ScoreReference.Score(_trainValues, D, x, Level), Level, U32, b => b.Score, "score");
     }
 
+    /// <summary>--no-pruning (the full pass for every query) is within the same bound, at a small σ where the pruned path would run.</summary>
+    [Fact]
+    public void Score_NoPruning_MatchesReference_AndIsRefusedWithOpenCl()
+    {
+        var small = new NoiseLevel(1, 0.01);
+        var result = RunAndRead("score", [.. LevelArgs(small), "--no-pruning"]);
+        AssertRowsMatch(result.ToDouble(), x => ScoreReference.Score(_trainValues, D, x, small), small, U32, b => b.Score, "score without pruning");
+        File.Delete(_out);
+        var refused = Cli(Args("score", [.. LevelArgs(small), "--backend", "opencl", "--no-pruning"]));
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("--no-pruning", refused.Error);
+        Assert.False(File.Exists(_out));
+    }
+
     // ------------------------------------------------------------------ (b) the other verbs
 
     [Fact]

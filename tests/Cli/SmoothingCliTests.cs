@@ -216,6 +216,8 @@ public sealed class SmoothingCliTests : IDisposable
     [InlineData("line")]
     [InlineData("knn:8")]
     [InlineData("knn:8,2")]
+    [InlineData("ridge:1")]
+    [InlineData("ridge:2,project")]
     public void SmoothScore_EveryTangentSpec_Runs(string tangent)
     {
         var result = RunAndRead(Smooth("score", "aniso:0.3,0.05", "--tangent", tangent));
@@ -281,8 +283,37 @@ public sealed class SmoothingCliTests : IDisposable
     [InlineData("knn", "knn takes K")]
     [InlineData("knn:3,1,2", "knn takes K")]
     [InlineData("line:2", "line takes no parameters")]
+    [InlineData("ridge", "ridge takes D")]
+    [InlineData("ridge:x", "'x' is not a whole number")]
+    [InlineData("ridge:1,near", "ridge takes D")]
     public void BadTangentSpec_Fails(string tangent, string message) =>
-        AssertFails(Smooth("score", "tangent:0.3", "--tangent", tangent), "--tangent", $"'{tangent}'", message, "circle[:R], sphere[:R], line or knn:K[,D]");
+        AssertFails(Smooth("score", "tangent:0.3", "--tangent", tangent), "--tangent", $"'{tangent}'", message, "circle[:R], sphere[:R], line, knn:K[,D] or ridge:D[,project]");
+
+    /// <summary>--tangent ridge:1 is the library's <see cref="RidgeTangentSpace{T}"/> at the command's level, bit for bit.</summary>
+    [Fact]
+    public void SmoothScore_RidgeTangent_EqualsTheLibrary()
+    {
+        var result = RunAndRead(Smooth("score", "tangent:0.3", "--tangent", "ridge:1"));
+        var empirical = new EmpiricalScore<float>(Set);
+        var model = new LogSmoothedScore<float>(empirical,
+            SmoothingKernel.Tangent(new Kernels.Numerics.Ridges.RidgeTangentSpace<float>(empirical, Level, 1), 0.3), new SmoothingDraws(Draws, Seed));
+        Assert.Equal(model.Score(_queryValues, Level), result.ToSingle());
+    }
+
+    [Fact]
+    public void RidgeTangentDimensionNotBelowD_Fails() =>
+        AssertFails(Smooth("score", "tangent:0.3", "--tangent", $"ridge:{D}"), "error:", $"--tangent ridge:{D}", "1 <= d < D");
+
+    [Fact]
+    public void RidgeTangentWithoutOneLevel_FailsInSample()
+    {
+        string[] args = ["sample", "--train", _train, "--out", _out, "--count", "4", "--schedule", "ve", "--t-max", "1", "--t-min", "0.01", "--steps", "4", "--kernel", "tangent:0.3", "--tangent", "ridge:1"];
+        var r = Cli(args);
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("--tangent ridge:1", r.Error);
+        Assert.Contains("one noise level", r.Error);
+        Assert.False(File.Exists(_out));
+    }
 
     [Fact]
     public void BallKernelForKde_FailsSayingKdeNeedsAGaussian() =>

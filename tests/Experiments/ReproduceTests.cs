@@ -36,6 +36,7 @@ public class ReproduceTests(QuickRuns runs) : IClassFixture<QuickRuns>
         { "kde-vs-log", ["dataset", "method", "sigma_smooth", "distance_to_training", "distance_to_manifold", "memorized_share"] },
         { "tangent-vs-isotropic", ["kernel", "perturbation_norm", "sigma_smooth", "distance_to_manifold", "distance_to_training", "memorized_share", "path_coverage", "frechet_pixels", "frechet_pca"] },
         { "interpolation", ["dimension", "sigma_smooth", "gap_share", "tangent_spread", "normal_distance", "memorized_share"] },
+        { "ridge", ["sampler", "t", "sigma", "mean_residual", "mean_normalized_residual", "median_normalized_residual", "mean_distance", "converged_share", "mean_normal_error", "mean_tangential_error"] },
     };
 
     [Theory]
@@ -162,6 +163,81 @@ public class ReproduceTests(QuickRuns runs) : IClassFixture<QuickRuns>
         Assert.True(table.Number(small, "distance_to_wavy") < table.Number(small, "distance_to_circle"));
         Assert.True(table.Number(large, "distance_to_circle") > 0.5, $"distance to the circle {table.Number(large, "distance_to_circle")}");
     }
+
+    /// <summary>The rows of one sampler of the ridge experiment, in recorded order (t_max first).</summary>
+    private static int[] RidgeRows(ResultTable table, string sampler) =>
+        Enumerable.Range(0, table.Rows.Count).Where(r => table.Text(r, "sampler") == sampler).ToArray();
+
+    /// <summary>
+    /// Reach: over the last stretch of reverse time (t ≤ 0.1) the samples' mean distance to the ridge of p_t falls at every
+    /// recorded time, and at t_min it is under a tenth of its value at t_max and under 1.5 σ(t_min): the samples end near the ridge.
+    /// </summary>
+    [Fact]
+    public void Ridge_SamplesReachTheRidge()
+    {
+        var table = runs.Reports["ridge"].Table;
+        foreach (string sampler in new[] { "exact", "smoothed" })
+        {
+            var rows = RidgeRows(table, sampler);
+            var late = rows.Where(r => table.Number(r, "t") <= 0.1).ToArray();
+            Assert.True(late.Length >= 4, $"{sampler}: {late.Length} recorded times with t <= 0.1");
+            for (int i = 1; i < late.Length; i++)
+                Assert.True(table.Number(late[i], "mean_distance") < table.Number(late[i - 1], "mean_distance"),
+                    $"{sampler}: mean distance {table.Number(late[i], "mean_distance")} at t = {table.Number(late[i], "t")} after {table.Number(late[i - 1], "mean_distance")}");
+            double first = table.Number(rows[0], "mean_distance"), last = table.Number(rows[^1], "mean_distance");
+            Assert.True(last < 0.1 * first, $"{sampler}: mean distance {last} at t_min against {first} at t_max");
+            // samples of p_t sit about 0.8 σ from a 1-d ridge in the plane (E|N(0, σ²)|); 1.5 σ leaves room for 60 samples' spread
+            Assert.True(last < 1.5 * table.Number(rows[^1], "sigma"), $"{sampler}: mean distance {last} against sigma {table.Number(rows[^1], "sigma")}");
+            Assert.True(table.Numbers("converged_share").All(s => s >= 0.95), "every recorded time: at least 95% of the projections converge");
+        }
+    }
+
+    /// <summary>
+    /// Align: the mean normalised residual peaks while σ is near the spacing of the data and falls over the last stretch of
+    /// reverse time; the smoothed score's samples end better aligned (a lower residual) than the exact score's, which sit
+    /// around the training points where the score has no preferred direction.
+    /// </summary>
+    [Fact]
+    public void Ridge_NormalizedResidualFallsOverTheLastStretch()
+    {
+        var table = runs.Reports["ridge"].Table;
+        var exact = RidgeRows(table, "exact");
+        var smoothed = RidgeRows(table, "smoothed");
+        double Peak(int[] rows) => rows.Where(r => table.Number(r, "t") <= 0.05).Max(r => table.Number(r, "mean_normalized_residual"));
+        double exactEnd = table.Number(exact[^1], "mean_normalized_residual"), smoothedEnd = table.Number(smoothed[^1], "mean_normalized_residual");
+        Assert.True(exactEnd < Peak(exact), $"exact: {exactEnd} at t_min against a peak of {Peak(exact)}");
+        Assert.True(smoothedEnd < 0.75 * Peak(smoothed), $"smoothed: {smoothedEnd} at t_min against a peak of {Peak(smoothed)}");
+        Assert.True(smoothedEnd < exactEnd, $"smoothed {smoothedEnd} against exact {exactEnd} at t_min");
+    }
+
+    /// <summary>
+    /// Slide: at t_min the smoothed score's error against the exact score is more than ten times as large along the ridge as
+    /// across it; and in the per-sample CSV the normal and tangential parts add up to the error's norm (Pythagoras, to the
+    /// rounding of three dot products in two dimensions: 1e-12 relative).
+    /// </summary>
+    [Fact]
+    public void Ridge_SmoothingErrorIsTangential_AndItsPartsAddUp()
+    {
+        var report = runs.Reports["ridge"];
+        var table = report.Table;
+        var last = RidgeRows(table, "smoothed")[^1];
+        Assert.True(table.Number(last, "mean_tangential_error") > 10 * table.Number(last, "mean_normal_error"),
+            $"tangential {table.Number(last, "mean_tangential_error")} against normal {table.Number(last, "mean_normal_error")}");
+        var lines = File.ReadAllLines(Path.Combine(report.Directory, "ridge-samples.csv"));
+        var header = lines[0].Split(',');
+        Assert.Equal("sampler", header[0]);
+        int e = Array.IndexOf(header, "error_norm"), n = Array.IndexOf(header, "normal_error"), t = Array.IndexOf(header, "tangential_error");
+        Assert.True(e > 0 && n > 0 && t > 0);
+        Assert.True(lines.Length > 100);
+        foreach (var line in lines.Skip(1))
+        {
+            var cells = line.Split(',');
+            double error = Parse(cells[e]), normal = Parse(cells[n]), tangential = Parse(cells[t]);
+            Assert.True(Math.Abs(normal * normal + tangential * tangential - error * error) <= 1e-12 * error * error, line);
+        }
+    }
+
+    private static double Parse(string cell) => double.Parse(cell, NumberStyles.Float, CultureInfo.InvariantCulture);
 
     [Fact]
     public void Cli_Reproduce_WritesTheReport_AndPrintsItsTable()

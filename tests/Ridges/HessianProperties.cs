@@ -304,7 +304,8 @@ public abstract class HessianProperties
 
     /// <summary>
     /// The rank cap keeps the largest weights: a capped factor's points are the first of the uncapped one's (both sorted by
-    /// weight), <see cref="HessianFactor.Capped"/> says whether any were left out, and the weights sum to 1.
+    /// weight), <see cref="HessianFactor.Capped"/> says whether any were left out, and the weights sum to 1; where D is
+    /// within the cap, a factor over more points than the cap is the D×D square root over all of them.
     /// </summary>
     [BackendProperty(MaxTest = 40)]
     public Property RankCap_KeepsTheLargestWeights() =>
@@ -316,6 +317,16 @@ public abstract class HessianProperties
             var capped = Hessian.Factor(model, queries, p.Level, maxRank: cap);
             for (int q = 0; q < p.M; q++)
             {
+                if (full[q].Rank > cap && p.D <= cap)
+                {
+                    // D within the cap: every kept point enters through the D×D square root, nothing is dropped
+                    Assert.True(capped[q].IsSquareRoot);
+                    Assert.False(capped[q].Capped);
+                    Assert.Equal(p.D, capped[q].Rank);
+                    Assert.True(full[q].Indices.SequenceEqual(capped[q].Indices));
+                    Assert.Equal(full[q].DroppedMass, capped[q].DroppedMass);
+                    continue;
+                }
                 Assert.Equal(Math.Min(cap, full[q].Rank), capped[q].Rank);
                 Assert.Equal(full[q].Rank > cap, capped[q].Capped);
                 Assert.True(full[q].Indices[..capped[q].Rank].SequenceEqual(capped[q].Indices));
@@ -323,6 +334,39 @@ public abstract class HessianProperties
                 Assert.True(capped[q].DroppedMass >= full[q].DroppedMass - 1e-12);
             }
         });
+
+    /// <summary>
+    /// More kept points than the cap with D within it: the factor is the D×D square root over every kept point, and its
+    /// dense Hessian equals the reference within <see cref="EntryBound"/> plus the square root's own rounding (a backward
+    /// stable eigen-decomposition of C reproduces it within 64 D u ‖C‖, scaled by α²/σ⁴).
+    /// </summary>
+    [BackendFact]
+    public void MorePointsThanTheCap_SmallD_SquareRootIsExact()
+    {
+        var rng = new Random(41);
+        const int n = 60, d = 3, m = 5;
+        var train = Enumerable.Range(0, n * d).Select(_ => Problem.Gaussian(rng)).ToArray();
+        var queries = Enumerable.Range(0, m * d).Select(_ => 0.5 * Problem.Gaussian(rng)).ToArray();
+        var level = new NoiseLevel(0.9, 1.5); // broad: every point within the cut-off
+        var model = new EmpiricalScore<double>(new TrainingSet<double>(train, n, d), Backend);
+        var factors = Hessian.Factor(model, queries, level, maxRank: 4);
+        double cut = ScorePartials.NegligibleLogit<double>(n);
+        for (int q = 0; q < m; q++)
+        {
+            var f = factors[q];
+            Assert.True(f.IsSquareRoot);
+            Assert.False(f.Capped);
+            Assert.Equal(d, f.Rank);
+            Assert.Equal(n, f.Indices.Length);
+            var x = queries.AsSpan(q * d, d);
+            var expected = ScoreReference.Hessian(train, d, x, level);
+            var actual = f.Dense();
+            double normC = Math.Sqrt(expected.Select((v, i) => i % (d + 1) == 0 ? v + 1 / level.Variance : v).Sum(v => v * v));
+            double bound = EntryBound(train, d, x, level, cut) + 64 * d * U * normC;
+            for (int i = 0; i < d * d; i++)
+                Assert.True(Math.Abs(actual[i] - expected[i]) <= bound, $"query {q}, H[{i / d},{i % d}] = {actual[i]:R}, reference {expected[i]:R}, bound {bound:G3}");
+        }
+    }
 
     /// <summary>(vii) Bad inputs are rejected with messages naming the parameter.</summary>
     [BackendFact]

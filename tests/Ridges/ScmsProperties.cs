@@ -181,21 +181,15 @@ public abstract class ScmsProperties
         var model = new EmpiricalScore<double>(new TrainingSet<double>(new double[] { 0, 0, 0, 1, 0, 0 }, 2, 3), Backend);
         var level = new NoiseLevel(1, 0.5);
         var starts = new double[] { 0.5, 0.1, 0 };
-        void Throws(string name, string fragment, Action act)
-        {
-            var e = Assert.ThrowsAny<ArgumentException>(act);
-            Assert.Equal(name, e.ParamName);
-            Assert.Contains(fragment, e.Message);
-        }
-        Throws("dimension", "dimension = 0", () => RidgeProjection.Project(model, starts, level, 0));
-        Throws("dimension", "dimension = 3", () => RidgeProjection.Project(model, starts, level, 3));
-        Throws("tolerance", "tolerance = 0", () => RidgeProjection.Project(model, starts, level, 1, tolerance: 0));
-        Throws("tolerance", "tolerance = NaN", () => RidgeProjection.Project(model, starts, level, 1, tolerance: double.NaN));
-        Throws("tolerance", "tolerance = Infinity", () => RidgeProjection.Project(model, starts, level, 1, tolerance: double.PositiveInfinity));
-        Throws("maxIterations", "maxIterations = 0", () => RidgeProjection.Project(model, starts, level, 1, maxIterations: 0));
-        Throws("starts", "starts", () => RidgeProjection.Project(model, new double[] { 0.5, 0.1 }, level, 1));
-        Throws("starts", "starts", () => RidgeProjection.Project(model, new double[] { 0.5, double.NaN, 0 }, level, 1));
-        Throws("starts", "starts", () => RidgeProjection.Project(model, Array.Empty<double>(), level, 1));
+        Expect.ThrowsNaming("dimension", "dimension = 0", () => RidgeProjection.Project(model, starts, level, 0));
+        Expect.ThrowsNaming("dimension", "dimension = 3", () => RidgeProjection.Project(model, starts, level, 3));
+        Expect.ThrowsNaming("tolerance", "tolerance = 0", () => RidgeProjection.Project(model, starts, level, 1, tolerance: 0));
+        Expect.ThrowsNaming("tolerance", "tolerance = NaN", () => RidgeProjection.Project(model, starts, level, 1, tolerance: double.NaN));
+        Expect.ThrowsNaming("tolerance", "tolerance = Infinity", () => RidgeProjection.Project(model, starts, level, 1, tolerance: double.PositiveInfinity));
+        Expect.ThrowsNaming("maxIterations", "maxIterations = 0", () => RidgeProjection.Project(model, starts, level, 1, maxIterations: 0));
+        Expect.ThrowsNaming("starts", "starts", () => RidgeProjection.Project(model, new double[] { 0.5, 0.1 }, level, 1));
+        Expect.ThrowsNaming("starts", "starts", () => RidgeProjection.Project(model, new double[] { 0.5, double.NaN, 0 }, level, 1));
+        Expect.ThrowsNaming("starts", "starts", () => RidgeProjection.Project(model, Array.Empty<double>(), level, 1));
     }
 }
 

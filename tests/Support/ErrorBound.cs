@@ -28,7 +28,9 @@ namespace Kernels.Tests.Support;
 ///   moves the merged spread by twice that times √(tr C_d);</item>
 /// <item>the cut-off c (<see cref="ScorePartials.NegligibleLogit{T}"/>) drops a relative mass ≤ N e^{−c} at logits at
 ///   least c below the maximum, whose distance from x is then at most σ √(2|u*| + 2c + …): they pull a displacement mean by
-///   ≤ N e^{−c} σ √(2|u*| + 80), a spread by ≤ 4 N e^{−c} σ² (2|u*| + 80), a point mean by ≤ N e^{−c} (max ‖y_i‖ + ‖m‖);</item>
+///   ≤ N e^{−c} σ √(2|u*| + 80), a spread by ≤ 4 N e^{−c} σ² (2|u*| + 80), a point mean by ≤ N e^{−c} (max ‖y_i‖ + ‖m‖),
+///   and, where a backend leaves them out of the normaliser too (points it proves negligible without computing them), the
+///   log-density by ≤ N e^{−c};</item>
 /// <item>outputs: a handful of roundings each (u times the output's size, the divergence's two terms each with
 ///   their own), and near zero the smallest subnormal of T (an output below T's range rounds to 0 or a subnormal).</item>
 /// </list>
@@ -123,7 +125,9 @@ public readonly record struct ErrorBound(double LogDensity, double Score, double
         double tiny = u == UnitRoundoffSingle ? float.Epsilon : double.Epsilon;
         const double secondOrder = 2;
         return new ErrorBound(
-            secondOrder * (Math.Max(logHigh, -logLow) + gAcc + u * Math.Abs(logDensity)),
+            // a backend may leave points it proves negligible out of the normaliser (the expansion and pruned paths): log S
+            // is then low by at most −log(1 − N e^{−c}) ≈ N e^{−c}
+            secondOrder * (Math.Max(logHigh, -logLow) + gAcc + u * Math.Abs(logDensity) + droppedMass),
             secondOrder * (displacementError / sigma / sigma + 4 * u * score + tiny * Math.Sqrt(d)),
             secondOrder * (pointError + 2 * u * Norm(m) + tiny * Math.Sqrt(d)),
             secondOrder * ((spreadError + 6 * u * spread) / sigma / sigma / sigma / sigma + droppedSpread + 3 * u * d / sigma / sigma

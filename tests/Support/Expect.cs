@@ -35,6 +35,14 @@ public sealed record Outputs(double[] LogDensity, double[] Score, double[] Denoi
 
 public static class Expect
 {
+    /// <summary>Asserts <paramref name="act"/> throws an ArgumentException naming <paramref name="name"/> whose message contains <paramref name="fragment"/>.</summary>
+    public static void ThrowsNaming(string name, string fragment, Action act)
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(act);
+        Assert.Equal(name, e.ParamName);
+        Assert.Contains(fragment, e.Message);
+    }
+
     /// <summary>Asserts every output of every query is within <paramref name="scale"/> × its error bound of the reference.</summary>
     public static void AgainstReference(Outputs actual, double[] train, int d, double[] queries, NoiseLevel level, double u, string context, double scale = 1)
     {

@@ -53,14 +53,15 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         }
 
         /// <summary>
-        /// One query's tile: logits from its squared distances <paramref name="dist"/> (−∞ past <paramref name="valid"/> lanes),
+        /// One query's tile: logits from its squared distances <paramref name="dist"/> (−∞ before lane <paramref name="first"/>
+        /// and from lane <paramref name="valid"/> on),
         /// the state rescaled to a grown maximum, weights into <paramref name="weights"/>, the negligible ones into the sum only,
         /// the kept ones merged row by row from the tile's rows at <paramref name="tileRows"/>.
         /// </summary>
-        private void AddTile<TAlpha>(T* x, PartialRow row, T* dist, T* weights, int ng, int valid, T* tileRows, Scratch s)
+        private void AddTile<TAlpha>(T* x, PartialRow row, T* dist, T* weights, int ng, int valid, T* tileRows, Scratch s, int first = 0)
             where TAlpha : struct, IAlphaMode
         {
-            T largest = Simd<T>.Logits(dist, weights, ng, valid, NegHalfInvVariance);
+            T largest = Simd<T>.Logits(dist, weights, ng, valid, NegHalfInvVariance, first);
             if (!row.Rescale(double.CreateTruncating(largest))) return; // every distance so far overflowed T
 
             var (negligible, heavy) = Simd<T>.Exponentiate(weights, ng, T.CreateTruncating(row.Max), CutWeight);

@@ -96,13 +96,15 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         }
     }
 
+    /// <summary>The queries' states merged into <paramref name="partials"/>: query i into row <paramref name="rows"/>[i] (null: row i).</summary>
     public static void Accumulate(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int dop, int tileGroups,
-        bool allowExpansion = true, int superTilePoints = SuperTilePoints, StrongBox<long>? expanded = null)
+        bool allowExpansion = true, int superTilePoints = SuperTilePoints, StrongBox<long>? expanded = null, int[]? rows = null)
     {
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
         {
-            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion, superTilePoints, Moments.All) { Partials = partials, Expanded = expanded }, dop);
+            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion, superTilePoints, Moments.All)
+                { Partials = partials, PartialsRows = rows, Expanded = expanded }, dop);
         }
         partials.AddTrainingCount(train.Count);
     }
@@ -197,6 +199,9 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         public readonly T CutWeight;
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;
+
+        /// <summary>The row of <see cref="Partials"/> each query merges into (null: its own index).</summary>
+        public int[]? PartialsRows;
 
         /// <summary>Where to count the queries that take the expansion path (null: not counted).</summary>
         public StrongBox<long>? Expanded;
@@ -328,7 +333,7 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
                 var row = s.State.Row(q);
                 if (Partials is not null)
                 {
-                    Partials.Row(q0 + q).Combine(row, Level.Alpha);
+                    Partials.Row(PartialsRows?[q0 + q] ?? q0 + q).Combine(row, Level.Alpha);
                     continue;
                 }
                 int mq = QueryCount;

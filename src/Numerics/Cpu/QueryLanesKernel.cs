@@ -64,12 +64,13 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         }
     }
 
-    public static void Accumulate(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int dop, int tilePoints)
+    /// <summary>The queries' states merged into <paramref name="partials"/>: query i into row <paramref name="rows"/>[i] (null: row i).</summary>
+    public static void Accumulate(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int dop, int tilePoints, int[]? rows = null)
     {
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
         {
-            Run(new Job(train, px, m, partials.Level, tilePoints, Moments.All) { Partials = partials }, dop);
+            Run(new Job(train, px, m, partials.Level, tilePoints, Moments.All) { Partials = partials, PartialsRows = rows }, dop);
         }
         partials.AddTrainingCount(train.Count);
     }
@@ -161,6 +162,9 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;
 
+        /// <summary>The row of <see cref="Partials"/> each query merges into (null: its own index).</summary>
+        public int[]? PartialsRows;
+
         /// <summary>The sums the outputs need beyond the normaliser.</summary>
         public readonly Moments Needs;
 
@@ -244,7 +248,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 s.State.CopyTo(lane, double.CreateTruncating(max[lane]), row);
                 if (Partials is not null)
                 {
-                    Partials.Row(q).Combine(row, Level.Alpha);
+                    Partials.Row(PartialsRows?[q] ?? q).Combine(row, Level.Alpha);
                     continue;
                 }
                 int mq = QueryCount;

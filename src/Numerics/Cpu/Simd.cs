@@ -51,7 +51,16 @@ internal static unsafe class Simd<T> where T : unmanaged, IFloatingPointIeee754<
     internal static Vector512<T> Exp(Vector512<T> v)
     {
         if (typeof(T) == typeof(float)) return VectorExp.Exp(v.AsSingle()).As<float, T>();
-        if (typeof(T) == typeof(double)) return Vector512.Exp(v.AsDouble()).As<double, T>();
+        if (typeof(T) == typeof(double))
+        {
+            // where any lane is below −708 the library's exponential computes every lane by scalar calls, whose bits differ
+            // from its vector ones: a lane's weight would then depend on its neighbours' logits (a query's bits on its
+            // batch). Such lanes are clamped, then set to 0 (e^{−708} is 2⁻¹⁰²¹: below every cut-off); NaN stays NaN.
+            var x = v.AsDouble();
+            var floor = Vector512.Create(-708.0);
+            var e = Vector512.Exp(Vector512.Max(x, floor));
+            return Vector512.ConditionalSelect(Vector512.LessThan(x, floor), Vector512<double>.Zero, e).As<double, T>();
+        }
         throw new NotSupportedException();
     }
 
@@ -108,18 +117,23 @@ internal static unsafe class Simd<T> where T : unmanaged, IFloatingPointIeee754<
         return best;
     }
 
-    /// <summary>logits = dist·scale over the <paramref name="ng"/> groups, −∞ in lanes past <paramref name="valid"/>; returns the largest.</summary>
-    internal static T Logits(T* dist, T* logits, int ng, int valid, T scale)
+    /// <summary>
+    /// logits = dist·scale over the <paramref name="ng"/> groups, −∞ in lanes before <paramref name="first"/> and from
+    /// <paramref name="valid"/> on; returns the largest.
+    /// </summary>
+    internal static T Logits(T* dist, T* logits, int ng, int valid, T scale, int first = 0)
     {
         var c = Vector512.Create(scale);
         var minusInf = Vector512.Create(T.NegativeInfinity);
         var limit = Vector512.Create(T.CreateTruncating(valid));
+        var start = Vector512.Create(T.CreateTruncating(first));
         var best = minusInf;
         for (int g = 0; g < ng; g++)
         {
             int o = g * W;
             var u = Vector512.Load(dist + o) * c;
-            var inside = Vector512.LessThan(Vector512.Create(T.CreateTruncating(o)) + Vector512<T>.Indices, limit);
+            var lane = Vector512.Create(T.CreateTruncating(o)) + Vector512<T>.Indices;
+            var inside = Vector512.LessThan(lane, limit) & Vector512.GreaterThanOrEqual(lane, start);
             u = Vector512.ConditionalSelect(inside, u, minusInf);
             u.Store(logits + o);
             best = Vector512.Max(best, u);

@@ -13,15 +13,21 @@ public static class Hessian
     public const int DefaultMaxRank = 256;
 
     /// <summary>
-    /// The low-rank factor of <c>∇²ℓ</c> at each query. One <see cref="EmpiricalScore{T}.Accumulate(ReadOnlySpan{T}, NoiseLevel)"/>
-    /// on the model's backend (CPU or OpenCL) gives each query's denoiser m, the pivot about which the kept points' mean is
-    /// then recomputed; then the host streams the training rows once per query: every logit is recomputed in double as
-    /// <c>−‖x − αy‖²/(2σ²)</c> with each difference formed by one FMA from the stored values (no cancellation however far x
-    /// is or however small σ or α; the backend's own largest logit carries the working type's rounding, γ_D |u*|, which far
-    /// from the data exceeds the cut-off, so the cut is taken from the double maximum). Points within
-    /// <see cref="ScorePartials.NegligibleLogit{T}"/> nats of that maximum are kept, at most <paramref name="maxRank"/> of
-    /// them (the largest weights; <see cref="HessianFactor.Capped"/> says the cap bit). Queries run in parallel; each
-    /// query's result depends on it alone, so it is the same bit for bit for any thread count.
+    /// Queries per sweep of the training set: each training row is widened to double once and used while it is in L1 for
+    /// this many queries, so the set streams from memory once per group rather than once per query.
+    /// </summary>
+    private const int QueryGroup = 4;
+
+    /// <summary>
+    /// The low-rank factor of <c>∇²ℓ</c> at each query. Every logit is computed in double as <c>−‖x − αy‖²/(2σ²)</c>, each
+    /// difference by one FMA from the stored values, so there is no cancellation however far x is from the data or however
+    /// small σ or α (a working-type logit carries γ_D |u|, which far from the data exceeds the cut-off). Points within
+    /// <see cref="ScorePartials.NegligibleLogit{T}"/> nats of the largest logit are kept, at most
+    /// <paramref name="maxRank"/> of them (the largest weights, ties by index; <see cref="HessianFactor.Capped"/> says the
+    /// cap bit). The factor's mean and its score <see cref="HessianFactor.Score"/> are formed from the kept points in
+    /// double. This pass runs on the host for either backend: the working type only sets the cut-off. Queries run in
+    /// parallel in groups; each query's result depends on it alone, so it is the same bit for bit for any thread count
+    /// and any batch.
     /// </summary>
     /// <param name="model">The empirical score (its training set and backend).</param>
     /// <param name="queries">M×D row-major queries, all finite.</param>
@@ -31,6 +37,19 @@ public static class Hessian
     public static HessianFactor[] Factor<T>(EmpiricalScore<T> model, ReadOnlySpan<T> queries, NoiseLevel level,
         int maxRank = DefaultMaxRank, int maxDegreeOfParallelism = -1) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        var result = new HessianFactor[Guard.RowCount(queries, model?.Dimension ?? 1, nameof(queries))];
+        ForEach(model!, queries, level, maxRank, maxDegreeOfParallelism, (q, factor) => result[q] = factor.Detach());
+        return result;
+    }
+
+    /// <summary>
+    /// Builds each query's factor and hands it to <paramref name="consume"/> (from several threads, each query once). The
+    /// factor lives in its thread's reused buffers and is valid only during the call (<see cref="HessianFactor.Detach"/> to
+    /// keep it): the ridge passes use it so their memory neither grows with M·r·D nor churns the large-object heap.
+    /// </summary>
+    internal static void ForEach<T>(EmpiricalScore<T> model, ReadOnlySpan<T> queries, NoiseLevel level, int maxRank,
+        int maxDegreeOfParallelism, Action<int, HessianFactor> consume) where T : unmanaged, IFloatingPointIeee754<T>
+    {
         ArgumentNullException.ThrowIfNull(model);
         if (maxRank < 1) throw new ArgumentOutOfRangeException(nameof(maxRank), maxRank, $"maxRank = {maxRank}; keep at least one point per query.");
         if (maxDegreeOfParallelism == 0 || maxDegreeOfParallelism < -1)
@@ -38,129 +57,332 @@ public static class Hessian
         Guard.RequireLevel(level);
         int d = model.Dimension;
         int m = Guard.RequireQueries(queries, d);
-        var state = model.Accumulate(queries, level);
-
         var set = model.TrainingSet;
         int n = set.Count;
         double cut = ScorePartials.NegligibleLogit<T>(n);
         double bound = Math.Min(1, n * Math.Exp(-cut));
-        // pivots (the backend's denoiser) and the queries in double
-        var pivots = new double[m * d];
         var xs = new double[m * d];
-        for (int q = 0; q < m; q++)
-        {
-            var row = state.Row(q);
-            var pivot = pivots.AsSpan(q * d, d);
-            if (row.Mass > 0 && double.IsFinite(row.Mass))
-                for (int k = 0; k < d; k++) pivot[k] = row.Points[k] / row.Mass;
-            if (!IsFinite(pivot)) pivot.Clear();
-            for (int k = 0; k < d; k++) xs[q * d + k] = double.CreateChecked(queries[q * d + k]);
-        }
-
-        var result = new HessianFactor[m];
+        for (int i = 0; i < xs.Length; i++) xs[i] = double.CreateChecked(queries[i]);
         T[] data = set.Rows;
         int threads = maxDegreeOfParallelism == -1 ? model.Backend.MaxDegreeOfParallelism : maxDegreeOfParallelism;
-        Parallel.For(0, m, new ParallelOptions { MaxDegreeOfParallelism = threads },
-            () => new double[Math.Max(n, 1)],
-            (q, _, logits) =>
+        int groups = (m + QueryGroup - 1) / QueryGroup;
+        // one worker per thread, each with one set of buffers, taking groups in turn: memory is threads × scratch,
+        // however the scheduler would have split a range
+        int workers = Math.Max(1, Math.Min(groups, threads > 0 ? threads : Environment.ProcessorCount));
+        int next = -1;
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
+        {
+            var scratch = new Scratch(n, d, Math.Min(maxRank, Math.Max(n, 1)));
+            for (int group; (group = Interlocked.Increment(ref next)) < groups;)
             {
-                result[q] = FactorOne(data, n, d, xs.AsSpan(q * d, d), pivots.AsSpan(q * d, d), level, cut, bound, maxRank, logits, q);
-                return logits;
-            },
-            _ => { });
-        return result;
+                int first = group * QueryGroup, count = Math.Min(QueryGroup, m - first);
+                Logits(data, n, d, xs.AsSpan(first * d, count * d), count, level, scratch);
+                for (int g = 0; g < count; g++)
+                    consume(first + g, FactorOne(data, n, d, xs.AsSpan((first + g) * d, d), level, cut, bound, maxRank, scratch.Logits[g], scratch, first + g));
+            }
+        });
     }
 
-    private static HessianFactor FactorOne<T>(T[] data, int n, int d, ReadOnlySpan<double> x, ReadOnlySpan<double> pivot,
-        NoiseLevel level, double cut, double bound, int maxRank, double[] logits, int q) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>One thread's buffers: the group's logits, the kept candidates, and the factor it hands out.</summary>
+    private sealed class Scratch(int n, int d, int maxRank)
+    {
+        public readonly double[][] Logits = Enumerable.Range(0, QueryGroup).Select(_ => new double[Math.Max(n, 1)]).ToArray();
+        public readonly double[] Row = new double[d];
+        public readonly int[] Kept = new int[Math.Max(n, 1)];
+        public readonly double[] Keys = new double[Math.Max(n, 1)];
+        public readonly double[] Rows = new double[maxRank * d];
+        public readonly double[] Weights = new double[maxRank];
+        public readonly int[] Indices = new int[maxRank];
+        public readonly double[] Mean = new double[d];
+        public readonly double[] Score = new double[d];
+        public readonly double[] Pivot = new double[d];
+    }
+
+    /// <summary>Every logit −‖x_g − αy_i‖²/(2σ²) of <paramref name="count"/> queries, each training row widened once.</summary>
+    private static void Logits<T>(T[] data, int n, int d, ReadOnlySpan<double> xs, int count, NoiseLevel level, Scratch s)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         double alpha = level.Alpha, scale = -0.5 / level.Sigma / level.Sigma;
-        double max = double.NegativeInfinity;
+        var row = s.Row.AsSpan();
         for (int i = 0; i < n; i++)
         {
-            double u = SquaredDistance(x, data.AsSpan(i * d, d), alpha) * scale;
-            logits[i] = u;
-            if (u > max) max = u;
+            Widen(data.AsSpan(i * d, d), row);
+            if (count == QueryGroup)
+            {
+                var (s0, s1, s2, s3) = SquaredDistances4(xs, row, alpha);
+                s.Logits[0][i] = s0 * scale;
+                s.Logits[1][i] = s1 * scale;
+                s.Logits[2][i] = s2 * scale;
+                s.Logits[3][i] = s3 * scale;
+            }
+            else
+                for (int g = 0; g < count; g++) s.Logits[g][i] = SquaredDistance(xs.Slice(g * d, d), row, alpha) * scale;
         }
+    }
+
+    /// <summary>
+    /// ‖x_g − αy‖² for the four queries of <paramref name="xs"/> (4×D) against one row: the row is loaded once per
+    /// vector and the four sums are independent FMA chains, so the loop runs at the FMA units' throughput, not their latency.
+    /// Each sum is formed with the same operations in the same order as <see cref="SquaredDistance"/>'s, so a query's logits do not depend on its group.
+    /// </summary>
+    private static (double, double, double, double) SquaredDistances4(ReadOnlySpan<double> xs, ReadOnlySpan<double> y, double alpha)
+    {
+        int d = y.Length, k = 0;
+        ReadOnlySpan<double> x0 = xs[..d], x1 = xs.Slice(d, d), x2 = xs.Slice(2 * d, d), x3 = xs.Slice(3 * d, d);
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var a0 = Vector512<double>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            var na = Vector512.Create(-alpha);
+            for (; k + 8 <= d; k += 8)
+            {
+                var yv = Vector512.Create(y.Slice(k, 8));
+                var e0 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x0.Slice(k, 8))); a0 = Vector512.FusedMultiplyAdd(e0, e0, a0);
+                var e1 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x1.Slice(k, 8))); a1 = Vector512.FusedMultiplyAdd(e1, e1, a1);
+                var e2 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x2.Slice(k, 8))); a2 = Vector512.FusedMultiplyAdd(e2, e2, a2);
+                var e3 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x3.Slice(k, 8))); a3 = Vector512.FusedMultiplyAdd(e3, e3, a3);
+            }
+            (s0, s1, s2, s3) = (Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var a0 = Vector256<double>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+            var na = Vector256.Create(-alpha);
+            for (; k + 4 <= d; k += 4)
+            {
+                var yv = Vector256.Create(y.Slice(k, 4));
+                var e0 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x0.Slice(k, 4))); a0 = Vector256.FusedMultiplyAdd(e0, e0, a0);
+                var e1 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x1.Slice(k, 4))); a1 = Vector256.FusedMultiplyAdd(e1, e1, a1);
+                var e2 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x2.Slice(k, 4))); a2 = Vector256.FusedMultiplyAdd(e2, e2, a2);
+                var e3 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x3.Slice(k, 4))); a3 = Vector256.FusedMultiplyAdd(e3, e3, a3);
+            }
+            (s0, s1, s2, s3) = (Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3));
+        }
+        for (; k < d; k++)
+        {
+            double e0 = Math.FusedMultiplyAdd(-alpha, y[k], x0[k]), e1 = Math.FusedMultiplyAdd(-alpha, y[k], x1[k]);
+            double e2 = Math.FusedMultiplyAdd(-alpha, y[k], x2[k]), e3 = Math.FusedMultiplyAdd(-alpha, y[k], x3[k]);
+            s0 = Math.FusedMultiplyAdd(e0, e0, s0);
+            s1 = Math.FusedMultiplyAdd(e1, e1, s1);
+            s2 = Math.FusedMultiplyAdd(e2, e2, s2);
+            s3 = Math.FusedMultiplyAdd(e3, e3, s3);
+        }
+        return (s0, s1, s2, s3);
+    }
+
+    private static HessianFactor FactorOne<T>(T[] data, int n, int d, ReadOnlySpan<double> x, NoiseLevel level, double cut,
+        double bound, int maxRank, double[] logits, Scratch scratch, int q) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double max = double.NegativeInfinity;
+        for (int i = 0; i < n; i++) max = Math.Max(max, logits[i]);
         if (!double.IsFinite(max))
             throw new MagnitudeOverflowException(
                 $"query row {q} is so far from every training point that its squared distances overflow double (sigma = {level.Sigma:G6}); rescale the data and sigma by a common factor.",
                 "queries");
-        // kept: within the cut of the maximum; capped to the largest weights (ties by index: deterministic)
-        var kept = new List<int>();
+        // kept: within the cut of the maximum; past the cap, the largest weights (ties by index: deterministic)
+        int kept = 0;
         double total = 0;
         for (int i = 0; i < n; i++)
         {
             double rel = logits[i] - max;
             total += Math.Exp(rel);
-            if (rel >= -cut) kept.Add(i);
+            if (rel >= -cut) scratch.Kept[kept++] = i;
         }
-        kept.Sort((a, b) => logits[b] != logits[a] ? logits[b].CompareTo(logits[a]) : a.CompareTo(b));
-        bool capped = kept.Count > maxRank;
-        if (capped) kept.RemoveRange(maxRank, kept.Count - maxRank);
-        int r = kept.Count;
+        // more kept points than the cap, but D within it: C summed densely over every kept point, F its D×D square root
+        bool dense = kept > maxRank && d <= maxRank;
+        bool capped = kept > maxRank && !dense;
+        var indices = Largest(scratch.Kept.AsSpan(0, kept), logits, dense ? kept : Math.Min(kept, maxRank), scratch.Keys);
+        int r = indices.Length;
         var weights = new double[r];
-        var indices = kept.ToArray();
         double mass = 0;
         for (int j = 0; j < r; j++) mass += weights[j] = Math.Exp(logits[indices[j]] - max);
         for (int j = 0; j < r; j++) weights[j] /= mass;
         double dropped = Math.Max(0, 1 - mass / total);
 
-        // m = pivot + Σ w (y − pivot): its rounding is relative to the spread about the pivot, not to ‖m‖
+        // m = y_0 + Σ w (y − y_0) about the heaviest point (rounding relative to the spread, not to ‖m‖);
+        // the score Σ w (αy − x)/σ² from the displacements themselves (no cancellation of αm against x)
+        double alpha = level.Alpha, variance = level.Variance;
         var mean = new double[d];
-        var diff = new double[d];
+        var score = new double[d];
+        var pivot = scratch.Pivot;
+        var row = scratch.Row.AsSpan();
+        Widen(data.AsSpan(indices[0] * d, d), pivot);
         for (int j = 0; j < r; j++)
         {
-            Widen(data.AsSpan(indices[j] * d, d), diff);
-            System.Numerics.Tensors.TensorPrimitives.Subtract(diff, pivot, diff);
-            HessianFactor.AddScaled(diff, weights[j], mean);
+            Widen(data.AsSpan(indices[j] * d, d), row);
+            for (int k = 0; k < d; k++)
+            {
+                mean[k] = Math.FusedMultiplyAdd(weights[j], row[k] - pivot[k], mean[k]);
+                score[k] = Math.FusedMultiplyAdd(weights[j], Math.FusedMultiplyAdd(alpha, row[k], -x[k]), score[k]);
+            }
         }
-        System.Numerics.Tensors.TensorPrimitives.Add(mean, pivot, mean);
+        for (int k = 0; k < d; k++)
+        {
+            mean[k] += pivot[k];
+            score[k] /= variance;
+        }
 
-        // rows f_j = √w_j (α/σ) (y_j − m)/σ
-        var rows = new double[r * d];
+        var rows = scratch.Rows;
         double a = alpha / level.Sigma;
+        if (dense)
+        {
+            SquareRootFactor(data, d, indices, weights, mean, a / level.Sigma, rows, scratch);
+            return new HessianFactor(d, level, d, kept, rows, weights, indices, mean, score, capped, dropped, bound);
+        }
+        // rows f_j = √w_j (α/σ) (y_j − m)/σ
         for (int j = 0; j < r; j++)
         {
             var f = rows.AsSpan(j * d, d);
             Widen(data.AsSpan(indices[j] * d, d), f);
-            System.Numerics.Tensors.TensorPrimitives.Subtract(f, mean, f);
-            double c = Math.Sqrt(weights[j]) * a;
-            for (int k = 0; k < d; k++) f[k] = f[k] * c / level.Sigma;
+            double c = Math.Sqrt(weights[j]) * a / level.Sigma;
+            for (int k = 0; k < d; k++) f[k] = (f[k] - mean[k]) * c;
         }
-        return new HessianFactor(d, level, rows, weights, indices, mean, capped, dropped, bound);
+        return new HessianFactor(d, level, r, r, rows, weights, indices, mean, score, capped, dropped, bound);
     }
 
-    /// <summary>‖x − αy‖² in double, each difference by one FMA from the stored value of y.</summary>
-    internal static double SquaredDistance<T>(ReadOnlySpan<double> x, ReadOnlySpan<T> y, double alpha) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// F (D×D) with FᵀF = c² Σ_j w_j (y_j − m)(y_j − m)ᵀ over every kept point: the sum formed densely (one rank-one
+    /// update per point, O(r D²)), then F = diag(√μ) Vᵀ from its eigen-decomposition, so the factor is exact where the
+    /// cap would otherwise have dropped the lighter points.
+    /// </summary>
+    private static void SquareRootFactor<T>(T[] data, int d, int[] indices, double[] weights, double[] mean, double c,
+        double[] rows, Scratch scratch) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var sum = new double[d * d];
+        // four points at a time: each row of the sum is loaded and stored once per four rank-one updates
+        var block = new double[4 * d];
+        int r = indices.Length;
+        for (int j0 = 0; j0 < r; j0 += 4)
+        {
+            int count = Math.Min(4, r - j0);
+            for (int b = 0; b < 4; b++)
+            {
+                var diff = block.AsSpan(b * d, d);
+                if (b >= count)
+                {
+                    diff.Clear(); // a no-op update
+                    continue;
+                }
+                Widen(data.AsSpan(indices[j0 + b] * d, d), diff);
+                double scale = Math.Sqrt(weights[j0 + b]) * c;
+                for (int k = 0; k < d; k++) diff[k] = (diff[k] - mean[k]) * scale;
+            }
+            AddOuterProducts4(sum, block, d);
+        }
+        for (int i = 0; i < d; i++)
+            for (int k = i + 1; k < d; k++) sum[k * d + i] = sum[i * d + k] = 0.5 * (sum[i * d + k] + sum[k * d + i]);
+        var solver = new LeadingEigenpairs(sum, d);
+        var vectors = rows.AsSpan(0, d * d);
+        solver.Largest(d, vectors);
+        for (int i = 0; i < d; i++)
+        {
+            double root = Math.Sqrt(Math.Max(0, solver.Values[i]));
+            System.Numerics.Tensors.TensorPrimitives.Multiply(vectors.Slice(i * d, d), root, vectors.Slice(i * d, d));
+        }
+    }
+
+    /// <summary>sum += Σ_b f_b f_bᵀ for the four rows f_b of <paramref name="block"/> (4×D), row by row of the sum.</summary>
+    private static void AddOuterProducts4(double[] sum, double[] block, int d)
+    {
+        ReadOnlySpan<double> f0 = block.AsSpan(0, d), f1 = block.AsSpan(d, d), f2 = block.AsSpan(2 * d, d), f3 = block.AsSpan(3 * d, d);
+        for (int i = 0; i < d; i++)
+        {
+            var row = sum.AsSpan(i * d, d);
+            double a0 = f0[i], a1 = f1[i], a2 = f2[i], a3 = f3[i];
+            int k = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                var v0 = Vector256.Create(a0); var v1 = Vector256.Create(a1); var v2 = Vector256.Create(a2); var v3 = Vector256.Create(a3);
+                for (; k + 4 <= d; k += 4)
+                {
+                    var acc = Vector256.Create(row.Slice(k, 4));
+                    acc = Vector256.FusedMultiplyAdd(v0, Vector256.Create(f0.Slice(k, 4)), acc);
+                    acc = Vector256.FusedMultiplyAdd(v1, Vector256.Create(f1.Slice(k, 4)), acc);
+                    acc = Vector256.FusedMultiplyAdd(v2, Vector256.Create(f2.Slice(k, 4)), acc);
+                    acc = Vector256.FusedMultiplyAdd(v3, Vector256.Create(f3.Slice(k, 4)), acc);
+                    acc.CopyTo(row.Slice(k, 4));
+                }
+            }
+            for (; k < d; k++)
+                row[k] = Math.FusedMultiplyAdd(a3, f3[k], Math.FusedMultiplyAdd(a2, f2[k], Math.FusedMultiplyAdd(a1, f1[k], Math.FusedMultiplyAdd(a0, f0[k], row[k]))));
+        }
+    }
+
+    /// <summary>
+    /// The <paramref name="count"/> candidates with the largest logits, in descending order of logit and ascending index
+    /// among ties: a selection of the count-th largest key first, so only the kept few are sorted.
+    /// </summary>
+    private static int[] Largest(Span<int> candidates, double[] logits, int count, double[] keys)
+    {
+        if (count < candidates.Length)
+        {
+            var k = keys.AsSpan(0, candidates.Length);
+            for (int j = 0; j < candidates.Length; j++) k[j] = logits[candidates[j]];
+            double threshold = Select(k, count - 1);
+            // strictly above the threshold, then ties at it by ascending index, up to count
+            int w = 0, above = 0;
+            foreach (int i in candidates) if (logits[i] > threshold) above++;
+            int ties = count - above;
+            foreach (int i in candidates)
+                if (logits[i] > threshold || (logits[i] == threshold && ties-- > 0)) candidates[w++] = i;
+            candidates = candidates[..w];
+        }
+        var result = candidates.ToArray();
+        Array.Sort(result, (a, b) => logits[b] != logits[a] ? logits[b].CompareTo(logits[a]) : a.CompareTo(b));
+        return result;
+    }
+
+    /// <summary>The value of rank <paramref name="rank"/> (0 = largest) of <paramref name="keys"/>, which it reorders (quickselect).</summary>
+    private static double Select(Span<double> keys, int rank)
+    {
+        int lo = 0, hi = keys.Length - 1;
+        while (lo < hi)
+        {
+            double pivot = keys[(lo + hi) >>> 1];
+            int i = lo, j = hi;
+            while (i <= j)
+            {
+                while (keys[i] > pivot) i++;
+                while (keys[j] < pivot) j--;
+                if (i <= j) (keys[i], keys[j]) = (keys[j--], keys[i++]);
+            }
+            if (rank <= j) hi = j;
+            else if (rank >= i) lo = i;
+            else return keys[rank];
+        }
+        return keys[rank];
+    }
+
+    /// <summary>‖x − αy‖² in double, each difference by one FMA.</summary>
+    internal static double SquaredDistance(ReadOnlySpan<double> x, ReadOnlySpan<double> y, double alpha)
     {
         int d = x.Length, k = 0;
-        var acc = Vector512<double>.Zero;
-        var na = Vector512.Create(-alpha);
-        if (typeof(T) == typeof(double))
+        double s = 0;
+        if (Vector512.IsHardwareAccelerated)
         {
-            var yd = MemoryMarshal.Cast<T, double>(y);
+            var acc = Vector512<double>.Zero;
+            var na = Vector512.Create(-alpha);
             for (; k + 8 <= d; k += 8)
             {
-                var diff = Vector512.FusedMultiplyAdd(na, Vector512.Create(yd.Slice(k, 8)), Vector512.Create(x.Slice(k, 8)));
+                var diff = Vector512.FusedMultiplyAdd(na, Vector512.Create(y.Slice(k, 8)), Vector512.Create(x.Slice(k, 8)));
                 acc = Vector512.FusedMultiplyAdd(diff, diff, acc);
             }
+            s = Vector512.Sum(acc);
         }
-        else
+        else if (Vector256.IsHardwareAccelerated)
         {
-            var yf = MemoryMarshal.Cast<T, float>(y);
-            for (; k + 8 <= d; k += 8)
+            var acc = Vector256<double>.Zero;
+            var na = Vector256.Create(-alpha);
+            for (; k + 4 <= d; k += 4)
             {
-                var v = Vector256.Create(yf.Slice(k, 8));
-                var yw = Vector512.Create(Vector256.WidenLower(v), Vector256.WidenUpper(v));
-                var diff = Vector512.FusedMultiplyAdd(na, yw, Vector512.Create(x.Slice(k, 8)));
-                acc = Vector512.FusedMultiplyAdd(diff, diff, acc);
+                var diff = Vector256.FusedMultiplyAdd(na, Vector256.Create(y.Slice(k, 4)), Vector256.Create(x.Slice(k, 4)));
+                acc = Vector256.FusedMultiplyAdd(diff, diff, acc);
             }
+            s = Vector256.Sum(acc);
         }
-        double s = Vector512.Sum(acc);
         for (; k < d; k++)
         {
-            double diff = Math.FusedMultiplyAdd(-alpha, double.CreateChecked(y[k]), x[k]);
+            double diff = Math.FusedMultiplyAdd(-alpha, y[k], x[k]);
             s = Math.FusedMultiplyAdd(diff, diff, s);
         }
         return s;
@@ -168,12 +390,25 @@ public static class Hessian
 
     private static void Widen<T>(ReadOnlySpan<T> source, Span<double> destination) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (int k = 0; k < source.Length; k++) destination[k] = double.CreateChecked(source[k]);
-    }
-
-    private static bool IsFinite(ReadOnlySpan<double> v)
-    {
-        foreach (double t in v) if (!double.IsFinite(t)) return false;
-        return true;
+        if (typeof(T) == typeof(double))
+        {
+            MemoryMarshal.Cast<T, double>(source).CopyTo(destination);
+            return;
+        }
+        if (typeof(T) != typeof(float))
+        {
+            for (int k = 0; k < source.Length; k++) destination[k] = double.CreateChecked(source[k]);
+            return;
+        }
+        var f = MemoryMarshal.Cast<T, float>(source);
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= f.Length; i += 8)
+            {
+                var (lower, upper) = Vector256.Widen(Vector256.Create(f.Slice(i, 8)));
+                lower.CopyTo(destination.Slice(i, 4));
+                upper.CopyTo(destination.Slice(i + 4, 4));
+            }
+        for (; i < f.Length; i++) destination[i] = f[i];
     }
 }

@@ -1,5 +1,3 @@
-using MathNet.Numerics.LinearAlgebra;
-
 namespace Kernels.Numerics.Ridges;
 
 /// <summary>
@@ -12,12 +10,20 @@ namespace Kernels.Numerics.Ridges;
 /// </summary>
 public sealed class HessianFactor
 {
-    private readonly double[] _rows, _weights, _mean;
+    private readonly double[] _rows, _weights, _mean, _score;
     private readonly int[] _indices;
+    private readonly int _rank, _points;
 
-    internal HessianFactor(int dimension, NoiseLevel level, double[] rows, double[] weights, int[] indices, double[] mean,
-        bool capped, double droppedMass, double droppedMassBound)
+    /// <summary>
+    /// A factor over the first <paramref name="rank"/> rows and <paramref name="points"/> kept points of the arrays given
+    /// (which may be longer: a pass's reused buffers).
+    /// </summary>
+    internal HessianFactor(int dimension, NoiseLevel level, int rank, int points, double[] rows, double[] weights, int[] indices,
+        double[] mean, double[] score, bool capped, double droppedMass, double droppedMassBound)
     {
+        _rank = rank;
+        _points = points;
+        _score = score;
         Dimension = dimension;
         Level = level;
         _rows = rows;
@@ -35,25 +41,47 @@ public sealed class HessianFactor
     /// <summary>The noise level the factor was formed at.</summary>
     public NoiseLevel Level { get; }
 
-    /// <summary>r, the number of rows of F (the kept points). The rank of H + I/σ² is at most r − 1 (the rows sum to 0 with weights √w).</summary>
-    public int Rank => _weights.Length;
+    /// <summary>
+    /// r, the number of rows of F: one per kept point (the rank of H + I/σ² is then at most r − 1, the rows summing to 0
+    /// with weights √w), or D when more points than the cap were kept and D is within it (<see cref="IsSquareRoot"/>).
+    /// </summary>
+    public int Rank => _rank;
+
+    /// <summary>
+    /// True when F is the D×D square root diag(√μ)Vᵀ of the second moment summed densely over every kept point (more
+    /// points were kept than the cap, and D is within it), so its rows are not points; false when each row is one point.
+    /// </summary>
+    public bool IsSquareRoot => _rank != _points; // a square root is used only when more than D points were kept
 
     /// <summary>F, r×D row-major in double.</summary>
-    public ReadOnlySpan<double> Rows => _rows;
+    public ReadOnlySpan<double> Rows => _rows.AsSpan(0, _rank * Dimension);
 
     /// <summary>Row j of F.</summary>
     public ReadOnlySpan<double> Row(int j) => _rows.AsSpan(j * Dimension, Dimension);
 
-    /// <summary>The kept points' weights, normalised over them (sum 1), in the order of the rows.</summary>
-    public ReadOnlySpan<double> Weights => _weights;
+    /// <summary>The kept points' weights, normalised over them (sum 1), largest first (in the order of the rows unless <see cref="IsSquareRoot"/>).</summary>
+    public ReadOnlySpan<double> Weights => _weights.AsSpan(0, _points);
 
-    /// <summary>The kept points' indices in the training set, in the order of the rows (largest weight first).</summary>
-    public ReadOnlySpan<int> Indices => _indices;
+    /// <summary>The kept points' indices in the training set, largest weight first (in the order of the rows unless <see cref="IsSquareRoot"/>).</summary>
+    public ReadOnlySpan<int> Indices => _indices.AsSpan(0, _points);
 
     /// <summary>m, the weighted mean of the kept points (the denoiser up to the dropped mass), D values.</summary>
-    public ReadOnlySpan<double> Mean => _mean;
+    public ReadOnlySpan<double> Mean => _mean.AsSpan(0, Dimension);
 
-    /// <summary>True when more points were within the cut-off than the rank cap allowed (the lightest were dropped).</summary>
+    /// <summary>
+    /// g = ∇ℓ at the query from the kept points, <c>Σ w_j (α y_j − x)/σ²</c> in double (each displacement by one FMA, so
+    /// no cancellation of αm against x): the score up to the dropped mass, D values.
+    /// </summary>
+    public ReadOnlySpan<double> Score => _score.AsSpan(0, Dimension);
+
+    /// <summary>A copy that owns arrays of its own size (a factor built over a pass's reused buffers must be detached to outlive it).</summary>
+    internal HessianFactor Detach() =>
+        new(Dimension, Level, _rank, _points, Rows.ToArray(), Weights.ToArray(), Indices.ToArray(), Mean.ToArray(), Score.ToArray(), Capped, DroppedMass, DroppedMassBound);
+
+    /// <summary>
+    /// True when more points were within the cut-off than the rank cap allowed and D exceeds the cap, so the lightest were
+    /// dropped (where D is within the cap the factor is a square root over all of them instead: <see cref="IsSquareRoot"/>).
+    /// </summary>
     public bool Capped { get; }
 
     /// <summary>The weight of the points left out (below the cut-off or past the cap), relative to all, computed in double.</summary>
@@ -111,9 +139,10 @@ public sealed class HessianFactor
 
     /// <summary>
     /// The k largest (<paramref name="largest"/> true) or k smallest eigenvalues of H in descending order, with unit
-    /// eigenvectors, from the r×r Gram matrix G = F Fᵀ: G u = μ u gives λ = μ − 1/σ² with v = Fᵀu/√μ. Past the numerical
-    /// rank of F the eigenvalue is exactly −1/σ² and the vectors are an orthonormal completion (Householder QR of the
-    /// span's vectors: Q's columns past the span); any orthonormal basis of that eigenspace is as good.
+    /// eigenvectors, from the smaller of two symmetric problems: the r×r Gram matrix G = F Fᵀ when r &lt; D (G u = μ u
+    /// gives λ = μ − 1/σ² with v = Fᵀu/√μ), the D×D matrix FᵀF otherwise. Past the numerical rank of F the eigenvalue is
+    /// exactly −1/σ² and the vectors are an orthonormal completion (Householder QR of the span's vectors: Q's columns past
+    /// the span); any orthonormal basis of that eigenspace is as good.
     /// </summary>
     /// <param name="k">How many, in [1, D].</param>
     /// <param name="largest">True for the top k, false for the bottom k.</param>
@@ -121,18 +150,48 @@ public sealed class HessianFactor
     {
         int d = Dimension;
         if (k < 1 || k > d) throw new ArgumentOutOfRangeException(nameof(k), k, $"k = {k}; ask for between 1 and D = {d} eigenpairs.");
+        var values = new double[k];
+        var vectors = new double[k * d];
+        EigenInto(k, largest, values, vectors);
+        return new HessianEigen(values, vectors, d);
+    }
+
+    /// <summary><see cref="Eigen"/> into caller buffers (k values, k×D vectors), its temporaries pooled: the ridge passes call it per query.</summary>
+    internal void EigenInto(int k, bool largest, Span<double> values, Span<double> vectors)
+    {
+        int d = Dimension;
         double floor = OffSpanEigenvalue;
-        // the spectrum of G, descending; directions with μ at rounding level belong to the −1/σ² eigenspace
-        var (mu, u) = GramSpectrum();
+        // the spectrum of FᵀF (D×D when D ≤ r) or of the Gram matrix F Fᵀ (r×r), descending; directions with μ at
+        // rounding level belong to the −1/σ² eigenspace and take that value exactly
+        bool dense = d <= Rank;
+        int size = dense ? d : Rank;
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] matrix = pool.Rent(Math.Max(size * size, 1));
+        if (dense) CrossProduct(matrix);
+        else Gram(matrix);
+        var solver = new LeadingEigenpairs(matrix, size);
+        var mu = solver.Values;
         int p = 0;
-        double tol = (mu.Length > 0 ? mu[0] : 0) * Math.Max(Rank, 1) * 64 * (1.0 / (1L << 52));
+        double tol = (mu.Length > 0 ? mu[0] : 0) * Math.Max(Math.Min(Rank, d), 1) * 64 * (1.0 / (1L << 52));
         while (p < mu.Length && mu[p] > tol) p++;
-        var spanVectors = new double[p * d];
-        for (int i = 0; i < p; i++)
+        // descending spectrum: p span pairs, then D − p copies of −1/σ²; only the span vectors asked for are formed
+        // (the completion needs all p, to be orthogonal to the span)
+        int first = largest ? 0 : d - k;
+        int completions = Math.Max(0, first + k - Math.Max(p, first));
+        int needed = completions > 0 ? p : Math.Min(p, first + k);
+        double[] spanVectors = pool.Rent(Math.Max(needed * d, 1));
+        double[] u = dense ? spanVectors : pool.Rent(Math.Max(needed * size, 1));
+        solver.Largest(needed, u);
+        pool.Return(matrix);
+        for (int i = 0; i < needed; i++)
         {
             var v = spanVectors.AsSpan(i * d, d);
-            for (int j = 0; j < Rank; j++) AddScaled(Row(j), u[j, i], v);
-            Normalize(v);
+            if (!dense)
+            {
+                v.Clear();
+                for (int j = 0; j < Rank; j++) AddScaled(Row(j), u[i * size + j], v);
+                Normalize(v);
+            }
             // Fᵀu/√μ errs by about u·μ_max/μ in direction: re-orthogonalise against the larger pairs (twice is enough)
             for (int pass = 0; pass < 2; pass++)
             {
@@ -144,48 +203,46 @@ public sealed class HessianFactor
                 Normalize(v);
             }
         }
-        // descending spectrum: p span pairs, then D − p copies of −1/σ²
-        int first = largest ? 0 : d - k;
-        var values = new double[k];
-        var vectors = new double[k * d];
-        int completions = 0;
         for (int i = 0; i < k; i++)
         {
             int index = first + i;
             if (index < p)
             {
                 values[i] = mu[index] + floor;
-                spanVectors.AsSpan(index * d, d).CopyTo(vectors.AsSpan(i * d, d));
+                spanVectors.AsSpan(index * d, d).CopyTo(vectors.Slice(i * d, d));
             }
-            else
-            {
-                values[i] = floor;
-                completions++;
-            }
+            else values[i] = floor;
         }
         if (completions > 0)
         {
             // the completion vectors are the last ones in either order; orthogonal to span(F) and to each other
-            int start = k - completions;
-            Complete(spanVectors, p, vectors, start, completions);
+            Complete(spanVectors, p, vectors, k - completions, completions);
         }
-        return new HessianEigen(values, vectors, d);
+        if (!dense) pool.Return(u);
+        pool.Return(spanVectors);
     }
 
-    private (double[] Mu, Matrix<double> U) GramSpectrum()
+    /// <summary>G = F Fᵀ, r×r row-major, into <paramref name="g"/>.</summary>
+    private void Gram(double[] g)
     {
         int r = Rank;
-        if (r == 0) return ([], Matrix<double>.Build.Dense(0, 0));
-        var g = new double[r, r];
         for (int i = 0; i < r; i++)
             for (int j = 0; j <= i; j++)
-                g[i, j] = g[j, i] = Dot(Row(i), Row(j));
-        var evd = Matrix<double>.Build.DenseOfArray(g).Evd(Symmetricity.Symmetric);
-        var order = Enumerable.Range(0, r).OrderByDescending(i => evd.EigenValues[i].Real).ThenBy(i => i).ToArray();
-        var mu = order.Select(i => Math.Max(0, evd.EigenValues[i].Real)).ToArray();
-        var u = Matrix<double>.Build.Dense(r, r);
-        for (int c = 0; c < r; c++) u.SetColumn(c, evd.EigenVectors.Column(order[c]));
-        return (mu, u);
+                g[i * r + j] = g[j * r + i] = Dot(Row(i), Row(j));
+    }
+
+    /// <summary>FᵀF, D×D row-major (the dense Hessian plus I/σ²), for D ≤ r.</summary>
+    private void CrossProduct(double[] c)
+    {
+        int d = Dimension;
+        c.AsSpan(0, d * d).Clear();
+        for (int j = 0; j < Rank; j++)
+        {
+            var f = Row(j);
+            for (int a = 0; a < d; a++) AddScaled(f[a..], f[a], c.AsSpan(a * d + a, d - a));
+        }
+        for (int a = 0; a < d; a++)
+            for (int b = a + 1; b < d; b++) c[b * d + a] = c[a * d + b];
     }
 
     /// <summary>
@@ -193,11 +250,14 @@ public sealed class HessianFactor
     /// orthogonal to the p span rows and to each other: the columns p, p + 1, … of Q in the Householder QR of the span
     /// vectors (Q e_j = H_1 ⋯ H_p e_j), O(pD) each, orthonormal to rounding whatever the span.
     /// </summary>
-    private void Complete(double[] spanVectors, int p, double[] vectors, int start, int count)
+    private void Complete(double[] spanVectors, int p, Span<double> vectors, int start, int count)
     {
         int d = Dimension;
-        var columns = (double[])spanVectors.Clone(); // p rows of D: the columns of the matrix being reduced
-        var reflectors = new double[p * d];
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] columns = pool.Rent(Math.Max(p * d, 1)); // p rows of D: the columns of the matrix being reduced
+        double[] reflectors = pool.Rent(Math.Max(p * d, 1));
+        spanVectors.AsSpan(0, p * d).CopyTo(columns);
+        reflectors.AsSpan(0, p * d).Clear();
         for (int i = 0; i < p; i++)
         {
             var x = columns.AsSpan(i * d, d);
@@ -216,7 +276,7 @@ public sealed class HessianFactor
         }
         for (int f = 0; f < count; f++)
         {
-            var z = vectors.AsSpan((start + f) * d, d);
+            var z = vectors.Slice((start + f) * d, d);
             z.Clear();
             z[p + f] = 1;
             for (int i = p - 1; i >= 0; i--)
@@ -225,6 +285,8 @@ public sealed class HessianFactor
                 AddScaled(w[i..], -2 * Dot(w[i..], z[i..]), z[i..]);
             }
         }
+        pool.Return(columns);
+        pool.Return(reflectors);
     }
 
     internal static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b) => System.Numerics.Tensors.TensorPrimitives.Dot(a, b);

@@ -25,7 +25,9 @@ public static class RidgeProjection
     /// Moves each start by <c>x ← x + V_⊥V_⊥ᵀ(α m(x) − x) = x + σ²(g − V_d V_dᵀ g)</c> (g the score at x, V_d the top-d
     /// eigenvectors of the Hessian, so g − V_dV_dᵀg = V_⊥V_⊥ᵀ g) until the normalised residual ‖g − V_dV_dᵀg‖/‖g‖ is
     /// ≤ <paramref name="tolerance"/> (or g = 0), or <paramref name="maxIterations"/> steps have been taken. Each round
-    /// evaluates only the points not yet stopped: one <see cref="Hessian.Factor{T}"/> and one score call on them (as T).
+    /// evaluates only the points not yet stopped: one pass of <see cref="Hessian.Factor{T}"/> over them (as T), whose
+    /// kept points give both the eigenbasis and the score (<see cref="HessianFactor.Score"/>); factors are consumed as
+    /// they are built, so memory grows with M·D, never with M·r·D.
     /// The iterate is kept in double and handed to the model rounded to T; the returned point is that rounding, the very
     /// point at which the reported residual was evaluated. Since the factor and the score of a query depend on it alone,
     /// each point's result is the same bit for bit whatever other points share the batch. A step that is not finite
@@ -74,23 +76,16 @@ public static class RidgeProjection
         var steps = new int[m];
         var active = Enumerable.Range(0, m).ToArray();
         double variance = level.Variance;
-        int threads = maxDegreeOfParallelism == -1 ? model.Backend.MaxDegreeOfParallelism : maxDegreeOfParallelism;
-        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
-
         while (active.Length > 0)
         {
             var batch = new T[active.Length * d];
             for (int a = 0; a < active.Length; a++)
                 for (int k = 0; k < d; k++) batch[a * d + k] = T.CreateChecked(x[active[a] * d + k]);
-            var factors = Hessian.Factor(model, batch, level, maxRank, maxDegreeOfParallelism);
-            T[] score = model.Score(batch, level);
             var stop = new bool[active.Length];
-            Parallel.For(0, active.Length, options, a =>
+            Hessian.ForEach(model, batch, level, maxRank, maxDegreeOfParallelism, (a, factor) =>
             {
                 int p = active[a];
-                var g = new double[d];
-                for (int k = 0; k < d; k++) g[k] = double.CreateChecked(score[a * d + k]);
-                var (normal, point) = RidgeResidual.Decompose(factors[a], g, dimension);
+                var (normal, point) = RidgeResidual.Decompose(factor, factor.Score, dimension);
                 double normalized = point.NormalizedResidual;
                 bool curvatureOk = point.CurvatureOk;
                 bool converged = normalized <= tolerance;

@@ -14,15 +14,16 @@ public sealed record RidgePoint(double Residual, double NormalizedResidual, doub
 
 /// <summary>
 /// The ridge residual ‖V_⊥V_⊥ᵀ g‖ of the empirical log-density at each query, from its Hessian factor
-/// (<see cref="Hessian.Factor{T}"/>) and its score (<see cref="EmpiricalScore{T}.Score(ReadOnlySpan{T}, NoiseLevel)"/>).
+/// (<see cref="Hessian.Factor{T}"/>) and the score of the same kept points (<see cref="HessianFactor.Score"/>).
 /// </summary>
 public static class RidgeResidual
 {
     /// <summary>
     /// For each query: the top d + 1 eigenpairs of H, the residual ‖g − V_d V_dᵀ g‖ (V_d the top-d eigenvectors; removing
     /// the top-d projection of g leaves V_⊥V_⊥ᵀ g), the residual relative to ‖g‖, the eigen-gap λ_d − λ_{d+1} and whether
-    /// λ_{d+1} &lt; 0. The score comes from the model's backend in its working type and is widened to double; the
-    /// projection is formed in double. A zero gap is reported, not refused.
+    /// λ_{d+1} &lt; 0. The score is the factor's own (<see cref="HessianFactor.Score"/>, in double), and the projection is
+    /// formed in double; factors are consumed as they are built, so memory does not grow with M. A zero gap is reported,
+    /// not refused.
     /// </summary>
     /// <param name="model">The empirical score (its training set and backend).</param>
     /// <param name="queries">M×D row-major queries, all finite.</param>
@@ -35,22 +36,21 @@ public static class RidgeResidual
     {
         ArgumentNullException.ThrowIfNull(model);
         int d = model.Dimension;
+        RequireDimension(dimension, d);
+        var result = new RidgePoint[Guard.RowCount(queries, d, nameof(queries))];
+        Hessian.ForEach(model, queries, level, maxRank, maxDegreeOfParallelism,
+            (q, factor) => result[q] = Decompose(factor, factor.Score, dimension).Point);
+        return result;
+    }
+
+    /// <summary>Throws unless 1 ≤ <paramref name="dimension"/> &lt; D, naming the parameter <c>dimension</c>.</summary>
+    internal static void RequireDimension(int dimension, int d)
+    {
         if (dimension < 1 || dimension >= d)
             throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
                 d < 2
                     ? $"dimension = {dimension}; a ridge needs 1 <= dimension < D, and D = {d} leaves no such dimension."
                     : $"dimension = {dimension}; the ridge dimension must satisfy 1 <= dimension < D = {d} (1 to {d - 1}).");
-        var factors = Hessian.Factor(model, queries, level, maxRank, maxDegreeOfParallelism);
-        T[] score = model.Score(queries, level);
-        var result = new RidgePoint[factors.Length];
-        int threads = maxDegreeOfParallelism == -1 ? model.Backend.MaxDegreeOfParallelism : maxDegreeOfParallelism;
-        Parallel.For(0, factors.Length, new ParallelOptions { MaxDegreeOfParallelism = threads }, q =>
-        {
-            var g = new double[d];
-            for (int k = 0; k < d; k++) g[k] = double.CreateChecked(score[q * d + k]);
-            result[q] = At(factors[q], g, dimension);
-        });
-        return result;
     }
 
     /// <summary>One query's point from its factor and its score <paramref name="g"/> (length D, in double).</summary>
@@ -74,17 +74,33 @@ public static class RidgeResidual
     /// </summary>
     internal static (double[] Normal, RidgePoint Point) Decompose(HessianFactor factor, ReadOnlySpan<double> g, int dimension)
     {
-        var eig = factor.Eigen(dimension + 1, largest: true);
+        int d = factor.Dimension;
+        var values = new double[dimension + 1];
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] vectors = pool.Rent((dimension + 1) * d);
+        factor.EigenInto(dimension + 1, largest: true, values, vectors);
+        var result = Decompose(values, vectors.AsSpan(0, (dimension + 1) * d), d, g, dimension);
+        pool.Return(vectors);
+        return result;
+    }
+
+    /// <summary>As <see cref="Decompose(HessianFactor, ReadOnlySpan{double}, int)"/> from the top d + 1 eigenpairs already at hand.</summary>
+    internal static (double[] Normal, RidgePoint Point) Decompose(HessianEigen eig, ReadOnlySpan<double> g, int dimension) =>
+        Decompose([.. eig.Values], eig.Vectors, eig.Dimension, g, dimension);
+
+    private static (double[] Normal, RidgePoint Point) Decompose(ReadOnlySpan<double> values, ReadOnlySpan<double> vectors, int d,
+        ReadOnlySpan<double> g, int dimension)
+    {
         var normal = g.ToArray();
         for (int i = 0; i < dimension; i++)
         {
-            var v = eig.Vector(i);
+            var v = vectors.Slice(i * d, d);
             HessianFactor.AddScaled(v, -HessianFactor.Dot(v, g), normal);
         }
         double r = Math.Sqrt(HessianFactor.Dot(normal, normal));
         double normG = Math.Sqrt(HessianFactor.Dot(g, g));
         double normalized = normG > 0 ? r / normG : 0;
-        double gap = eig.Values[dimension - 1] - eig.Values[dimension];
-        return (normal, new RidgePoint(r, normalized, gap, eig.Values[dimension] < 0));
+        double gap = values[dimension - 1] - values[dimension];
+        return (normal, new RidgePoint(r, normalized, gap, values[dimension] < 0));
     }
 }

@@ -1,0 +1,97 @@
+using System.CommandLine;
+using System.Numerics;
+using Kernels.Numerics;
+using Kernels.Numerics.Ridges;
+
+namespace Kernels.Cli;
+
+/// <summary>
+/// <c>kernels bench project</c>: the time of one round of subspace-constrained mean shift over every start (the
+/// Hessian factor's host pass, the reduced eigenproblems and the steps), timed back to back with the score pass of the
+/// backend on the same data, interleaved run by run, so their ratio compares like with like on a loaded host. The
+/// tolerance is set below reach so every start takes exactly --iterations steps (--iterations + 1 evaluations, the last
+/// one reporting where it stopped); the line reports seconds per round (per evaluation of every start),
+/// the score's seconds, their ratio, the mean rank of the factors and the process's peak memory growth.
+/// </summary>
+internal static class BenchProjectCommand
+{
+    public static Command Create()
+    {
+        var common = new CommonOptions();
+        var timing = new TimingOptions();
+        var dim = new Option<int>("--dim")
+        {
+            Description = "The ridge dimension d, 1 <= d < D.",
+            HelpName = "d",
+            Required = true,
+            CustomParser = r => Parsers.Count(r, minimum: 1),
+        };
+        var iterations = new Option<int>("--iterations")
+        {
+            Description = "Rounds per timed run (every start takes each of them).",
+            HelpName = "K",
+            DefaultValueFactory = _ => 3,
+            CustomParser = r => Parsers.Count(r, minimum: 1),
+        };
+        var command = new Command("project",
+            "Time `kernels ridge project`: seconds per round of subspace-constrained mean shift over all starts, next to the score pass on the same data.");
+        common.AddInputsTo(command, [dim, iterations, .. timing.All]);
+        command.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error, () =>
+        {
+            NoiseLevel level = common.Level(parse);
+            IScoreBackend backend = common.Backend(parse);
+            using var owned = backend as IDisposable;
+            var (train, query) = common.ReadInputs(parse);
+            int d = parse.GetValue(dim), rounds = parse.GetValue(iterations);
+            if (d >= train.Columns)
+                throw new InputException($"--dim {d}: the ridge dimension must satisfy 1 <= d < D = {train.Columns}.");
+            TimingPlan plan = timing.Plan(parse);
+            string line = common.Float64(parse)
+                ? Time<double>(train, query, level, backend, d, rounds, plan)
+                : Time<float>(train, query, level, backend, d, rounds, plan);
+            parse.InvocationConfiguration.Output.WriteLine(line);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static string Time<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend, int d, int rounds,
+        TimingPlan plan) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var set = CommonOptions.TrainingSet<T>(train);
+        var model = new EmpiricalScore<T>(set, backend);
+        T[] queries = query.Values<T>();
+        var score = new T[queries.Length];
+        backend.Prepare(set);
+        double meanRank = Hessian.Factor(model, queries, level).Average(f => f.Rank);
+        long steps = 0;
+        var memory = PeakMemory.Start();
+        var runs = TimingHarness.Measure(plan with { Warmup = Math.Min(plan.Warmup, 1), WarmupSeconds = 0 }, [
+            () => model.Evaluate(queries, level, new ScoreOutputs<T> { Score = score }),
+            () => steps = RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: rounds)
+                .Reports.Sum(r => (long)r.Iterations),
+        ]);
+        var used = memory.Stop();
+        // K steps evaluate every start K + 1 times (the last evaluation reports where the start stopped): a round is one
+        // evaluation, the factor's pass over the set, the reduced eigenproblems and the step
+        double perRound = runs[1].Median / (rounds + 1);
+        return TimingHarness.JsonLine(json =>
+        {
+            json.WriteString("op", "project");
+            json.WriteString("precision", typeof(T) == typeof(double) ? "float64" : "float32");
+            json.WriteString("backend", backend.Name);
+            json.WriteNumber("n", train.Rows);
+            json.WriteNumber("m", query.Rows);
+            json.WriteNumber("d", train.Columns);
+            json.WriteNumber("ridge_dim", d);
+            json.WriteNumber("rounds", rounds);
+            json.WriteNumber("steps_per_start", (double)steps / query.Rows);
+            json.WriteNumber("mean_rank", Math.Round(meanRank, 2));
+            json.WriteNumber("repeat", runs[1].Seconds.Length);
+            json.WriteNumber("seconds_per_round", perRound);
+            json.WriteNumber("score_seconds", runs[0].Median);
+            json.WriteNumber("round_over_score", Math.Round(perRound / runs[0].Median, 3));
+            used.WriteTo(json);
+        });
+    }
+}
