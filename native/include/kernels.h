@@ -283,6 +283,22 @@ KN_API kn_status kn_partial_finish_f32(const void* states, int64_t m, int64_t d,
 KN_API kn_status kn_partial_finish_f64(const void* states, int64_t m, int64_t d,
                                        double* log_density, double* score, double* denoiser, double* divergence);
 
+/* A batch on the wire (a .kst file of `kernels partial`, a message): a 32-byte little-endian header, then the m records.
+ * Header: uint32 magic 0x54534E4B ("KNST" in memory), uint32 batch layout version KN_PARTIAL_BATCH_VERSION (1), int64 d,
+ * int64 m, uint32 precision_bits (32: shards evaluated with _f32, 64: with _f64), uint32 output (0 from the C ABI; the
+ * CLI writes 1 score, 2 log-density, 3 denoiser, 4 divergence). The managed PartialStateBatch and the CLI read and
+ * write the same bytes. */
+#define KN_PARTIAL_BATCH_MAGIC 0x54534E4Bu
+#define KN_PARTIAL_BATCH_VERSION 1u
+#define KN_PARTIAL_BATCH_HEADER_BYTES 32
+
+/* Writes the header of a batch of m records of dimension d evaluated in precision_bits (32 or 64). */
+KN_API kn_status kn_partial_batch_header(void* header, int64_t m, int64_t d, int32_t precision_bits);
+
+/* KN_SUCCESS when header (KN_PARTIAL_BATCH_HEADER_BYTES bytes read from a batch) is of this layout version, d, m and
+ * precision_bits; else KN_ERROR_INVALID_VALUE with kn_last_error naming the field that differs and both values. */
+KN_API kn_status kn_partial_batch_check(const void* header, int64_t m, int64_t d, int32_t precision_bits);
+
 #ifdef __cplusplus
 }
 #endif

@@ -85,7 +85,10 @@
       (states, m, d, log_density, score, denoiser, divergence))                                                         \
     X(kn_partial_finish_f64, (const void* states, int64_t m, int64_t d, double* log_density, double* score,             \
                               double* denoiser, double* divergence),                                                    \
-      (states, m, d, log_density, score, denoiser, divergence))
+      (states, m, d, log_density, score, denoiser, divergence))                                                         \
+    X(kn_partial_batch_header, (void* header, int64_t m, int64_t d, int32_t precision_bits), (header, m, d, precision_bits)) \
+    X(kn_partial_batch_check, (const void* header, int64_t m, int64_t d, int32_t precision_bits),                       \
+      (header, m, d, precision_bits))
 
 #define KN_FIELD(name, parameters, arguments) kn_status(*name) parameters;
 

@@ -14,16 +14,16 @@ namespace Kernels.Native;
 public static unsafe partial class Exports
 {
     /// <summary>"KNPS" read as a little-endian uint32: the first word of every record.</summary>
-    internal const uint PartialMagic = 0x53504E4B;
+    internal const uint PartialMagic = PartialStateBatch.RecordMagic;
 
     /// <summary>KN_PARTIAL_LAYOUT_VERSION in kernels.h: the record layout below; a change to it bumps this number.</summary>
-    internal const uint PartialLayoutVersion = 1;
+    internal const uint PartialLayoutVersion = PartialStateBatch.RecordVersion;
 
     /// <summary>Words before the two rows of D values: magic+version, count, alpha, sigma, max, sum, mass, spread.</summary>
     private const int HeaderWords = 8;
 
     /// <summary>Bytes of one record of dimension <paramref name="d"/> (KN_PARTIAL_BYTES(d)).</summary>
-    internal static long RecordBytes(long d) => (HeaderWords + 2 * d) * sizeof(double);
+    internal static long RecordBytes(long d) => PartialStateBatch.RecordBytes(d);
 
     [UnmanagedCallersOnly(EntryPoint = "kn_partial_init")]
     internal static int PartialInit(void* states, long m, long d, double alpha, double sigma)
