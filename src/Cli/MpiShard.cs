@@ -50,6 +50,8 @@ internal static unsafe class MpiShard
         }
         int comm = knmpi_comm_world();
         knmpi_rank_size(comm, out int rank, out int size);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        double accumulated = 0, agreed = 0, reduced = 0;
         try
         {
             string? failure = null;
@@ -78,7 +80,9 @@ internal static unsafe class MpiShard
                 failure = e is InputException or ArgumentException or IOException or NpyFormatException or ArithmeticException or UnauthorizedAccessException
                     ? CliErrors.Describe(e) : e.ToString();
             }
+            accumulated = clock.Elapsed.TotalSeconds;
             if (Agree(comm, rank, failure, stderr)) return CliErrors.InputError;
+            agreed = clock.Elapsed.TotalSeconds;
 
             int status = knmpi_reduce_states(comm, Unsafe.AsPointer(ref MemoryMarshal.GetReference(batch!.Records)), batch.QueryCount, batch.Dimension, 0, &Merge);
             if (status != 0)
@@ -87,6 +91,7 @@ internal static unsafe class MpiShard
                 return CliErrors.InputError;
             }
 
+            reduced = clock.Elapsed.TotalSeconds;
             failure = null;
             if (rank == 0)
             {
@@ -103,7 +108,9 @@ internal static unsafe class MpiShard
             if (Agree(comm, rank, failure, stderr)) return CliErrors.InputError;
             if (rank == 0)
                 stdout.WriteLine(CommonOptions.Summary(outPath, ScoreCommands.VerbName(quantity), shape, float64,
-                    $"{query!.Rows} queries against N={trainRows} points in D={query.Columns} at {level}, sharded over {size} MPI rank{(size == 1 ? "" : "s")}"));
+                    $"{query!.Rows} queries against N={trainRows} points in D={query.Columns} at {level}, sharded over {size} MPI rank{(size == 1 ? "" : "s")}; " +
+                    $"rank 0: read and accumulate {accumulated:F3} s, wait for every rank {agreed - accumulated:F3} s, " +
+                    $"reduce {batch.QueryCount} states of {PartialStateBatch.RecordBytes(batch.Dimension)} bytes {reduced - agreed:F3} s, write {clock.Elapsed.TotalSeconds - reduced:F3} s"));
             return 0;
         }
         finally
