@@ -14,7 +14,7 @@ r = np.random.default_rng(0)
 np.save('$work/y.npy', r.standard_normal(($N, $D)).astype(np.float32))
 np.save('$work/x.npy', r.standard_normal(($M, $D)).astype(np.float32))"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-flags=(--oversubscribe --mca plm isolated --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo)
+flags=(--bind-to none --oversubscribe --mca plm isolated --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo)
 args=(--train "$work/y.npy" --query "$work/x.npy" --alpha 1 --sigma 20)
 echo "N=$N D=$D M=$M float32, $(nproc) cores; $(( (8 + 2 * D) * 8 * M + 32 )) bytes of states per rank per batch"
 start=$(date +%s.%N); "$KERNELS" score "${args[@]}" --out "$work/s.npy" >/dev/null; end=$(date +%s.%N)
