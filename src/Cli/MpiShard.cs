@@ -97,8 +97,8 @@ internal static unsafe class MpiShard
             {
                 try
                 {
-                    if (float64) Write<double>(batch, quantity, outPath, shape);
-                    else Write<float>(batch, quantity, outPath, shape);
+                    if (float64) PartialCommands.WriteFinished<double>(batch, quantity, outPath, shape);
+                    else PartialCommands.WriteFinished<float>(batch, quantity, outPath, shape);
                 }
                 catch (Exception e) when (e is ArithmeticException or IOException or UnauthorizedAccessException or InvalidOperationException)
                 {
@@ -171,13 +171,6 @@ internal static unsafe class MpiShard
             }
         }
         return PartialStateBatch.FromPartials(partials, PartialStateBatch.PrecisionOf<T>(), PartialCommands.OutputOf(quantity));
-    }
-
-    private static void Write<T>(PartialStateBatch batch, Quantity quantity, string outPath, int[] shape) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        T[] result = PartialCommands.Finish<T>(batch, quantity);
-        CommonOptions.RequireFinite(result, ScoreCommands.VerbName(quantity), ScoreCommands.IsScalar(quantity) ? 1 : batch.Dimension);
-        MatrixFile.Write(outPath, result, shape);
     }
 
     /// <summary>The MPI operation: into ← into ⊕ from over m whole records; non-zero (never an exception) when it refuses.</summary>

@@ -105,7 +105,8 @@ internal static class PartialCommands
         }
     }
 
-    private static void WriteFinished<T>(PartialStateBatch batch, Quantity quantity, string outPath, int[] shape) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>Finishes the merged states and writes the verb's output atomically, refusing non-finite values.</summary>
+    public static void WriteFinished<T>(PartialStateBatch batch, Quantity quantity, string outPath, int[] shape) where T : unmanaged, IFloatingPointIeee754<T>
     {
         T[] result = Finish<T>(batch, quantity);
         CommonOptions.RequireFinite(result, ScoreCommands.VerbName(quantity), ScoreCommands.IsScalar(quantity) ? 1 : batch.Dimension);
