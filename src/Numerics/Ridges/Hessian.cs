@@ -72,7 +72,7 @@ public static class Hessian
         int next = -1;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
         {
-            var scratch = new Scratch(n, d, Math.Min(maxRank, Math.Max(n, 1)));
+            var scratch = Scratch.For(n, d, Math.Min(maxRank, Math.Max(n, 1)));
             for (int group; (group = Interlocked.Increment(ref next)) < groups;)
             {
                 int first = group * QueryGroup, count = Math.Min(QueryGroup, m - first);
@@ -80,12 +80,30 @@ public static class Hessian
                 for (int g = 0; g < count; g++)
                     consume(first + g, FactorOne(data, n, d, xs.AsSpan((first + g) * d, d), level, cut, bound, maxRank, scratch.Logits[g], scratch, first + g));
             }
+            scratch.Release();
         });
     }
 
     /// <summary>One thread's buffers: the group's logits, the kept candidates, and the factor it hands out.</summary>
     private sealed class Scratch(int n, int d, int maxRank)
     {
+        [ThreadStatic] private static Scratch? _cached;
+
+        /// <summary>
+        /// This thread's buffers for the shape, reused from its last pass when they fit (rounds of SCMS repeat it); taken
+        /// from the cache while in use, so a consumer that starts another pass on the same thread gets buffers of its own.
+        /// </summary>
+        public static Scratch For(int n, int d, int maxRank)
+        {
+            var s = _cached;
+            _cached = null;
+            return s is not null && s._n == n && s._d == d && s._maxRank == maxRank ? s : new Scratch(n, d, maxRank);
+        }
+
+        /// <summary>Hands the buffers back to this thread's cache.</summary>
+        public void Release() => _cached = this;
+
+        private readonly int _n = n, _d = d, _maxRank = maxRank;
         public readonly double[][] Logits = Enumerable.Range(0, QueryGroup).Select(_ => new double[Math.Max(n, 1)]).ToArray();
         public readonly double[] Row = new double[d];
         public readonly int[] Kept = new int[Math.Max(n, 1)];
