@@ -73,6 +73,8 @@ public abstract class Experiment
         new TangentVersusIsotropic(),
         new Interpolation(),
         new RidgeReachAlign(),
+        new RidgeSynthetic(),
+        new RidgeLatent(),
     ];
 
     /// <summary>The experiment called <paramref name="name"/>, or an exception listing the known names.</summary>

@@ -71,7 +71,7 @@ public sealed class RidgeReachAlign : Experiment
         Directory.CreateDirectory(context.OutputDirectory);
         File.WriteAllLines(Path.Combine(context.OutputDirectory, "ridge-samples.csv"), perSample);
 
-        var ridges = RidgeTimes.Select(t => (Time: t, Points: RidgePoints(context, exact, schedule.At(t), gridSide, options))).ToList();
+        var ridges = RidgeTimes.Select(t => (Time: t, Points: RidgePoints(context, exact, schedule.At(t), RidgeDimension, gridSide, BoxLow, BoxHigh, options))).ToList();
         var figures = Plots(context, training, ridges, runs);
         var findings = Findings(runs);
         string setup = $"13 training points on three arcs (5, 4, 4 points, spacing about 0.3 along each, arcs about 1.6 apart, angles jittered by the seed); OU schedule (alpha = e^-t, sigma^2 = 1 - e^-2t), " +
@@ -139,26 +139,27 @@ public sealed class RidgeReachAlign : Experiment
     /// <summary>
     /// The SCMS projections of a grid over the data's box that converged onto a true ridge point (negative curvature across)
     /// inside the box, where log p_t is within <see cref="DrawnNats"/> of its largest value over them: far from the data a
-    /// single point dominates the weights and the ridge runs on through regions of negligible density.
+    /// single point dominates the weights and the ridge runs on through regions of negligible density. The box is the square
+    /// [<paramref name="boxLow"/>, <paramref name="boxHigh"/>]² of a 2-D training set.
     /// </summary>
-    private static double[] RidgePoints(ExperimentContext context, EmpiricalScore<double> exact, NoiseLevel level, int side,
-        RidgeDiagnosticsOptions options)
+    internal static double[] RidgePoints(ExperimentContext context, EmpiricalScore<double> exact, NoiseLevel level, int ridgeDimension,
+        int side, double boxLow, double boxHigh, RidgeDiagnosticsOptions options)
     {
         var starts = new double[side * side * 2];
         for (int i = 0; i < side; i++)
             for (int j = 0; j < side; j++)
             {
-                starts[(i * side + j) * 2] = BoxLow + (BoxHigh - BoxLow) * (i + 0.5) / side;
-                starts[(i * side + j) * 2 + 1] = BoxLow + (BoxHigh - BoxLow) * (j + 0.5) / side;
+                starts[(i * side + j) * 2] = boxLow + (boxHigh - boxLow) * (i + 0.5) / side;
+                starts[(i * side + j) * 2 + 1] = boxLow + (boxHigh - boxLow) * (j + 0.5) / side;
             }
         var advance = context.Progress.Start($"ridge of p_t at sigma = {level.Sigma:G2}", 1);
-        var projection = RidgeProjection.Project(exact, starts, level, RidgeDimension, options.Tolerance ?? 1e-6, options.MaxIterations);
+        var projection = RidgeProjection.Project(exact, starts, level, ridgeDimension, options.Tolerance ?? 1e-6, options.MaxIterations);
         var logDensity = exact.LogDensity(projection.Points, level);
         var kept = Enumerable.Range(0, side * side).Where(q =>
         {
             var report = projection.Reports[q];
             double x = projection.Points[q * 2], y = projection.Points[q * 2 + 1];
-            return report.Converged && report.CurvatureOk && x >= BoxLow && x <= BoxHigh && y >= BoxLow && y <= BoxHigh;
+            return report.Converged && report.CurvatureOk && x >= boxLow && x <= boxHigh && y >= boxLow && y <= boxHigh;
         }).ToArray();
         double top = kept.Length > 0 ? kept.Max(q => logDensity[q]) : 0;
         advance(1);

@@ -1,6 +1,8 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Kernels.Numerics.Ridges;
 
@@ -72,7 +74,7 @@ public static class Hessian
         int next = -1;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
         {
-            var scratch = new Scratch(n, d, Math.Min(maxRank, Math.Max(n, 1)));
+            var scratch = Scratch.For(n, d, Math.Min(maxRank, Math.Max(n, 1)));
             for (int group; (group = Interlocked.Increment(ref next)) < groups;)
             {
                 int first = group * QueryGroup, count = Math.Min(QueryGroup, m - first);
@@ -80,12 +82,30 @@ public static class Hessian
                 for (int g = 0; g < count; g++)
                     consume(first + g, FactorOne(data, n, d, xs.AsSpan((first + g) * d, d), level, cut, bound, maxRank, scratch.Logits[g], scratch, first + g));
             }
+            scratch.Release();
         });
     }
 
     /// <summary>One thread's buffers: the group's logits, the kept candidates, and the factor it hands out.</summary>
     private sealed class Scratch(int n, int d, int maxRank)
     {
+        [ThreadStatic] private static Scratch? _cached;
+
+        /// <summary>
+        /// This thread's buffers for the shape, reused from its last pass when they fit (rounds of SCMS repeat it); taken
+        /// from the cache while in use, so a consumer that starts another pass on the same thread gets buffers of its own.
+        /// </summary>
+        public static Scratch For(int n, int d, int maxRank)
+        {
+            var s = _cached;
+            _cached = null;
+            return s is not null && s._n == n && s._d == d && s._maxRank == maxRank ? s : new Scratch(n, d, maxRank);
+        }
+
+        /// <summary>Hands the buffers back to this thread's cache.</summary>
+        public void Release() => _cached = this;
+
+        private readonly int _n = n, _d = d, _maxRank = maxRank;
         public readonly double[][] Logits = Enumerable.Range(0, QueryGroup).Select(_ => new double[Math.Max(n, 1)]).ToArray();
         public readonly double[] Row = new double[d];
         public readonly int[] Kept = new int[Math.Max(n, 1)];
@@ -104,6 +124,27 @@ public static class Hessian
     {
         double alpha = level.Alpha, scale = -0.5 / level.Sigma / level.Sigma;
         var row = s.Row.AsSpan();
+        if (typeof(T) == typeof(float) && count == QueryGroup && Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
+        {
+            // float rows widened in registers (vcvtps2pd): no pass through a double buffer
+            var rows = MemoryMarshal.Cast<T, float>(data.AsSpan());
+            Span<double> sums = stackalloc double[QueryGroup];
+            unsafe
+            {
+                fixed (double* x = xs)
+                fixed (float* y = rows)
+                fixed (double* r = sums)
+                    for (int i = 0; i < n; i++)
+                    {
+                        SquaredDistances4(x, y + (long)i * d, d, alpha, r);
+                        s.Logits[0][i] = r[0] * scale;
+                        s.Logits[1][i] = r[1] * scale;
+                        s.Logits[2][i] = r[2] * scale;
+                        s.Logits[3][i] = r[3] * scale;
+                    }
+            }
+            return;
+        }
         for (int i = 0; i < n; i++)
         {
             Widen(data.AsSpan(i * d, d), row);
@@ -128,7 +169,9 @@ public static class Hessian
     private static (double, double, double, double) SquaredDistances4(ReadOnlySpan<double> xs, ReadOnlySpan<double> y, double alpha)
     {
         int d = y.Length, k = 0;
-        ReadOnlySpan<double> x0 = xs[..d], x1 = xs.Slice(d, d), x2 = xs.Slice(2 * d, d), x3 = xs.Slice(3 * d, d);
+        ref double yr = ref MemoryMarshal.GetReference(y);
+        ref double x0 = ref MemoryMarshal.GetReference(xs);
+        ref double x1 = ref Unsafe.Add(ref x0, d), x2 = ref Unsafe.Add(ref x0, 2 * d), x3 = ref Unsafe.Add(ref x0, 3 * d);
         double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         if (Vector512.IsHardwareAccelerated)
         {
@@ -136,11 +179,11 @@ public static class Hessian
             var na = Vector512.Create(-alpha);
             for (; k + 8 <= d; k += 8)
             {
-                var yv = Vector512.Create(y.Slice(k, 8));
-                var e0 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x0.Slice(k, 8))); a0 = Vector512.FusedMultiplyAdd(e0, e0, a0);
-                var e1 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x1.Slice(k, 8))); a1 = Vector512.FusedMultiplyAdd(e1, e1, a1);
-                var e2 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x2.Slice(k, 8))); a2 = Vector512.FusedMultiplyAdd(e2, e2, a2);
-                var e3 = Vector512.FusedMultiplyAdd(na, yv, Vector512.Create(x3.Slice(k, 8))); a3 = Vector512.FusedMultiplyAdd(e3, e3, a3);
+                var yv = Vector512.LoadUnsafe(ref yr, (nuint)k);
+                var e0 = Vector512.FusedMultiplyAdd(na, yv, Vector512.LoadUnsafe(ref x0, (nuint)k)); a0 = Vector512.FusedMultiplyAdd(e0, e0, a0);
+                var e1 = Vector512.FusedMultiplyAdd(na, yv, Vector512.LoadUnsafe(ref x1, (nuint)k)); a1 = Vector512.FusedMultiplyAdd(e1, e1, a1);
+                var e2 = Vector512.FusedMultiplyAdd(na, yv, Vector512.LoadUnsafe(ref x2, (nuint)k)); a2 = Vector512.FusedMultiplyAdd(e2, e2, a2);
+                var e3 = Vector512.FusedMultiplyAdd(na, yv, Vector512.LoadUnsafe(ref x3, (nuint)k)); a3 = Vector512.FusedMultiplyAdd(e3, e3, a3);
             }
             (s0, s1, s2, s3) = (Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
         }
@@ -150,24 +193,65 @@ public static class Hessian
             var na = Vector256.Create(-alpha);
             for (; k + 4 <= d; k += 4)
             {
-                var yv = Vector256.Create(y.Slice(k, 4));
-                var e0 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x0.Slice(k, 4))); a0 = Vector256.FusedMultiplyAdd(e0, e0, a0);
-                var e1 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x1.Slice(k, 4))); a1 = Vector256.FusedMultiplyAdd(e1, e1, a1);
-                var e2 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x2.Slice(k, 4))); a2 = Vector256.FusedMultiplyAdd(e2, e2, a2);
-                var e3 = Vector256.FusedMultiplyAdd(na, yv, Vector256.Create(x3.Slice(k, 4))); a3 = Vector256.FusedMultiplyAdd(e3, e3, a3);
+                var yv = Vector256.LoadUnsafe(ref yr, (nuint)k);
+                var e0 = Vector256.FusedMultiplyAdd(na, yv, Vector256.LoadUnsafe(ref x0, (nuint)k)); a0 = Vector256.FusedMultiplyAdd(e0, e0, a0);
+                var e1 = Vector256.FusedMultiplyAdd(na, yv, Vector256.LoadUnsafe(ref x1, (nuint)k)); a1 = Vector256.FusedMultiplyAdd(e1, e1, a1);
+                var e2 = Vector256.FusedMultiplyAdd(na, yv, Vector256.LoadUnsafe(ref x2, (nuint)k)); a2 = Vector256.FusedMultiplyAdd(e2, e2, a2);
+                var e3 = Vector256.FusedMultiplyAdd(na, yv, Vector256.LoadUnsafe(ref x3, (nuint)k)); a3 = Vector256.FusedMultiplyAdd(e3, e3, a3);
             }
             (s0, s1, s2, s3) = (Vector256.Sum(a0), Vector256.Sum(a1), Vector256.Sum(a2), Vector256.Sum(a3));
         }
         for (; k < d; k++)
         {
-            double e0 = Math.FusedMultiplyAdd(-alpha, y[k], x0[k]), e1 = Math.FusedMultiplyAdd(-alpha, y[k], x1[k]);
-            double e2 = Math.FusedMultiplyAdd(-alpha, y[k], x2[k]), e3 = Math.FusedMultiplyAdd(-alpha, y[k], x3[k]);
+            double yk = Unsafe.Add(ref yr, k);
+            double e0 = Math.FusedMultiplyAdd(-alpha, yk, Unsafe.Add(ref x0, k)), e1 = Math.FusedMultiplyAdd(-alpha, yk, Unsafe.Add(ref x1, k));
+            double e2 = Math.FusedMultiplyAdd(-alpha, yk, Unsafe.Add(ref x2, k)), e3 = Math.FusedMultiplyAdd(-alpha, yk, Unsafe.Add(ref x3, k));
             s0 = Math.FusedMultiplyAdd(e0, e0, s0);
             s1 = Math.FusedMultiplyAdd(e1, e1, s1);
             s2 = Math.FusedMultiplyAdd(e2, e2, s2);
             s3 = Math.FusedMultiplyAdd(e3, e3, s3);
         }
         return (s0, s1, s2, s3);
+    }
+
+    /// <summary>
+    /// <see cref="SquaredDistances4(ReadOnlySpan{double}, ReadOnlySpan{double}, double)"/> against a float row, each vector
+    /// of it widened exactly in a register: the same operations on the same values, so the same bits as widening first.
+    /// The loop is alone in its method, on pointers, so the four accumulators stay in registers.
+    /// </summary>
+    private static unsafe void SquaredDistances4(double* x0, float* y, int d, double alpha, double* sums)
+    {
+        double* x1 = x0 + d, x2 = x0 + 2 * d, x3 = x0 + 3 * d;
+        var a0 = Vector512<double>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        var na = Vector512.Create(-alpha);
+        int k = 0;
+        for (; k + 8 <= d; k += 8)
+        {
+            var yv = Avx512F.ConvertToVector512Double(Avx.LoadVector256(y + k));
+            var e0 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x0 + k));
+            var e1 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x1 + k));
+            var e2 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x2 + k));
+            var e3 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x3 + k));
+            a0 = Avx512F.FusedMultiplyAdd(e0, e0, a0);
+            a1 = Avx512F.FusedMultiplyAdd(e1, e1, a1);
+            a2 = Avx512F.FusedMultiplyAdd(e2, e2, a2);
+            a3 = Avx512F.FusedMultiplyAdd(e3, e3, a3);
+        }
+        double s0 = Vector512.Sum(a0), s1 = Vector512.Sum(a1), s2 = Vector512.Sum(a2), s3 = Vector512.Sum(a3);
+        for (; k < d; k++)
+        {
+            double yk = y[k];
+            double e0 = Math.FusedMultiplyAdd(-alpha, yk, x0[k]), e1 = Math.FusedMultiplyAdd(-alpha, yk, x1[k]);
+            double e2 = Math.FusedMultiplyAdd(-alpha, yk, x2[k]), e3 = Math.FusedMultiplyAdd(-alpha, yk, x3[k]);
+            s0 = Math.FusedMultiplyAdd(e0, e0, s0);
+            s1 = Math.FusedMultiplyAdd(e1, e1, s1);
+            s2 = Math.FusedMultiplyAdd(e2, e2, s2);
+            s3 = Math.FusedMultiplyAdd(e3, e3, s3);
+        }
+        sums[0] = s0;
+        sums[1] = s1;
+        sums[2] = s2;
+        sums[3] = s3;
     }
 
     private static HessianFactor FactorOne<T>(T[] data, int n, int d, ReadOnlySpan<double> x, NoiseLevel level, double cut,

@@ -153,7 +153,8 @@ public static class RidgeDiagnostics
     }
 
     /// <summary>The median (mean of the middle two for an even count); NaN for none.</summary>
-    internal static double Median(IEnumerable<double> values)
+    /// <param name="values">The values.</param>
+    public static double Median(IEnumerable<double> values)
     {
         var sorted = values.ToArray();
         if (sorted.Length == 0) return double.NaN;

@@ -76,9 +76,10 @@ public static class RidgeProjection
         var steps = new int[m];
         var active = Enumerable.Range(0, m).ToArray();
         double variance = level.Variance;
+        var round = new T[m * d]; // the unstopped points of a round, rounded to T (its first active·D values)
         while (active.Length > 0)
         {
-            var batch = new T[active.Length * d];
+            var batch = round.AsSpan(0, active.Length * d);
             for (int a = 0; a < active.Length; a++)
                 for (int k = 0; k < d; k++) batch[a * d + k] = T.CreateChecked(x[active[a] * d + k]);
             var stop = new bool[active.Length];
@@ -106,7 +107,7 @@ public static class RidgeProjection
                 double moved = 0;
                 for (int k = 0; k < d; k++)
                 {
-                    T t = batch[a * d + k];
+                    T t = round[a * d + k]; // batch is round's prefix
                     points[p * d + k] = t;
                     double diff = double.CreateChecked(t) - origin[p * d + k];
                     moved += diff * diff;
