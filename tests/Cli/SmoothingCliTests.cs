@@ -302,7 +302,7 @@ public sealed class SmoothingCliTests : IDisposable
 
     [Fact]
     public void RidgeTangentDimensionNotBelowD_Fails() =>
-        AssertFails(Smooth("score", "tangent:0.3", "--tangent", $"ridge:{D}"), "error:", $"--tangent ridge:{D}", "1 <= d < D");
+        AssertFails(Smooth("score", "tangent:0.3", "--tangent", $"ridge:{D}"), "error:", $"--tangent ridge:{D}", "1 <= dimension < D");
 
     [Fact]
     public void RidgeTangentWithoutOneLevel_FailsInSample()

@@ -47,11 +47,7 @@ public static class RidgeProjection
     {
         ArgumentNullException.ThrowIfNull(model);
         int d = model.Dimension;
-        if (dimension < 1 || dimension >= d)
-            throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
-                d < 2
-                    ? $"dimension = {dimension}; a ridge needs 1 <= dimension < D, and D = {d} leaves no such dimension."
-                    : $"dimension = {dimension}; the ridge dimension must satisfy 1 <= dimension < D = {d} (1 to {d - 1}).");
+        RidgeResidual.RequireDimension(dimension, d);
         if (!(tolerance > 0) || !double.IsFinite(tolerance))
             throw new ArgumentOutOfRangeException(nameof(tolerance), tolerance,
                 $"tolerance = {tolerance.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}; the tolerance on the normalised residual must be finite and > 0 (e.g. 1e-6).");

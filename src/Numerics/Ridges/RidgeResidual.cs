@@ -62,9 +62,7 @@ public static class RidgeResidual
         ArgumentNullException.ThrowIfNull(factor);
         int d = factor.Dimension;
         if (g.Length != d) throw new ArgumentException($"g has length {g.Length}; pass the score at the query, length D = {d}.", nameof(g));
-        if (dimension < 1 || dimension >= d)
-            throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
-                $"dimension = {dimension}; the ridge dimension must satisfy 1 <= dimension < D = {d}.");
+        RequireDimension(dimension, d);
         return Decompose(factor, g, dimension).Point;
     }
 

@@ -28,11 +28,7 @@ public sealed class RidgeTangentSpace<T> : ITangentSpace where T : unmanaged, IF
         ArgumentNullException.ThrowIfNull(model);
         Guard.RequireLevel(level);
         int d = model.Dimension;
-        if (dimension < 1 || dimension >= d)
-            throw new ArgumentOutOfRangeException(nameof(dimension), dimension,
-                d < 2
-                    ? $"dimension = {dimension}; a ridge tangent space needs 1 <= d < D, and D = {d} leaves no such d."
-                    : $"dimension = {dimension}; the ridge dimension must satisfy 1 <= d < D = {d} (1 to {d - 1}).");
+        RidgeResidual.RequireDimension(dimension, d);
         if (!(tolerance > 0) || !double.IsFinite(tolerance))
             throw new ArgumentOutOfRangeException(nameof(tolerance), tolerance, $"tolerance = {tolerance}; the projection's tolerance must be finite and > 0.");
         if (maxIterations < 1)
