@@ -128,11 +128,13 @@ class TrainingSet:
             raise ValueError(f"x has shape {np.shape(x)}; pass (M, {self._d}) queries, D the training set's dimension.")
         # the queries once per worker, not once per task
         client = self._current_client()
-        shared = client.scatter(queries, broadcast=True) if client is not None else queries
+        # unique keys per call (hash=False, pure=False): identical keys from a previous call whose futures are being
+        # released race with this call's and can be cancelled under it; the tree is the same, so the bits are too
+        shared = client.scatter(queries, broadcast=True, hash=False) if client is not None else queries
         level = (alpha, sigma, schedule, t)
-        states = [delayed(_accumulate, pure=True)(chunk, shared, *level, self._dtype) for chunk in self._chunks]
+        states = [delayed(_accumulate, pure=False)(chunk, shared, *level, self._dtype) for chunk in self._chunks]
         while len(states) > 1:  # a binary tree: depth log2(shards), each merge on a worker holding one side
-            paired = [delayed(_merge, pure=True)(states[i], states[i + 1]) for i in range(0, len(states) - 1, 2)]
+            paired = [delayed(_merge, pure=False)(states[i], states[i + 1]) for i in range(0, len(states) - 1, 2)]
             states = paired + ([states[-1]] if len(states) % 2 else [])
         if client is not None:
             return client.compute(states[0]).result()
