@@ -20,13 +20,7 @@ internal static class BenchProjectCommand
     {
         var common = new CommonOptions();
         var timing = new TimingOptions();
-        var dim = new Option<int>("--dim")
-        {
-            Description = "The ridge dimension d, 1 <= d < D.",
-            HelpName = "d",
-            Required = true,
-            CustomParser = r => Parsers.Count(r, minimum: 1),
-        };
+        var dim = RidgeCommands.DimOption();
         var iterations = new Option<int>("--iterations")
         {
             Description = "Rounds per timed run (every start takes each of them).",
@@ -44,8 +38,7 @@ internal static class BenchProjectCommand
             using var owned = backend as IDisposable;
             var (train, query) = common.ReadInputs(parse);
             int d = parse.GetValue(dim), rounds = parse.GetValue(iterations);
-            if (d >= train.Columns)
-                throw new InputException($"--dim {d}: the ridge dimension must satisfy 1 <= d < D = {train.Columns}.");
+            RidgeCommands.RequireRidgeDimension(d, train.Columns);
             TimingPlan plan = timing.Plan(parse);
             string line = common.Float64(parse)
                 ? Time<double>(train, query, level, backend, d, rounds, plan)

@@ -76,13 +76,7 @@ internal static class RidgeCommands
             "The d-dimensional ridge of the noised log-density: {x : V_perp^T grad log p = 0, lambda_{d+1} < 0}, with V_perp the " +
             "eigenvectors of the D - d smallest Hessian eigenvalues.");
         var options = new CommonOptions();
-        var dim = new Option<int>("--dim")
-        {
-            Description = "The ridge dimension d, 1 <= d < D.",
-            HelpName = "d",
-            Required = true,
-            CustomParser = r => Parsers.Count(r, minimum: 1),
-        };
+        var dim = DimOption();
         var report = new Option<string?>("--report")
         {
             Description = "Also write a CSV with one row per query: residual,normalized_residual,eigengap,curvature_ok " +
@@ -105,13 +99,7 @@ internal static class RidgeCommands
     private static Command CreateProject()
     {
         var options = new CommonOptions();
-        var dim = new Option<int>("--dim")
-        {
-            Description = "The ridge dimension d, 1 <= d < D.",
-            HelpName = "d",
-            Required = true,
-            CustomParser = r => Parsers.Count(r, minimum: 1),
-        };
+        var dim = DimOption();
         var tol = new Option<double?>("--tol")
         {
             Description = "Stop a point when its normalised residual |V_perp V_perp^T g| / |g| is at most T (finite, > 0); " +
@@ -363,8 +351,17 @@ internal static class RidgeCommands
         return reportPath;
     }
 
+    /// <summary>The <c>--dim</c> option of the ridge verbs (and <c>bench project</c>): required, at least 1.</summary>
+    internal static Option<int> DimOption() => new Option<int>("--dim")
+    {
+        Description = "The ridge dimension d, 1 <= d < D.",
+        HelpName = "d",
+        Required = true,
+        CustomParser = r => Parsers.Count(r, minimum: 1),
+    };
+
     /// <summary>Refuses a ridge dimension d ≥ D (d ≥ 1 is the option's own check) before any work.</summary>
-    private static void RequireRidgeDimension(int dimension, int d)
+    internal static void RequireRidgeDimension(int dimension, int d)
     {
         if (dimension >= d)
             throw new InputException(d < 2
