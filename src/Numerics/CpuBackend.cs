@@ -182,6 +182,19 @@ public sealed class CpuBackend : IScoreBackend
         FusedScoreKernel<T>.AccumulatePruned(plan.Tree, queries, plan.Pruned, partials, MaxDegreeOfParallelism, _skippedPoints);
     }
 
+    /// <summary>
+    /// The expansion path's estimates name the candidates (float32 at D above the query-lanes kernel's range; elsewhere
+    /// there is no screen and the caller evaluates every point).
+    /// </summary>
+    public bool Screen<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScreenedCandidates consume)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(consume);
+        return !QueryLanes(train) &&
+            FusedScoreKernel<T>.Screen(train, queries, level, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints, consume);
+    }
+
     private void AccumulateOrdinary<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int[]? rows)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -43,6 +43,16 @@ public interface IScoreBackend
         where T : unmanaged, IFloatingPointIeee754<T>;
 
     /// <summary>
+    /// Screens the training set for passes that need each query's heavy points by index (the Hessian's factor): calls
+    /// <paramref name="consume"/> once per query, possibly from several threads, with a superset of the points whose logit
+    /// is within <see cref="ScorePartials.NegligibleLogit{T}"/> nats of the query's largest, found without evaluating
+    /// every distance exactly, so the caller evaluates only those. Returns false, calling nothing, where this backend has
+    /// no screen for the type, dimension or level; the caller then evaluates every point. The default has none.
+    /// </summary>
+    bool Screen<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScreenedCandidates consume)
+        where T : unmanaged, IFloatingPointIeee754<T> => false;
+
+    /// <summary>
     /// Streams <paramref name="train"/> (typically one shard of a larger set) against the queries and merges the
     /// resulting log-sum-exp state into <paramref name="partials"/> (see <see cref="ScorePartials"/>).
     /// </summary>

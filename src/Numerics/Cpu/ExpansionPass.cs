@@ -114,7 +114,10 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
 
         /// <summary>The expansion logit from which a point is a candidate: max(L, running maximum) − cut − E (E the query's bound over the set).</summary>
         private T CandidateLimit(Scratch s, int q) =>
-            T.CreateTruncating(Math.Max(s.Lower[q], s.State.Row(q).Max) - Cut - BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + MaxScaledNorm, 2));
+            T.CreateTruncating(Math.Max(s.Lower[q], s.State.Row(q).Max) - Cut - QueryBound(s, q));
+
+        /// <summary>E of query <paramref name="q"/> over the whole set: the largest error of any of its expansion logits.</summary>
+        private double QueryBound(Scratch s, int q) => BoundFactor * Math.Pow(Math.Sqrt(s.SquaredNorms[q]) + MaxScaledNorm, 2);
 
         /// <summary>
         /// The expansion path's second phase for query <paramref name="q"/> over the super-tile [sg0, send): the points with

@@ -152,6 +152,11 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         public readonly int[] ChunkIndices = new int[CandidateChunk];
         public readonly T[] ChunkDistances = new T[CandidateChunk], ChunkLogits = new T[CandidateChunk];
 
+        /// <summary>The screen's candidates per query of the block (−1 count: every point) and running lower bounds of the maximum.</summary>
+        public readonly int[]?[] CandidateLists = new int[QueryBlock][];
+        public readonly int[] CandidateCounts = new int[QueryBlock];
+        public readonly double[] ScreenLower = new double[QueryBlock];
+
         public Scratch(Job job)
         {
             Expanded = job.ScaledNorms is null ? [] : ArrayPool<T>.Shared.Rent(QueryBlock * job.SuperGroups * W);
@@ -180,6 +185,8 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
             ArrayPool<double>.Shared.Return(WidePoints);
             ArrayPool<double>.Shared.Return(SquaredNorms);
             if (Expanded.Length > 0) ArrayPool<T>.Shared.Return(Expanded);
+            foreach (var list in CandidateLists)
+                if (list is not null) ArrayPool<int>.Shared.Return(list);
         }
     }
 
@@ -288,6 +295,11 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
             fixed (T* pW = s.Weights)
             fixed (T* pExpanded = s.Expanded)
             {
+                if (Screening is not null)
+                {
+                    ScreenBlock(q0, nq, s, pGroups, pDist, pExpanded);
+                    return;
+                }
                 for (int sg0 = 0; sg0 < groups; sg0 += SuperGroups)
                     ProcessSuperTile<TAlpha>(q0, nq, sg0, Math.Min(groups, sg0 + SuperGroups), anyExpansion, s, pGroups, pRows, pDist, pW, pExpanded);
             }

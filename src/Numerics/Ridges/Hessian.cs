@@ -27,7 +27,9 @@ public static class Hessian
     /// <see cref="ScorePartials.NegligibleLogit{T}"/> nats of the largest logit are kept, at most
     /// <paramref name="maxRank"/> of them (the largest weights, ties by index; <see cref="HessianFactor.Capped"/> says the
     /// cap bit). The factor's mean and its score <see cref="HessianFactor.Score"/> are formed from the kept points in
-    /// double. This pass runs on the host for either backend: the working type only sets the cut-off. Queries run in
+    /// double. Where the backend has a screen (<see cref="IScoreBackend.Screen"/>: the CPU backend's expansion estimates,
+    /// float32 at D ≥ 32) only its candidates get exact logits, a superset of the kept points, so the kept set is the same
+    /// as over every point; elsewhere every point does. The working type only sets the cut-off. Queries run in
     /// parallel in groups; each query's result depends on it alone, so it is the same bit for bit for any thread count
     /// and any batch.
     /// </summary>
@@ -66,6 +68,31 @@ public static class Hessian
         var xs = new double[m * d];
         for (int i = 0; i < xs.Length; i++) xs[i] = double.CreateChecked(queries[i]);
         T[] data = set.Rows;
+        int rankCap = Math.Min(maxRank, Math.Max(n, 1));
+        var backend = maxDegreeOfParallelism == -1 ? model.Backend : model.Backend.WithMaxDegreeOfParallelism(maxDegreeOfParallelism) ?? model.Backend;
+        // the backend's screen names each query's candidates: only those get exact distances in double
+        bool screened = backend.Screen(set, queries, level, (q, candidates, everyPoint) =>
+        {
+            var scratch = Scratch.For(n, d, rankCap);
+            try
+            {
+                var x = xs.AsSpan(q * d, d);
+                var logits = scratch.Logits[0];
+                if (everyPoint || candidates.IsEmpty)
+                {
+                    for (int i = 0; i < n; i++) logits[i] = Logit(data, i, d, x, level, scratch.Row);
+                    candidates = scratch.Every;
+                }
+                else
+                    foreach (int i in candidates) logits[i] = Logit(data, i, d, x, level, scratch.Row);
+                consume(q, FactorOne(data, d, x, level, cut, bound, maxRank, candidates, logits, scratch, q));
+            }
+            finally
+            {
+                scratch.Release();
+            }
+        });
+        if (screened) return;
         int threads = maxDegreeOfParallelism == -1 ? model.Backend.MaxDegreeOfParallelism : maxDegreeOfParallelism;
         int groups = (m + QueryGroup - 1) / QueryGroup;
         // one worker per thread, each with one set of buffers, taking groups in turn: memory is threads × scratch,
@@ -74,13 +101,13 @@ public static class Hessian
         int next = -1;
         Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, _ =>
         {
-            var scratch = Scratch.For(n, d, Math.Min(maxRank, Math.Max(n, 1)));
+            var scratch = Scratch.For(n, d, rankCap);
             for (int group; (group = Interlocked.Increment(ref next)) < groups;)
             {
                 int first = group * QueryGroup, count = Math.Min(QueryGroup, m - first);
                 Logits(data, n, d, xs.AsSpan(first * d, count * d), count, level, scratch);
                 for (int g = 0; g < count; g++)
-                    consume(first + g, FactorOne(data, n, d, xs.AsSpan((first + g) * d, d), level, cut, bound, maxRank, scratch.Logits[g], scratch, first + g));
+                    consume(first + g, FactorOne(data, d, xs.AsSpan((first + g) * d, d), level, cut, bound, maxRank, scratch.Every, scratch.Logits[g], scratch, first + g));
             }
             scratch.Release();
         });
@@ -109,6 +136,9 @@ public static class Hessian
         public readonly double[][] Logits = Enumerable.Range(0, QueryGroup).Select(_ => new double[Math.Max(n, 1)]).ToArray();
         public readonly double[] Row = new double[d];
         public readonly int[] Kept = new int[Math.Max(n, 1)];
+
+        /// <summary>Every point's index, ascending: the candidates of a query no screen has bounded.</summary>
+        public readonly int[] Every = Enumerable.Range(0, n).ToArray();
         public readonly double[] Keys = new double[Math.Max(n, 1)];
         public readonly double[] Rows = new double[maxRank * d];
         public readonly double[] Weights = new double[maxRank];
@@ -254,11 +284,23 @@ public static class Hessian
         sums[3] = s3;
     }
 
-    private static HessianFactor FactorOne<T>(T[] data, int n, int d, ReadOnlySpan<double> x, NoiseLevel level, double cut,
-        double bound, int maxRank, double[] logits, Scratch scratch, int q) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>The logit −‖x − αy_i‖²/(2σ²) of one point in double, the row widened into <paramref name="row"/>.</summary>
+    private static double Logit<T>(T[] data, int i, int d, ReadOnlySpan<double> x, NoiseLevel level, double[] row)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Widen(data.AsSpan(i * d, d), row);
+        return SquaredDistance(x, row, level.Alpha) * (-0.5 / level.Sigma / level.Sigma);
+    }
+
+    /// <summary>
+    /// One query's factor from the exact logits of its <paramref name="candidates"/> (every point, or a screen's superset
+    /// of those within the cut-off; <paramref name="logits"/> is indexed by point and read only at the candidates).
+    /// </summary>
+    private static HessianFactor FactorOne<T>(T[] data, int d, ReadOnlySpan<double> x, NoiseLevel level, double cut,
+        double bound, int maxRank, ReadOnlySpan<int> candidates, double[] logits, Scratch scratch, int q) where T : unmanaged, IFloatingPointIeee754<T>
     {
         double max = double.NegativeInfinity;
-        for (int i = 0; i < n; i++) max = Math.Max(max, logits[i]);
+        foreach (int i in candidates) max = Math.Max(max, logits[i]);
         if (!double.IsFinite(max))
             throw new MagnitudeOverflowException(
                 $"query row {q} is so far from every training point that its squared distances overflow double (sigma = {level.Sigma:G6}); rescale the data and sigma by a common factor.",
@@ -266,7 +308,7 @@ public static class Hessian
         // kept: within the cut of the maximum; past the cap, the largest weights (ties by index: deterministic)
         int kept = 0;
         double total = 0;
-        for (int i = 0; i < n; i++)
+        foreach (int i in candidates)
         {
             double rel = logits[i] - max;
             total += Math.Exp(rel);

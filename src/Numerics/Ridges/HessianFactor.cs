@@ -84,7 +84,11 @@ public sealed class HessianFactor
     /// </summary>
     public bool Capped { get; }
 
-    /// <summary>The weight of the points left out (below the cut-off or past the cap), relative to all, computed in double.</summary>
+    /// <summary>
+    /// The weight of the evaluated points left out (below the cut-off or past the cap), relative to all evaluated, in
+    /// double. The points a backend's screen ruled out unevaluated (<see cref="IScoreBackend.Screen"/>) are each below
+    /// e^{−c} of the largest weight and together within <see cref="DroppedMassBound"/>.
+    /// </summary>
     public double DroppedMass { get; }
 
     /// <summary>The a-priori bound N·e^{−c} on the relative mass below the cut-off c (<see cref="ScorePartials.NegligibleLogit{T}"/>).</summary>
