@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -146,6 +147,7 @@ public static class Hessian
         public readonly double[] Mean = new double[d];
         public readonly double[] Score = new double[d];
         public readonly double[] Pivot = new double[d];
+        public readonly double[] Offset = new double[d], Displacement = new double[d], Negated = new double[d];
     }
 
     /// <summary>Every logit −‖x_g − αy_i‖²/(2σ²) of <paramref name="count"/> queries, each training row widened once.</summary>
@@ -332,15 +334,17 @@ public static class Hessian
         var score = new double[d];
         var pivot = scratch.Pivot;
         var row = scratch.Row.AsSpan();
+        Span<double> offset = scratch.Offset, displacement = scratch.Displacement, negated = scratch.Negated;
         Widen(data.AsSpan(indices[0] * d, d), pivot);
+        TensorPrimitives.Negate(x, negated);
         for (int j = 0; j < r; j++)
         {
+            // per coordinate: mean += w (y − y_0), score += w fma(α, y, −x), vectorised
             Widen(data.AsSpan(indices[j] * d, d), row);
-            for (int k = 0; k < d; k++)
-            {
-                mean[k] = Math.FusedMultiplyAdd(weights[j], row[k] - pivot[k], mean[k]);
-                score[k] = Math.FusedMultiplyAdd(weights[j], Math.FusedMultiplyAdd(alpha, row[k], -x[k]), score[k]);
-            }
+            TensorPrimitives.Subtract(row, pivot, offset);
+            TensorPrimitives.FusedMultiplyAdd(offset, weights[j], mean, mean);
+            TensorPrimitives.FusedMultiplyAdd(row, alpha, negated, displacement);
+            TensorPrimitives.FusedMultiplyAdd(displacement, weights[j], score, score);
         }
         for (int k = 0; k < d; k++)
         {
@@ -361,7 +365,8 @@ public static class Hessian
             var f = rows.AsSpan(j * d, d);
             Widen(data.AsSpan(indices[j] * d, d), f);
             double c = Math.Sqrt(weights[j]) * a / level.Sigma;
-            for (int k = 0; k < d; k++) f[k] = (f[k] - mean[k]) * c;
+            TensorPrimitives.Subtract(f, mean, f);
+            TensorPrimitives.Multiply(f, c, f);
         }
         return new HessianFactor(d, level, r, r, rows, weights, indices, mean, score, capped, dropped, bound);
     }

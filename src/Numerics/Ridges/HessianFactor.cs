@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Kernels.Numerics.Ridges;
 
 /// <summary>
@@ -175,9 +177,7 @@ public sealed class HessianFactor
         else Gram(matrix);
         var solver = new LeadingEigenpairs(matrix, size);
         var mu = solver.Values;
-        int p = 0;
-        double tol = (mu.Length > 0 ? mu[0] : 0) * Math.Max(Math.Min(Rank, d), 1) * 64 * (1.0 / (1L << 52));
-        while (p < mu.Length && mu[p] > tol) p++;
+        int p = SpanRank(mu);
         // descending spectrum: p span pairs, then D − p copies of −1/σ²; only the span vectors asked for are formed
         // (the completion needs all p, to be orthogonal to the span)
         int first = largest ? 0 : d - k;
@@ -196,16 +196,8 @@ public sealed class HessianFactor
                 for (int j = 0; j < Rank; j++) AddScaled(Row(j), u[i * size + j], v);
                 Normalize(v);
             }
-            // Fᵀu/√μ errs by about u·μ_max/μ in direction: re-orthogonalise against the larger pairs (twice is enough)
-            for (int pass = 0; pass < 2; pass++)
-            {
-                for (int l = 0; l < i; l++)
-                {
-                    var w = spanVectors.AsSpan(l * d, d);
-                    AddScaled(w, -Dot(w, v), v);
-                }
-                Normalize(v);
-            }
+            // Fᵀu/√μ errs by about u·μ_max/μ in direction: re-orthogonalise against the larger pairs
+            Reorthogonalize(spanVectors, i, v);
         }
         for (int i = 0; i < k; i++)
         {
@@ -226,13 +218,182 @@ public sealed class HessianFactor
         pool.Return(spanVectors);
     }
 
-    /// <summary>G = F Fᵀ, r×r row-major, into <paramref name="g"/>.</summary>
+    /// <summary>
+    /// The top <paramref name="dimension"/> + 1 eigenvalues of H, descending, and the normal part n = g − V_d V_dᵀ g of
+    /// <paramref name="g"/> (V_d the top-d eigenvectors), without forming those eigenvectors in D where r &lt; D: with
+    /// G = F Fᵀ = U M Uᵀ the span's vectors are Fᵀu_i/√μ_i, so V_d V_dᵀ g = Fᵀ U_d M_d⁻¹ U_dᵀ (F g), two passes over F.
+    /// Where the span has fewer than d directions, V_d is the span followed by the first of its orthonormal completion
+    /// (as <see cref="Eigen"/> gives it), Q's first d columns in the Householder QR of the span's vectors, and n = Q t with
+    /// t = Qᵀg zeroed in its first d entries: O(pD) for a span of p, never the d − p completion vectors themselves.
+    /// </summary>
+    /// <param name="dimension">d, in [1, D).</param>
+    /// <param name="g">D values.</param>
+    /// <param name="values">d + 1 values.</param>
+    /// <param name="normal">D values.</param>
+    internal void NormalPart(int dimension, ReadOnlySpan<double> g, Span<double> values, Span<double> normal)
+    {
+        int d = Dimension, r = Rank, k = dimension + 1;
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        if (d <= r)
+        {
+            // FᵀF is the smaller problem (small D): the eigenvectors in D are cheap
+            double[] vectors = pool.Rent(k * d);
+            EigenInto(k, largest: true, values, vectors);
+            g.CopyTo(normal);
+            for (int i = 0; i < dimension; i++)
+            {
+                var v = vectors.AsSpan(i * d, d);
+                AddScaled(v, -Dot(v, g), normal);
+            }
+            pool.Return(vectors);
+            return;
+        }
+        double[] matrix = pool.Rent(Math.Max(r * r, 1));
+        Gram(matrix);
+        var solver = new LeadingEigenpairs(matrix, r); // keeps its reflectors in matrix: returned at the end
+        var mu = solver.Values;
+        int p = SpanRank(mu);
+        double floor = OffSpanEigenvalue;
+        for (int i = 0; i < k; i++) values[i] = i < p ? mu[i] + floor : floor;
+        g.CopyTo(normal);
+        if (p >= dimension)
+        {
+            double[] u = pool.Rent(dimension * r), fg = pool.Rent(r), z = pool.Rent(r);
+            solver.Largest(dimension, u);
+            for (int j = 0; j < r; j++) fg[j] = Dot(Row(j), g);
+            z.AsSpan(0, r).Clear();
+            for (int i = 0; i < dimension; i++)
+            {
+                var ui = u.AsSpan(i * r, r);
+                AddScaled(ui, Dot(ui, fg.AsSpan(0, r)) / mu[i], z.AsSpan(0, r));
+            }
+            for (int j = 0; j < r; j++) AddScaled(Row(j), -z[j], normal);
+            pool.Return(u);
+            pool.Return(fg);
+            pool.Return(z);
+            pool.Return(matrix);
+            return;
+        }
+        // fewer span directions than d: n = Q (0, …, 0, t_d, …) with t = Qᵀg
+        double[] span = pool.Rent(Math.Max(p * d, 1));
+        SpanVectors(solver, p, span);
+        double[] reflectors = pool.Rent(Math.Max(p * d, 1));
+        Reflectors(span, p, reflectors);
+        for (int i = 0; i < p; i++) Reflect(reflectors.AsSpan(i * d, d), i, normal);
+        normal[..dimension].Clear();
+        for (int i = p - 1; i >= 0; i--) Reflect(reflectors.AsSpan(i * d, d), i, normal);
+        pool.Return(span);
+        pool.Return(reflectors);
+        pool.Return(matrix);
+    }
+
+    /// <summary>p, the numerical rank of F: the leading μ above rounding level (the rest belong to the −1/σ² eigenspace).</summary>
+    private int SpanRank(double[] mu)
+    {
+        int p = 0;
+        double tol = (mu.Length > 0 ? mu[0] : 0) * Math.Max(Math.Min(Rank, Dimension), 1) * 64 * (1.0 / (1L << 52));
+        while (p < mu.Length && mu[p] > tol) p++;
+        return p;
+    }
+
+    /// <summary>
+    /// The first <paramref name="count"/> span vectors Fᵀu_i/√μ_i of the Gram problem, unit, each re-orthogonalised
+    /// against the larger ones (Fᵀu/√μ errs by about u·μ_max/μ in direction; twice is enough).
+    /// </summary>
+    private void SpanVectors(LeadingEigenpairs solver, int count, Span<double> vectors)
+    {
+        int d = Dimension, r = Rank;
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] u = pool.Rent(Math.Max(count * r, 1));
+        solver.Largest(count, u);
+        for (int i = 0; i < count; i++)
+        {
+            var v = vectors.Slice(i * d, d);
+            v.Clear();
+            for (int j = 0; j < r; j++) AddScaled(Row(j), u[i * r + j], v);
+            Normalize(v);
+            Reorthogonalize(vectors, i, v);
+        }
+        pool.Return(u);
+    }
+
+    /// <summary>v made orthogonal to the first <paramref name="count"/> rows of <paramref name="vectors"/>, twice, and unit.</summary>
+    private void Reorthogonalize(Span<double> vectors, int count, Span<double> v)
+    {
+        int d = Dimension;
+        for (int pass = 0; pass < 2; pass++)
+        {
+            for (int l = 0; l < count; l++)
+            {
+                var w = vectors.Slice(l * d, d);
+                AddScaled(w, -Dot(w, v), v);
+            }
+            Normalize(v);
+        }
+    }
+
+    /// <summary>
+    /// G = F Fᵀ, r×r row-major, into <paramref name="g"/>: the lower triangle in 4×4 blocks (each row of F loaded once
+    /// per block serves four dot products; sixteen independent sums), mirrored.
+    /// </summary>
     private void Gram(double[] g)
     {
-        int r = Rank;
+        int r = Rank, i0 = 0;
+        for (; i0 + 4 <= r; i0 += 4)
+        {
+            int j0 = 0;
+            for (; j0 + 4 <= i0 + 4; j0 += 4) GramBlock(g, i0, j0);
+            for (int i = i0; i < i0 + 4; i++)
+                for (int j = j0; j <= i; j++) g[i * r + j] = Dot(Row(i), Row(j));
+        }
+        for (int i = i0; i < r; i++)
+            for (int j = 0; j <= i; j++) g[i * r + j] = Dot(Row(i), Row(j));
         for (int i = 0; i < r; i++)
-            for (int j = 0; j <= i; j++)
-                g[i * r + j] = g[j * r + i] = Dot(Row(i), Row(j));
+            for (int j = 0; j < i; j++) g[j * r + i] = g[i * r + j];
+    }
+
+    /// <summary>The 4×4 block of G at rows i0.., columns j0.. (sixteen dot products over D, one pass).</summary>
+    private void GramBlock(double[] g, int i0, int j0)
+    {
+        int r = Rank, d = Dimension;
+        ReadOnlySpan<double> f = _rows;
+        ReadOnlySpan<double> a0 = f.Slice(i0 * d, d), a1 = f.Slice((i0 + 1) * d, d), a2 = f.Slice((i0 + 2) * d, d), a3 = f.Slice((i0 + 3) * d, d);
+        ReadOnlySpan<double> b0 = f.Slice(j0 * d, d), b1 = f.Slice((j0 + 1) * d, d), b2 = f.Slice((j0 + 2) * d, d), b3 = f.Slice((j0 + 3) * d, d);
+        Span<double> sums = stackalloc double[16];
+        int k = 0;
+        if (Vector256.IsHardwareAccelerated && d >= 4)
+        {
+            Span<Vector256<double>> acc = stackalloc Vector256<double>[16];
+            for (; k + 4 <= d; k += 4)
+            {
+                var x0 = Vector256.Create(a0.Slice(k, 4)); var x1 = Vector256.Create(a1.Slice(k, 4));
+                var x2 = Vector256.Create(a2.Slice(k, 4)); var x3 = Vector256.Create(a3.Slice(k, 4));
+                var y = Vector256.Create(b0.Slice(k, 4));
+                acc[0] = Vector256.FusedMultiplyAdd(x0, y, acc[0]); acc[1] = Vector256.FusedMultiplyAdd(x1, y, acc[1]);
+                acc[2] = Vector256.FusedMultiplyAdd(x2, y, acc[2]); acc[3] = Vector256.FusedMultiplyAdd(x3, y, acc[3]);
+                y = Vector256.Create(b1.Slice(k, 4));
+                acc[4] = Vector256.FusedMultiplyAdd(x0, y, acc[4]); acc[5] = Vector256.FusedMultiplyAdd(x1, y, acc[5]);
+                acc[6] = Vector256.FusedMultiplyAdd(x2, y, acc[6]); acc[7] = Vector256.FusedMultiplyAdd(x3, y, acc[7]);
+                y = Vector256.Create(b2.Slice(k, 4));
+                acc[8] = Vector256.FusedMultiplyAdd(x0, y, acc[8]); acc[9] = Vector256.FusedMultiplyAdd(x1, y, acc[9]);
+                acc[10] = Vector256.FusedMultiplyAdd(x2, y, acc[10]); acc[11] = Vector256.FusedMultiplyAdd(x3, y, acc[11]);
+                y = Vector256.Create(b3.Slice(k, 4));
+                acc[12] = Vector256.FusedMultiplyAdd(x0, y, acc[12]); acc[13] = Vector256.FusedMultiplyAdd(x1, y, acc[13]);
+                acc[14] = Vector256.FusedMultiplyAdd(x2, y, acc[14]); acc[15] = Vector256.FusedMultiplyAdd(x3, y, acc[15]);
+            }
+            for (int t = 0; t < 16; t++) sums[t] = Vector256.Sum(acc[t]);
+        }
+        for (; k < d; k++)
+        {
+            double x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
+            sums[0] += x0 * b0[k]; sums[1] += x1 * b0[k]; sums[2] += x2 * b0[k]; sums[3] += x3 * b0[k];
+            sums[4] += x0 * b1[k]; sums[5] += x1 * b1[k]; sums[6] += x2 * b1[k]; sums[7] += x3 * b1[k];
+            sums[8] += x0 * b2[k]; sums[9] += x1 * b2[k]; sums[10] += x2 * b2[k]; sums[11] += x3 * b2[k];
+            sums[12] += x0 * b3[k]; sums[13] += x1 * b3[k]; sums[14] += x2 * b3[k]; sums[15] += x3 * b3[k];
+        }
+        for (int b = 0; b < 4; b++)
+            for (int a = 0; a < 4; a++)
+                if (j0 + b <= i0 + a) g[(i0 + a) * r + j0 + b] = sums[b * 4 + a];
     }
 
     /// <summary>FᵀF, D×D row-major (the dense Hessian plus I/σ²), for D ≤ r.</summary>
@@ -258,8 +419,27 @@ public sealed class HessianFactor
     {
         int d = Dimension;
         var pool = System.Buffers.ArrayPool<double>.Shared;
-        double[] columns = pool.Rent(Math.Max(p * d, 1)); // p rows of D: the columns of the matrix being reduced
         double[] reflectors = pool.Rent(Math.Max(p * d, 1));
+        Reflectors(spanVectors, p, reflectors);
+        for (int f = 0; f < count; f++)
+        {
+            var z = vectors.Slice((start + f) * d, d);
+            z.Clear();
+            z[p + f] = 1;
+            for (int i = p - 1; i >= 0; i--) Reflect(reflectors.AsSpan(i * d, d), i, z);
+        }
+        pool.Return(reflectors);
+    }
+
+    /// <summary>
+    /// The Householder reflectors w_i (unit, zero before entry i; rows of <paramref name="reflectors"/>) of the QR of the
+    /// p span vectors: Q = H_1 ⋯ H_p with H_i = I − 2 w_i w_iᵀ, whose first p columns span them.
+    /// </summary>
+    private void Reflectors(double[] spanVectors, int p, double[] reflectors)
+    {
+        int d = Dimension;
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] columns = pool.Rent(Math.Max(p * d, 1)); // p rows of D: the columns of the matrix being reduced
         spanVectors.AsSpan(0, p * d).CopyTo(columns);
         reflectors.AsSpan(0, p * d).Clear();
         for (int i = 0; i < p; i++)
@@ -272,26 +452,14 @@ public sealed class HessianFactor
             w[i] -= beta;
             double wn = Math.Sqrt(Dot(w[i..], w[i..]));
             if (wn > 0) for (int t = i; t < d; t++) w[t] /= wn;
-            for (int c = i + 1; c < p; c++)
-            {
-                var y = columns.AsSpan(c * d, d);
-                AddScaled(w[i..], -2 * Dot(w[i..], y[i..]), y[i..]);
-            }
-        }
-        for (int f = 0; f < count; f++)
-        {
-            var z = vectors.Slice((start + f) * d, d);
-            z.Clear();
-            z[p + f] = 1;
-            for (int i = p - 1; i >= 0; i--)
-            {
-                var w = reflectors.AsSpan(i * d, d);
-                AddScaled(w[i..], -2 * Dot(w[i..], z[i..]), z[i..]);
-            }
+            for (int c = i + 1; c < p; c++) Reflect(w, i, columns.AsSpan(c * d, d));
         }
         pool.Return(columns);
-        pool.Return(reflectors);
     }
+
+    /// <summary>z ← (I − 2 w wᵀ) z for the reflector w, zero before entry <paramref name="first"/>.</summary>
+    private static void Reflect(ReadOnlySpan<double> w, int first, Span<double> z) =>
+        AddScaled(w[first..], -2 * Dot(w[first..], z[first..]), z[first..]);
 
     internal static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b) => System.Numerics.Tensors.TensorPrimitives.Dot(a, b);
 

@@ -93,16 +93,14 @@ public static class RidgeDiagnostics
         // the residual is the factor's own score's (its kept points, in double), as in RidgeResidual; factors are consumed as built
         Hessian.ForEach(exact, samples, level, options.MaxRank, options.MaxDegreeOfParallelism, (q, factor) =>
         {
-            var g = factor.Score;
-            // one eigen-solve serves the residual (top d + 1 pairs) and the error's split (top d of them)
-            var eig = factor.Eigen(dimension + 1, largest: true);
-            var point = RidgeResidual.Decompose(eig, g, dimension).Point;
+            // the residual exactly as RidgeResidual computes it; the error's split from the top-d eigenvectors
+            var point = RidgeResidual.Decompose(factor, factor.Score, dimension).Point;
             double norm = double.NaN, normal = double.NaN, tangential = double.NaN;
             if (modelScore is not null)
             {
                 var e = new double[d];
                 for (int k = 0; k < d; k++) e[k] = double.CreateChecked(modelScore[q * d + k]) - double.CreateChecked(exactScore![q * d + k]);
-                (normal, tangential) = Split(eig, e, dimension);
+                (normal, tangential) = Split(factor.Eigen(dimension, largest: true), e, dimension);
                 norm = Math.Sqrt(HessianFactor.Dot(e, e));
             }
             var report = projection.Reports[q];

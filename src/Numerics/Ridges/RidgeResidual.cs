@@ -72,33 +72,19 @@ public static class RidgeResidual
     /// </summary>
     internal static (double[] Normal, RidgePoint Point) Decompose(HessianFactor factor, ReadOnlySpan<double> g, int dimension)
     {
-        int d = factor.Dimension;
         var values = new double[dimension + 1];
-        var pool = System.Buffers.ArrayPool<double>.Shared;
-        double[] vectors = pool.Rent((dimension + 1) * d);
-        factor.EigenInto(dimension + 1, largest: true, values, vectors);
-        var result = Decompose(values, vectors.AsSpan(0, (dimension + 1) * d), d, g, dimension);
-        pool.Return(vectors);
-        return result;
+        var normal = new double[factor.Dimension];
+        factor.NormalPart(dimension, g, values, normal);
+        return (normal, Point(values, normal, g, dimension));
     }
 
-    /// <summary>As <see cref="Decompose(HessianFactor, ReadOnlySpan{double}, int)"/> from the top d + 1 eigenpairs already at hand.</summary>
-    internal static (double[] Normal, RidgePoint Point) Decompose(HessianEigen eig, ReadOnlySpan<double> g, int dimension) =>
-        Decompose([.. eig.Values], eig.Vectors, eig.Dimension, g, dimension);
-
-    private static (double[] Normal, RidgePoint Point) Decompose(ReadOnlySpan<double> values, ReadOnlySpan<double> vectors, int d,
-        ReadOnlySpan<double> g, int dimension)
+    /// <summary>The ridge quantities from the top d + 1 eigenvalues and the normal part of g.</summary>
+    private static RidgePoint Point(ReadOnlySpan<double> values, ReadOnlySpan<double> normal, ReadOnlySpan<double> g, int dimension)
     {
-        var normal = g.ToArray();
-        for (int i = 0; i < dimension; i++)
-        {
-            var v = vectors.Slice(i * d, d);
-            HessianFactor.AddScaled(v, -HessianFactor.Dot(v, g), normal);
-        }
         double r = Math.Sqrt(HessianFactor.Dot(normal, normal));
         double normG = Math.Sqrt(HessianFactor.Dot(g, g));
         double normalized = normG > 0 ? r / normG : 0;
         double gap = values[dimension - 1] - values[dimension];
-        return (normal, new RidgePoint(r, normalized, gap, values[dimension] < 0));
+        return new RidgePoint(r, normalized, gap, values[dimension] < 0);
     }
 }
