@@ -352,48 +352,53 @@ public sealed class HessianFactor
             for (int j = 0; j < i; j++) g[j * r + i] = g[i * r + j];
     }
 
-    /// <summary>The 4×4 block of G at rows i0.., columns j0.. (sixteen dot products over D, one pass).</summary>
-    private void GramBlock(double[] g, int i0, int j0)
+    /// <summary>The 4×4 block of G at rows i0.., columns j0.. (sixteen dot products over D, one pass, sums in registers).</summary>
+    private unsafe void GramBlock(double[] g, int i0, int j0)
     {
-        int r = Rank, d = Dimension;
-        ReadOnlySpan<double> f = _rows;
-        ReadOnlySpan<double> a0 = f.Slice(i0 * d, d), a1 = f.Slice((i0 + 1) * d, d), a2 = f.Slice((i0 + 2) * d, d), a3 = f.Slice((i0 + 3) * d, d);
-        ReadOnlySpan<double> b0 = f.Slice(j0 * d, d), b1 = f.Slice((j0 + 1) * d, d), b2 = f.Slice((j0 + 2) * d, d), b3 = f.Slice((j0 + 3) * d, d);
+        int r = Rank, d = Dimension, k = 0;
         Span<double> sums = stackalloc double[16];
-        int k = 0;
-        if (Vector256.IsHardwareAccelerated && d >= 4)
+        fixed (double* f = _rows)
         {
-            Span<Vector256<double>> acc = stackalloc Vector256<double>[16];
-            for (; k + 4 <= d; k += 4)
+            double* a0 = f + i0 * d, a1 = a0 + d, a2 = a1 + d, a3 = a2 + d;
+            double* b0 = f + j0 * d, b1 = b0 + d, b2 = b1 + d, b3 = b2 + d;
+            if (Vector256.IsHardwareAccelerated)
             {
-                var x0 = Vector256.Create(a0.Slice(k, 4)); var x1 = Vector256.Create(a1.Slice(k, 4));
-                var x2 = Vector256.Create(a2.Slice(k, 4)); var x3 = Vector256.Create(a3.Slice(k, 4));
-                var y = Vector256.Create(b0.Slice(k, 4));
-                acc[0] = Vector256.FusedMultiplyAdd(x0, y, acc[0]); acc[1] = Vector256.FusedMultiplyAdd(x1, y, acc[1]);
-                acc[2] = Vector256.FusedMultiplyAdd(x2, y, acc[2]); acc[3] = Vector256.FusedMultiplyAdd(x3, y, acc[3]);
-                y = Vector256.Create(b1.Slice(k, 4));
-                acc[4] = Vector256.FusedMultiplyAdd(x0, y, acc[4]); acc[5] = Vector256.FusedMultiplyAdd(x1, y, acc[5]);
-                acc[6] = Vector256.FusedMultiplyAdd(x2, y, acc[6]); acc[7] = Vector256.FusedMultiplyAdd(x3, y, acc[7]);
-                y = Vector256.Create(b2.Slice(k, 4));
-                acc[8] = Vector256.FusedMultiplyAdd(x0, y, acc[8]); acc[9] = Vector256.FusedMultiplyAdd(x1, y, acc[9]);
-                acc[10] = Vector256.FusedMultiplyAdd(x2, y, acc[10]); acc[11] = Vector256.FusedMultiplyAdd(x3, y, acc[11]);
-                y = Vector256.Create(b3.Slice(k, 4));
-                acc[12] = Vector256.FusedMultiplyAdd(x0, y, acc[12]); acc[13] = Vector256.FusedMultiplyAdd(x1, y, acc[13]);
-                acc[14] = Vector256.FusedMultiplyAdd(x2, y, acc[14]); acc[15] = Vector256.FusedMultiplyAdd(x3, y, acc[15]);
+                Vector256<double> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
+                Vector256<double> s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
+                for (; k + 4 <= d; k += 4)
+                {
+                    var x0 = Vector256.Load(a0 + k); var x1 = Vector256.Load(a1 + k); var x2 = Vector256.Load(a2 + k); var x3 = Vector256.Load(a3 + k);
+                    var y = Vector256.Load(b0 + k);
+                    s00 = Vector256.FusedMultiplyAdd(x0, y, s00); s10 = Vector256.FusedMultiplyAdd(x1, y, s10);
+                    s20 = Vector256.FusedMultiplyAdd(x2, y, s20); s30 = Vector256.FusedMultiplyAdd(x3, y, s30);
+                    y = Vector256.Load(b1 + k);
+                    s01 = Vector256.FusedMultiplyAdd(x0, y, s01); s11 = Vector256.FusedMultiplyAdd(x1, y, s11);
+                    s21 = Vector256.FusedMultiplyAdd(x2, y, s21); s31 = Vector256.FusedMultiplyAdd(x3, y, s31);
+                    y = Vector256.Load(b2 + k);
+                    s02 = Vector256.FusedMultiplyAdd(x0, y, s02); s12 = Vector256.FusedMultiplyAdd(x1, y, s12);
+                    s22 = Vector256.FusedMultiplyAdd(x2, y, s22); s32 = Vector256.FusedMultiplyAdd(x3, y, s32);
+                    y = Vector256.Load(b3 + k);
+                    s03 = Vector256.FusedMultiplyAdd(x0, y, s03); s13 = Vector256.FusedMultiplyAdd(x1, y, s13);
+                    s23 = Vector256.FusedMultiplyAdd(x2, y, s23); s33 = Vector256.FusedMultiplyAdd(x3, y, s33);
+                }
+                sums[0] = Vector256.Sum(s00); sums[1] = Vector256.Sum(s01); sums[2] = Vector256.Sum(s02); sums[3] = Vector256.Sum(s03);
+                sums[4] = Vector256.Sum(s10); sums[5] = Vector256.Sum(s11); sums[6] = Vector256.Sum(s12); sums[7] = Vector256.Sum(s13);
+                sums[8] = Vector256.Sum(s20); sums[9] = Vector256.Sum(s21); sums[10] = Vector256.Sum(s22); sums[11] = Vector256.Sum(s23);
+                sums[12] = Vector256.Sum(s30); sums[13] = Vector256.Sum(s31); sums[14] = Vector256.Sum(s32); sums[15] = Vector256.Sum(s33);
             }
-            for (int t = 0; t < 16; t++) sums[t] = Vector256.Sum(acc[t]);
+            for (; k < d; k++)
+            {
+                double x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k], y0 = b0[k], y1 = b1[k], y2 = b2[k], y3 = b3[k];
+                sums[0] += x0 * y0; sums[1] += x0 * y1; sums[2] += x0 * y2; sums[3] += x0 * y3;
+                sums[4] += x1 * y0; sums[5] += x1 * y1; sums[6] += x1 * y2; sums[7] += x1 * y3;
+                sums[8] += x2 * y0; sums[9] += x2 * y1; sums[10] += x2 * y2; sums[11] += x2 * y3;
+                sums[12] += x3 * y0; sums[13] += x3 * y1; sums[14] += x3 * y2; sums[15] += x3 * y3;
+            }
         }
-        for (; k < d; k++)
-        {
-            double x0 = a0[k], x1 = a1[k], x2 = a2[k], x3 = a3[k];
-            sums[0] += x0 * b0[k]; sums[1] += x1 * b0[k]; sums[2] += x2 * b0[k]; sums[3] += x3 * b0[k];
-            sums[4] += x0 * b1[k]; sums[5] += x1 * b1[k]; sums[6] += x2 * b1[k]; sums[7] += x3 * b1[k];
-            sums[8] += x0 * b2[k]; sums[9] += x1 * b2[k]; sums[10] += x2 * b2[k]; sums[11] += x3 * b2[k];
-            sums[12] += x0 * b3[k]; sums[13] += x1 * b3[k]; sums[14] += x2 * b3[k]; sums[15] += x3 * b3[k];
-        }
-        for (int b = 0; b < 4; b++)
-            for (int a = 0; a < 4; a++)
-                if (j0 + b <= i0 + a) g[(i0 + a) * r + j0 + b] = sums[b * 4 + a];
+        // sums[a·4 + b] = f_{i0+a} · f_{j0+b}; the lower triangle only
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 4; b++)
+                if (j0 + b <= i0 + a) g[(i0 + a) * r + j0 + b] = sums[a * 4 + b];
     }
 
     /// <summary>FᵀF, D×D row-major (the dense Hessian plus I/σ²), for D ≤ r.</summary>

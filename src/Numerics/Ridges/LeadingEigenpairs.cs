@@ -115,15 +115,24 @@ internal sealed class LeadingEigenpairs
             TensorPrimitives.Divide(x[1..], alpha - beta, x[1..]);
             x[0] = 1;
             _offDiagonal[j] = beta;
-            // trailing block B = A[j+1.., j+1..]: p = τ B v, w = p − (τ/2)(pᵀv) v, B ← B − v wᵀ − w vᵀ
+            // trailing block B = A[j+1.., j+1..], its upper triangle only (row tails are contiguous; the next step's
+            // column is the next row's tail): p = τ B v, w = p − (τ/2)(pᵀv) v, B ← B − v wᵀ − w vᵀ
             var pw = p.AsSpan(0, m);
-            for (int r = 0; r < m; r++) pw[r] = _tau[j] * TensorPrimitives.Dot(a.AsSpan((j + 1 + r) * n + j + 1, m), x);
+            pw.Clear();
+            for (int r = 0; r < m; r++)
+            {
+                // row r of the upper triangle serves B[r, r..]·v[r..] and, by symmetry, column r below the diagonal
+                var row = a.AsSpan((j + 1 + r) * n + j + 1 + r, m - r);
+                pw[r] += TensorPrimitives.Dot(row, x[r..]);
+                if (r + 1 < m) TensorPrimitives.MultiplyAdd(row[1..], x[r], pw[(r + 1)..], pw[(r + 1)..]);
+            }
+            TensorPrimitives.Multiply(pw, _tau[j], pw);
             TensorPrimitives.MultiplyAdd(x, -0.5 * _tau[j] * TensorPrimitives.Dot(pw, x), pw, pw);
             for (int r = 0; r < m; r++)
             {
-                var row = a.AsSpan((j + 1 + r) * n + j + 1, m);
-                TensorPrimitives.MultiplyAdd(pw, -x[r], row, row);
-                TensorPrimitives.MultiplyAdd(x, -pw[r], row, row);
+                var row = a.AsSpan((j + 1 + r) * n + j + 1 + r, m - r);
+                TensorPrimitives.MultiplyAdd(pw[r..], -x[r], row, row);
+                TensorPrimitives.MultiplyAdd(x[r..], -pw[r], row, row);
             }
         }
         if (n >= 2)
