@@ -35,14 +35,14 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
 
         /// <summary>
         /// The block's screen: per super-tile the expansion pass, then each expanded query's points with ũ at or above its
-        /// candidate limit appended to its list, in ascending index. A query the expansion cannot bound, or with more than a
-        /// third of the set as candidates (σ large against the spread: exact evaluation of every point costs less than the
-        /// list), is handed over as every point.
+        /// candidate limit appended to its list, in ascending index. A query the expansion cannot bound is handed over as
+        /// every point, and so is one whose list would pass <see cref="MostCandidates"/> (the lists' memory stays bounded
+        /// for sets of any size).
         /// </summary>
         private void ScreenBlock(int q0, int nq, Scratch s, T* pGroups, T* pDist, T* pExpanded)
         {
             var expansion = s.Expansion;
-            int groups = Layout.GroupCount, most = Train.Count / 3;
+            int groups = Layout.GroupCount, most = MostCandidates(Train.Count);
             var lists = s.CandidateLists;
             var counts = s.CandidateCounts;
             var lower = s.ScreenLower;
@@ -86,6 +86,13 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
                 Screening!(q0 + q, every ? default : lists[q].AsSpan(0, counts[q]), every);
             }
         }
+
+        /// <summary>
+        /// The longest list a query keeps: a third of the set, and at least 65 536 points, so a small set's lists are never
+        /// cut (each grows only as far as its candidates) and a large set's take at most QueryBlock × N/3 ints per thread;
+        /// past a third, evaluating every point costs little more than the candidates would.
+        /// </summary>
+        private static int MostCandidates(int n) => Math.Max(n / 3, 65536);
 
         private static void Grow(ref int[]? list, int needed, int keep)
         {
