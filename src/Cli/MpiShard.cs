@@ -13,7 +13,8 @@ namespace Kernels.Cli;
 /// evaluates every query against them into partial states, the states are reduced to rank 0 with a user-defined MPI
 /// operation over whole records (<see cref="PartialStateBatch"/>'s layout), and rank 0 finishes them and writes --out
 /// atomically. A rank that fails tells every rank, and all exit non-zero naming that rank and its message; nothing is
-/// written. MPI is reached through native/mpi/kernels_mpi.c (built with mpicc beside the CLI).
+/// written. MPI is reached through native/mpi/kernels_mpi.c (built with mpicc beside the CLI). This file holds the
+/// session (<see cref="Session"/>) and the score verbs; the smoothing verbs are in <see cref="MpiSmoothing"/>.
 /// </summary>
 internal static unsafe class MpiShard
 {
@@ -34,10 +35,10 @@ internal static unsafe class MpiShard
     public static (long First, long End) RowRange(long rows, int rank, int size) => (rows * rank / size, rows * (rank + 1) / size);
 
     /// <summary>
-    /// Runs a score verb sharded over MPI_COMM_WORLD. Returns the exit code (0 on every rank, or 1 on every rank when
-    /// any rank failed); writes the output on rank 0 only.
+    /// Runs <paramref name="work"/> on every rank of MPI_COMM_WORLD and prints the summary it returns on rank 0. Returns
+    /// the exit code: 0 on every rank, or 1 on every rank when any rank failed (each has printed why).
     /// </summary>
-    public static int Run(ParseResult parse, Quantity quantity, CommonOptions options, TextWriter stdout, TextWriter stderr)
+    public static int Run(TextWriter stdout, TextWriter stderr, Func<Session, string> work)
     {
         try
         {
@@ -48,70 +49,18 @@ internal static unsafe class MpiShard
             throw new InputException(
                 "--shard mpi needs libkernels_mpi.so beside the kernels program, built with mpicc: install an MPI (Debian: openmpi-bin libopenmpi-dev) and rebuild.");
         }
-        int comm = knmpi_comm_world();
-        knmpi_rank_size(comm, out int rank, out int size);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        double accumulated = 0, agreed = 0, reduced = 0;
         try
         {
-            string? failure = null;
-            PartialStateBatch? batch = null;
-            MatrixFile? query = null;
-            int[] shape = [];
-            string outPath = "";
-            NoiseLevel level = default;
-            bool float64 = false;
-            long trainRows = 0;
-            try
-            {
-                level = options.Level(parse);
-                float64 = options.Float64(parse);
-                outPath = options.OutPath(parse);
-                query = MatrixFile.Read(parse.GetRequiredValue(options.Query), "--query", "M");
-                shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
-                var backend = options.Backend(parse);
-                using var owned = backend as IDisposable;
-                batch = float64
-                    ? Shard<double>(parse.GetRequiredValue(options.Train), query, level, backend, rank, size, quantity, out trainRows)
-                    : Shard<float>(parse.GetRequiredValue(options.Train), query, level, backend, rank, size, quantity, out trainRows);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                failure = e is InputException or ArgumentException or IOException or NpyFormatException or ArithmeticException or UnauthorizedAccessException
-                    ? CliErrors.Describe(e) : e.ToString();
-            }
-            accumulated = clock.Elapsed.TotalSeconds;
-            if (Agree(comm, rank, failure, stderr)) return CliErrors.InputError;
-            agreed = clock.Elapsed.TotalSeconds;
-
-            int status = knmpi_reduce_states(comm, Unsafe.AsPointer(ref MemoryMarshal.GetReference(batch!.Records)), batch.QueryCount, batch.Dimension, 0, &Merge);
-            if (status != 0)
-            {
-                stderr.WriteLine($"error: rank {rank}: the reduction of the partial states failed (MPI status {status}){(status == -1 ? ": a merge refused its records" : "")}; nothing was written.");
-                return CliErrors.InputError;
-            }
-
-            reduced = clock.Elapsed.TotalSeconds;
-            failure = null;
-            if (rank == 0)
-            {
-                try
-                {
-                    if (float64) PartialCommands.WriteFinished<double>(batch, quantity, outPath, shape);
-                    else PartialCommands.WriteFinished<float>(batch, quantity, outPath, shape);
-                }
-                catch (Exception e) when (e is ArithmeticException or IOException or UnauthorizedAccessException or InvalidOperationException)
-                {
-                    failure = CliErrors.Describe(e);
-                }
-            }
-            if (Agree(comm, rank, failure, stderr)) return CliErrors.InputError;
-            if (rank == 0)
-                stdout.WriteLine(CommonOptions.Summary(outPath, ScoreCommands.VerbName(quantity), shape, float64,
-                    $"{query!.Rows} queries against N={trainRows} points in D={query.Columns} at {level}, sharded over {size} MPI rank{(size == 1 ? "" : "s")}; " +
-                    $"rank 0: read and accumulate {accumulated:F3} s, wait for every rank {agreed - accumulated:F3} s, " +
-                    $"reduce {batch.QueryCount} states of {PartialStateBatch.RecordBytes(batch.Dimension)} bytes {reduced - agreed:F3} s, write {clock.Elapsed.TotalSeconds - reduced:F3} s"));
+            int comm = knmpi_comm_world();
+            knmpi_rank_size(comm, out int rank, out int size);
+            var session = new Session(comm, rank, size, stderr);
+            string summary = work(session);
+            if (session.IsRoot) stdout.WriteLine(summary);
             return 0;
+        }
+        catch (RankFailedException)
+        {
+            return CliErrors.InputError;
         }
         finally
         {
@@ -119,59 +68,173 @@ internal static unsafe class MpiShard
         }
     }
 
-    /// <summary>Tells every rank whether any failed; true (after printing the failing rank's message) when one did.</summary>
-    private static bool Agree(int comm, int rank, string? failure, TextWriter stderr)
-    {
-        var message = new byte[MessageBytes];
-        if (failure is not null)
-        {
-            int length = Encoding.UTF8.GetBytes(failure.AsSpan(0, Math.Min(failure.Length, MessageBytes / 4 - 1)), message);
-            message[length] = 0;
-        }
-        int failing;
-        fixed (byte* buffer = message)
-            if (knmpi_agree(comm, failure is null ? 0 : 1, out failing, buffer, MessageBytes) != 0)
-                failing = rank;
-        if (failing < 0) return false;
-        int end = Array.IndexOf(message, (byte)0);
-        string text = Encoding.UTF8.GetString(message, 0, end < 0 ? MessageBytes : end);
-        stderr.WriteLine(failing == rank
-            ? $"error: rank {rank}: {text}; nothing was written."
-            : $"error: rank {failing} failed ({text}); rank {rank} stops too, and nothing was written.");
-        return true;
-    }
+    /// <summary>A score verb (<c>score|logdensity|denoise|divergence</c>) sharded over MPI_COMM_WORLD.</summary>
+    public static int Run(ParseResult parse, Quantity quantity, CommonOptions options, TextWriter stdout, TextWriter stderr) =>
+        RunEmpirical(parse, quantity, options, ScoreCommands.VerbName(quantity), (_, level) => level, "", stdout, stderr);
 
-    /// <summary>This rank's rows of --train, read by seeking, accumulated against every query.</summary>
-    private static PartialStateBatch Shard<T>(string trainPath, MatrixFile query, NoiseLevel level, IScoreBackend backend, int rank, int size,
-        Quantity quantity, out long trainRows)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// The quantity of the empirical distribution at <paramref name="levelOf"/>(D, the command's level), sharded (the
+    /// score verbs at their level, an isotropic KDE at its widened one); <paramref name="verb"/> and
+    /// <paramref name="detail"/> are for the summary.
+    /// </summary>
+    public static int RunEmpirical(ParseResult parse, Quantity quantity, CommonOptions options, string verb, Func<int, NoiseLevel, NoiseLevel> levelOf,
+        string detail, TextWriter stdout, TextWriter stderr) => Run(stdout, stderr, mpi =>
     {
-        var shard = MatrixFile.ReadRows(trainPath, "--train", rank, size, out long first, out trainRows);
-        if (shard.Columns != query.Columns)
-            throw new InputException($"--query has D={query.Columns} columns but --train has D={shard.Columns}; the queries must be points of the same space.");
-        T[] queries = query.Values<T>();
-        T[] rows = shard.Array.Length == 0 ? [] : shard.Values<T>();
-        for (long i = 0; i < rows.Length; i++)
-            if (!T.IsFinite(rows[i]))
-                throw new InputException(
-                    $"--train {trainPath} row {first + i / shard.Columns} (column {i % shard.Columns}) is {rows[i]}; every training value must be finite: fix or drop that row.");
-        ScorePartials partials;
-        if (shard.Rows == 0)
-            partials = ScorePartials.Identity(query.Rows, query.Columns, level); // a rank with no rows contributes the identity
-        else
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (level, float64, outPath, query) = mpi.Collective(() =>
         {
-            var model = new EmpiricalScore<T>(new TrainingSet<T>(rows, shard.Rows, shard.Columns), backend);
+            string path = options.OutPath(parse);
+            var queries = MatrixFile.Read(parse.GetRequiredValue(options.Query), "--query", "M");
+            return (options.Level(parse), options.Float64(parse), path, queries);
+        });
+        int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
+        long trainRows = 0;
+        double accumulated = 0;
+        var batch = mpi.Collective(() =>
+        {
+            NoiseLevel evaluated = levelOf(query.Columns, level);
+            var backend = options.Backend(parse);
+            using var owned = backend as IDisposable;
+            var states = float64
+                ? mpi.Accumulate<double>(parse.GetRequiredValue(options.Train), query, evaluated, backend, PartialCommands.OutputOf(quantity), out trainRows)
+                : mpi.Accumulate<float>(parse.GetRequiredValue(options.Train), query, evaluated, backend, PartialCommands.OutputOf(quantity), out trainRows);
+            accumulated = clock.Elapsed.TotalSeconds;
+            return states;
+        });
+        double agreed = clock.Elapsed.TotalSeconds;
+        mpi.Reduce(batch);
+        double reduced = clock.Elapsed.TotalSeconds;
+        mpi.Collective(() =>
+        {
+            if (!mpi.IsRoot) return 0;
+            if (float64) PartialCommands.WriteFinished<double>(batch, quantity, outPath, shape);
+            else PartialCommands.WriteFinished<float>(batch, quantity, outPath, shape);
+            return 0;
+        });
+        return CommonOptions.Summary(outPath, verb, shape, float64,
+            $"{detail}{query.Rows} queries against N={trainRows} points in D={query.Columns} at {level}, {mpi.Description}; " +
+            $"rank 0: read and accumulate {accumulated:F3} s, wait for every rank {agreed - accumulated:F3} s, " +
+            $"reduce {batch.QueryCount} states of {PartialStateBatch.RecordBytes(batch.Dimension)} bytes {reduced - agreed:F3} s, write {clock.Elapsed.TotalSeconds - reduced:F3} s");
+    });
+
+    /// <summary>Thrown on every rank once all have agreed that one failed (each has printed why): the command exits 1.</summary>
+    private sealed class RankFailedException() : Exception("a rank failed");
+
+    /// <summary>
+    /// One sharded command's view of MPI_COMM_WORLD. Every collective step is entered by every rank in the same order; a
+    /// step that fails on any rank throws <see cref="RankFailedException"/> on all of them, so none is left waiting.
+    /// </summary>
+    internal sealed class Session(int comm, int rank, int size, TextWriter stderr)
+    {
+        public int Rank { get; } = rank;
+
+        public int Size { get; } = size;
+
+        public bool IsRoot => Rank == 0;
+
+        /// <summary>"sharded over P MPI ranks".</summary>
+        public string Description => $"sharded over {Size} MPI rank{(Size == 1 ? "" : "s")}";
+
+        /// <summary>
+        /// Runs <paramref name="local"/> on this rank, then every rank learns whether any failed; returns its value, or
+        /// (on every rank) throws after printing the failing rank's message.
+        /// </summary>
+        public TResult Collective<TResult>(Func<TResult> local)
+        {
+            TResult result = default!;
+            string? failure = null;
             try
             {
-                partials = model.Accumulate(queries, level);
+                result = local();
+            }
+            catch (Exception e) when (e is not (OutOfMemoryException or RankFailedException))
+            {
+                failure = Describe(e);
+            }
+            Agree(failure);
+            return result;
+        }
+
+        /// <summary>Every rank learns whether any failed (this one when <paramref name="failure"/> is not null); throws on all when one did.</summary>
+        public void Agree(string? failure)
+        {
+            var message = new byte[MessageBytes];
+            if (failure is not null)
+            {
+                int length = Encoding.UTF8.GetBytes(failure.AsSpan(0, Math.Min(failure.Length, MessageBytes / 4 - 1)), message);
+                message[length] = 0;
+            }
+            int failing;
+            fixed (byte* buffer = message)
+                if (knmpi_agree(comm, failure is null ? 0 : 1, out failing, buffer, MessageBytes) != 0)
+                    failing = Rank;
+            if (failing < 0) return;
+            int end = Array.IndexOf(message, (byte)0);
+            string text = Encoding.UTF8.GetString(message, 0, end < 0 ? MessageBytes : end);
+            stderr.WriteLine(failing == Rank
+                ? $"error: rank {Rank}: {text}; nothing was written."
+                : $"error: rank {failing} failed ({text}); rank {Rank} stops too, and nothing was written.");
+            throw new RankFailedException();
+        }
+
+        /// <summary>Merges every rank's <paramref name="batch"/> into rank 0's (in place; other ranks' are left as they were).</summary>
+        public void Reduce(PartialStateBatch batch)
+        {
+            int status = knmpi_reduce_states(comm, Unsafe.AsPointer(ref MemoryMarshal.GetReference(batch.Records)), batch.QueryCount, batch.Dimension, 0, &Merge);
+            if (status == 0) return;
+            stderr.WriteLine($"error: rank {Rank}: the reduction of the partial states failed (MPI status {status}){(status == -1 ? ": a merge refused its records" : "")}; nothing was written.");
+            throw new RankFailedException();
+        }
+
+        /// <summary>
+        /// This rank's rows of --train (read by seeking, every value checked finite) as a model on
+        /// <paramref name="backend"/>, or null when it holds none; <paramref name="trainRows"/> is N of the whole file.
+        /// </summary>
+        public EmpiricalScore<T>? ReadShard<T>(string trainPath, int columns, IScoreBackend backend, out long trainRows)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var shard = MatrixFile.ReadRows(trainPath, "--train", Rank, Size, out long first, out trainRows);
+            if (shard.Columns != columns)
+                throw new InputException($"--query has D={columns} columns but --train has D={shard.Columns}; the queries must be points of the same space.");
+            if (shard.Rows == 0) return null; // a rank with no rows contributes the identity
+            T[] rows = shard.Values<T>();
+            for (long i = 0; i < rows.Length; i++)
+                if (!T.IsFinite(rows[i]))
+                    throw new InputException(
+                        $"--train {trainPath} row {first + i / shard.Columns} (column {i % shard.Columns}) is {rows[i]}; every training value must be finite: fix or drop that row.");
+            return new EmpiricalScore<T>(new TrainingSet<T>(rows, shard.Rows, shard.Columns), backend);
+        }
+
+        /// <summary>This rank's rows of --train, read by seeking, accumulated against every query.</summary>
+        public PartialStateBatch Accumulate<T>(string trainPath, MatrixFile query, NoiseLevel level, IScoreBackend backend, StateOutput output,
+            out long trainRows)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var model = ReadShard<T>(trainPath, query.Columns, backend, out trainRows);
+            try
+            {
+                return Partials(model, query.Values<T>(), query.Columns, level, output);
             }
             catch (ArgumentException e) when (CommonOptions.QueryProblem(e, query) is { } problem)
             {
                 throw problem;
             }
         }
-        return PartialStateBatch.FromPartials(partials, PartialStateBatch.PrecisionOf<T>(), PartialCommands.OutputOf(quantity));
+
+        /// <summary>The states of <paramref name="shard"/> (the identity where null) against <paramref name="queries"/>.</summary>
+        public static PartialStateBatch Partials<T>(EmpiricalScore<T>? shard, ReadOnlySpan<T> queries, int dimension, NoiseLevel level, StateOutput output)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var partials = shard is null ? ScorePartials.Identity(queries.Length / dimension, dimension, level) : shard.Accumulate(queries, level);
+            return PartialStateBatch.FromPartials(partials, PartialStateBatch.PrecisionOf<T>(), output);
+        }
     }
+
+    /// <summary>A failure's message for the other ranks: the user's problem as the CLI words it, anything else in full.</summary>
+    private static string Describe(Exception e) =>
+        e is InputException or ArgumentException or IOException or NpyFormatException or ArithmeticException or UnauthorizedAccessException
+            or InvalidOperationException
+            ? CliErrors.Describe(e) : e.ToString();
 
     /// <summary>The MPI operation: into ← into ⊕ from over m whole records; non-zero (never an exception) when it refuses.</summary>
     [UnmanagedCallersOnly]
