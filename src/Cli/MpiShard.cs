@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.CommandLine;
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -40,23 +41,11 @@ internal static unsafe class MpiShard
     /// </summary>
     public static int Run(TextWriter stdout, TextWriter stderr, Func<Session, string> work)
     {
+        var session = Session.Open(stderr);
+        string summary;
         try
         {
-            if (knmpi_init() != 0) throw new InputException("--shard mpi: MPI_Init failed; run under mpirun.");
-        }
-        catch (DllNotFoundException)
-        {
-            throw new InputException(
-                "--shard mpi needs libkernels_mpi.so beside the kernels program, built with mpicc: install an MPI (Debian: openmpi-bin libopenmpi-dev) and rebuild.");
-        }
-        try
-        {
-            int comm = knmpi_comm_world();
-            knmpi_rank_size(comm, out int rank, out int size);
-            var session = new Session(comm, rank, size, stderr);
-            string summary = work(session);
-            if (session.IsRoot) stdout.WriteLine(summary);
-            return 0;
+            summary = work(session);
         }
         catch (RankFailedException)
         {
@@ -64,8 +53,10 @@ internal static unsafe class MpiShard
         }
         finally
         {
-            knmpi_finalize();
+            session.Close();
         }
+        if (session.IsRoot) stdout.WriteLine($"{summary}; {session.Timing}");
+        return 0;
     }
 
     /// <summary>A score verb (<c>score|logdensity|denoise|divergence</c>) sharded over MPI_COMM_WORLD.</summary>
@@ -81,26 +72,24 @@ internal static unsafe class MpiShard
         string detail, TextWriter stdout, TextWriter stderr) => Run(stdout, stderr, mpi =>
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var (level, float64, outPath, query) = mpi.Collective(() =>
+        long trainRows = 0;
+        double accumulated = 0;
+        // one step up to the first collective call, so that all of it overlaps MPI's start-up
+        var (level, float64, outPath, query, batch) = mpi.Collective(() =>
         {
             string path = options.OutPath(parse);
             var queries = MatrixFile.Read(parse.GetRequiredValue(options.Query), "--query", "M");
-            return (options.Level(parse), options.Float64(parse), path, queries);
-        });
-        int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
-        long trainRows = 0;
-        double accumulated = 0;
-        var batch = mpi.Collective(() =>
-        {
-            NoiseLevel evaluated = levelOf(query.Columns, level);
+            NoiseLevel given = options.Level(parse), evaluated = levelOf(queries.Columns, given);
+            bool wide = options.Float64(parse);
             var backend = options.Backend(parse);
             using var owned = backend as IDisposable;
-            var states = float64
-                ? mpi.Accumulate<double>(parse.GetRequiredValue(options.Train), query, evaluated, backend, PartialCommands.OutputOf(quantity), out trainRows)
-                : mpi.Accumulate<float>(parse.GetRequiredValue(options.Train), query, evaluated, backend, PartialCommands.OutputOf(quantity), out trainRows);
+            var states = wide
+                ? mpi.Accumulate<double>(parse.GetRequiredValue(options.Train), queries, evaluated, backend, PartialCommands.OutputOf(quantity), out trainRows)
+                : mpi.Accumulate<float>(parse.GetRequiredValue(options.Train), queries, evaluated, backend, PartialCommands.OutputOf(quantity), out trainRows);
             accumulated = clock.Elapsed.TotalSeconds;
-            return states;
+            return (given, wide, path, queries, states);
         });
+        int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
         double agreed = clock.Elapsed.TotalSeconds;
         mpi.Reduce(batch);
         double reduced = clock.Elapsed.TotalSeconds;
@@ -123,17 +112,141 @@ internal static unsafe class MpiShard
     /// <summary>
     /// One sharded command's view of MPI_COMM_WORLD. Every collective step is entered by every rank in the same order; a
     /// step that fails on any rank throws <see cref="RankFailedException"/> on all of them, so none is left waiting.
+    /// <para>
+    /// Start-up overlaps the work: every MPI call runs on one thread of its own (the thread MPI_THREAD_FUNNELED lets call
+    /// MPI), which loads MPI and calls MPI_Init as soon as the session opens, while this thread reads the shard and
+    /// accumulates it; the first collective step waits for it. The rank and size come from the launcher's environment
+    /// (Open MPI's mpirun, MPICH's hydra) and are checked against MPI's once it has started; without them the session
+    /// waits for MPI first.
+    /// </para>
     /// </summary>
-    internal sealed class Session(int comm, int rank, int size, TextWriter stderr)
+    internal sealed class Session
     {
-        public int Rank { get; } = rank;
+        private readonly TextWriter _stderr;
+        private readonly BlockingCollection<Action> _calls = new();
+        private readonly Task _start;
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private int _comm;
+        private double _startSeconds, _waitSeconds, _finalizeSeconds;
 
-        public int Size { get; } = size;
+        private Session(int rank, int size, TextWriter stderr)
+        {
+            Rank = rank;
+            Size = size;
+            _stderr = stderr;
+            var thread = new Thread(() =>
+            {
+                foreach (var call in _calls.GetConsumingEnumerable()) call();
+            }) { IsBackground = true, Name = "MPI" };
+            thread.Start();
+            _start = Post(StartMpi);
+        }
+
+        /// <summary>The session; MPI starts on its own thread now.</summary>
+        public static Session Open(TextWriter stderr)
+        {
+            var launched = Launched("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE") ?? Launched("PMI_RANK", "PMI_SIZE");
+            var session = new Session(launched?.Rank ?? 0, launched?.Size ?? 0, stderr);
+            if (launched is null) session.Started(); // the rank decides the rows: nothing can start before MPI says it
+            return session;
+        }
+
+        private static (int Rank, int Size)? Launched(string rankVariable, string sizeVariable) =>
+            int.TryParse(Environment.GetEnvironmentVariable(rankVariable), out int rank) && int.TryParse(Environment.GetEnvironmentVariable(sizeVariable), out int size)
+            && size >= 1 && rank >= 0 && rank < size
+                ? (rank, size)
+                : null;
+
+        public int Rank { get; private set; }
+
+        public int Size { get; private set; }
 
         public bool IsRoot => Rank == 0;
 
         /// <summary>"sharded over P MPI ranks".</summary>
         public string Description => $"sharded over {Size} MPI rank{(Size == 1 ? "" : "s")}";
+
+        /// <summary>Where start-up and shut-down went, for the summary.</summary>
+        public string Timing =>
+            $"MPI start-up (loading MPI, MPI_Init) {_startSeconds:F3} s on its own thread, of which the work waited {_waitSeconds:F3} s; MPI_Finalize {_finalizeSeconds:F3} s";
+
+        /// <summary>On the MPI thread: loads MPI and calls MPI_Init.</summary>
+        private void StartMpi()
+        {
+            try
+            {
+                if (knmpi_init() != 0) throw new InputException("--shard mpi: MPI_Init failed; run under mpirun.");
+            }
+            catch (DllNotFoundException)
+            {
+                throw new InputException(
+                    "--shard mpi needs libkernels_mpi.so beside the kernels program, built with mpicc: install an MPI (Debian: openmpi-bin libopenmpi-dev) and rebuild.");
+            }
+            _comm = knmpi_comm_world();
+            _startSeconds = _clock.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>Waits for MPI to have started (rethrowing why it could not), and checks the rank and size.</summary>
+        private void Started()
+        {
+            if (_start.IsCompletedSuccessfully) return;
+            double waiting = _clock.Elapsed.TotalSeconds;
+            _start.GetAwaiter().GetResult();
+            _waitSeconds = _clock.Elapsed.TotalSeconds - waiting;
+            var (rank, size) = Call(() => knmpi_rank_size(_comm, out int r, out int n) == 0 ? (r, n) : (-1, -1));
+            if (Size > 0 && (rank != Rank || size != Size))
+                throw new InputException(
+                    $"--shard mpi: the launcher's environment says rank {Rank} of {Size} but MPI says rank {rank} of {size}; run under one MPI's mpirun.");
+            (Rank, Size) = (rank, size);
+        }
+
+        /// <summary>Runs <paramref name="action"/> on the MPI thread, in order after every earlier call.</summary>
+        private Task Post(Action action)
+        {
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _calls.Add(() =>
+            {
+                try
+                {
+                    action();
+                    done.SetResult();
+                }
+                catch (Exception e)
+                {
+                    done.SetException(e);
+                }
+            });
+            return done.Task;
+        }
+
+        private TResult Call<TResult>(Func<TResult> call)
+        {
+            TResult result = default!;
+            Post(() => result = call()).GetAwaiter().GetResult();
+            return result;
+        }
+
+        /// <summary>MPI_Finalize where MPI started, then the MPI thread ends.</summary>
+        public void Close()
+        {
+            try
+            {
+                if (_start.Wait(Timeout.Infinite) && _start.IsCompletedSuccessfully)
+                {
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    Call(knmpi_finalize);
+                    _finalizeSeconds = clock.Elapsed.TotalSeconds;
+                }
+            }
+            catch (AggregateException)
+            {
+                // MPI never started (its error is the one reported)
+            }
+            finally
+            {
+                _calls.CompleteAdding();
+            }
+        }
 
         /// <summary>
         /// Runs <paramref name="local"/> on this rank, then every rank learns whether any failed; returns its value, or
@@ -164,14 +277,16 @@ internal static unsafe class MpiShard
                 int length = Encoding.UTF8.GetBytes(failure.AsSpan(0, Math.Min(failure.Length, MessageBytes / 4 - 1)), message);
                 message[length] = 0;
             }
-            int failing;
-            fixed (byte* buffer = message)
-                if (knmpi_agree(comm, failure is null ? 0 : 1, out failing, buffer, MessageBytes) != 0)
-                    failing = Rank;
+            Started();
+            int failing = Call(() =>
+            {
+                fixed (byte* buffer = message)
+                    return knmpi_agree(_comm, failure is null ? 0 : 1, out int first, buffer, MessageBytes) != 0 ? Rank : first;
+            });
             if (failing < 0) return;
             int end = Array.IndexOf(message, (byte)0);
             string text = Encoding.UTF8.GetString(message, 0, end < 0 ? MessageBytes : end);
-            stderr.WriteLine(failing == Rank
+            _stderr.WriteLine(failing == Rank
                 ? $"error: rank {Rank}: {text}; nothing was written."
                 : $"error: rank {failing} failed ({text}); rank {Rank} stops too, and nothing was written.");
             throw new RankFailedException();
@@ -180,9 +295,15 @@ internal static unsafe class MpiShard
         /// <summary>Merges every rank's <paramref name="batch"/> into rank 0's (in place; other ranks' are left as they were).</summary>
         public void Reduce(PartialStateBatch batch)
         {
-            int status = knmpi_reduce_states(comm, Unsafe.AsPointer(ref MemoryMarshal.GetReference(batch.Records)), batch.QueryCount, batch.Dimension, 0, &Merge);
+            Started();
+            if (Size == 1) return; // one rank's states are the result: no reduction, no copy
+            int status = Call(() =>
+            {
+                fixed (byte* records = batch.Records) // pinned: the merge runs managed code, which may collect
+                    return knmpi_reduce_states(_comm, records, batch.QueryCount, batch.Dimension, 0, &Merge);
+            });
             if (status == 0) return;
-            stderr.WriteLine($"error: rank {Rank}: the reduction of the partial states failed (MPI status {status}){(status == -1 ? ": a merge refused its records" : "")}; nothing was written.");
+            _stderr.WriteLine($"error: rank {Rank}: the reduction of the partial states failed (MPI status {status}){(status == -1 ? ": a merge refused its records" : "")}; nothing was written.");
             throw new RankFailedException();
         }
 
@@ -225,7 +346,9 @@ internal static unsafe class MpiShard
         public static PartialStateBatch Partials<T>(EmpiricalScore<T>? shard, ReadOnlySpan<T> queries, int dimension, NoiseLevel level, StateOutput output)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
-            var partials = shard is null ? ScorePartials.Identity(queries.Length / dimension, dimension, level) : shard.Accumulate(queries, level);
+            var partials = shard is null
+                ? ScorePartials.Identity(queries.Length / dimension, dimension, level, output)
+                : shard.Accumulate(queries, level, output); // only the sums the output needs
             return PartialStateBatch.FromPartials(partials, PartialStateBatch.PrecisionOf<T>(), output);
         }
     }

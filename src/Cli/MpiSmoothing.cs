@@ -50,33 +50,38 @@ internal static class MpiSmoothing
     public static int RunSmooth(ParseResult parse, Quantity quantity, CommonOptions common, SmoothingCommands.SmoothOptions options) =>
         MpiShard.Run(parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, mpi =>
         {
-            var (level, float64, outPath, setting, query, kernel) = mpi.Collective(() =>
+            var clock = Stopwatch.StartNew();
+            long trainRows = 0;
+            // every rank reads its options, queries and shard in one step, which overlaps MPI's start-up
+            var (level, float64, outPath, setting, query, kernel, backend, shard) = mpi.Collective(() =>
             {
                 string path = common.OutPath(parse);
                 var smoothing = SmoothingCommands.ReadSetting(parse, options, path);
                 var queries = MatrixFile.Read(parse.GetRequiredValue(common.Query), "--query", "M");
                 var built = smoothing.Kernel.Build(smoothing.Tangent?.Build(queries.Columns, Context));
-                return (common.Level(parse), common.Float64(parse), path, smoothing, queries, built);
+                bool wide = common.Float64(parse);
+                var evaluator = common.Backend(parse);
+                object? rows = wide
+                    ? mpi.ReadShard<double>(parse.GetRequiredValue(common.Train), queries.Columns, evaluator, out trainRows)
+                    : mpi.ReadShard<float>(parse.GetRequiredValue(common.Train), queries.Columns, evaluator, out trainRows);
+                return (common.Level(parse), wide, path, smoothing, queries, built, evaluator, rows);
             });
-            var backend = mpi.Collective(() => common.Backend(parse));
             using var owned = backend as IDisposable;
             int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
-            var clock = Stopwatch.StartNew();
-            var (trainRows, timing) = float64
-                ? Smooth<double>(mpi, parse.GetRequiredValue(common.Train), quantity, query, level, backend, setting, kernel, outPath, shape)
-                : Smooth<float>(mpi, parse.GetRequiredValue(common.Train), quantity, query, level, backend, setting, kernel, outPath, shape);
+            string timing = float64
+                ? Smooth(mpi, (EmpiricalScore<double>?)shard, quantity, query, level, backend, setting, kernel, outPath, shape)
+                : Smooth(mpi, (EmpiricalScore<float>?)shard, quantity, query, level, backend, setting, kernel, outPath, shape);
             return CommonOptions.Summary(outPath, $"smooth {ScoreCommands.VerbName(quantity)}", shape, float64,
                 $"{SmoothingCommands.Describe(setting)}, {query.Rows} queries against N={trainRows} points in D={query.Columns} at {level}, " +
                 $"{mpi.Description}; rank 0: {timing} in {clock.Elapsed.TotalSeconds:F3} s" +
                 (setting.ErrorPath is null ? "" : $"; standard errors in {setting.ErrorPath}"));
         });
 
-    private static (long TrainRows, string Timing) Smooth<T>(MpiShard.Session mpi, string trainPath, Quantity quantity, MatrixFile query,
+    /// <summary>Smooths on every rank, writes on rank 0; returns rank 0's time split.</summary>
+    private static string Smooth<T>(MpiShard.Session mpi, EmpiricalScore<T>? shard, Quantity quantity, MatrixFile query,
         NoiseLevel level, IScoreBackend backend, SmoothingCommands.SmoothSetting setting, SmoothingKernel kernel, string outPath, int[] shape)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        long trainRows = 0;
-        var shard = mpi.Collective(() => mpi.ReadShard<T>(trainPath, query.Columns, backend, out trainRows));
         var rows = new ShardRows<T>(mpi, shard, query.Columns);
         var model = mpi.Collective(() => SmoothingCommands.Model(setting,
             () => new LogSmoothedScore<T>(query.Columns, rows, kernel, setting.Draws, setting.BatchRows, backend.MaxDegreeOfParallelism)));
@@ -92,7 +97,7 @@ internal static class MpiSmoothing
             SmoothingCommands.Write(result, outPath, setting, shape);
             return 0;
         });
-        return (trainRows, rows.Timing);
+        return rows.Timing;
     }
 
     /// <summary>
@@ -109,6 +114,17 @@ internal static class MpiSmoothing
         public string Timing =>
             $"{_batches} batch{(_batches == 1 ? "" : "es")}, accumulate {_accumulate.Elapsed.TotalSeconds:F3} s, wait, reduce and finish {_reduce.Elapsed.TotalSeconds:F3} s";
 
+        /// <summary>The one output asked for (its state forms only the sums it needs), or Unspecified for several.</summary>
+        private static StateOutput OutputOf(ScoreOutputs<T> outputs) =>
+            (outputs.LogDensity.IsEmpty, outputs.Score.IsEmpty, outputs.Denoiser.IsEmpty, outputs.Divergence.IsEmpty) switch
+            {
+                (false, true, true, true) => StateOutput.LogDensity,
+                (true, false, true, true) => StateOutput.Score,
+                (true, true, false, true) => StateOutput.Denoiser,
+                (true, true, true, false) => StateOutput.Divergence,
+                _ => StateOutput.Unspecified,
+            };
+
         public void Evaluate(ReadOnlySpan<T> rows, NoiseLevel level, ScoreOutputs<T> outputs)
         {
             _batches++;
@@ -117,7 +133,7 @@ internal static class MpiSmoothing
             string? failure = null;
             try
             {
-                batch = MpiShard.Session.Partials(shard, rows, dimension, level, StateOutput.Unspecified);
+                batch = MpiShard.Session.Partials(shard, rows, dimension, level, OutputOf(outputs));
             }
             catch (Exception e) when (e is ArgumentException or ArithmeticException)
             {
