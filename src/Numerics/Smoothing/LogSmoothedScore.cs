@@ -205,14 +205,7 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
             int rows = (int)Math.Min(batch, total - start);
             int firstQuery = (int)(start / k), lastQuery = (int)((start + rows - 1) / k);
 
-            if (frameLength > 0)
-            {
-                Parallel.For(firstQuery, lastQuery + 1, parallel, q =>
-                {
-                    var xd = Widen(queries.AsSpan(q * d, d));
-                    ranks[q - firstQuery] = Kernel.PrepareFrame(xd, frames.AsSpan((q - firstQuery) * frameLength, frameLength));
-                });
-            }
+            PrepareFrames(queries, firstQuery, lastQuery, frames, ranks);
 
             var rowOutputs = new ScoreOutputs<T>
             {
@@ -257,6 +250,54 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
                 }
             });
         }
+    }
+
+    /// <summary>
+    /// The M·K perturbed queries a smoother of <paramref name="kernel"/> and <paramref name="draws"/> evaluates (on the
+    /// host; a device that draws makes the same ones up to libm's last bits): row q·K + k is x_q + z, z draw k of query q,
+    /// summed in double and rounded once to T. A training set sharded elsewhere (over Dask workers, through the C ABI)
+    /// evaluates these rows on every shard, merges their states, finishes each row and averages each query's K rows (an
+    /// antithetic pair first) to give the smoother's result.
+    /// </summary>
+    /// <param name="kernel">The smoothing kernel (dimension <paramref name="dimension"/>).</param>
+    /// <param name="draws">The draw plan.</param>
+    /// <param name="queries">M×D row-major queries.</param>
+    /// <param name="dimension">D.</param>
+    /// <param name="destination">Receives M·K×D values.</param>
+    /// <param name="maxDegreeOfParallelism">Threads (-1: every core).</param>
+    public static void PerturbedQueries(SmoothingKernel kernel, SmoothingDraws draws, ReadOnlySpan<T> queries, int dimension, Span<T> destination,
+        int maxDegreeOfParallelism = -1)
+    {
+        var smoother = new LogSmoothedScore<T>(dimension, kernel, draws, 0, new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism });
+        int m = Guard.RequireQueries(queries, dimension), k = draws.Count;
+        long total = (long)m * k;
+        if (destination.Length < total * dimension)
+            throw new ArgumentException($"destination holds {destination.Length} values but M·K×D = {m}·{k}×{dimension} = {total * dimension}.", nameof(destination));
+        T[] x = queries.ToArray();
+        int batch = smoother.BatchRows, frameLength = kernel.FrameLength(dimension), maxQueries = (int)Math.Min(m, batch / k + 2);
+        var frames = new double[maxQueries * frameLength];
+        var ranks = new int[maxQueries];
+        var rows = new T[(int)Math.Min(batch, total) * dimension];
+        for (long start = 0; start < total; start += batch)
+        {
+            int count = (int)Math.Min(batch, total - start);
+            int firstQuery = (int)(start / k), lastQuery = (int)((start + count - 1) / k);
+            smoother.PrepareFrames(x, firstQuery, lastQuery, frames, ranks);
+            smoother.PerturbOnHost(x, start, count, firstQuery, frames, ranks, rows);
+            rows.AsSpan(0, count * dimension).CopyTo(destination.Slice((int)(start * dimension), count * dimension));
+        }
+    }
+
+    /// <summary>The kernel's frames (tangent bases at each query, say) of queries [first, last] of a batch.</summary>
+    private void PrepareFrames(T[] queries, int firstQuery, int lastQuery, double[] frames, int[] ranks)
+    {
+        int d = Dimension, frameLength = Kernel.FrameLength(d);
+        if (frameLength == 0) return;
+        Parallel.For(firstQuery, lastQuery + 1, _parallel, q =>
+        {
+            var xd = Widen(queries.AsSpan(q * d, d));
+            ranks[q - firstQuery] = Kernel.PrepareFrame(xd, frames.AsSpan((q - firstQuery) * frameLength, frameLength));
+        });
     }
 
     /// <summary>Rows [start, start + rows) of the M·K perturbed queries into <paramref name="perturbed"/>, drawn on the host.</summary>
