@@ -250,9 +250,12 @@ internal static unsafe class MpiShard
 
         /// <summary>
         /// Runs <paramref name="local"/> on this rank, then every rank learns whether any failed; returns its value, or
-        /// (on every rank) throws after printing the failing rank's message.
+        /// (on every rank) throws after printing the failing rank's message. <paramref name="deferred"/>: a success
+        /// does not wait for the other ranks; their verdict comes with the next collective step, which must then be a
+        /// <see cref="Collective{TResult}"/> or <see cref="Agree"/> (an agreement matches an agreement whatever step it
+        /// is made in), so that a start-up still running is waited for only where the work first needs MPI.
         /// </summary>
-        public TResult Collective<TResult>(Func<TResult> local)
+        public TResult Collective<TResult>(Func<TResult> local, bool deferred = false)
         {
             TResult result = default!;
             string? failure = null;
@@ -264,6 +267,7 @@ internal static unsafe class MpiShard
             {
                 failure = Describe(e);
             }
+            if (failure is null && deferred) return result;
             Agree(failure);
             return result;
         }

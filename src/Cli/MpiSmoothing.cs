@@ -52,8 +52,9 @@ internal static class MpiSmoothing
         {
             var clock = Stopwatch.StartNew();
             long trainRows = 0;
-            // every rank reads its options, queries and shard in one step, which overlaps MPI's start-up
-            var (level, float64, outPath, setting, query, kernel, backend, shard) = mpi.Collective(() =>
+            // every rank reads its options, queries and shard, builds the smoother and accumulates the first batch before
+            // it first needs MPI (the first batch's agreement also says whether these steps failed anywhere)
+            var (level, float64, outPath, setting, query, kernel, backend, shard) = mpi.Collective(deferred: true, local: () =>
             {
                 string path = common.OutPath(parse);
                 var smoothing = SmoothingCommands.ReadSetting(parse, options, path);
@@ -83,7 +84,7 @@ internal static class MpiSmoothing
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rows = new ShardRows<T>(mpi, shard, query.Columns);
-        var model = mpi.Collective(() => SmoothingCommands.Model(setting,
+        var model = mpi.Collective(deferred: true, local: () => SmoothingCommands.Model(setting,
             () => new LogSmoothedScore<T>(query.Columns, rows, kernel, setting.Draws, setting.BatchRows, backend.MaxDegreeOfParallelism)));
         // Every collective inside runs on every rank in batch order; this one only catches what fails on one rank outside them.
         var result = mpi.Collective(() => SmoothingCommands.Evaluate(model, quantity, query, level, setting, check: false));
