@@ -129,6 +129,14 @@ internal static class MpiSmoothing
         public void Evaluate(ReadOnlySpan<T> rows, NoiseLevel level, ScoreOutputs<T> outputs)
         {
             _batches++;
+            if (mpi.Size == 1 && shard is not null)
+            {
+                // one rank: its states are the result, finished where they are (no wire records to copy)
+                _accumulate.Start();
+                shard.Accumulate(rows, level, OutputOf(outputs)).Finish(rows, outputs);
+                _accumulate.Stop();
+                return;
+            }
             _accumulate.Start();
             PartialStateBatch? batch = null;
             string? failure = null;
