@@ -45,7 +45,7 @@ public class SmoothingBenchmarks : ICountsFlops
             new EmpiricalScore<double>(new TrainingSet<double>(train.Select(v => (double)v).ToArray(), Case.N, Case.D), CpuBackend.Default),
             kernel, draws);
         CpuBackend.Default.Prepare(set); // laid out once, outside the timed calls
-        CpuBackend.Default.Prepare(_multi64.Empirical.TrainingSet);
+        CpuBackend.Default.Prepare(_multi64.Empirical!.TrainingSet);
         _backend = OpenClTimingLog.TryCreateBackend();
         if (_backend is not null)
         {

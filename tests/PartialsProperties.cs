@@ -78,6 +78,52 @@ public abstract class PartialsProperties
             Expect.AgainstReference(Outputs.Finish<float>(mixed), trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"C+A+B wire {Backend.Name} {p}");
         });
 
+    /// <summary>
+    /// States accumulated for one output only (<see cref="ScorePartials.Output"/>: the others' sums are not formed), from
+    /// three shards merged in two orders, finish that output within the float32 bound of the whole set's exact value, as
+    /// the states of every sum do (the same bound, which covers any order of the sums).
+    /// </summary>
+    [BackendProperty(MaxTest = 60)]
+    public Property StatesForOneOutput_MergeIntoThatOutput() =>
+        Prop.ForAll(Problem.Arbitrary, Gen.Choose(0, 1000).ToArbitrary(), Gen.Elements(StateOutput.LogDensity, StateOutput.Score, StateOutput.Denoiser,
+            StateOutput.Divergence).ToArbitrary(), (p0, cut, output) =>
+        {
+            var p = p0 with { N = Math.Max(p0.N, 3) };
+            var (train, queries, trainD, queriesD) = p.Build<float>();
+            var set = new TrainingSet<float>(train, p.N, p.D);
+            int a = 1 + cut % (p.N - 2), b = a + 1 + cut % (p.N - a - 1);
+            ScorePartials Shard(int start, int end) => new EmpiricalScore<float>(set.Slice(start, end - start), Backend).Accumulate(queries, p.Level, output);
+            var forward = Shard(0, a); forward.Combine(Shard(a, b)); forward.Combine(Shard(b, p.N));
+            var backward = Shard(b, p.N); backward.Combine(Shard(a, b)); backward.Combine(Shard(0, a));
+            Assert.Equal(output, forward.Output);
+            foreach (var (merged, order) in new[] { (forward, "A+B+C"), (backward, "C+B+A") })
+            {
+                int width = output is StateOutput.Score or StateOutput.Denoiser ? p.D : 1;
+                var values = new float[p.M * width];
+                merged.Finish<float>(queries, output switch
+                {
+                    StateOutput.LogDensity => new ScoreOutputs<float> { LogDensity = values },
+                    StateOutput.Score => new ScoreOutputs<float> { Score = values },
+                    StateOutput.Denoiser => new ScoreOutputs<float> { Denoiser = values },
+                    _ => new ScoreOutputs<float> { Divergence = values },
+                });
+                string context = $"{order}, states for {output} only, {Backend.Name} {p}";
+                for (int q = 0; q < p.M; q++)
+                {
+                    var x = queriesD.AsSpan(q * p.D, p.D);
+                    var bound = ErrorBound.For(trainD, p.D, x, p.Level, ErrorBound.UnitRoundoffSingle);
+                    var actual = Problem.Widen(values).AsSpan(q * width, width);
+                    switch (output)
+                    {
+                        case StateOutput.LogDensity: Expect.Within(actual[0], ScoreReference.LogDensity(trainD, p.D, x, p.Level), bound.LogDensity, "log-density", q, context); break;
+                        case StateOutput.Score: Expect.Within(actual, ScoreReference.Score(trainD, p.D, x, p.Level), bound.Score, "score", q, context); break;
+                        case StateOutput.Denoiser: Expect.Within(actual, ScoreReference.Denoiser(trainD, p.D, x, p.Level), bound.Denoiser, "denoiser", q, context); break;
+                        default: Expect.Within(actual[0], ScoreReference.Divergence(trainD, p.D, x, p.Level), bound.Divergence, "divergence", q, context); break;
+                    }
+                }
+            }
+        });
+
     /// <summary>The identity changes no bit, on either side, and a serialised state reads back bit for bit.</summary>
     [BackendProperty(MaxTest = 100)]
     public Property Identity_ChangesNothing_AndSerialisationRoundTrips() =>

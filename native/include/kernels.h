@@ -225,6 +225,17 @@ KN_API kn_status kn_smoothed_f64(const kn_training_set* set, double h, int32_t d
                                  double* log_density, double* score, double* denoiser, double* divergence,
                                  double* score_error);
 
+/* The M*K perturbed queries kn_smoothed_* evaluates, into rows (M*K x D): row q*K + k is x_q + z, z ~ N(0, h^2 I) draw k
+ * of query q (the same Philox layout), summed in double and rounded once to the precision. For log-domain smoothing over
+ * a training set sharded elsewhere: evaluate these rows on every shard (kn_partial_accumulate_*), merge the states
+ * (kn_partial_merge), finish each row (kn_partial_finish_*) and average each query's K rows, each antithetic pair first
+ * (and (x + sigma^2 * mean score)/alpha for the denoiser): kn_smoothed_*'s result up to the order of the sums. No set is
+ * needed: the rows depend on the queries and the draws only. */
+KN_API kn_status kn_smoothing_rows_f32(double h, int32_t draws, uint64_t seed, uint32_t flags,
+                                       const float* queries, int64_t m, int64_t d, float* rows);
+KN_API kn_status kn_smoothing_rows_f64(double h, int32_t draws, uint64_t seed, uint32_t flags,
+                                       const double* queries, int64_t m, int64_t d, double* rows);
+
 /* ---- noise schedules ----------------------------------------------------------------------------------------- */
 
 /* (alpha(t), sigma(t)) of a named schedule, as the managed NoiseSchedule computes them: "ou" (Ornstein-Uhlenbeck, rate 1),

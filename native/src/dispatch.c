@@ -73,6 +73,10 @@
                         const double* queries, int64_t m, int64_t d, double alpha, double sigma, double* log_density,    \
                         double* score, double* denoiser, double* divergence, double* score_error),                       \
       (set, h, draws, seed, flags, queries, m, d, alpha, sigma, log_density, score, denoiser, divergence, score_error)) \
+    X(kn_smoothing_rows_f32, (double h, int32_t draws, uint64_t seed, uint32_t flags, const float* queries, int64_t m,   \
+                              int64_t d, float* rows), (h, draws, seed, flags, queries, m, d, rows))                    \
+    X(kn_smoothing_rows_f64, (double h, int32_t draws, uint64_t seed, uint32_t flags, const double* queries, int64_t m,  \
+                              int64_t d, double* rows), (h, draws, seed, flags, queries, m, d, rows))                   \
     X(kn_schedule_level, (const char* name, double t, double* alpha, double* sigma), (name, t, alpha, sigma))            \
     X(kn_partial_init, (void* states, int64_t m, int64_t d, double alpha, double sigma), (states, m, d, alpha, sigma))    \
     X(kn_partial_accumulate_f32, (const kn_training_set* set, const float* queries, int64_t m, int64_t d, void* states), \

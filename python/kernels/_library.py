@@ -40,6 +40,8 @@ _SIGNATURES = {
     "kn_kde_levels_f64": _KDE_LEVELS,
     "kn_smoothed_f32": _SMOOTHED,
     "kn_smoothed_f64": _SMOOTHED,
+    "kn_smoothing_rows_f32": [_c_double, ctypes.c_int32, ctypes.c_uint64, ctypes.c_uint32, _c_void_p, _c_int64, _c_int64, _c_void_p],
+    "kn_smoothing_rows_f64": [_c_double, ctypes.c_int32, ctypes.c_uint64, ctypes.c_uint32, _c_void_p, _c_int64, _c_int64, _c_void_p],
     "kn_schedule_level": [ctypes.c_char_p, _c_double, _c_void_p, _c_void_p],
     "kn_partial_init": [_c_void_p, _c_int64, _c_int64, _c_double, _c_double],
     "kn_partial_accumulate_f32": [_c_void_p, _c_void_p, _c_int64, _c_int64, _c_void_p],

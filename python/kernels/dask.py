@@ -13,12 +13,15 @@ loaded it).
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
-from ._training_set import OUTPUTS, Outputs
+from . import _arrays
+from ._smoothing import check_smooth_arguments, fold, row_outputs, smoothing_rows
+from ._training_set import OUTPUTS, Outputs, _gaussian
 
 __all__ = ["TrainingSet"]
 
@@ -49,8 +52,8 @@ def _merge(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 class TrainingSet:
-    """A training set Y of N points in R^D held by Dask workers, with the exact quantities of
-    :class:`kernels.TrainingSet` (evaluate, score, log_density, denoise, divergence), computed shard by shard.
+    """A training set Y of N points in R^D held by Dask workers, with the quantities of :class:`kernels.TrainingSet`
+    (evaluate, score, log_density, denoise, divergence, kde, smooth), computed shard by shard.
 
     Parameters
     ----------
@@ -168,6 +171,51 @@ class TrainingSet:
                    t: Any = None) -> np.ndarray:
         """div s(x) = trace of the Hessian of log p(x), shape (M,)."""
         return self.evaluate(x, alpha, sigma, schedule=schedule, t=t, outputs=("divergence",)).divergence
+
+    # ------------------------------------------------------------------------------------------------------ smoothing
+    def kde(self, x: Any, h: float, alpha: Any = None, sigma: Any = None, *, kernel: str = "gaussian",
+            schedule: Optional[str] = None, t: Any = None, outputs: Sequence[str] = ("score",)) -> Outputs:
+        """As :meth:`kernels.TrainingSet.kde` over the union of the shards: the density smoothed by N(0, h^2 I) is the
+        same mixture with sigma^2 -> sigma^2 + h^2, so every shard accumulates its states at that level."""
+        _gaussian(kernel)
+        width = _arrays.real(h, "h")
+        if not (math.isfinite(width) and width > 0):
+            raise ValueError(f"h = {h!r}; the Gaussian kernel width must be finite and > 0 (h = 0 is the exact score: "
+                             "call evaluate).")
+        queries = _arrays.matrix(x, "x", self._dtype, self._d)
+        level_alpha, level_sigma = _arrays.levels(queries.shape[0], alpha, sigma, schedule, t)
+        # sqrt(sigma^2 + h^2) in float64, as the library widens it (the same bits)
+        widened = np.sqrt(np.asarray(level_sigma) * np.asarray(level_sigma) + width * width)
+        if not np.all(np.isfinite(widened)):
+            raise ValueError(f"h = {h!r} is too large: KDE widens the noise variance to sigma^2 + h^2, which overflows a "
+                             "double; use a kernel width h below 1e154.")
+        return self.evaluate(queries, level_alpha, widened if isinstance(level_sigma, np.ndarray) else float(widened),
+                             outputs=outputs)
+
+    def smooth(self, x: Any, h: float, draws: int, alpha: Any = None, sigma: Any = None, *, kernel: str = "gaussian",
+               seed: int = 0, antithetic: bool = False, fixed: bool = False, standard_error: bool = False,
+               schedule: Optional[str] = None, t: Any = None, outputs: Sequence[str] = ("score",)) -> Outputs:
+        """As :meth:`kernels.TrainingSet.smooth` over the union of the shards. The client makes the M*K perturbed
+        queries (keyed by seed, query and draw: never by shard), the shards evaluate them as one batch of queries,
+        their states are tree-reduced, and the client finishes each row and averages each query's K rows (each
+        antithetic pair first): the single process's result up to the order of the sums. The rows' states pass in
+        blocks of whole queries of about 64 MB."""
+        _gaussian(kernel)
+        k = _arrays.integer(draws, "draws", 1, 2**31 - 1)
+        names = check_smooth_arguments(outputs, k, antithetic, standard_error)
+        queries = _arrays.matrix(x, "x", self._dtype, self._d)
+        m = queries.shape[0]
+        level = _arrays.levels(m, alpha, sigma, schedule, t)
+        if isinstance(level[0], np.ndarray):
+            raise ValueError("smooth takes one noise level for all queries: pass scalar alpha and sigma (or a scalar t).")
+        rows = smoothing_rows(queries, h, k, seed=seed, antithetic=antithetic, fixed=fixed)
+        evaluated = row_outputs(names, standard_error)
+        block = k * max(1, (64 << 20) // (k * (8 + 2 * self._d) * 8))  # whole queries per block
+        parts = [self.evaluate(rows[start:start + block], level[0], level[1], outputs=evaluated)
+                 for start in range(0, m * k, block)]
+        per_row = Outputs(**{name: None if parts[0][i] is None else np.concatenate([p[i] for p in parts])
+                             for i, name in enumerate(Outputs._fields)})
+        return fold(per_row, queries, k, antithetic, level[0], level[1], names, standard_error)
 
     def _current_client(self) -> Any:
         if self._client is not None:

@@ -70,3 +70,76 @@ def test_bad_chunking_and_inputs_are_refused():
         kernels.dask.TrainingSet(da.from_array(y, chunks=(5, 2)))
     with pytest.raises(TypeError, match="list of .npy file paths"):
         kernels.dask.TrainingSet(y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kde_equals_the_single_process(client, rng, dtype):
+    """KDE is the mixture at sigma^2 + h^2: the shards' result and the single process's are both within the bound of the
+    exact one at that level (oracle.bound, the worst case over every order of the sums), one level or one per query."""
+    from conftest import random_case
+    y, x, alpha, sigma = random_case(rng, n=157, d=9, m=6, offset=0.0)
+    y = y.astype(dtype)
+    ts = kernels.dask.TrainingSet(da.from_array(y, chunks=(40, -1)).persist())  # 4 chunks: 40, 40, 40, 37
+    h = 0.3
+    got = ts.kde(x, h, alpha, sigma, outputs=kernels.OUTPUTS)
+    assert_within(y, x.astype(dtype), alpha, float(np.sqrt(sigma * sigma + h * h)), dtype, got)
+    with kernels.TrainingSet(y) as whole:
+        single = whole.kde(x, h, alpha, sigma, outputs=kernels.OUTPUTS)
+    assert_within(y, x.astype(dtype), alpha, float(np.sqrt(sigma * sigma + h * h)), dtype, single)
+    # one level per query from a schedule: each query within the bound at its own widened level
+    t = np.linspace(0.1, 0.6, x.shape[0])
+    per_query = ts.kde(x, h, schedule="ou", t=t, outputs=kernels.OUTPUTS)
+    for q in range(x.shape[0]):
+        a, s = kernels.schedule_level("ou", float(t[q]))
+        assert_within(y, x[q:q + 1].astype(dtype), a, float(np.sqrt(s * s + h * h)), dtype,
+                      kernels.Outputs(*[None if v is None else v[q:q + 1] for v in per_query]))
+
+
+@pytest.mark.parametrize("antithetic", [False, True], ids=["plain", "antithetic"])
+def test_smooth_equals_the_single_process(client, rng, antithetic):
+    """Log-domain smoothing over shards: the client makes the M*K perturbed rows (keyed by query and draw, so the same
+    rows as the single process), the shards evaluate them, the client folds each query's K rows. Each row's values are
+    within the float32 bound of the exact ones at that row (oracle.bound, any order of the sums), so each mean is within
+    the mean of its rows' bounds of the mean of the exact values, for the sharded and the single-process result alike;
+    the fold itself is float64 (K * 3 u64 relative, negligible but added)."""
+    from conftest import random_case
+    from kernels._smoothing import smoothing_rows
+    from oracle import bound, reference
+    y, x, alpha, sigma = random_case(rng, n=211, d=7, m=5, offset=0.0)
+    y = y.astype(np.float32)
+    x = x.astype(np.float32)
+    ts = kernels.dask.TrainingSet(da.from_array(y, chunks=(50, -1)).persist())
+    h, k = 0.4, 6
+    names = ("log_density", "score", "denoiser", "divergence")
+    got = ts.smooth(x, h, k, alpha, sigma, seed=5, antithetic=antithetic, standard_error=True, outputs=names)
+    with kernels.TrainingSet(y) as whole:
+        single = whole.smooth(x, h, k, alpha, sigma, seed=5, antithetic=antithetic, standard_error=True, outputs=names)
+    rows = smoothing_rows(x, h, k, seed=5, antithetic=antithetic)
+    ld, s, _, div = reference(y, rows, alpha, sigma)
+    b = bound(y, rows, alpha, sigma, np.float32).reshape(x.shape[0], k, 4).mean(axis=1)
+    exact = (ld.reshape(-1, k).mean(axis=1), s.reshape(-1, k, x.shape[1]).mean(axis=1), div.reshape(-1, k).mean(axis=1))
+    fold = k * 3 * 2.0 ** -53
+    for result in (got, single):
+        assert np.all(np.abs(result.log_density - exact[0]) <= b[:, 0] + fold * np.abs(exact[0]))
+        assert np.all(np.linalg.norm(result.score - exact[1], axis=1) <= b[:, 1] + fold * np.linalg.norm(exact[1], axis=1))
+        assert np.all(np.abs(result.divergence - exact[2]) <= b[:, 3] + fold * np.abs(exact[2]))
+    # the denoiser is (x + sigma^2 s)/alpha of the mean score, the standard error a spread of the same rows: each moves
+    # with the rows' errors (twice the bound between two runs, scaled by sigma^2/alpha; a spread moves by at most the
+    # sum of its rows' moves), plus each output's rounding to float32 in either run
+    rounding = 2 * (2.0 ** -24 + fold)
+    assert np.all(np.linalg.norm(got.denoiser - single.denoiser, axis=1)
+                  <= 2 * sigma * sigma / alpha * b[:, 1] + rounding * np.linalg.norm(single.denoiser, axis=1))
+    assert np.all(np.linalg.norm(got.score_error - single.score_error, axis=1)
+                  <= 2 * k * b[:, 1] + rounding * np.linalg.norm(single.score_error, axis=1))
+
+
+def test_smooth_refuses_what_the_single_process_refuses(client):
+    ts = kernels.dask.TrainingSet(da.from_array(np.zeros((10, 3)), chunks=(5, -1)))
+    with pytest.raises(ValueError, match="at least 2 independent draws"):
+        ts.smooth(np.zeros((2, 3)), 0.5, 2, 1.0, 0.5, antithetic=True, standard_error=True)
+    with pytest.raises(ValueError, match="one noise level"):
+        ts.smooth(np.zeros((2, 3)), 0.5, 4, schedule="ou", t=np.array([0.1, 0.2]))
+    with pytest.raises(ValueError, match="Gaussian kernel width"):
+        ts.kde(np.zeros((2, 3)), 0.0, 1.0, 0.5)
+    with pytest.raises(kernels.KernelsValueError, match="K must be even"):
+        ts.smooth(np.zeros((2, 3)), 0.5, 3, 1.0, 0.5, antithetic=True)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.CommandLine;
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -13,7 +14,8 @@ namespace Kernels.Cli;
 /// evaluates every query against them into partial states, the states are reduced to rank 0 with a user-defined MPI
 /// operation over whole records (<see cref="PartialStateBatch"/>'s layout), and rank 0 finishes them and writes --out
 /// atomically. A rank that fails tells every rank, and all exit non-zero naming that rank and its message; nothing is
-/// written. MPI is reached through native/mpi/kernels_mpi.c (built with mpicc beside the CLI).
+/// written. MPI is reached through native/mpi/kernels_mpi.c (built with mpicc beside the CLI). This file holds the
+/// session (<see cref="Session"/>) and the score verbs; the smoothing verbs are in <see cref="MpiSmoothing"/>.
 /// </summary>
 internal static unsafe class MpiShard
 {
@@ -34,144 +36,345 @@ internal static unsafe class MpiShard
     public static (long First, long End) RowRange(long rows, int rank, int size) => (rows * rank / size, rows * (rank + 1) / size);
 
     /// <summary>
-    /// Runs a score verb sharded over MPI_COMM_WORLD. Returns the exit code (0 on every rank, or 1 on every rank when
-    /// any rank failed); writes the output on rank 0 only.
+    /// Runs <paramref name="work"/> on every rank of MPI_COMM_WORLD and prints the summary it returns on rank 0. Returns
+    /// the exit code: 0 on every rank, or 1 on every rank when any rank failed (each has printed why).
     /// </summary>
-    public static int Run(ParseResult parse, Quantity quantity, CommonOptions options, TextWriter stdout, TextWriter stderr)
+    public static int Run(TextWriter stdout, TextWriter stderr, Func<Session, string> work)
     {
+        var session = Session.Open(stderr);
+        string summary;
         try
         {
-            if (knmpi_init() != 0) throw new InputException("--shard mpi: MPI_Init failed; run under mpirun.");
+            summary = work(session);
         }
-        catch (DllNotFoundException)
+        catch (RankFailedException)
         {
-            throw new InputException(
-                "--shard mpi needs libkernels_mpi.so beside the kernels program, built with mpicc: install an MPI (Debian: openmpi-bin libopenmpi-dev) and rebuild.");
-        }
-        int comm = knmpi_comm_world();
-        knmpi_rank_size(comm, out int rank, out int size);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        double accumulated = 0, agreed = 0, reduced = 0;
-        try
-        {
-            string? failure = null;
-            PartialStateBatch? batch = null;
-            MatrixFile? query = null;
-            int[] shape = [];
-            string outPath = "";
-            NoiseLevel level = default;
-            bool float64 = false;
-            long trainRows = 0;
-            try
-            {
-                level = options.Level(parse);
-                float64 = options.Float64(parse);
-                outPath = options.OutPath(parse);
-                query = MatrixFile.Read(parse.GetRequiredValue(options.Query), "--query", "M");
-                shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
-                var backend = options.Backend(parse);
-                using var owned = backend as IDisposable;
-                batch = float64
-                    ? Shard<double>(parse.GetRequiredValue(options.Train), query, level, backend, rank, size, quantity, out trainRows)
-                    : Shard<float>(parse.GetRequiredValue(options.Train), query, level, backend, rank, size, quantity, out trainRows);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                failure = e is InputException or ArgumentException or IOException or NpyFormatException or ArithmeticException or UnauthorizedAccessException
-                    ? CliErrors.Describe(e) : e.ToString();
-            }
-            accumulated = clock.Elapsed.TotalSeconds;
-            if (Agree(comm, rank, failure, stderr)) return CliErrors.InputError;
-            agreed = clock.Elapsed.TotalSeconds;
-
-            int status = knmpi_reduce_states(comm, Unsafe.AsPointer(ref MemoryMarshal.GetReference(batch!.Records)), batch.QueryCount, batch.Dimension, 0, &Merge);
-            if (status != 0)
-            {
-                stderr.WriteLine($"error: rank {rank}: the reduction of the partial states failed (MPI status {status}){(status == -1 ? ": a merge refused its records" : "")}; nothing was written.");
-                return CliErrors.InputError;
-            }
-
-            reduced = clock.Elapsed.TotalSeconds;
-            failure = null;
-            if (rank == 0)
-            {
-                try
-                {
-                    if (float64) PartialCommands.WriteFinished<double>(batch, quantity, outPath, shape);
-                    else PartialCommands.WriteFinished<float>(batch, quantity, outPath, shape);
-                }
-                catch (Exception e) when (e is ArithmeticException or IOException or UnauthorizedAccessException or InvalidOperationException)
-                {
-                    failure = CliErrors.Describe(e);
-                }
-            }
-            if (Agree(comm, rank, failure, stderr)) return CliErrors.InputError;
-            if (rank == 0)
-                stdout.WriteLine(CommonOptions.Summary(outPath, ScoreCommands.VerbName(quantity), shape, float64,
-                    $"{query!.Rows} queries against N={trainRows} points in D={query.Columns} at {level}, sharded over {size} MPI rank{(size == 1 ? "" : "s")}; " +
-                    $"rank 0: read and accumulate {accumulated:F3} s, wait for every rank {agreed - accumulated:F3} s, " +
-                    $"reduce {batch.QueryCount} states of {PartialStateBatch.RecordBytes(batch.Dimension)} bytes {reduced - agreed:F3} s, write {clock.Elapsed.TotalSeconds - reduced:F3} s"));
-            return 0;
+            return CliErrors.InputError;
         }
         finally
         {
-            knmpi_finalize();
+            session.Close();
         }
+        if (session.IsRoot) stdout.WriteLine($"{summary}; {session.Timing}");
+        return 0;
     }
 
-    /// <summary>Tells every rank whether any failed; true (after printing the failing rank's message) when one did.</summary>
-    private static bool Agree(int comm, int rank, string? failure, TextWriter stderr)
-    {
-        var message = new byte[MessageBytes];
-        if (failure is not null)
-        {
-            int length = Encoding.UTF8.GetBytes(failure.AsSpan(0, Math.Min(failure.Length, MessageBytes / 4 - 1)), message);
-            message[length] = 0;
-        }
-        int failing;
-        fixed (byte* buffer = message)
-            if (knmpi_agree(comm, failure is null ? 0 : 1, out failing, buffer, MessageBytes) != 0)
-                failing = rank;
-        if (failing < 0) return false;
-        int end = Array.IndexOf(message, (byte)0);
-        string text = Encoding.UTF8.GetString(message, 0, end < 0 ? MessageBytes : end);
-        stderr.WriteLine(failing == rank
-            ? $"error: rank {rank}: {text}; nothing was written."
-            : $"error: rank {failing} failed ({text}); rank {rank} stops too, and nothing was written.");
-        return true;
-    }
+    /// <summary>A score verb (<c>score|logdensity|denoise|divergence</c>) sharded over MPI_COMM_WORLD.</summary>
+    public static int Run(ParseResult parse, Quantity quantity, CommonOptions options, TextWriter stdout, TextWriter stderr) =>
+        RunEmpirical(parse, quantity, options, ScoreCommands.VerbName(quantity), (_, level) => level, "", stdout, stderr);
 
-    /// <summary>This rank's rows of --train, read by seeking, accumulated against every query.</summary>
-    private static PartialStateBatch Shard<T>(string trainPath, MatrixFile query, NoiseLevel level, IScoreBackend backend, int rank, int size,
-        Quantity quantity, out long trainRows)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// The quantity of the empirical distribution at <paramref name="levelOf"/>(D, the command's level), sharded (the
+    /// score verbs at their level, an isotropic KDE at its widened one); <paramref name="verb"/> and
+    /// <paramref name="detail"/> are for the summary.
+    /// </summary>
+    public static int RunEmpirical(ParseResult parse, Quantity quantity, CommonOptions options, string verb, Func<int, NoiseLevel, NoiseLevel> levelOf,
+        string detail, TextWriter stdout, TextWriter stderr) => Run(stdout, stderr, mpi =>
     {
-        var shard = MatrixFile.ReadRows(trainPath, "--train", rank, size, out long first, out trainRows);
-        if (shard.Columns != query.Columns)
-            throw new InputException($"--query has D={query.Columns} columns but --train has D={shard.Columns}; the queries must be points of the same space.");
-        T[] queries = query.Values<T>();
-        T[] rows = shard.Array.Length == 0 ? [] : shard.Values<T>();
-        for (long i = 0; i < rows.Length; i++)
-            if (!T.IsFinite(rows[i]))
-                throw new InputException(
-                    $"--train {trainPath} row {first + i / shard.Columns} (column {i % shard.Columns}) is {rows[i]}; every training value must be finite: fix or drop that row.");
-        ScorePartials partials;
-        if (shard.Rows == 0)
-            partials = ScorePartials.Identity(query.Rows, query.Columns, level); // a rank with no rows contributes the identity
-        else
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long trainRows = 0;
+        double accumulated = 0;
+        // one step up to the first collective call, so that all of it overlaps MPI's start-up
+        var (level, float64, outPath, query, batch) = mpi.Collective(() =>
         {
-            var model = new EmpiricalScore<T>(new TrainingSet<T>(rows, shard.Rows, shard.Columns), backend);
+            string path = options.OutPath(parse);
+            var queries = MatrixFile.Read(parse.GetRequiredValue(options.Query), "--query", "M");
+            NoiseLevel given = options.Level(parse), evaluated = levelOf(queries.Columns, given);
+            bool wide = options.Float64(parse);
+            var backend = options.Backend(parse);
+            using var owned = backend as IDisposable;
+            var states = wide
+                ? mpi.Accumulate<double>(parse.GetRequiredValue(options.Train), queries, evaluated, backend, PartialCommands.OutputOf(quantity), out trainRows)
+                : mpi.Accumulate<float>(parse.GetRequiredValue(options.Train), queries, evaluated, backend, PartialCommands.OutputOf(quantity), out trainRows);
+            accumulated = clock.Elapsed.TotalSeconds;
+            return (given, wide, path, queries, states);
+        });
+        int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
+        double agreed = clock.Elapsed.TotalSeconds;
+        mpi.Reduce(batch);
+        double reduced = clock.Elapsed.TotalSeconds;
+        mpi.Collective(() =>
+        {
+            if (!mpi.IsRoot) return 0;
+            if (float64) PartialCommands.WriteFinished<double>(batch, quantity, outPath, shape);
+            else PartialCommands.WriteFinished<float>(batch, quantity, outPath, shape);
+            return 0;
+        });
+        return CommonOptions.Summary(outPath, verb, shape, float64,
+            $"{detail}{query.Rows} queries against N={trainRows} points in D={query.Columns} at {level}, {mpi.Description}; " +
+            $"rank 0: read and accumulate {accumulated:F3} s, wait for every rank {agreed - accumulated:F3} s, " +
+            $"reduce {batch.QueryCount} states of {PartialStateBatch.RecordBytes(batch.Dimension)} bytes {reduced - agreed:F3} s, write {clock.Elapsed.TotalSeconds - reduced:F3} s");
+    });
+
+    /// <summary>Thrown on every rank once all have agreed that one failed (each has printed why): the command exits 1.</summary>
+    private sealed class RankFailedException() : Exception("a rank failed");
+
+    /// <summary>
+    /// One sharded command's view of MPI_COMM_WORLD. Every collective step is entered by every rank in the same order; a
+    /// step that fails on any rank throws <see cref="RankFailedException"/> on all of them, so none is left waiting.
+    /// <para>
+    /// Start-up overlaps the work: every MPI call runs on one thread of its own (the thread MPI_THREAD_FUNNELED lets call
+    /// MPI), which loads MPI and calls MPI_Init as soon as the session opens, while this thread reads the shard and
+    /// accumulates it; the first collective step waits for it. The rank and size come from the launcher's environment
+    /// (Open MPI's mpirun, MPICH's hydra) and are checked against MPI's once it has started; without them the session
+    /// waits for MPI first.
+    /// </para>
+    /// <para>
+    /// Where the launcher says there is one rank, MPI is not started at all: one rank's states are the result (nothing
+    /// to agree on, nothing to reduce), and loading MPI and MPI_Init cost CPU time the evaluation would share (about
+    /// 0.4–0.6 s on this machine), so <c>mpirun -np 1 … --shard mpi</c> costs the launcher alone over the plain verb.
+    /// </para>
+    /// </summary>
+    internal sealed class Session
+    {
+        private readonly TextWriter _stderr;
+        private readonly BlockingCollection<Action> _calls = new();
+        private readonly Task _start;
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private readonly bool _alone; // the launcher started one rank: MPI is not started
+        private int _comm;
+        private double _startSeconds, _waitSeconds, _finalizeSeconds;
+
+        private Session(int rank, int size, TextWriter stderr)
+        {
+            Rank = rank;
+            Size = size;
+            _stderr = stderr;
+            if (size == 1)
+            {
+                _alone = true;
+                _start = Task.CompletedTask;
+                return;
+            }
+            var thread = new Thread(() =>
+            {
+                foreach (var call in _calls.GetConsumingEnumerable()) call();
+            }) { IsBackground = true, Name = "MPI" };
+            thread.Start();
+            _start = Post(StartMpi);
+        }
+
+        /// <summary>The session; MPI starts on its own thread now.</summary>
+        public static Session Open(TextWriter stderr)
+        {
+            var launched = Launched("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE") ?? Launched("PMI_RANK", "PMI_SIZE");
+            var session = new Session(launched?.Rank ?? 0, launched?.Size ?? 0, stderr);
+            if (launched is null) session.Started(); // the rank decides the rows: nothing can start before MPI says it
+            return session;
+        }
+
+        private static (int Rank, int Size)? Launched(string rankVariable, string sizeVariable) =>
+            int.TryParse(Environment.GetEnvironmentVariable(rankVariable), out int rank) && int.TryParse(Environment.GetEnvironmentVariable(sizeVariable), out int size)
+            && size >= 1 && rank >= 0 && rank < size
+                ? (rank, size)
+                : null;
+
+        public int Rank { get; private set; }
+
+        public int Size { get; private set; }
+
+        public bool IsRoot => Rank == 0;
+
+        /// <summary>"sharded over P MPI ranks".</summary>
+        public string Description => $"sharded over {Size} MPI rank{(Size == 1 ? "" : "s")}";
+
+        /// <summary>Where start-up and shut-down went, for the summary.</summary>
+        public string Timing => _alone ? "one rank: MPI not started (nothing to agree on or reduce)" :
+            $"MPI start-up (loading MPI, MPI_Init) {_startSeconds:F3} s on its own thread, of which the work waited {_waitSeconds:F3} s; MPI_Finalize {_finalizeSeconds:F3} s";
+
+        /// <summary>On the MPI thread: loads MPI and calls MPI_Init.</summary>
+        private void StartMpi()
+        {
             try
             {
-                partials = model.Accumulate(queries, level);
+                if (knmpi_init() != 0) throw new InputException("--shard mpi: MPI_Init failed; run under mpirun.");
+            }
+            catch (DllNotFoundException)
+            {
+                throw new InputException(
+                    "--shard mpi needs libkernels_mpi.so beside the kernels program, built with mpicc: install an MPI (Debian: openmpi-bin libopenmpi-dev) and rebuild.");
+            }
+            _comm = knmpi_comm_world();
+            _startSeconds = _clock.Elapsed.TotalSeconds;
+        }
+
+        /// <summary>Waits for MPI to have started (rethrowing why it could not), and checks the rank and size.</summary>
+        private void Started()
+        {
+            if (_start.IsCompletedSuccessfully) return;
+            double waiting = _clock.Elapsed.TotalSeconds;
+            _start.GetAwaiter().GetResult();
+            _waitSeconds = _clock.Elapsed.TotalSeconds - waiting;
+            var (rank, size) = Call(() => knmpi_rank_size(_comm, out int r, out int n) == 0 ? (r, n) : (-1, -1));
+            if (Size > 0 && (rank != Rank || size != Size))
+                throw new InputException(
+                    $"--shard mpi: the launcher's environment says rank {Rank} of {Size} but MPI says rank {rank} of {size}; run under one MPI's mpirun.");
+            (Rank, Size) = (rank, size);
+        }
+
+        /// <summary>Runs <paramref name="action"/> on the MPI thread, in order after every earlier call.</summary>
+        private Task Post(Action action)
+        {
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _calls.Add(() =>
+            {
+                try
+                {
+                    action();
+                    done.SetResult();
+                }
+                catch (Exception e)
+                {
+                    done.SetException(e);
+                }
+            });
+            return done.Task;
+        }
+
+        private TResult Call<TResult>(Func<TResult> call)
+        {
+            TResult result = default!;
+            Post(() => result = call()).GetAwaiter().GetResult();
+            return result;
+        }
+
+        /// <summary>MPI_Finalize where MPI started, then the MPI thread ends.</summary>
+        public void Close()
+        {
+            if (_alone) return;
+            try
+            {
+                if (_start.Wait(Timeout.Infinite) && _start.IsCompletedSuccessfully)
+                {
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    Call(knmpi_finalize);
+                    _finalizeSeconds = clock.Elapsed.TotalSeconds;
+                }
+            }
+            catch (AggregateException)
+            {
+                // MPI never started (its error is the one reported)
+            }
+            finally
+            {
+                _calls.CompleteAdding();
+            }
+        }
+
+        /// <summary>
+        /// Runs <paramref name="local"/> on this rank, then every rank learns whether any failed; returns its value, or
+        /// (on every rank) throws after printing the failing rank's message. <paramref name="deferred"/>: a success
+        /// does not wait for the other ranks; their verdict comes with the next collective step, which must then be a
+        /// <see cref="Collective{TResult}"/> or <see cref="Agree"/> (an agreement matches an agreement whatever step it
+        /// is made in), so that a start-up still running is waited for only where the work first needs MPI.
+        /// </summary>
+        public TResult Collective<TResult>(Func<TResult> local, bool deferred = false)
+        {
+            TResult result = default!;
+            string? failure = null;
+            try
+            {
+                result = local();
+            }
+            catch (Exception e) when (e is not (OutOfMemoryException or RankFailedException))
+            {
+                failure = Describe(e);
+            }
+            if (failure is null && deferred) return result;
+            Agree(failure);
+            return result;
+        }
+
+        /// <summary>Every rank learns whether any failed (this one when <paramref name="failure"/> is not null); throws on all when one did.</summary>
+        public void Agree(string? failure)
+        {
+            var message = new byte[MessageBytes];
+            if (failure is not null)
+            {
+                int length = Encoding.UTF8.GetBytes(failure.AsSpan(0, Math.Min(failure.Length, MessageBytes / 4 - 1)), message);
+                message[length] = 0;
+            }
+            Started();
+            int failing = _alone ? (failure is null ? -1 : Rank) : Call(() =>
+            {
+                fixed (byte* buffer = message)
+                    return knmpi_agree(_comm, failure is null ? 0 : 1, out int first, buffer, MessageBytes) != 0 ? Rank : first;
+            });
+            if (failing < 0) return;
+            int end = Array.IndexOf(message, (byte)0);
+            string text = Encoding.UTF8.GetString(message, 0, end < 0 ? MessageBytes : end);
+            _stderr.WriteLine(failing == Rank
+                ? $"error: rank {Rank}: {text}; nothing was written."
+                : $"error: rank {failing} failed ({text}); rank {Rank} stops too, and nothing was written.");
+            throw new RankFailedException();
+        }
+
+        /// <summary>Merges every rank's <paramref name="batch"/> into rank 0's (in place; other ranks' are left as they were).</summary>
+        public void Reduce(PartialStateBatch batch)
+        {
+            Started();
+            if (Size == 1) return; // one rank's states are the result: no reduction, no copy
+            int status = Call(() =>
+            {
+                fixed (byte* records = batch.Records) // pinned: the merge runs managed code, which may collect
+                    return knmpi_reduce_states(_comm, records, batch.QueryCount, batch.Dimension, 0, &Merge);
+            });
+            if (status == 0) return;
+            _stderr.WriteLine($"error: rank {Rank}: the reduction of the partial states failed (MPI status {status}){(status == -1 ? ": a merge refused its records" : "")}; nothing was written.");
+            throw new RankFailedException();
+        }
+
+        /// <summary>
+        /// This rank's rows of --train (read by seeking, every value checked finite) as a model on
+        /// <paramref name="backend"/>, or null when it holds none; <paramref name="trainRows"/> is N of the whole file.
+        /// </summary>
+        public EmpiricalScore<T>? ReadShard<T>(string trainPath, int columns, IScoreBackend backend, out long trainRows)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var shard = MatrixFile.ReadRows(trainPath, "--train", Rank, Size, out long first, out trainRows);
+            if (shard.Columns != columns)
+                throw new InputException($"--query has D={columns} columns but --train has D={shard.Columns}; the queries must be points of the same space.");
+            if (shard.Rows == 0) return null; // a rank with no rows contributes the identity
+            T[] rows = shard.Values<T>();
+            for (long i = 0; i < rows.Length; i++)
+                if (!T.IsFinite(rows[i]))
+                    throw new InputException(
+                        $"--train {trainPath} row {first + i / shard.Columns} (column {i % shard.Columns}) is {rows[i]}; every training value must be finite: fix or drop that row.");
+            return new EmpiricalScore<T>(new TrainingSet<T>(rows, shard.Rows, shard.Columns), backend);
+        }
+
+        /// <summary>This rank's rows of --train, read by seeking, accumulated against every query.</summary>
+        public PartialStateBatch Accumulate<T>(string trainPath, MatrixFile query, NoiseLevel level, IScoreBackend backend, StateOutput output,
+            out long trainRows)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var model = ReadShard<T>(trainPath, query.Columns, backend, out trainRows);
+            try
+            {
+                return Partials(model, query.Values<T>(), query.Columns, level, output);
             }
             catch (ArgumentException e) when (CommonOptions.QueryProblem(e, query) is { } problem)
             {
                 throw problem;
             }
         }
-        return PartialStateBatch.FromPartials(partials, PartialStateBatch.PrecisionOf<T>(), PartialCommands.OutputOf(quantity));
+
+        /// <summary>The states of <paramref name="shard"/> (the identity where null) against <paramref name="queries"/>.</summary>
+        public static PartialStateBatch Partials<T>(EmpiricalScore<T>? shard, ReadOnlySpan<T> queries, int dimension, NoiseLevel level, StateOutput output)
+            where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            var partials = shard is null
+                ? ScorePartials.Identity(queries.Length / dimension, dimension, level, output)
+                : shard.Accumulate(queries, level, output); // only the sums the output needs
+            return PartialStateBatch.FromPartials(partials, PartialStateBatch.PrecisionOf<T>(), output);
+        }
     }
+
+    /// <summary>A failure's message for the other ranks: the user's problem as the CLI words it, anything else in full.</summary>
+    private static string Describe(Exception e) =>
+        e is InputException or ArgumentException or IOException or NpyFormatException or ArithmeticException or UnauthorizedAccessException
+            or InvalidOperationException
+            ? CliErrors.Describe(e) : e.ToString();
 
     /// <summary>The MPI operation: into ← into ⊕ from over m whole records; non-zero (never an exception) when it refuses.</summary>
     [UnmanagedCallersOnly]

@@ -125,10 +125,13 @@ internal static class SmoothingCommands
             var common = new CommonOptions();
             var options = new SmoothOptions();
             var command = new Command(ScoreCommands.VerbName(quantity), SmoothDescription(quantity));
-            common.AddTo(command, options.All);
+            var shard = ShardOption();
+            common.AddTo(command, [.. options.All, shard]);
             command.Validators.Add(options.Validate);
             command.SetAction(parse =>
-                CliErrors.Guarded(parse.InvocationConfiguration.Error, () => ExecuteSmooth(parse, quantity, common, options)));
+                CliErrors.Guarded(parse.InvocationConfiguration.Error, () => parse.GetValue(shard) == "mpi"
+                    ? MpiSmoothing.RunSmooth(parse, quantity, common, options)
+                    : ExecuteSmooth(parse, quantity, common, options)));
             smooth.Subcommands.Add(command);
         }
         return smooth;
@@ -145,10 +148,13 @@ internal static class SmoothingCommands
             var common = new CommonOptions();
             var options = new KernelOptions(gaussianOnly: true);
             var command = new Command(ScoreCommands.VerbName(quantity), KdeDescription(quantity));
-            common.AddTo(command, options.Kernel, options.Tangent);
+            var shard = ShardOption();
+            common.AddTo(command, options.Kernel, options.Tangent, shard);
             command.Validators.Add(options.Validate);
             command.SetAction(parse =>
-                CliErrors.Guarded(parse.InvocationConfiguration.Error, () => ExecuteKde(parse, quantity, common, options)));
+                CliErrors.Guarded(parse.InvocationConfiguration.Error, () => parse.GetValue(shard) == "mpi"
+                    ? MpiSmoothing.RunKde(parse, quantity, common, options)
+                    : ExecuteKde(parse, quantity, common, options)));
             kde.Subcommands.Add(command);
         }
         return kde;
@@ -176,9 +182,6 @@ internal static class SmoothingCommands
         _ => throw new ArgumentOutOfRangeException(nameof(quantity)),
     };
 
-    private static string KernelText(KernelSpec kernel, TangentSpec? tangent) =>
-        $"kernel {kernel.Text}{(tangent is null ? "" : $" (tangent {tangent.Text})")}";
-
     private static int ExecuteSmooth(ParseResult parse, Quantity quantity, CommonOptions common, SmoothOptions options)
     {
         TextWriter stdout = parse.InvocationConfiguration.Output;
@@ -187,6 +190,33 @@ internal static class SmoothingCommands
         var backend = common.Backend(parse);
         using var owned = backend as IDisposable;
         string outPath = common.OutPath(parse);
+        var setting = ReadSetting(parse, options, outPath);
+
+        var (train, query) = common.ReadInputs(parse);
+        int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
+        if (float64) Write(Smooth<double>(quantity, train, query, level, backend, setting), outPath, setting, shape);
+        else Write(Smooth<float>(quantity, train, query, level, backend, setting), outPath, setting, shape);
+
+        stdout.WriteLine(CommonOptions.Summary(outPath, $"smooth {ScoreCommands.VerbName(quantity)}", shape, float64,
+            $"{Describe(setting)}, {CommonOptions.Problem(train, query, level)}" + (setting.ErrorPath is null ? "" : $"; standard errors in {setting.ErrorPath}")));
+        return 0;
+    }
+
+    /// <summary>--shard: mpi, the one way a smoothing verb is sharded.</summary>
+    private static Option<string?> ShardOption()
+    {
+        var shard = new Option<string?>("--shard")
+        {
+            Description = "mpi: under `mpirun -np P`, each rank reads its rows of --train only, the partial states are reduced with MPI " +
+                          "(draws are keyed by query and draw, so the result does not depend on P), rank 0 writes --out.",
+        };
+        shard.AcceptOnlyFromAmong("mpi");
+        return shard;
+    }
+
+    /// <summary>The smooth options beyond the shared ones, checked (--stderr-out's location, the draw plan).</summary>
+    internal static SmoothSetting ReadSetting(ParseResult parse, SmoothOptions options, string outPath)
+    {
         string? errorPath = parse.GetValue(options.StderrOut);
         if (errorPath is not null)
         {
@@ -206,32 +236,27 @@ internal static class SmoothingCommands
         {
             throw new InputException($"--draws {count}{(antithetic ? " with --antithetic" : "")}: {CliErrors.Describe(e)}");
         }
-        var setting = new SmoothSetting(
+        return new SmoothSetting(
             parse.GetRequiredValue(options.Kernel), parse.GetValue(options.Tangent), draws, parse.GetValue(options.BatchRows) ?? 0, errorPath);
+    }
 
-        var (train, query) = common.ReadInputs(parse);
-        int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
-        if (float64)
-        {
-            var (values, errors) = Smooth<double>(quantity, train, query, level, backend, setting);
-            if (errors is not null) MatrixFile.Write(errorPath!, errors, shape);
-            MatrixFile.Write(outPath, values, shape);
-        }
-        else
-        {
-            var (values, errors) = Smooth<float>(quantity, train, query, level, backend, setting);
-            if (errors is not null) MatrixFile.Write(errorPath!, errors, shape);
-            MatrixFile.Write(outPath, values, shape);
-        }
+    /// <summary>"kernel … , K draws, seed S" for the summary.</summary>
+    internal static string Describe(SmoothSetting setting) => $"{KernelText(setting.Kernel, setting.Tangent)}, {setting.Draws}";
 
-        stdout.WriteLine(CommonOptions.Summary(outPath, $"smooth {ScoreCommands.VerbName(quantity)}", shape, float64,
-            $"{KernelText(setting.Kernel, setting.Tangent)}, {draws}, {CommonOptions.Problem(train, query, level)}" +
-            (errorPath is null ? "" : $"; standard errors in {errorPath}")));
-        return 0;
+    /// <summary>"kernel …" for the summary.</summary>
+    internal static string KernelText(KernelSpec kernel, TangentSpec? tangent) =>
+        $"kernel {kernel.Text}{(tangent is null ? "" : $" (tangent {tangent.Text})")}";
+
+    /// <summary>Writes the standard errors (when asked for) and then the values, each atomically.</summary>
+    internal static void Write<T>((T[] Values, T[]? Errors) result, string outPath, SmoothSetting setting, int[] shape)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (result.Errors is not null) MatrixFile.Write(setting.ErrorPath!, result.Errors, shape);
+        MatrixFile.Write(outPath, result.Values, shape);
     }
 
     /// <summary>What <c>smooth</c> needs beyond the shared options.</summary>
-    private sealed record SmoothSetting(KernelSpec Kernel, TangentSpec? Tangent, SmoothingDraws Draws, int BatchRows, string? ErrorPath);
+    internal sealed record SmoothSetting(KernelSpec Kernel, TangentSpec? Tangent, SmoothingDraws Draws, int BatchRows, string? ErrorPath);
 
     /// <summary>Computes everything in memory first: nothing is written unless this returns.</summary>
     private static (T[] Values, T[]? Errors) Smooth<T>(
@@ -239,12 +264,18 @@ internal static class SmoothingCommands
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         TrainingSet<T> set = CommonOptions.TrainingSet<T>(train);
-        T[] queries = query.Values<T>();
         SmoothingKernel kernel = setting.Kernel.Build(setting.Tangent?.Build(set, backend, level));
-        LogSmoothedScore<T> model;
+        var model = Model(setting, () => new LogSmoothedScore<T>(new EmpiricalScore<T>(set, backend), kernel, setting.Draws, setting.BatchRows));
+        return Evaluate(model, quantity, query, level, setting, check: true);
+    }
+
+    /// <summary>The smoother <paramref name="create"/> makes, its objections to the kernel or --batch-rows named by option.</summary>
+    internal static LogSmoothedScore<T> Model<T>(SmoothSetting setting, Func<LogSmoothedScore<T>> create)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         try
         {
-            model = new LogSmoothedScore<T>(new EmpiricalScore<T>(set, backend), kernel, setting.Draws, setting.BatchRows);
+            return create();
         }
         catch (ArgumentException e) when (e.ParamName is "kernel" or "batchRows")
         {
@@ -252,7 +283,17 @@ internal static class SmoothingCommands
                 : setting.Tangent is { } tangent ? $"--tangent {tangent.Text}" : $"--kernel {setting.Kernel.Text}";
             throw new InputException($"{option}: {CliErrors.Describe(e)}");
         }
+    }
 
+    /// <summary>
+    /// The smoothed quantity at every query (and its standard errors when asked for), in memory; with
+    /// <paramref name="check"/> every value must be finite (a sharded run's other ranks, which write nothing, skip it).
+    /// </summary>
+    internal static (T[] Values, T[]? Errors) Evaluate<T>(
+        LogSmoothedScore<T> model, Quantity quantity, MatrixFile query, NoiseLevel level, SmoothSetting setting, bool check)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T[] queries = query.Values<T>();
         int width = ScoreCommands.IsScalar(quantity) ? 1 : query.Columns;
         var values = new T[query.Rows * width];
         T[]? errors = setting.ErrorPath is null ? null : new T[values.Length];
@@ -282,6 +323,7 @@ internal static class SmoothingCommands
             throw new InputException($"--stderr-out with --draws {setting.Draws.Count}{(setting.Draws.Antithetic ? " --antithetic" : "")}: {CliErrors.Describe(e)}");
         }
 
+        if (!check) return (values, errors);
         string verb = ScoreCommands.VerbName(quantity);
         CommonOptions.RequireFinite(values, $"smooth {verb}", width);
         if (errors is not null)

@@ -232,6 +232,9 @@ internal sealed record TangentSpec(string Text, TangentKind Kind, double Radius,
         }
     }
 
+    /// <summary>True for the tangent spaces fitted to the training set (line, knn, ridge); circle and sphere are analytic.</summary>
+    public bool NeedsTrainingSet => Kind is TangentKind.Line or TangentKind.Knn or TangentKind.Ridge;
+
     /// <summary>
     /// The tangent space for the data in <paramref name="set"/>; the library's objections name --tangent. The ridge's
     /// tangents need the command's backend and its one noise level (<paramref name="level"/> null where it has none).
@@ -242,7 +245,25 @@ internal sealed record TangentSpec(string Text, TangentKind Kind, double Radius,
         if (Kind == TangentKind.Ridge && level is null)
             throw new InputException(
                 $"--tangent {Text}: ridge tangents follow the ridge at one noise level, and this command has none (its level changes with t); use knn:K[,D], line, circle or sphere here, or ridge:D with smooth or kde.");
-        int dimension = set.Dimension;
+        return Build(set.Dimension, () => Kind switch
+        {
+            TangentKind.Line => AffineSubspace.FitLine(set),
+            TangentKind.Knn => LocalPca.From(set, Neighbours, Dimension),
+            TangentKind.Ridge => new RidgeTangentSpace<T>(new EmpiricalScore<T>(set, backend), level!.Value, Dimension!.Value, atProjection: Neighbours == 1),
+            _ => throw new InvalidOperationException($"unknown tangent kind {Kind}"),
+        });
+    }
+
+    /// <summary>
+    /// An analytic tangent space (circle, sphere) in dimension <paramref name="dimension"/>, for a training set that no
+    /// process holds whole (sharded over MPI ranks); the fitted ones are refused, saying why.
+    /// </summary>
+    public ITangentSpace Build(int dimension, string context) => Build(dimension, () => throw new InputException(
+        $"--tangent {Text} is fitted to the whole training set, which {context} holds on no single process; use circle[:R] or sphere[:R] " +
+        "(analytic tangent spaces) there, or run without --shard."));
+
+    private ITangentSpace Build(int dimension, Func<ITangentSpace> fitted)
+    {
         if (dimension < 2)
             throw new InputException(
                 $"--tangent {Text}: a tangent space needs points in D >= 2 (a d-dimensional tangent space with 1 <= d < D){(Kind == TangentKind.Circle ? "; the circle lies in the plane of the first two coordinates" : "")}, but --train has D={dimension}.");
@@ -252,10 +273,7 @@ internal sealed record TangentSpec(string Text, TangentKind Kind, double Radius,
             {
                 TangentKind.Circle => new Circle(Radius, null, dimension),
                 TangentKind.Sphere => new Sphere(dimension - 1, dimension, Radius),
-                TangentKind.Line => AffineSubspace.FitLine(set),
-                TangentKind.Knn => LocalPca.From(set, Neighbours, Dimension),
-                TangentKind.Ridge => new RidgeTangentSpace<T>(new EmpiricalScore<T>(set, backend), level!.Value, Dimension!.Value, atProjection: Neighbours == 1),
-                _ => throw new InvalidOperationException($"unknown tangent kind {Kind}"),
+                _ => fitted(),
             };
         }
         catch (ArgumentException e)

@@ -245,14 +245,7 @@ public static unsafe partial class Exports
             using var lease = HandleTable.Acquire(set);
             var native = Set<T>(lease.Set);
             var x = Queries(native, queries, m, d, out int rows);
-            if ((flags & ~(Antithetic | FixedDraws)) != 0)
-                throw new NativeException(Status.InvalidValue,
-                    $"flags = 0x{flags:X} has unknown bits; combine KN_DRAWS_ANTITHETIC (1) and KN_DRAWS_FIXED (2) only.");
-            bool antithetic = (flags & Antithetic) != 0;
-            if (draws < 1 || antithetic && draws % 2 != 0)
-                throw new NativeException(Status.InvalidValue, draws < 1
-                    ? $"draws = {draws}; the number of draws K per query must be at least 1."
-                    : $"draws = {draws} with KN_DRAWS_ANTITHETIC: antithetic draws come in pairs (z, -z), so K must be even; use {draws + 1} or {draws - 1}.");
+            var plan = Draws(draws, seed, flags);
             var outputs = new SmoothedOutputs<T>
             {
                 LogDensity = Output(logDensity, rows),
@@ -262,16 +255,30 @@ public static unsafe partial class Exports
                 ScoreError = Output(scoreError, rows * native.Dimension),
             };
             RequireOutput(outputs.LogDensity.IsEmpty && outputs.Score.IsEmpty && outputs.Denoiser.IsEmpty && outputs.Divergence.IsEmpty && outputs.ScoreError.IsEmpty);
-            if (!outputs.ScoreError.IsEmpty && (antithetic ? draws / 2 : draws) < 2)
+            if (!outputs.ScoreError.IsEmpty && plan.Units < 2)
                 throw new NativeException(Status.InvalidValue,
                     $"score_error needs at least 2 independent draws (pairs when antithetic) but draws = {draws}; use more draws or pass score_error = NULL.");
-            native.Smoothed(x, Level(alpha, sigma, -1), Width(h), new SmoothingDraws(draws, seed, antithetic, (flags & FixedDraws) != 0), outputs);
+            native.Smoothed(x, Level(alpha, sigma, -1), Width(h), plan, outputs);
             return 0;
         }
         catch (Exception e)
         {
             return Fail(e, $"alpha = {alpha}, sigma = {sigma}, h = {h}");
         }
+    }
+
+    /// <summary>The draw plan of kn_smoothed_* and kn_smoothing_rows_*, its flags and count checked.</summary>
+    private static SmoothingDraws Draws(int draws, ulong seed, uint flags)
+    {
+        if ((flags & ~(Antithetic | FixedDraws)) != 0)
+            throw new NativeException(Status.InvalidValue,
+                $"flags = 0x{flags:X} has unknown bits; combine KN_DRAWS_ANTITHETIC (1) and KN_DRAWS_FIXED (2) only.");
+        bool antithetic = (flags & Antithetic) != 0;
+        if (draws < 1 || antithetic && draws % 2 != 0)
+            throw new NativeException(Status.InvalidValue, draws < 1
+                ? $"draws = {draws}; the number of draws K per query must be at least 1."
+                : $"draws = {draws} with KN_DRAWS_ANTITHETIC: antithetic draws come in pairs (z, -z), so K must be even; use {draws + 1} or {draws - 1}.");
+        return new SmoothingDraws(draws, seed, antithetic, (flags & FixedDraws) != 0);
     }
 
     private static NativeSet<T> Set<T>(NativeSet native) where T : unmanaged, IFloatingPointIeee754<T>

@@ -119,7 +119,7 @@ public sealed class EmpiricalScore<T> : IScoreModel<T> where T : unmanaged, IFlo
     /// call <see cref="ScorePartials.Finish{T}"/> for the exact result over the union.
     /// </summary>
     /// <param name="queries">M×D row-major queries, the same for every shard.</param>
-    /// <param name="partials">A state for M queries of this dimension (start from <see cref="ScorePartials.Identity"/>).</param>
+    /// <param name="partials">A state for M queries of this dimension (start from <see cref="ScorePartials.Identity(int, int, NoiseLevel)"/>).</param>
     public void Accumulate(ReadOnlySpan<T> queries, ScorePartials partials)
     {
         ArgumentNullException.ThrowIfNull(partials);
@@ -134,9 +134,18 @@ public sealed class EmpiricalScore<T> : IScoreModel<T> where T : unmanaged, IFlo
     /// <summary>The state of this training set against the queries, starting from the identity.</summary>
     /// <param name="queries">M×D row-major queries.</param>
     /// <param name="level">The noise level.</param>
-    public ScorePartials Accumulate(ReadOnlySpan<T> queries, NoiseLevel level)
+    public ScorePartials Accumulate(ReadOnlySpan<T> queries, NoiseLevel level) => Accumulate(queries, level, StateOutput.Unspecified);
+
+    /// <summary>
+    /// The state of this training set against the queries for one output only (<see cref="ScorePartials.Output"/>: it
+    /// forms only the sums that output needs), starting from the identity.
+    /// </summary>
+    /// <param name="queries">M×D row-major queries.</param>
+    /// <param name="level">The noise level.</param>
+    /// <param name="output">The output the state will be finished to (<see cref="StateOutput.Unspecified"/>: any).</param>
+    public ScorePartials Accumulate(ReadOnlySpan<T> queries, NoiseLevel level, StateOutput output)
     {
-        var partials = ScorePartials.Identity(Math.Max(1, RowCount(queries)), Dimension, ValidLevel(level));
+        var partials = ScorePartials.Identity(Math.Max(1, RowCount(queries)), Dimension, ValidLevel(level), output);
         Accumulate(queries, partials);
         return partials;
     }

@@ -48,11 +48,28 @@ public sealed class ScorePartials
     /// <summary>Number of training points merged so far (N of the whole set once all shards are in).</summary>
     public long TrainingCount { get; private set; }
 
-    private ScorePartials(int queryCount, int dimension, NoiseLevel level)
+    /// <summary>
+    /// The output the state is accumulated for: only the sums it needs are formed (the others stay zero), which saves the
+    /// score alone, say, the point sums and the spread's second pass. <see cref="StateOutput.Unspecified"/>: every sum, so
+    /// the state finishes to any output.
+    /// </summary>
+    public StateOutput Output { get; }
+
+    /// <summary>The moments a backend forms for <see cref="Output"/>.</summary>
+    internal Moments Needs => Output switch
+    {
+        StateOutput.LogDensity => Moments.None,
+        StateOutput.Score => Moments.Displacement,
+        StateOutput.Denoiser => Moments.Points,
+        _ => Moments.All,
+    };
+
+    private ScorePartials(int queryCount, int dimension, NoiseLevel level, StateOutput output)
     {
         QueryCount = queryCount;
         Dimension = dimension;
         Level = level;
+        Output = output;
         _rows = PartialRows.Allocate(queryCount, dimension);
     }
 
@@ -68,12 +85,24 @@ public sealed class ScorePartials
     /// <param name="queryCount">M ≥ 1.</param>
     /// <param name="dimension">D ≥ 1.</param>
     /// <param name="level">The noise level all shards use.</param>
-    public static ScorePartials Identity(int queryCount, int dimension, NoiseLevel level)
+    public static ScorePartials Identity(int queryCount, int dimension, NoiseLevel level) =>
+        Identity(queryCount, dimension, level, StateOutput.Unspecified);
+
+    /// <summary>
+    /// The identity state for M queries of dimension D at a noise level, accumulating only the sums
+    /// <paramref name="output"/> needs (<see cref="Output"/>): finish it to that output only.
+    /// </summary>
+    /// <param name="queryCount">M ≥ 1.</param>
+    /// <param name="dimension">D ≥ 1.</param>
+    /// <param name="level">The noise level all shards use.</param>
+    /// <param name="output">The one output the state is for (<see cref="StateOutput.Unspecified"/>: any).</param>
+    public static ScorePartials Identity(int queryCount, int dimension, NoiseLevel level, StateOutput output)
     {
+        if (output > StateOutput.Divergence) throw new ArgumentOutOfRangeException(nameof(output), output, "output is none of the StateOutput values.");
         if (queryCount < 1) throw new ArgumentException($"queryCount = {queryCount}; a state needs at least one query.", nameof(queryCount));
         if (dimension < 1) throw new ArgumentException($"dimension = {dimension}; a state needs D >= 1.", nameof(dimension));
         if (level.Sigma <= 0) throw new ArgumentException("level is default(NoiseLevel); create it with new NoiseLevel(alpha, sigma).", nameof(level));
-        return new ScorePartials(queryCount, dimension, level);
+        return new ScorePartials(queryCount, dimension, level, output);
     }
 
     /// <summary>Merges <paramref name="other"/> into this state: this ← this ⊕ other. Exact up to rounding.</summary>
@@ -164,7 +193,7 @@ public sealed class ScorePartials
             long need = 8L * m * (4 + 2L * d);
             if (stream.CanSeek && stream.Length - stream.Position < need)
                 throw new InvalidDataException($"Score-partials stream is truncated: M={m}, D={d} needs {need} more bytes.");
-            var p = new ScorePartials(m, d, new NoiseLevel(alpha, sigma)) { TrainingCount = n };
+            var p = new ScorePartials(m, d, new NoiseLevel(alpha, sigma), StateOutput.Unspecified) { TrainingCount = n };
             Read(r, p._rows.Scalars);
             Read(r, p._rows.Displacement);
             Read(r, p._rows.Points);

@@ -103,7 +103,7 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
         {
-            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion, superTilePoints, Moments.All)
+            Run(new Job(train, px, m, partials.Level, tileGroups, allowExpansion, superTilePoints, partials.Needs)
                 { Partials = partials, PartialsRows = rows, Expanded = expanded }, dop);
         }
         partials.AddTrainingCount(train.Count);

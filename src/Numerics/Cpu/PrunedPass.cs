@@ -47,7 +47,7 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         int m = queries.Length / tree.Dimension;
         fixed (T* px = queries)
         {
-            var job = new Job(tree.Ordered, px, m, partials.Level, tree.LeafGroups + 1, allowExpansion: false, SuperTilePoints, Moments.All) { Partials = partials };
+            var job = new Job(tree.Ordered, px, m, partials.Level, tree.LeafGroups + 1, allowExpansion: false, SuperTilePoints, partials.Needs) { Partials = partials };
             RunPruned(job, tree, pruned, dop, skipped);
         }
     }

@@ -70,7 +70,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
         {
-            Run(new Job(train, px, m, partials.Level, tilePoints, Moments.All) { Partials = partials, PartialsRows = rows }, dop);
+            Run(new Job(train, px, m, partials.Level, tilePoints, partials.Needs) { Partials = partials, PartialsRows = rows }, dop);
         }
         partials.AddTrainingCount(train.Count);
     }

@@ -77,11 +77,22 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
 
     /// <summary>The smoothed noise level (α, √(σ² + h²)) when the kernel is isotropic Gaussian N(0, h² I); null otherwise.</summary>
     /// <param name="level">The noise level of the empirical distribution.</param>
-    public NoiseLevel? IsotropicLevel(NoiseLevel level)
+    public NoiseLevel? IsotropicLevel(NoiseLevel level) => IsotropicLevel(Kernel, Dimension, level);
+
+    /// <summary>
+    /// The noise level (α, √(σ² + h²)) whose empirical distribution is the KDE of <paramref name="kernel"/> when it is
+    /// isotropic Gaussian N(0, h² I) in dimension <paramref name="dimension"/>; null otherwise. A training set sharded
+    /// over processes evaluates such a KDE as the plain quantities at this level.
+    /// </summary>
+    /// <param name="kernel">A smoothing kernel.</param>
+    /// <param name="dimension">D.</param>
+    /// <param name="level">The noise level of the empirical distribution.</param>
+    public static NoiseLevel? IsotropicLevel(SmoothingKernel kernel, int dimension, NoiseLevel level)
     {
+        ArgumentNullException.ThrowIfNull(kernel);
         Guard.RequireLevel(level);
-        if (Kernel.MaxGaussianDirections(Dimension) > 0) return null;
-        Kernel.GaussianCovariance([], [], [], out double h2);
+        if (!kernel.IsGaussian || kernel.MaxGaussianDirections(dimension) > 0) return null;
+        kernel.GaussianCovariance([], [], [], out double h2);
         double variance = level.Variance + h2;
         if (!double.IsFinite(variance))
         {
@@ -89,7 +100,7 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
             if (!double.IsFinite(level.Variance))
                 throw new ArgumentOutOfRangeException(nameof(level), level.Sigma,
                     $"sigma = {level.Sigma:G6} is too large for KDE: sigma² overflows a double; use sigma below 1e154.");
-            double h = Kernel.DeviceScales?.Tangent ?? Math.Sqrt(h2);
+            double h = kernel.DeviceScales?.Tangent ?? Math.Sqrt(h2);
             throw new ArgumentOutOfRangeException("h", h,
                 $"h = {h:G6} is too large: KDE widens the noise variance to sigma² + h², which overflows a double; use a kernel width h below 1e154 " +
                 "(a width far beyond the data's spread smooths the whole set into one Gaussian anyway).");

@@ -27,23 +27,52 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
     /// <param name="draws">How many draws, which seed, antithetic or fixed.</param>
     /// <param name="batchRows">Perturbed queries per pass through the backend (0: about 4 MB of them); results do not depend on it.</param>
     public LogSmoothedScore(EmpiricalScore<T> score, SmoothingKernel kernel, SmoothingDraws draws, int batchRows = 0)
+        : this(score?.Dimension ?? throw new ArgumentNullException(nameof(score)), kernel, draws, batchRows, score.ParallelOptions)
     {
-        ArgumentNullException.ThrowIfNull(score);
+        Empirical = score;
+    }
+
+    /// <summary>
+    /// Smooths whatever <paramref name="rows"/> evaluates (a training set sharded over processes, say) in dimension
+    /// <paramref name="dimension"/>: the same draws, batches and folding as over an <see cref="EmpiricalScore{T}"/>.
+    /// </summary>
+    /// <param name="dimension">D ≥ 1.</param>
+    /// <param name="rows">Evaluates each batch of perturbed queries.</param>
+    /// <param name="kernel">The smoothing kernel; its tangent space or factor must have dimension D.</param>
+    /// <param name="draws">How many draws, which seed, antithetic or fixed.</param>
+    /// <param name="batchRows">Perturbed queries per batch (0: about 4 MB of them); results do not depend on it.</param>
+    /// <param name="maxDegreeOfParallelism">Threads for drawing and folding (-1: every core).</param>
+    public LogSmoothedScore(int dimension, IPerturbedRowEvaluator<T> rows, SmoothingKernel kernel, SmoothingDraws draws, int batchRows = 0,
+        int maxDegreeOfParallelism = -1)
+        : this(dimension, kernel, draws, batchRows, new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism })
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        _rows = rows;
+    }
+
+    private LogSmoothedScore(int dimension, SmoothingKernel kernel, SmoothingDraws draws, int batchRows, ParallelOptions parallel)
+    {
+        Guard.RequireFloatOrDouble<T>();
+        ArgumentOutOfRangeException.ThrowIfLessThan(dimension, 1);
         ArgumentNullException.ThrowIfNull(kernel);
         ArgumentNullException.ThrowIfNull(draws);
         ArgumentOutOfRangeException.ThrowIfNegative(batchRows);
-        kernel.RequireDimension(score.Dimension, nameof(kernel));
-        Empirical = score;
+        kernel.RequireDimension(dimension, nameof(kernel));
+        Dimension = dimension;
         Kernel = kernel;
         Draws = draws;
-        int automatic = Math.Clamp(BatchBytes / (score.Dimension * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()), 256, 1 << 15);
+        _parallel = parallel;
+        int automatic = Math.Clamp(BatchBytes / (dimension * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()), 256, 1 << 15);
         // even, so antithetic pairs never straddle a batch; at most what one array of rows × D values holds (a larger
         // request, --batch-rows 2147483647 say, overflowed the buffer's length; results do not depend on it)
-        BatchRows = Math.Min(batchRows == 0 ? automatic : Math.Max(2, batchRows), Array.MaxLength / score.Dimension) & ~1;
+        BatchRows = Math.Min(batchRows == 0 ? automatic : Math.Max(2, batchRows), Array.MaxLength / dimension) & ~1;
     }
 
-    /// <summary>The score being smoothed.</summary>
-    public EmpiricalScore<T> Empirical { get; }
+    private readonly IPerturbedRowEvaluator<T>? _rows;
+    private readonly ParallelOptions _parallel;
+
+    /// <summary>The score being smoothed; null when batches go to an <see cref="IPerturbedRowEvaluator{T}"/>.</summary>
+    public EmpiricalScore<T>? Empirical { get; }
 
     /// <summary>The smoothing kernel.</summary>
     public SmoothingKernel Kernel { get; }
@@ -55,7 +84,7 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
     public int BatchRows { get; }
 
     /// <inheritdoc/>
-    public int Dimension => Empirical.Dimension;
+    public int Dimension { get; }
 
     /// <inheritdoc/>
     public void Evaluate(ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs) =>
@@ -144,7 +173,7 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
         int batchCapacity = (int)Math.Min(batch, total);
         // Linear-Gaussian kernels on a backend that can draw: the rows are made where they are evaluated.
         var scales = Kernel.DeviceScales.GetValueOrDefault();
-        var device = Kernel.DeviceScales is not null && Empirical.Backend is IPerturbingBackend p && p.CanPerturb<T>() ? p : null;
+        var device = Kernel.DeviceScales is not null && Empirical?.Backend is IPerturbingBackend p && p.CanPerturb<T>() ? p : null;
         // the batch buffers (about 4 MB each) are rented: a call allocates nothing proportional to the batch
         var perturbed = device is null ? ArrayPool<T>.Shared.Rent(batchCapacity * d) : null;
         var rowScores = score.Wanted ? ArrayPool<T>.Shared.Rent(batchCapacity * d) : null;
@@ -169,21 +198,14 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
         int d = Dimension, k = Draws.Count, batch = BatchRows;
         long total = (long)m * k;
         int frameLength = Kernel.FrameLength(d);
-        var parallel = Empirical.ParallelOptions;
+        var parallel = _parallel;
 
         for (long start = 0; start < total; start += batch)
         {
             int rows = (int)Math.Min(batch, total - start);
             int firstQuery = (int)(start / k), lastQuery = (int)((start + rows - 1) / k);
 
-            if (frameLength > 0)
-            {
-                Parallel.For(firstQuery, lastQuery + 1, parallel, q =>
-                {
-                    var xd = Widen(queries.AsSpan(q * d, d));
-                    ranks[q - firstQuery] = Kernel.PrepareFrame(xd, frames.AsSpan((q - firstQuery) * frameLength, frameLength));
-                });
-            }
+            PrepareFrames(queries, firstQuery, lastQuery, frames, ranks);
 
             var rowOutputs = new ScoreOutputs<T>
             {
@@ -194,7 +216,7 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
             if (device is not null)
             {
                 int queryCount = lastQuery - firstQuery + 1;
-                device.EvaluatePerturbed(Empirical.TrainingSet, queries.AsSpan(firstQuery * d, queryCount * d), new PerturbedBatch
+                device.EvaluatePerturbed(Empirical!.TrainingSet, queries.AsSpan(firstQuery * d, queryCount * d), new PerturbedBatch
                 {
                     Draws = Draws,
                     Start = start,
@@ -210,7 +232,8 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
             else
             {
                 PerturbOnHost(queries, start, rows, firstQuery, frames, ranks, perturbed!);
-                Empirical.Backend.Evaluate(Empirical.TrainingSet, perturbed.AsSpan(0, rows * d), level, rowOutputs);
+                if (_rows is not null) _rows.Evaluate(perturbed.AsSpan(0, rows * d), level, rowOutputs);
+                else Empirical!.Backend.Evaluate(Empirical.TrainingSet, perturbed.AsSpan(0, rows * d), level, rowOutputs);
             }
 
             // Each query's rows are contiguous and folded in draw order: deterministic under any parallel split.
@@ -229,12 +252,60 @@ public sealed class LogSmoothedScore<T> : IScoreModel<T> where T : unmanaged, IF
         }
     }
 
+    /// <summary>
+    /// The M·K perturbed queries a smoother of <paramref name="kernel"/> and <paramref name="draws"/> evaluates (on the
+    /// host; a device that draws makes the same ones up to libm's last bits): row q·K + k is x_q + z, z draw k of query q,
+    /// summed in double and rounded once to T. A training set sharded elsewhere (over Dask workers, through the C ABI)
+    /// evaluates these rows on every shard, merges their states, finishes each row and averages each query's K rows (an
+    /// antithetic pair first) to give the smoother's result.
+    /// </summary>
+    /// <param name="kernel">The smoothing kernel (dimension <paramref name="dimension"/>).</param>
+    /// <param name="draws">The draw plan.</param>
+    /// <param name="queries">M×D row-major queries.</param>
+    /// <param name="dimension">D.</param>
+    /// <param name="destination">Receives M·K×D values.</param>
+    /// <param name="maxDegreeOfParallelism">Threads (-1: every core).</param>
+    public static void PerturbedQueries(SmoothingKernel kernel, SmoothingDraws draws, ReadOnlySpan<T> queries, int dimension, Span<T> destination,
+        int maxDegreeOfParallelism = -1)
+    {
+        var smoother = new LogSmoothedScore<T>(dimension, kernel, draws, 0, new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism });
+        int m = Guard.RequireQueries(queries, dimension), k = draws.Count;
+        long total = (long)m * k;
+        if (destination.Length < total * dimension)
+            throw new ArgumentException($"destination holds {destination.Length} values but M·K×D = {m}·{k}×{dimension} = {total * dimension}.", nameof(destination));
+        T[] x = queries.ToArray();
+        int batch = smoother.BatchRows, frameLength = kernel.FrameLength(dimension), maxQueries = (int)Math.Min(m, batch / k + 2);
+        var frames = new double[maxQueries * frameLength];
+        var ranks = new int[maxQueries];
+        var rows = new T[(int)Math.Min(batch, total) * dimension];
+        for (long start = 0; start < total; start += batch)
+        {
+            int count = (int)Math.Min(batch, total - start);
+            int firstQuery = (int)(start / k), lastQuery = (int)((start + count - 1) / k);
+            smoother.PrepareFrames(x, firstQuery, lastQuery, frames, ranks);
+            smoother.PerturbOnHost(x, start, count, firstQuery, frames, ranks, rows);
+            rows.AsSpan(0, count * dimension).CopyTo(destination.Slice((int)(start * dimension), count * dimension));
+        }
+    }
+
+    /// <summary>The kernel's frames (tangent bases at each query, say) of queries [first, last] of a batch.</summary>
+    private void PrepareFrames(T[] queries, int firstQuery, int lastQuery, double[] frames, int[] ranks)
+    {
+        int d = Dimension, frameLength = Kernel.FrameLength(d);
+        if (frameLength == 0) return;
+        Parallel.For(firstQuery, lastQuery + 1, _parallel, q =>
+        {
+            var xd = Widen(queries.AsSpan(q * d, d));
+            ranks[q - firstQuery] = Kernel.PrepareFrame(xd, frames.AsSpan((q - firstQuery) * frameLength, frameLength));
+        });
+    }
+
     /// <summary>Rows [start, start + rows) of the M·K perturbed queries into <paramref name="perturbed"/>, drawn on the host.</summary>
     private void PerturbOnHost(T[] queries, long start, int rows, int firstQuery, double[] frames, int[] ranks, T[] perturbed)
     {
         int d = Dimension, k = Draws.Count, frameLength = Kernel.FrameLength(d), normals = Kernel.NormalCount(d);
         const int rowsPerTask = 16;
-        Parallel.For(0, (rows + rowsPerTask - 1) / rowsPerTask, Empirical.ParallelOptions, task =>
+        Parallel.For(0, (rows + rowsPerTask - 1) / rowsPerTask, _parallel, task =>
         {
             double[] scratch = ArrayPool<double>.Shared.Rent(normals + d);
             var xi = scratch.AsSpan(0, normals);
