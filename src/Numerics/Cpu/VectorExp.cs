@@ -36,4 +36,77 @@ internal static class VectorExp
         p = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
         return Avx512F.Scale(p, n);
     }
+
+    /// <summary>
+    /// <see cref="Exp"/> of four vectors in place, each step applied to the four before the next: the same operations on
+    /// each (so the same bits), but in program order four independent chains sit side by side. One exponential is a chain
+    /// of about 14 dependent operations; evaluated one after another, the out-of-order window holds too few of them to
+    /// hide that latency, and the weights' loop ran at about a third of the FMA units' rate.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Exp4(ref Vector512<float> x0, ref Vector512<float> x1, ref Vector512<float> x2, ref Vector512<float> x3)
+    {
+        if (!Avx512F.IsSupported)
+        {
+            x0 = Vector512.Exp(x0);
+            x1 = Vector512.Exp(x1);
+            x2 = Vector512.Exp(x2);
+            x3 = Vector512.Exp(x3);
+            return;
+        }
+        var floor = Vector512.Create(-104f);
+        x0 = Avx512F.Max(floor, x0);
+        x1 = Avx512F.Max(floor, x1);
+        x2 = Avx512F.Max(floor, x2);
+        x3 = Avx512F.Max(floor, x3);
+        var log2e = Vector512.Create(1.44269504088896341f);
+        var n0 = Avx512F.RoundScale(x0 * log2e, 0);
+        var n1 = Avx512F.RoundScale(x1 * log2e, 0);
+        var n2 = Avx512F.RoundScale(x2 * log2e, 0);
+        var n3 = Avx512F.RoundScale(x3 * log2e, 0);
+        var high = Vector512.Create(-0.693145751953125f);
+        var r0 = Vector512.FusedMultiplyAdd(n0, high, x0);
+        var r1 = Vector512.FusedMultiplyAdd(n1, high, x1);
+        var r2 = Vector512.FusedMultiplyAdd(n2, high, x2);
+        var r3 = Vector512.FusedMultiplyAdd(n3, high, x3);
+        var low = Vector512.Create(-1.428606765330187045e-06f);
+        r0 = Vector512.FusedMultiplyAdd(n0, low, r0);
+        r1 = Vector512.FusedMultiplyAdd(n1, low, r1);
+        r2 = Vector512.FusedMultiplyAdd(n2, low, r2);
+        r3 = Vector512.FusedMultiplyAdd(n3, low, r3);
+        var c6 = Vector512.Create(0.000198527617612853646278381f);
+        var c5 = Vector512.Create(0.00139304355252534151077271f);
+        var p0 = Vector512.FusedMultiplyAdd(c6, r0, c5);
+        var p1 = Vector512.FusedMultiplyAdd(c6, r1, c5);
+        var p2 = Vector512.FusedMultiplyAdd(c6, r2, c5);
+        var p3 = Vector512.FusedMultiplyAdd(c6, r3, c5);
+        var c4 = Vector512.Create(0.00833336077630519866943359f);
+        p0 = Vector512.FusedMultiplyAdd(p0, r0, c4);
+        p1 = Vector512.FusedMultiplyAdd(p1, r1, c4);
+        p2 = Vector512.FusedMultiplyAdd(p2, r2, c4);
+        p3 = Vector512.FusedMultiplyAdd(p3, r3, c4);
+        var c3 = Vector512.Create(0.0416664853692054748535156f);
+        p0 = Vector512.FusedMultiplyAdd(p0, r0, c3);
+        p1 = Vector512.FusedMultiplyAdd(p1, r1, c3);
+        p2 = Vector512.FusedMultiplyAdd(p2, r2, c3);
+        p3 = Vector512.FusedMultiplyAdd(p3, r3, c3);
+        var c2 = Vector512.Create(0.166666671633720397949219f);
+        p0 = Vector512.FusedMultiplyAdd(p0, r0, c2);
+        p1 = Vector512.FusedMultiplyAdd(p1, r1, c2);
+        p2 = Vector512.FusedMultiplyAdd(p2, r2, c2);
+        p3 = Vector512.FusedMultiplyAdd(p3, r3, c2);
+        var half = Vector512.Create(0.5f);
+        p0 = Vector512.FusedMultiplyAdd(p0, r0, half);
+        p1 = Vector512.FusedMultiplyAdd(p1, r1, half);
+        p2 = Vector512.FusedMultiplyAdd(p2, r2, half);
+        p3 = Vector512.FusedMultiplyAdd(p3, r3, half);
+        p0 = Vector512.FusedMultiplyAdd(p0, r0 * r0, r0) + Vector512<float>.One;
+        p1 = Vector512.FusedMultiplyAdd(p1, r1 * r1, r1) + Vector512<float>.One;
+        p2 = Vector512.FusedMultiplyAdd(p2, r2 * r2, r2) + Vector512<float>.One;
+        p3 = Vector512.FusedMultiplyAdd(p3, r3 * r3, r3) + Vector512<float>.One;
+        x0 = Avx512F.Scale(p0, n0);
+        x1 = Avx512F.Scale(p1, n1);
+        x2 = Avx512F.Scale(p2, n2);
+        x3 = Avx512F.Scale(p3, n3);
+    }
 }
