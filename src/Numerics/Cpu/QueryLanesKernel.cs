@@ -536,23 +536,10 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 var wr = Vector512.Load(s.Weights + r * w);
                 T* tp = t + p * rowStride, tr = t + r * rowStride;
                 var (yp, yr) = tile.Pair(p, d, k0);
-                a0 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp, yp, x0), a0);
-                b0 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr, yr, x0), b0);
-                if (c > 1)
-                {
-                    a1 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp + w, yp + 1, x1), a1);
-                    b1 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr + w, yr + 1, x1), b1);
-                }
-                if (c > 2)
-                {
-                    a2 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp + 2 * w, yp + 2, x2), a2);
-                    b2 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr + 2 * w, yr + 2, x2), b2);
-                }
-                if (c > 3)
-                {
-                    a3 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp + 3 * w, yp + 3, x3), a3);
-                    b3 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr + 3 * w, yr + 3, x3), b3);
-                }
+                tile.Accumulate<TAlpha>(ref a0, ref b0, wp, wr, tp, tr, yp, yr, x0, 0);
+                if (c > 1) tile.Accumulate<TAlpha>(ref a1, ref b1, wp, wr, tp, tr, yp, yr, x1, 1);
+                if (c > 2) tile.Accumulate<TAlpha>(ref a2, ref b2, wp, wr, tp, tr, yp, yr, x2, 2);
+                if (c > 3) tile.Accumulate<TAlpha>(ref a3, ref b3, wp, wr, tp, tr, yp, yr, x3, 3);
             }
             T* row = s.ChunkDifference + k0 * w;
             (a0 + b0).Store(row);
@@ -582,22 +569,14 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             var wr = Vector512.Load(s.Weights + (p + 1) * w);
             T* tp = t + p * rowStride, tr = tp + rowStride;
             var (yp, yr) = tile.Pair(p, d, k0);
-            a0 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp, yp, x0), a0);
-            b0 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr, yr, x0), b0);
-            a1 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp + w, yp + 1, x1), a1);
-            b1 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr + w, yr + 1, x1), b1);
-            a2 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp + 2 * w, yp + 2, x2), a2);
-            b2 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr + 2 * w, yr + 2, x2), b2);
-            a3 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp + 3 * w, yp + 3, x3), a3);
-            b3 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr + 3 * w, yr + 3, x3), b3);
-            a4 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp + 4 * w, yp + 4, x4), a4);
-            b4 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr + 4 * w, yr + 4, x4), b4);
-            a5 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp + 5 * w, yp + 5, x5), a5);
-            b5 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr + 5 * w, yr + 5, x5), b5);
-            a6 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp + 6 * w, yp + 6, x6), a6);
-            b6 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr + 6 * w, yr + 6, x6), b6);
-            a7 = Simd<T>.Fma(wp, tile.At<TAlpha>(tp + 7 * w, yp + 7, x7), a7);
-            b7 = Simd<T>.Fma(wr, tile.At<TAlpha>(tr + 7 * w, yr + 7, x7), b7);
+            tile.Accumulate<TAlpha>(ref a0, ref b0, wp, wr, tp, tr, yp, yr, x0, 0);
+            tile.Accumulate<TAlpha>(ref a1, ref b1, wp, wr, tp, tr, yp, yr, x1, 1);
+            tile.Accumulate<TAlpha>(ref a2, ref b2, wp, wr, tp, tr, yp, yr, x2, 2);
+            tile.Accumulate<TAlpha>(ref a3, ref b3, wp, wr, tp, tr, yp, yr, x3, 3);
+            tile.Accumulate<TAlpha>(ref a4, ref b4, wp, wr, tp, tr, yp, yr, x4, 4);
+            tile.Accumulate<TAlpha>(ref a5, ref b5, wp, wr, tp, tr, yp, yr, x5, 5);
+            tile.Accumulate<TAlpha>(ref a6, ref b6, wp, wr, tp, tr, yp, yr, x6, 6);
+            tile.Accumulate<TAlpha>(ref a7, ref b7, wp, wr, tp, tr, yp, yr, x7, 7);
         }
         T* row = s.ChunkDifference + k0 * w;
         (a0 + b0).Store(row);
@@ -653,6 +632,19 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector512<T> At<TAlpha>(T* held, Ptr y, Vector512<T> x) where TAlpha : struct, IAlphaMode =>
             Holds<TAlpha>() ? Vector512.Load(held) : Simd<T>.Difference<TAlpha>(NegAlpha, NegAlphaLow, Vector512.Create(*y.Value), x);
+
+        /// <summary>
+        /// Coordinate k (of the pass's first) of a pair's weighted differences into the even and odd points' sums: even +=
+        /// wp·t_p,k and odd += wr·t_{p+1},k, each difference held at tp/tr + k·W or formed from yp/yr[k] and the queries' x.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Accumulate<TAlpha>(ref Vector512<T> even, ref Vector512<T> odd, Vector512<T> wp, Vector512<T> wr, T* tp, T* tr,
+            Ptr yp, Ptr yr, Vector512<T> x, int k) where TAlpha : struct, IAlphaMode
+        {
+            int o = k * W;
+            even = Simd<T>.Fma(wp, At<TAlpha>(tp + o, yp + k, x), even);
+            odd = Simd<T>.Fma(wr, At<TAlpha>(tr + o, yr + k, x), odd);
+        }
     }
 
     /// <summary>A pointer to a point's coordinate that can sit in a tuple (pointers cannot be type arguments).</summary>
