@@ -44,8 +44,13 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
     /// are added and moved to double, inside the error bound's γ_128.</summary>
     internal const int MaxTilePoints = 128;
 
-    /// <summary>Points per tile: the tile's differences (P·D vectors of 64 bytes) fill at most 32 kB; at most <see cref="MaxTilePoints"/>.</summary>
-    internal static int DefaultTilePoints(int d) => Math.Clamp(32768 / (d * 64), 8, MaxTilePoints);
+    /// <summary>
+    /// Points per tile: where the differences are held (α split), they (P·D vectors of 64 bytes) fill at most 32 kB; where
+    /// they are formed again (α exact), only the logits and weights are held (2P vectors), and the tile takes the most
+    /// points, <see cref="MaxTilePoints"/>, so the per-tile merge into the double state is paid a quarter as often at D = 16.
+    /// </summary>
+    internal static int DefaultTilePoints(int d, bool holdsDifferences) =>
+        holdsDifferences ? Math.Clamp(32768 / (d * 64), 8, MaxTilePoints) : MaxTilePoints;
 
     public static void Evaluate(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs, int dop, int tilePoints)
     {
@@ -126,12 +131,14 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         public Scratch(Job job)
         {
             int w = W, d = job.Dimension, p = job.TilePoints;
-            long vectors = d + (long)(p + 1) * d + 2L * p + 1 + 2L * d + 4; // a phantom row after the last point of the differences and weights
+            // the differences only where they are held (α split), with a phantom row after the last point, as for the weights
+            long held = job.HoldsDifferences ? (long)(p + 1) * d : 0;
+            long vectors = d + held + 2L * p + 1 + 2L * d + 4;
             long bytes = vectors * 64 + (p / 2 + 1) * sizeof(int) + 64;
             _block = NativeMemory.AlignedAlloc((nuint)bytes, 64);
             byte* at = (byte*)_block;
             X = (T*)at; at += d * 64;
-            Differences = (T*)at; at += (long)(p + 1) * d * 64;
+            Differences = (T*)at; at += held * 64;
             Logits = (T*)at; at += p * 64;
             Weights = (T*)at; at += (p + 1) * 64;
             ChunkDifference = (T*)at; at += d * 64;
@@ -168,6 +175,9 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         /// <summary>The sums the outputs need beyond the normaliser.</summary>
         public readonly Moments Needs;
 
+        /// <summary>Whether step 1 stores the differences for step 3 (α split in T; <see cref="Tile.Holds{TAlpha}"/>).</summary>
+        public bool HoldsDifferences => !T.IsZero(AlphaLow);
+
         public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tilePoints, Moments needs)
         {
             Needs = needs;
@@ -182,7 +192,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
             // with no moments wanted (the log-density alone) every weight counts in the normaliser only
             CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
             MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
-            TilePoints = Math.Min(tilePoints > 0 ? Math.Min(tilePoints, MaxTilePoints) : DefaultTilePoints(Dimension), train.Count);
+            TilePoints = Math.Min(tilePoints > 0 ? Math.Min(tilePoints, MaxTilePoints) : DefaultTilePoints(Dimension, HoldsDifferences), train.Count);
         }
 
         public void ProcessBlock(int block, Scratch s)
@@ -220,7 +230,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                     // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
                     var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
 
-                    int heavy = Weights(s, np, d, shift, cut);
+                    int heavy = Weights(s, np, d, shift, cut, Tile.Holds<TAlpha>());
                     if (heavy == 0)
                     {
                         s.State.AddNegligible(s.Negligible);
@@ -442,9 +452,9 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         /// the sums stay in registers): weights, the sums of the negligible and of the kept ones per lane, and the list of pairs
         /// (p, p + 1) with a non-negligible lane, whose count it returns. Step 3 sums even and odd points apart, so a lane's
         /// sums must not depend on which of its neighbours' points are listed: a listed pair adds exact zeros for the lanes
-        /// where it is negligible. An odd last point gets a phantom partner of weight 0 and differences 0.
+        /// where it is negligible. An odd last point gets a phantom partner of weight 0 (and held differences 0, where they are held).
         /// </summary>
-        private static int Weights(Scratch s, int np, int d, Vector512<T> shift, Vector512<T> cut)
+        private static int Weights(Scratch s, int np, int d, Vector512<T> shift, Vector512<T> cut, bool holds)
         {
             int w = W;
             T* logits = s.Logits, weights = s.Weights;
@@ -493,7 +503,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 Vector512<T>.Zero.Store(weights + np * w);
                 // (a vector loop, not Span.Clear: a call here would make the JIT keep the loop's sums on the stack)
                 T* phantom = s.Differences + (long)np * d * w;
-                for (int k = 0; k < d; k++) Vector512<T>.Zero.Store(phantom + k * w);
+                for (int k = 0; holds && k < d; k++) Vector512<T>.Zero.Store(phantom + k * w);
                 list[heavy] = p;
                 heavy += Vector512.EqualsAll(w0, Vector512<T>.Zero) ? 0 : 1;
             }
