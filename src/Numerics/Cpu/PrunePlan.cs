@@ -15,7 +15,7 @@ namespace Kernels.Numerics.Cpu;
 /// tree and the noise level alone, never on the other queries, so a query's path and bits are the same alone or in any
 /// batch.
 /// </summary>
-internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
+internal sealed partial class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>
     /// The share of points that must be provably negligible for a query to be pruned by default: where the pruned pass
@@ -34,6 +34,12 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
     public required int[] Rest { get; init; }
 
     /// <summary>
+    /// For the query-lanes pruned pass (LanesPrunePlan.cs), per query of <see cref="Pruned"/> (then in the order the pass
+    /// groups them, neighbours together), the logit below which a leaf is skipped; null for the one-query pruned pass.
+    /// </summary>
+    public double[]? Thresholds { get; init; }
+
+    /// <summary>
     /// The plan for <paramref name="queries"/>, or null when no query would be pruned (every query goes the ordinary way);
     /// <paramref name="share"/> is the share of points a query must provably skip (0 prunes every query: tests).
     /// </summary>
@@ -43,7 +49,11 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (m == 0 || !(level.Variance > 0 && double.IsFinite(0.5 / level.Variance) && 0.5 / level.Variance > 0)) return null;
         var tree = TileTree<T>.Of(train, leafGroups);
         double cut = ScorePartials.NegligibleLogit<T>(train.Count);
-        if (share > 0 && !tree.Promising.GetOrAdd((level.Alpha, level.Sigma, share), _ => Promising(tree, level, cut, share))) return null;
+        if (share > 0 && !tree.Promising.GetOrAdd((level.Alpha, level.Sigma, share, false), _ =>
+            {
+                var walk = new FusedScoreKernel<T>.Walk(tree);
+                return Promising(tree, level, walk.Query, () => Pays(tree, walk, level, cut, share));
+            })) return null;
         var pays = new bool[m];
         var copy = queries.ToArray();
         if (share <= 0) Array.Fill(pays, true);
@@ -76,19 +86,19 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>
     /// Whether pruning can pay at this noise level at all: at least half of <see cref="GatePoints"/> training points spread
-    /// over the set, taken as queries x = α y (their best case: a point at distance 0), pass <see cref="Pays"/>. Where they
+    /// over the set, taken as queries x = α y (their best case: a point at distance 0) into <paramref name="query"/>, pass
+    /// the pass's own test <paramref name="pays"/> (<see cref="Pays"/>, or <see cref="LanesPays"/>). Where they
     /// do not (large σ, or high D where every point is about as far as every other), no query is tested, so such calls pay
     /// a few queries' tests once per set and level, not one per query. Depends on the set and the level alone.
     /// </summary>
-    private static bool Promising(TileTree<T> tree, NoiseLevel level, double cut, double share)
+    private static bool Promising(TileTree<T> tree, NoiseLevel level, double[] query, Func<bool> pays)
     {
-        var walk = new FusedScoreKernel<T>.Walk(tree);
         int n = tree.Ordered.Count, d = tree.Dimension, passed = 0, tried = Math.Min(n, GatePoints);
         for (int j = 0; j < tried; j++)
         {
             long i = (2L * j + 1) * n / (2 * tried);
-            for (int k = 0; k < d; k++) walk.Query[k] = level.Alpha * double.CreateTruncating(tree.Ordered.Rows[i * d + k]);
-            passed += Pays(tree, walk, level, cut, share) ? 1 : 0;
+            for (int k = 0; k < d; k++) query[k] = level.Alpha * double.CreateTruncating(tree.Ordered.Rows[i * d + k]);
+            passed += pays() ? 1 : 0;
         }
         return 2 * passed >= tried;
     }

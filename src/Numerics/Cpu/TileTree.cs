@@ -62,8 +62,11 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     public double[] Lower { get; }
     public double[] Upper { get; }
 
-    /// <summary>Whether pruning can pay, per noise level (α, σ) and share (<see cref="PrunePlan{T}"/>'s gate), once decided.</summary>
-    internal ConcurrentDictionary<(double Alpha, double Sigma, double Share), bool> Promising { get; } = new();
+    /// <summary>
+    /// Whether pruning can pay, per noise level (α, σ), share and pass (the query-lanes pruned pass or the one-query pass:
+    /// <see cref="PrunePlan{T}"/>'s gate), once decided.
+    /// </summary>
+    internal ConcurrentDictionary<(double Alpha, double Sigma, double Share, bool Lanes), bool> Promising { get; } = new();
 
     /// <summary>Longest root-to-leaf path, in nodes (the plan sizes its budget of nodes by it).</summary>
     public int Depth { get; }
@@ -251,6 +254,50 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         return Math.Sqrt(s) * (1 - Outwards);
     }
+
+    /// <summary>
+    /// A bound of the logits −‖x − α y‖²·<paramref name="halfPrecision"/> (halfPrecision = 1/(2σ²)) over every point y below
+    /// <paramref name="node"/>, from the squared distance of x to the box α[lo, hi] accumulated coordinate by coordinate, one
+    /// FMA each, and shrunk by <see cref="Outwards"/> for its rounding (so the bound holds for the exact logits). The
+    /// query-lanes pruned pass computes the same operations lane by lane (<see cref="QueryLanesKernel{T}"/>,
+    /// QueryLanesPruned.cs), so the two give the same bits; rounding is monotone, so a larger box or a query farther out
+    /// never gives a larger bound.
+    /// </summary>
+    public double LogitBound(int node, ReadOnlySpan<double> x, double alpha, double halfPrecision)
+    {
+        int d = Dimension;
+        var lo = Lower.AsSpan(node * d, d);
+        var hi = Upper.AsSpan(node * d, d);
+        double s = 0;
+        for (int k = 0; k < d; k++)
+        {
+            double t = Math.Max(Math.Max(Math.FusedMultiplyAdd(alpha, lo[k], -x[k]), Math.FusedMultiplyAdd(-alpha, hi[k], x[k])), 0);
+            s = Math.FusedMultiplyAdd(t, t, s);
+        }
+        return -(s * (1 - 2 * Outwards)) * halfPrecision;
+    }
+
+    /// <summary>
+    /// <see cref="LogitBound(int, ReadOnlySpan{double}, double, double)"/> for every query in the box [<paramref name="lowest"/>,
+    /// <paramref name="highest"/>] at once: the same operations with each coordinate's gap taken from the nearer side of the
+    /// query box, so it is at least the bound of any query inside (each gap is at most that query's, and rounding is monotone).
+    /// </summary>
+    public double LogitBound(int node, ReadOnlySpan<double> lowest, ReadOnlySpan<double> highest, double alpha, double halfPrecision)
+    {
+        int d = Dimension;
+        var lo = Lower.AsSpan(node * d, d);
+        var hi = Upper.AsSpan(node * d, d);
+        double s = 0;
+        for (int k = 0; k < d; k++)
+        {
+            double t = Math.Max(Math.Max(Math.FusedMultiplyAdd(alpha, lo[k], -highest[k]), Math.FusedMultiplyAdd(-alpha, hi[k], lowest[k])), 0);
+            s = Math.FusedMultiplyAdd(t, t, s);
+        }
+        return -(s * (1 - 2 * Outwards)) * halfPrecision;
+    }
+
+    /// <summary><see cref="LogitBound(int, ReadOnlySpan{double}, double, double)"/>'s shrink factor, for the lane-by-lane copy.</summary>
+    internal const double BoundShrink = 1 - 2 * Outwards;
 }
 
 /// <summary>
