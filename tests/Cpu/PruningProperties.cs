@@ -224,6 +224,42 @@ public sealed class PruningProperties
         Expect.AgainstReference(actual, Problem.Widen(train), 2, Problem.Widen(queries), level, ErrorBound.UnitRoundoff<T>(), $"{typeof(T).Name} circle");
     }
 
+    /// <summary>
+    /// Where nothing can be pruned (±1 pixels with 19% on, D = 784 or D = 12, at mnist's level α = 0.316, σ = 0.949), the
+    /// gate decides so on a sample of the set, before the tree: no tree is built (no copy of the set, no boxes), no query is
+    /// pruned, and every bit is the unpruned one. A set of small clusters at small σ, the same size, builds it.
+    /// </summary>
+    [Theory]
+    [InlineData(784)]
+    [InlineData(12)]
+    public void NothingToPrune_BuildsNoTree_AndChangesNoBit(int d)
+    {
+        const int n = 1500, m = 20;
+        var rng = new Random(d);
+        var train = new float[n * d];
+        for (int i = 0; i < train.Length; i++) train[i] = rng.NextDouble() < 0.19 ? 1 : -1;
+        var level = new NoiseLevel(0.316, 0.949);
+        var queries = new float[m * d];
+        for (int q = 0; q < m; q++)
+        {
+            int j = rng.Next(n);
+            for (int k = 0; k < d; k++) queries[q * d + k] = (float)(level.Alpha * train[j * d + k] + level.Sigma * Problem.Gaussian(rng));
+        }
+        var set = new TrainingSet<float>(train, n, d);
+        var backend = new CpuBackend(2);
+        var pruned = Outputs.Evaluate(new EmpiricalScore<float>(set, backend), queries, level);
+        var plain = Outputs.Evaluate(new EmpiricalScore<float>(set, Unpruned), queries, level);
+        Assert.False(TileTree<float>.IsBuilt(set), $"a tree was built at D = {d}");
+        Assert.Equal(0, backend.PrunedQueries);
+        for (int q = 0; q < m; q++) AssertSameBits(pruned, plain, q, d, $"pixels D={d}");
+
+        var clustered = new float[n * d];
+        for (int i = 0; i < clustered.Length; i++) clustered[i] = i / d % 50 * 10 + (float)(0.01 * Problem.Gaussian(rng));
+        var separated = new TrainingSet<float>(clustered, n, d);
+        Outputs.Evaluate(new EmpiricalScore<float>(separated, backend), clustered.AsSpan(0, m * d).ToArray(), new NoiseLevel(1, 0.05));
+        Assert.True(TileTree<float>.IsBuilt(separated), $"no tree for separated clusters at D = {d}");
+    }
+
     private static void Clusters<T>(int d, int n) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var rng = new Random(d * 7919 + n);

@@ -7,8 +7,8 @@ namespace Kernels.Numerics.Cpu;
 /// and the noise level alone (never the other queries, so a query's path and bits are the same alone or in any batch):
 /// a lower bound L of its largest logit (the exact largest logit of the first leaves a best-first walk reaches, until no
 /// node left can beat it or <see cref="LanesProbeLeaves"/> leaves are in), its threshold τ = L − c − 2γ_{D+6}|L| (c the
-/// cut-off, the slack as the one-query pass allows for its running maximum), and the points of the leaves whose logit
-/// bound (<see cref="TileTree{T}.LogitBound(int, ReadOnlySpan{double}, double, double)"/>) is not below τ. A leaf below τ
+/// cut-off, the slack as the one-query pass allows for its running maximum), and (about) the points of the leaves whose
+/// logit bound (<see cref="TileTree{T}.LogitBound(int, ReadOnlySpan{double}, double, double)"/>) is not below τ. A leaf below τ
 /// holds only points below e^{−c} of the largest weight, the bound the other pruned pass keeps. The query takes the pass
 /// when those points are at most (1 − s)·N (s the share); the pruned queries are ordered by the leaf the walk reached
 /// first (tree order, where neighbouring leaves are near each other), so that each block of W queries holds neighbours
@@ -34,6 +34,7 @@ internal sealed partial class PrunePlan<T>
     {
         int d = train.Dimension, m = queries.Length / d;
         if (m == 0 || !(level.Variance > 0 && double.IsFinite(0.5 / level.Variance) && 0.5 / level.Variance > 0)) return null;
+        if (share > 0 && !Worthwhile(train, level, leafGroups * CpuLayout<T>.GroupWidth, share, lanes: true)) return null;
         var tree = TileTree<T>.Of(train, leafGroups);
         double cut = ScorePartials.NegligibleLogit<T>(train.Count);
         long allowed = share > 0 ? (long)Math.Floor((1 - share) * train.Count) : long.MaxValue;
@@ -112,17 +113,18 @@ internal sealed partial class PrunePlan<T>
         }
         threshold = best - cut - FusedScoreKernel<T>.LogitSlack(tree.Dimension, best);
         if (allowed >= tree.Ordered.Count) return true;
-        // the leaves it cannot skip, depth first, until their points pass the allowance
+        // the nodes it cannot skip, depth first, until their points pass the allowance; a node of at most 1/32 of the
+        // allowance counts whole (an overcount of a few such nodes at the edge, for a walk that stops well above the leaves)
         var stack = walk.Stack;
         int top = 0;
-        long kept = 0;
+        long kept = 0, grain = allowed / 32;
         stack[top++] = 0;
         while (top > 0)
         {
             int node = stack[--top];
             if (tree.LogitBound(node, x, alpha, half) < threshold) continue;
             int child = tree.Child[node];
-            if (child < 0)
+            if (child < 0 || tree.Count[node] <= grain)
             {
                 if ((kept += tree.Count[node]) > allowed) return false;
                 continue;

@@ -47,6 +47,7 @@ internal sealed partial class PrunePlan<T> where T : unmanaged, IFloatingPointIe
     {
         int d = train.Dimension, m = queries.Length / d;
         if (m == 0 || !(level.Variance > 0 && double.IsFinite(0.5 / level.Variance) && 0.5 / level.Variance > 0)) return null;
+        if (share > 0 && !Worthwhile(train, level, leafGroups * CpuLayout<T>.GroupWidth, share, lanes: false)) return null;
         var tree = TileTree<T>.Of(train, leafGroups);
         double cut = ScorePartials.NegligibleLogit<T>(train.Count);
         if (share > 0 && !tree.Promising.GetOrAdd((level.Alpha, level.Sigma, share, false), _ =>

@@ -9,12 +9,11 @@ namespace Kernels.Numerics.Cpu;
 /// <see cref="PrunePlan{T}.OfLanes"/>) over only the leaves of a <see cref="TileTree{T}"/> that some query of the block cannot
 /// skip, each leaf a tile of the ordinary query-lanes kernel (the same differences, logits, weights, cut-off and merges),
 /// in tree order. A query's own leaves are those whose logit bound
-/// (<see cref="TileTree{T}.LogitBound(int, ReadOnlySpan{double}, double, double)"/>, computed lane by lane with the same
-/// operations) is not below its threshold τ from the plan; in a leaf only some lanes need, the others are masked: logits
-/// −∞, weights exactly 0, their states and maxima left exactly as they were. So each query sees exactly its own leaves, in
-/// tree order, whatever its neighbours: its bits depend on the query and the tree alone (any batching, any thread count).
-/// The block's walk descends only into nodes whose bound over the block's bounding box of queries is not below the least
-/// τ of the block (at least every lane's own bound, so no leaf a lane needs is missed).
+/// (<see cref="TileTree{T}.LogitBound(int, ReadOnlySpan{double}, double, double)"/>) is not below its threshold τ from the
+/// plan, found by a depth-first walk of its own (a node's bound is at most each of its leaves', so the walk cuts no leaf
+/// it needs); in a leaf only some lanes need, the others are masked: logits −∞, weights exactly 0, their states and
+/// maxima left exactly as they were. So each query sees exactly its own leaves, in tree order, whatever its neighbours:
+/// its bits depend on the query and the tree alone (any batching, any thread count).
 /// <para>
 /// Exact to the bound of the one-query pruned pass (PrunedPass.cs): a skipped leaf's exact logits are below τ ≤ L − c, L
 /// the exact largest logit of the leaves the plan probed, so below the query's largest less c; skipped points are left out
@@ -91,15 +90,15 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
     }
 
     /// <summary>
-    /// Per-thread buffers of a block's walk: the queries in float64 (D rows of W lanes), their thresholds, the block's box of
-    /// queries, and the stack of the depth-first walk.
+    /// Per-thread buffers of a block's walks: one query in float64, the stack of its depth-first walk, per tree node the
+    /// lanes that need it (as bits; zero between blocks), the leaves some lane needs and their places in tree order.
     /// </summary>
     private sealed class BlockWalk(TileTree<T> tree)
     {
-        public readonly double[] Lanes = new double[tree.Dimension * W];
-        public readonly double[] Thresholds = new double[W];
-        public readonly double[] Lowest = new double[tree.Dimension], Highest = new double[tree.Dimension];
+        public readonly double[] Query = new double[tree.Dimension];
         public readonly int[] Stack = new int[tree.Depth + 2];
+        public readonly uint[] Lanes = new uint[tree.Start.Length];
+        public readonly int[] Leaves = new int[tree.Start.Length], Order = new int[tree.Start.Length];
     }
 
     /// <summary>Bit i of a lane mask selects lane i (one integer per lane, as wide as T).</summary>
@@ -124,88 +123,61 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             int q0 = block * w, nq = Math.Min(w, QueryCount - q0);
             var max = BeginBlock(q0, nq, s);
             var cut = Vector512.Create(CutWeight);
-            double alpha = Level.Alpha, half = 0.5 / Level.Variance, least = double.PositiveInfinity;
-            // the block's queries in float64, lane by lane (padding lanes repeat the last query, as the kernel's do)
-            var lanes = walk.Lanes;
-            var lowest = walk.Lowest.AsSpan();
-            var highest = walk.Highest.AsSpan();
-            lowest.Fill(double.PositiveInfinity);
-            highest.Fill(double.NegativeInfinity);
-            for (int lane = 0; lane < w; lane++)
-            {
-                int q = q0 + Math.Min(lane, nq - 1);
-                walk.Thresholds[lane] = thresholds[q];
-                least = Math.Min(least, thresholds[q]);
-                for (int k = 0; k < d; k++)
-                {
-                    double v = double.CreateTruncating(Queries[(long)q * d + k]);
-                    lanes[k * w + lane] = v;
-                    lowest[k] = Math.Min(lowest[k], v);
-                    highest[k] = Math.Max(highest[k], v);
-                }
-            }
-            uint all = (1u << w) - 1, real = (1u << nq) - 1;
             long visited = 0;
-            var stack = walk.Stack;
-            int top = 0;
-            stack[top++] = 0;
+            int leaves = 0;
+            for (int lane = 0; lane < nq; lane++)
+            {
+                for (int k = 0; k < d; k++) walk.Query[k] = double.CreateTruncating(Queries[(long)(q0 + lane) * d + k]);
+                visited += Needed(tree, walk, thresholds[q0 + lane], 1u << lane, ref leaves);
+            }
+            // in tree order; padding lanes repeat the last query, so they need what it needs
+            for (int i = 0; i < leaves; i++) walk.Order[i] = tree.Start[walk.Leaves[i]];
+            walk.Order.AsSpan(0, leaves).Sort(walk.Leaves.AsSpan(0, leaves));
+            uint all = (1u << w) - 1, last = 1u << (nq - 1), padding = all & ~((last << 1) - 1);
             fixed (T* pRows = Train.Rows)
             {
-                while (top > 0)
+                for (int i = 0; i < leaves; i++)
                 {
-                    int node = stack[--top];
-                    if (tree.LogitBound(node, lowest, highest, alpha, half) < least) continue;
-                    int child = tree.Child[node];
-                    if (child >= 0)
-                    {
-                        // the first child on top: leaves come in tree order
-                        stack[top++] = child + 1;
-                        stack[top++] = child;
-                        continue;
-                    }
-                    uint needs = LanesNeeding(tree, node, walk, alpha, half);
-                    if (needs == 0) continue;
-                    visited += (long)BitOperations.PopCount(needs & real) * tree.Count[node];
+                    int node = walk.Leaves[i];
+                    uint needs = walk.Lanes[node];
+                    walk.Lanes[node] = 0;
+                    if ((needs & last) != 0) needs |= padding;
                     AddTile<TAlpha>(pRows + (long)tree.Start[node] * d, tree.Count[node], s, ref max, cut, needs != all, LaneMask(needs));
                 }
             }
             FinishBlock(q0, nq, max, s);
             return (long)nq * Train.Count - visited;
         }
-    }
 
-    /// <summary>
-    /// The lanes whose own bound for leaf <paramref name="node"/> is not below their threshold, as bits: the operations of
-    /// <see cref="TileTree{T}.LogitBound(int, ReadOnlySpan{double}, double, double)"/>, eight lanes per vector.
-    /// </summary>
-    private static uint LanesNeeding(TileTree<T> tree, int node, BlockWalk walk, double alpha, double half)
-    {
-        int d = tree.Dimension, w = W;
-        uint bits = 0;
-        var a = Vector512.Create(alpha);
-        var shrink = Vector512.Create(TileTree<T>.BoundShrink);
-        var scale = Vector512.Create(half);
-        fixed (double* lo = &tree.Lower[node * d])
-        fixed (double* hi = &tree.Upper[node * d])
-        fixed (double* x = walk.Lanes)
-        fixed (double* threshold = walk.Thresholds)
+        /// <summary>
+        /// The leaves the query in <paramref name="walk"/> cannot skip (bound not below <paramref name="threshold"/>), depth
+        /// first: its bit set in their lanes, each leaf listed once per block; returns their points.
+        /// </summary>
+        private long Needed(TileTree<T> tree, BlockWalk walk, double threshold, uint bit, ref int leaves)
         {
-            for (int i = 0; i < w; i += 8)
+            double alpha = Level.Alpha, half = 0.5 / Level.Variance;
+            var x = walk.Query.AsSpan();
+            var stack = walk.Stack;
+            int top = 0;
+            long points = 0;
+            stack[top++] = 0;
+            while (top > 0)
             {
-                Vector512<double> sum = default;
-                for (int k = 0; k < d; k++)
+                int node = stack[--top];
+                if (tree.LogitBound(node, x, alpha, half) < threshold) continue;
+                int child = tree.Child[node];
+                if (child >= 0)
                 {
-                    var xk = Vector512.Load(x + k * w + i);
-                    var below = Vector512.FusedMultiplyAdd(a, Vector512.Create(lo[k]), -xk);
-                    var above = Vector512.FusedMultiplyAdd(-a, Vector512.Create(hi[k]), xk);
-                    var t = Vector512.Max(Vector512.Max(below, above), Vector512<double>.Zero);
-                    sum = Vector512.FusedMultiplyAdd(t, t, sum);
+                    stack[top++] = child + 1;
+                    stack[top++] = child;
+                    continue;
                 }
-                var bound = -(sum * shrink) * scale;
-                bits |= (uint)Vector512.GreaterThanOrEqual(bound, Vector512.Load(threshold + i)).ExtractMostSignificantBits() << i;
+                if (walk.Lanes[node] == 0) walk.Leaves[leaves++] = node;
+                walk.Lanes[node] |= bit;
+                points += tree.Count[node];
             }
+            return points;
         }
-        return bits;
     }
 
     /// <summary>The masked lanes' logits of the tile's <paramref name="np"/> points set to −∞; returns the tile's maximum of the active lanes (−∞ for the others).</summary>

@@ -34,7 +34,13 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>The tree of <paramref name="train"/> with leaves of <paramref name="leafGroups"/> groups, built on first use.</summary>
     public static TileTree<T> Of(TrainingSet<T> train, int leafGroups) =>
-        Cache.GetValue(train, static _ => new()).GetOrAdd(leafGroups, g => new TileTree<T>(train, g));
+        Cache.GetValue(train, static _ => new()).GetOrAdd(leafGroups, g => new TileTree<T>(train, g, g * CpuLayout<T>.GroupWidth, null));
+
+    /// <summary>
+    /// The tree of the rows <paramref name="rows"/> of <paramref name="train"/> alone (in that order before the splits), with
+    /// leaves of at most <paramref name="leafPoints"/> points; not cached (the pruning gate's sample, PruneGate.cs).
+    /// </summary>
+    internal static TileTree<T> OfRows(TrainingSet<T> train, int[] rows, int leafPoints) => new(train, 1, leafPoints, rows);
 
     /// <summary>Whether some tree of <paramref name="train"/> has been built (tests read it).</summary>
     internal static bool IsBuilt(TrainingSet<T> train) => Cache.TryGetValue(train, out var trees) && !trees.IsEmpty;
@@ -71,15 +77,15 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Longest root-to-leaf path, in nodes (the plan sizes its budget of nodes by it).</summary>
     public int Depth { get; }
 
-    private TileTree(TrainingSet<T> train, int leafGroups)
+    private TileTree(TrainingSet<T> train, int leafGroups, int leafPoints, int[]? subset)
     {
-        int n = train.Count, d = train.Dimension, w = CpuLayout<T>.GroupWidth;
+        int n = subset?.Length ?? train.Count, d = train.Dimension;
         Dimension = d;
         LeafGroups = leafGroups;
-        LeafPoints = leafGroups * w;
+        LeafPoints = leafPoints;
         var rows = train.Rows;
-        var order = new int[n];
-        for (int i = 0; i < n; i++) order[i] = i;
+        var order = subset is null ? new int[n] : (int[])subset.Clone();
+        for (int i = 0; subset is null && i < n; i++) order[i] = i;
 
         // a node's children are created together, so the second is the first + 1
         var start = new List<int>();
@@ -258,10 +264,9 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>
     /// A bound of the logits −‖x − α y‖²·<paramref name="halfPrecision"/> (halfPrecision = 1/(2σ²)) over every point y below
     /// <paramref name="node"/>, from the squared distance of x to the box α[lo, hi] accumulated coordinate by coordinate, one
-    /// FMA each, and shrunk by <see cref="Outwards"/> for its rounding (so the bound holds for the exact logits). The
-    /// query-lanes pruned pass computes the same operations lane by lane (<see cref="QueryLanesKernel{T}"/>,
-    /// QueryLanesPruned.cs), so the two give the same bits; rounding is monotone, so a larger box or a query farther out
-    /// never gives a larger bound.
+    /// FMA each, and shrunk by <see cref="Outwards"/> for its rounding (so the bound holds for the exact logits). Rounding
+    /// is monotone, so a node never has a smaller bound than a leaf below it (its box holds the leaf's): a depth-first walk
+    /// that cuts nodes below a threshold reaches every leaf at or above it (the query-lanes pruned pass and its plan).
     /// </summary>
     public double LogitBound(int node, ReadOnlySpan<double> x, double alpha, double halfPrecision)
     {
@@ -276,28 +281,6 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
         return -(s * (1 - 2 * Outwards)) * halfPrecision;
     }
-
-    /// <summary>
-    /// <see cref="LogitBound(int, ReadOnlySpan{double}, double, double)"/> for every query in the box [<paramref name="lowest"/>,
-    /// <paramref name="highest"/>] at once: the same operations with each coordinate's gap taken from the nearer side of the
-    /// query box, so it is at least the bound of any query inside (each gap is at most that query's, and rounding is monotone).
-    /// </summary>
-    public double LogitBound(int node, ReadOnlySpan<double> lowest, ReadOnlySpan<double> highest, double alpha, double halfPrecision)
-    {
-        int d = Dimension;
-        var lo = Lower.AsSpan(node * d, d);
-        var hi = Upper.AsSpan(node * d, d);
-        double s = 0;
-        for (int k = 0; k < d; k++)
-        {
-            double t = Math.Max(Math.Max(Math.FusedMultiplyAdd(alpha, lo[k], -highest[k]), Math.FusedMultiplyAdd(-alpha, hi[k], lowest[k])), 0);
-            s = Math.FusedMultiplyAdd(t, t, s);
-        }
-        return -(s * (1 - 2 * Outwards)) * halfPrecision;
-    }
-
-    /// <summary><see cref="LogitBound(int, ReadOnlySpan{double}, double, double)"/>'s shrink factor, for the lane-by-lane copy.</summary>
-    internal const double BoundShrink = 1 - 2 * Outwards;
 }
 
 /// <summary>
