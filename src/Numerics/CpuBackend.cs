@@ -75,10 +75,13 @@ public sealed class CpuBackend : IScoreBackend
 
     /// <summary>
     /// Whether a query may skip the parts of the training set that are provably negligible for it (on by default): the
-    /// set is ordered once into a k-d tree of boxes (built on the first call, kept with the set) and a query for which
-    /// almost all of the set (98% at D ≤ 16, 90% above) is provably more than the cut-off below its nearest points (small
-    /// σ) visits only the tiles that can matter. Exact to the same bound as the cut-off itself: a skipped point's weight is below e^{−c} of the largest
-    /// (README.md, Accuracy). Queries that cannot skip that much get the same bits as with pruning off.
+    /// set is ordered once into a k-d tree of boxes (built on the first call that may prune, kept with the set) and a query
+    /// for which most of the set is provably more than the cut-off below its nearest points (small σ) visits only the
+    /// leaves that can matter: at D ≤ 16 on the query-lanes kernel, in blocks of neighbouring queries, when it skips 75%
+    /// of the points; above, one query at a time, when it skips 90%. Exact to the same bound as the cut-off itself: a
+    /// skipped point's weight is below e^{−c} of the largest (README.md, Accuracy). Queries that cannot skip that much get
+    /// the same bits as with pruning off; where no query can (large σ, or high D as at mnist), a gate on a sample of the
+    /// set says so before any tree is built.
     /// </summary>
     public bool Pruning { get; init; } = true;
 
@@ -86,7 +89,8 @@ public sealed class CpuBackend : IScoreBackend
     internal int PruneLeafGroups { get; init; }
 
     /// <summary>
-    /// The share of points a query must provably skip to take the pruned pass; null chooses by D (<see cref="PrunePlan{T}.DefaultShare"/>),
+    /// The share of points a query must provably skip to take a pruned pass; null chooses by the pass
+    /// (<see cref="PrunePlan{T}.LanesDefaultShare"/> on the query-lanes kernel, else <see cref="PrunePlan{T}.DefaultShare"/>),
     /// 0 sends every query there (tests).
     /// </summary>
     internal double? PruneShare { get; init; }

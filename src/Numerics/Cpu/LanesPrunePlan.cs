@@ -33,8 +33,7 @@ internal sealed partial class PrunePlan<T>
     public static PrunePlan<T>? OfLanes(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, int leafGroups, double share, int dop)
     {
         int d = train.Dimension, m = queries.Length / d;
-        if (m == 0 || !(level.Variance > 0 && double.IsFinite(0.5 / level.Variance) && 0.5 / level.Variance > 0)) return null;
-        if (share > 0 && !Worthwhile(train, level, leafGroups * CpuLayout<T>.GroupWidth, share, lanes: true)) return null;
+        if (!MayPrune(train, m, level, leafGroups, share, lanes: true)) return null;
         var tree = TileTree<T>.Of(train, leafGroups);
         double cut = ScorePartials.NegligibleLogit<T>(train.Count);
         long allowed = share > 0 ? (long)Math.Floor((1 - share) * train.Count) : long.MaxValue;

@@ -24,6 +24,14 @@ internal sealed partial class PrunePlan<T>
 
     private static readonly ConditionalWeakTable<TrainingSet<T>, ConcurrentDictionary<(double Alpha, double Sigma, double Share, bool Lanes), bool>> SampleVerdicts = new();
 
+    /// <summary>
+    /// Whether a plan is worth making: some queries, a level whose 1/(2σ²) is finite and positive, and (unless every query is
+    /// to be pruned, share 0) a yes from the gate on the set's sample (<see cref="Worthwhile"/>).
+    /// </summary>
+    private static bool MayPrune(TrainingSet<T> train, int m, NoiseLevel level, int leafGroups, double share, bool lanes) =>
+        m > 0 && level.Variance > 0 && double.IsFinite(0.5 / level.Variance) && 0.5 / level.Variance > 0
+        && (share <= 0 || Worthwhile(train, level, leafGroups * CpuLayout<T>.GroupWidth, share, lanes));
+
     /// <summary>Whether the tree of <paramref name="train"/> with leaves of <paramref name="leafPoints"/> points may pay at this level (see the type).</summary>
     private static bool Worthwhile(TrainingSet<T> train, NoiseLevel level, int leafPoints, double share, bool lanes)
     {

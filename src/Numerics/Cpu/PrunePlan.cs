@@ -3,7 +3,9 @@ using System.Numerics;
 namespace Kernels.Numerics.Cpu;
 
 /// <summary>
-/// Which queries of a call take the pruned pass (<see cref="FusedScoreKernel{T}"/>, PrunedPass.cs) and which the ordinary
+/// Which queries of a call take a pruned pass and which the ordinary kernels. This file: the one-query pruned pass
+/// (<see cref="FusedScoreKernel{T}"/>, PrunedPass.cs; D &gt; 16, or any D with the query-lanes kernel off); LanesPrunePlan.cs: the
+/// query-lanes pruned pass (D ≤ 16); PruneGate.cs: the gate before any tree. For the one-query pass, the ordinary
 /// kernels: a query is pruned when at least a share s of the training points are provably negligible for it, else it goes
 /// the ordinary way, unchanged to the bit. The test, per query and in float64, walks the tree in the traversal's order
 /// (best first) until every node left has a logit bound below a threshold less the cut-off c (they hold the points that
@@ -46,8 +48,7 @@ internal sealed partial class PrunePlan<T> where T : unmanaged, IFloatingPointIe
     public static PrunePlan<T>? Of(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, int leafGroups, double share, int dop)
     {
         int d = train.Dimension, m = queries.Length / d;
-        if (m == 0 || !(level.Variance > 0 && double.IsFinite(0.5 / level.Variance) && 0.5 / level.Variance > 0)) return null;
-        if (share > 0 && !Worthwhile(train, level, leafGroups * CpuLayout<T>.GroupWidth, share, lanes: false)) return null;
+        if (!MayPrune(train, m, level, leafGroups, share, lanes: false)) return null;
         var tree = TileTree<T>.Of(train, leafGroups);
         double cut = ScorePartials.NegligibleLogit<T>(train.Count);
         if (share > 0 && !tree.Promising.GetOrAdd((level.Alpha, level.Sigma, share, false), _ =>
