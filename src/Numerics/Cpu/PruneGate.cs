@@ -11,8 +11,8 @@ namespace Kernels.Numerics.Cpu;
 /// twice <see cref="SamplePoints"/>, the gate (<see cref="Promising"/>) first runs on the tree of an evenly spaced sample of
 /// that many points, with leaves of L·S/N points (as many leaves as the full tree, each from fewer points, so its boxes are
 /// at least as tight and its verdict leans to yes), and at high D at least as large as keeps its boxes within
-/// <see cref="SampleBoxBytes"/>; a no there builds nothing and tests no query. Decided once per set, level, share and pass,
-/// from the set and the level alone.
+/// <see cref="SampleBoxBytes"/>; a no there builds nothing more and tests no query. Decided once per set, level, share and pass,
+/// from the set and the level alone; the sample tree is kept with the set (a sampler asks again at every level).
 /// </summary>
 internal sealed partial class PrunePlan<T>
 {
@@ -23,6 +23,9 @@ internal sealed partial class PrunePlan<T>
     private const long SampleBoxBytes = 1 << 19;
 
     private static readonly ConditionalWeakTable<TrainingSet<T>, ConcurrentDictionary<(double Alpha, double Sigma, double Share, bool Lanes), bool>> SampleVerdicts = new();
+
+    /// <summary>The sample trees, per set and leaf size, built once (a sampler asks the gate again at every level).</summary>
+    private static readonly ConditionalWeakTable<TrainingSet<T>, ConcurrentDictionary<int, TileTree<T>>> SampleTrees = new();
 
     /// <summary>
     /// Whether a plan is worth making: some queries, a level whose 1/(2σ²) is finite and positive, and (unless every query is
@@ -40,10 +43,13 @@ internal sealed partial class PrunePlan<T>
         return SampleVerdicts.GetValue(train, static _ => new()).GetOrAdd((level.Alpha, level.Sigma, share, lanes), key =>
         {
             int s = SamplePoints, d = train.Dimension;
-            var rows = new int[s];
-            for (int j = 0; j < s; j++) rows[j] = (int)((2L * j + 1) * n / (2 * s));
             long scaled = (long)leafPoints * s / n, boxes = (32L * s * d + SampleBoxBytes - 1) / SampleBoxBytes;
-            var sample = TileTree<T>.OfRows(train, rows, (int)Math.Max(1, Math.Max(scaled, boxes)));
+            var sample = SampleTrees.GetValue(train, static _ => new()).GetOrAdd((int)Math.Max(1, Math.Max(scaled, boxes)), leaf =>
+            {
+                var rows = new int[s];
+                for (int j = 0; j < s; j++) rows[j] = (int)((2L * j + 1) * n / (2 * s));
+                return TileTree<T>.OfRows(train, rows, leaf);
+            });
             var walk = new FusedScoreKernel<T>.Walk(sample);
             double cut = ScorePartials.NegligibleLogit<T>(s);
             long allowed = (long)Math.Floor((1 - share) * s);

@@ -123,6 +123,7 @@ internal sealed partial class PrunePlan<T> where T : unmanaged, IFloatingPointIe
     /// <paramref name="needed"/> points; false once more than <paramref name="allowed"/> points are under leaves reached
     /// before, or the budget of nodes is spent.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static bool Count(TileTree<T> tree, FusedScoreKernel<T>.Walk walk, NoiseLevel level, double threshold, long needed, long allowed,
         int budget, bool probe)
     {
@@ -157,6 +158,7 @@ internal sealed partial class PrunePlan<T> where T : unmanaged, IFloatingPointIe
     }
 
     /// <summary>The largest exact logit of a leaf's points, in float64.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static double LeafMaximum(TileTree<T> tree, int node, ReadOnlySpan<double> x, NoiseLevel level)
     {
         int d = tree.Dimension;

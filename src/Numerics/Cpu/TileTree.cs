@@ -77,6 +77,8 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Longest root-to-leaf path, in nodes (the plan sizes its budget of nodes by it).</summary>
     public int Depth { get; }
 
+    // optimised at the first call: the gate runs these once per set and level, often before tiering would
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private TileTree(TrainingSet<T> train, int leafGroups, int leafPoints, int[]? subset)
     {
         int n = subset?.Length ?? train.Count, d = train.Dimension;
@@ -176,6 +178,8 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// The coordinate of largest range over up to 64 evenly spaced points of order[lo .. lo + size), and the middle of that
     /// range.
     /// </summary>
+    // optimised at the first call: the gate runs these once per set and level, often before tiering would
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int SpreadCoordinate(T[] rows, int[] order, int lo, int size, int d, out double middle)
     {
         int samples = Math.Min(size, 64);
@@ -236,6 +240,8 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// in float64 and rounded down, for a query <paramref name="x"/> already widened to float64 (0 inside the box; NaN
     /// coordinates count as 0, so a NaN query is never pruned).
     /// </summary>
+    // optimised at the first call: the gate runs these once per set and level, often before tiering would
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double LowerDistance(int node, ReadOnlySpan<double> x, double alpha)
     {
         int d = Dimension;
@@ -268,6 +274,8 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// is monotone, so a node never has a smaller bound than a leaf below it (its box holds the leaf's): a depth-first walk
     /// that cuts nodes below a threshold reaches every leaf at or above it (the query-lanes pruned pass and its plan).
     /// </summary>
+    // optimised at the first call: the gate runs these once per set and level, often before tiering would
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double LogitBound(int node, ReadOnlySpan<double> x, double alpha, double halfPrecision)
     {
         int d = Dimension;
