@@ -107,7 +107,7 @@ public sealed class CpuBackend : IScoreBackend
 
     /// <summary>Leaf size of the pruning tree where the query-lanes kernel runs: one of its tiles (128 points at D ≤ 4, 32 at D = 16).</summary>
     private int LanesLeafGroups<T>(int d) where T : unmanaged, IFloatingPointIeee754<T> =>
-        PruneLeafGroups > 0 ? PruneLeafGroups : Math.Max(1, QueryLanesKernel<T>.DefaultTilePoints(d) / CpuLayout<T>.GroupWidth);
+        PruneLeafGroups > 0 ? PruneLeafGroups : Math.Max(1, QueryLanesKernel<T>.DefaultTilePoints(d, holdsDifferences: true) / CpuLayout<T>.GroupWidth);
 
     /// <summary>Which queries of a call take a pruned pass, and which one (null: none; tests read it).</summary>
     internal PrunePlan<T>? Plan<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>

@@ -51,6 +51,32 @@ public sealed class QueryLanesProperties
     public Property Float64_MatchesReference() =>
         Prop.ForAll(SmallProblems, c => MatchesReference<double>(c.Problem, c.TilePoints));
 
+    /// <summary>
+    /// α = 1 (the VE and EDM schedules): α is exact in T, so a difference x − y is one FMA and step 3 forms it again from
+    /// the points instead of reading it back from step 1. Every case has a common offset of 10 to 1000 scales (‖x‖ ≫ ‖x − y‖:
+    /// a formula that cancelled, such as x·Σe − Σ e y, would fail the bound by the offset's factor), N and M that are not
+    /// multiples of the 16 (or 8) lanes, odd N as often as even (the phantom partner of the last point), D from 1 to 16
+    /// and tiles of 1 to 128 points or the default.
+    /// </summary>
+    private static readonly Arbitrary<(Problem Problem, int TilePoints)> AlphaOneOffsetProblems = (
+        from n in Gen.Choose(1, 300).Where(n => n % 8 != 0)
+        from m in Gen.Choose(1, 70).Where(m => m % 8 != 0)
+        from d in Gen.Choose(1, 16)
+        from sigma in Gen.Choose(0, 1_000_000).Select(i => 1e-3 * Math.Pow(1e5, i / 1e6))
+        from scale in Gen.Choose(0, 1_000_000).Select(i => 1e-2 * Math.Pow(1e4, i / 1e6))
+        from offset in Gen.Choose(0, 1_000_000).Select(i => 10 * Math.Pow(100, i / 1e6))
+        from seed in Gen.Choose(0, int.MaxValue)
+        from tile in Gen.Frequency((1, Gen.Constant(0)), (2, Gen.Choose(1, 128)))
+        select (new Problem(n, m, d, 1.0, sigma, scale, offset, seed), tile)).ToArbitrary();
+
+    [Property(MaxTest = 150)]
+    public Property Float32_AlphaOne_WithLargeOffsets_MatchesReference() =>
+        Prop.ForAll(AlphaOneOffsetProblems, c => MatchesReference<float>(c.Problem, c.TilePoints));
+
+    [Property(MaxTest = 60)]
+    public Property Float64_AlphaOne_WithLargeOffsets_MatchesReference() =>
+        Prop.ForAll(AlphaOneOffsetProblems, c => MatchesReference<double>(c.Problem, c.TilePoints));
+
     /// <summary>The points-in-lanes kernel on the same problems stays within the same bound (the two differ only in rounding).</summary>
     [Property(MaxTest = 60)]
     public Property PointLanes_OnTheSameProblems_MatchesReference() =>

@@ -44,8 +44,13 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
     /// are added and moved to double, inside the error bound's γ_128.</summary>
     internal const int MaxTilePoints = 128;
 
-    /// <summary>Points per tile: the tile's differences (P·D vectors of 64 bytes) fill at most 32 kB; at most <see cref="MaxTilePoints"/>.</summary>
-    internal static int DefaultTilePoints(int d) => Math.Clamp(32768 / (d * 64), 8, MaxTilePoints);
+    /// <summary>
+    /// Points per tile: where the differences are held (α split), they (P·D vectors of 64 bytes) fill at most 32 kB; where
+    /// they are formed again (α exact), only the logits and weights are held (2P vectors), and the tile takes the most
+    /// points, <see cref="MaxTilePoints"/>, so the per-tile merge into the double state is paid a quarter as often at D = 16.
+    /// </summary>
+    internal static int DefaultTilePoints(int d, bool holdsDifferences) =>
+        holdsDifferences ? Math.Clamp(32768 / (d * 64), 8, MaxTilePoints) : MaxTilePoints;
 
     public static void Evaluate(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScoreOutputs<T> outputs, int dop, int tilePoints)
     {
@@ -126,12 +131,14 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         public Scratch(Job job)
         {
             int w = W, d = job.Dimension, p = job.TilePoints;
-            long vectors = d + (long)(p + 1) * d + 2L * p + 1 + 2L * d + 4; // a phantom row after the last point of the differences and weights
+            // the differences only where they are held (α split), with a phantom row after the last point, as for the weights
+            long held = job.HoldsDifferences ? (long)(p + 1) * d : 0;
+            long vectors = d + held + 2L * p + 1 + 2L * d + 4;
             long bytes = vectors * 64 + (p / 2 + 1) * sizeof(int) + 64;
             _block = NativeMemory.AlignedAlloc((nuint)bytes, 64);
             byte* at = (byte*)_block;
             X = (T*)at; at += d * 64;
-            Differences = (T*)at; at += (long)(p + 1) * d * 64;
+            Differences = (T*)at; at += held * 64;
             Logits = (T*)at; at += p * 64;
             Weights = (T*)at; at += (p + 1) * 64;
             ChunkDifference = (T*)at; at += d * 64;
@@ -168,6 +175,9 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         /// <summary>The sums the outputs need beyond the normaliser.</summary>
         public readonly Moments Needs;
 
+        /// <summary>Whether step 1 stores the differences for step 3 (α split in T; <see cref="Tile.Holds{TAlpha}"/>).</summary>
+        public bool HoldsDifferences => !T.IsZero(AlphaLow);
+
         public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tilePoints, Moments needs)
         {
             Needs = needs;
@@ -182,7 +192,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             // with no moments wanted (the log-density alone) every weight counts in the normaliser only
             CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
             MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
-            TilePoints = Math.Min(tilePoints > 0 ? Math.Min(tilePoints, MaxTilePoints) : DefaultTilePoints(Dimension), train.Count);
+            TilePoints = Math.Min(tilePoints > 0 ? Math.Min(tilePoints, MaxTilePoints) : DefaultTilePoints(Dimension, HoldsDifferences), train.Count);
         }
 
         public void ProcessBlock(int block, Scratch s)
@@ -229,7 +239,9 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             where TAlpha : struct, IAlphaMode
         {
             int d = Dimension;
-            var tileMax = Differences<TAlpha>(rows, np, d, s);
+            var na = Vector512.Create(-Alpha);
+            var nal = Vector512.Create(-AlphaLow);
+            var tileMax = Differences<TAlpha>(rows, np, d, s, na, nal);
             if (masked) tileMax = MaskLogits(s, np, active, tileMax);
             var grown = Vector512.Max(max, tileMax);
             // lanes whose maximum grew rescale their state by e^{old − new} (0 from −∞; both −∞ is no growth)
@@ -238,24 +250,25 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
             var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
 
-            int heavy = Weights(s, np, d, shift, cut);
+            int heavy = Weights(s, np, d, shift, cut, Tile.Holds<TAlpha>());
             if (heavy == 0)
             {
                 s.State.AddNegligible(s.Negligible);
                 return;
             }
+            var tile = new Tile(rows, np, na, nal);
             int k0 = 0;
             if ((Needs & Moments.Displacement) == 0) k0 = d;
-            for (; k0 + 8 <= d; k0 += 8) WeightedSums8(s, heavy, d, k0);
-            for (; k0 + 4 <= d; k0 += 4) WeightedSums<Four>(s, heavy, d, k0);
+            for (; k0 + 8 <= d; k0 += 8) WeightedSums8<TAlpha>(s, heavy, d, k0, tile);
+            for (; k0 + 4 <= d; k0 += 4) WeightedSums<Four, TAlpha>(s, heavy, d, k0, tile);
             switch (d - k0)
             {
-                case 3: WeightedSums<Three>(s, heavy, d, k0); break;
-                case 2: WeightedSums<Two>(s, heavy, d, k0); break;
-                case 1: WeightedSums<One>(s, heavy, d, k0); break;
+                case 3: WeightedSums<Three, TAlpha>(s, heavy, d, k0, tile); break;
+                case 2: WeightedSums<Two, TAlpha>(s, heavy, d, k0, tile); break;
+                case 1: WeightedSums<One, TAlpha>(s, heavy, d, k0, tile); break;
             }
             if ((Needs & Moments.Points) != 0) WeightedPoints(s, heavy, d, rows, np);
-            if ((Needs & Moments.Spread) == Moments.Spread) Deviations(s, heavy, d);
+            if ((Needs & Moments.Spread) == Moments.Spread) Deviations<TAlpha>(s, heavy, d, tile);
             s.State.Merge(Level.Alpha, Needs, s.Negligible, s.Kept, s.Deviations, s.Offsets, s.ChunkDifference, s.ChunkPoints);
         }
 
@@ -291,7 +304,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         /// Σ_k (Σ e (t_k − mean_k))² into <c>Offsets</c>, which the merge takes off over the mass (the corrected two-pass
         /// algorithm: the spread is then about the exact mean of the held differences). Four coordinates per pass over the pairs.
         /// </summary>
-        private static void Deviations(Scratch s, int heavy, int d)
+        private static void Deviations<TAlpha>(Scratch s, int heavy, int d, Tile tile) where TAlpha : struct, IAlphaMode
         {
             int w = W;
             long rowStride = (long)d * w;
@@ -308,6 +321,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 var m3 = c > 3 ? Vector512.Load(s.ChunkDifference + (k0 + 3) * w) * inverse : m0;
                 int o1 = w, o2 = 2 * w, o3 = 3 * w;
                 T* t = s.Differences + k0 * w;
+                var (x0, x1, x2, x3) = tile.Queries<TAlpha>(s.X, k0, c);
                 Vector512<T> s0 = default, s1 = default, s2 = default, s3 = default;
                 for (int i = 0; i < heavy; i++)
                 {
@@ -315,10 +329,11 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                     var wp = Vector512.Load(s.Weights + p * w);
                     var wr = Vector512.Load(s.Weights + (p + 1) * w);
                     T* tp = t + p * rowStride, tr = tp + rowStride;
-                    Deviate(Vector512.Load(tp), Vector512.Load(tr), m0, wp, wr, ref even, ref odd, ref s0);
-                    if (c > 1) Deviate(Vector512.Load(tp + o1), Vector512.Load(tr + o1), m1, wp, wr, ref even, ref odd, ref s1);
-                    if (c > 2) Deviate(Vector512.Load(tp + o2), Vector512.Load(tr + o2), m2, wp, wr, ref even, ref odd, ref s2);
-                    if (c > 3) Deviate(Vector512.Load(tp + o3), Vector512.Load(tr + o3), m3, wp, wr, ref even, ref odd, ref s3);
+                    var (yp, yr) = tile.Pair(p, d, k0);
+                    Deviate(tile.At<TAlpha>(tp, yp, x0), tile.At<TAlpha>(tr, yr, x0), m0, wp, wr, ref even, ref odd, ref s0);
+                    if (c > 1) Deviate(tile.At<TAlpha>(tp + o1, yp + 1, x1), tile.At<TAlpha>(tr + o1, yr + 1, x1), m1, wp, wr, ref even, ref odd, ref s1);
+                    if (c > 2) Deviate(tile.At<TAlpha>(tp + o2, yp + 2, x2), tile.At<TAlpha>(tr + o2, yr + 2, x2), m2, wp, wr, ref even, ref odd, ref s2);
+                    if (c > 3) Deviate(tile.At<TAlpha>(tp + o3, yp + 3, x3), tile.At<TAlpha>(tr + o3, yr + 3, x3), m3, wp, wr, ref even, ref odd, ref s3);
                 }
                 offset = Simd<T>.Fma(s0, s0, offset);
                 if (c > 1) offset = Simd<T>.Fma(s1, s1, offset);
@@ -387,53 +402,94 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         }
 
         /// <summary>
-        /// Step 1 for the <paramref name="np"/> row-major points at <paramref name="rows"/>: differences, squared distances and
-        /// logits into the scratch; returns each lane's largest logit.
+        /// Step 1 for the <paramref name="np"/> row-major points at <paramref name="rows"/>: squared distances and logits into
+        /// the scratch, and the differences too where step 3 reads them held (<see cref="Tile.Holds{TAlpha}"/>); returns each
+        /// lane's largest logit.
         /// </summary>
-        private Vector512<T> Differences<TAlpha>(T* rows, int np, int d, Scratch s) where TAlpha : struct, IAlphaMode
+        private Vector512<T> Differences<TAlpha>(T* rows, int np, int d, Scratch s, Vector512<T> na, Vector512<T> nal)
+            where TAlpha : struct, IAlphaMode
         {
-            var na = Vector512.Create(-Alpha);
-            var nal = Vector512.Create(-AlphaLow);
+            bool hold = Tile.Holds<TAlpha>();
             var scale = Vector512.Create(NegHalfInvVariance);
             var best = Vector512.Create(T.NegativeInfinity);
             int w = W;
-            T* x = s.X, t = s.Differences;
+            long rowStride = (long)d * w;
+            T* x = s.X, t = s.Differences, logits = s.Logits;
             int p = 0;
-            // two points per step: two independent FMA chains over k
+            // four points per step where the differences are not stored: four independent FMA chains over k (with two, each
+            // coordinate waits on the FMA latency), one load of the queries' coordinate shared by the four; where they are
+            // stored, two (four store streams measured slower)
+            for (; !hold && p + 4 <= np; p += 4)
+            {
+                T* y0 = rows + (long)p * d, y1 = y0 + d, y2 = y1 + d, y3 = y2 + d;
+                T* t0 = t + p * rowStride, t1 = t0 + rowStride, t2 = t1 + rowStride, t3 = t2 + rowStride;
+                Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int k = 0; k < d; k++)
+                {
+                    var xk = Vector512.Load(x + k * w);
+                    var u0 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), xk);
+                    var u1 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y1[k]), xk);
+                    var u2 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y2[k]), xk);
+                    var u3 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y3[k]), xk);
+                    if (hold)
+                    {
+                        u0.Store(t0 + k * w);
+                        u1.Store(t1 + k * w);
+                        u2.Store(t2 + k * w);
+                        u3.Store(t3 + k * w);
+                    }
+                    a0 = Simd<T>.Fma(u0, u0, a0);
+                    a1 = Simd<T>.Fma(u1, u1, a1);
+                    a2 = Simd<T>.Fma(u2, u2, a2);
+                    a3 = Simd<T>.Fma(u3, u3, a3);
+                }
+                var l0 = a0 * scale;
+                var l1 = a1 * scale;
+                var l2 = a2 * scale;
+                var l3 = a3 * scale;
+                l0.Store(logits + p * w);
+                l1.Store(logits + (p + 1) * w);
+                l2.Store(logits + (p + 2) * w);
+                l3.Store(logits + (p + 3) * w);
+                best = Vector512.Max(best, Vector512.Max(Vector512.Max(l0, l1), Vector512.Max(l2, l3)));
+            }
             for (; p + 2 <= np; p += 2)
             {
                 T* y0 = rows + (long)p * d, y1 = y0 + d;
-                T* t0 = t + (long)p * d * w, t1 = t0 + d * w;
+                T* t0 = t + p * rowStride, t1 = t0 + rowStride;
                 Vector512<T> a0 = default, a1 = default;
                 for (int k = 0; k < d; k++)
                 {
                     var xk = Vector512.Load(x + k * w);
                     var u0 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), xk);
                     var u1 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y1[k]), xk);
-                    u0.Store(t0 + k * w);
-                    u1.Store(t1 + k * w);
+                    if (hold)
+                    {
+                        u0.Store(t0 + k * w);
+                        u1.Store(t1 + k * w);
+                    }
                     a0 = Simd<T>.Fma(u0, u0, a0);
                     a1 = Simd<T>.Fma(u1, u1, a1);
                 }
                 var l0 = a0 * scale;
                 var l1 = a1 * scale;
-                l0.Store(s.Logits + p * w);
-                l1.Store(s.Logits + (p + 1) * w);
+                l0.Store(logits + p * w);
+                l1.Store(logits + (p + 1) * w);
                 best = Vector512.Max(best, Vector512.Max(l0, l1));
             }
-            if (p < np)
+            for (; p < np; p++)
             {
                 T* y0 = rows + (long)p * d;
-                T* t0 = t + (long)p * d * w;
+                T* t0 = t + p * rowStride;
                 Vector512<T> a0 = default;
                 for (int k = 0; k < d; k++)
                 {
                     var u0 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), Vector512.Load(x + k * w));
-                    u0.Store(t0 + k * w);
+                    if (hold) u0.Store(t0 + k * w);
                     a0 = Simd<T>.Fma(u0, u0, a0);
                 }
                 var l0 = a0 * scale;
-                l0.Store(s.Logits + p * w);
+                l0.Store(logits + p * w);
                 best = Vector512.Max(best, l0);
             }
             return best;
@@ -444,45 +500,60 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         /// the sums stay in registers): weights, the sums of the negligible and of the kept ones per lane, and the list of pairs
         /// (p, p + 1) with a non-negligible lane, whose count it returns. Step 3 sums even and odd points apart, so a lane's
         /// sums must not depend on which of its neighbours' points are listed: a listed pair adds exact zeros for the lanes
-        /// where it is negligible. An odd last point gets a phantom partner of weight 0 and differences 0.
+        /// where it is negligible. An odd last point gets a phantom partner of weight 0 (and held differences 0, where they are held).
         /// </summary>
-        private static int Weights(Scratch s, int np, int d, Vector512<T> shift, Vector512<T> cut)
+        private static int Weights(Scratch s, int np, int d, Vector512<T> shift, Vector512<T> cut, bool holds)
         {
             int w = W;
             T* logits = s.Logits, weights = s.Weights;
             int* list = s.Heavy;
             Vector512<T> light0 = default, light1 = default, kept0 = default, kept1 = default;
             int heavy = 0, p = 0;
+            // four points (two pairs) per step, their exponentials interleaved (Simd.Exp4); the even points' sums and the odd
+            // points' take their terms in the same order as two at a time would
+            for (; p + 4 <= np; p += 4)
+            {
+                var e0 = Vector512.Load(logits + p * w) - shift;
+                var e1 = Vector512.Load(logits + (p + 1) * w) - shift;
+                var e2 = Vector512.Load(logits + (p + 2) * w) - shift;
+                var e3 = Vector512.Load(logits + (p + 3) * w) - shift;
+                Simd<T>.Exp4(ref e0, ref e1, ref e2, ref e3);
+                var w0 = Kept(e0, cut, ref kept0, ref light0);
+                var w1 = Kept(e1, cut, ref kept1, ref light1);
+                var w2 = Kept(e2, cut, ref kept0, ref light0);
+                var w3 = Kept(e3, cut, ref kept1, ref light1);
+                w0.Store(weights + p * w);
+                w1.Store(weights + (p + 1) * w);
+                w2.Store(weights + (p + 2) * w);
+                w3.Store(weights + (p + 3) * w);
+                list[heavy] = p;
+                heavy += Vector512.EqualsAll(w0 + w1, Vector512<T>.Zero) ? 0 : 1;
+                list[heavy] = p + 2;
+                heavy += Vector512.EqualsAll(w2 + w3, Vector512<T>.Zero) ? 0 : 1;
+            }
             for (; p + 2 <= np; p += 2)
             {
                 var e0 = Simd<T>.Exp(Vector512.Load(logits + p * w) - shift);
                 var e1 = Simd<T>.Exp(Vector512.Load(logits + (p + 1) * w) - shift);
-                var keep0 = Vector512.GreaterThan(e0, cut);
-                var keep1 = Vector512.GreaterThan(e1, cut);
-                var w0 = e0 & keep0;
-                var w1 = e1 & keep1;
+                var w0 = Kept(e0, cut, ref kept0, ref light0);
+                var w1 = Kept(e1, cut, ref kept1, ref light1);
                 w0.Store(weights + p * w);
                 w1.Store(weights + (p + 1) * w);
-                kept0 += w0;
-                kept1 += w1;
-                light0 += Vector512.AndNot(e0, keep0);
-                light1 += Vector512.AndNot(e1, keep1);
                 list[heavy] = p;
-                heavy += (keep0 | keep1).ExtractMostSignificantBits() == 0 ? 0 : 1;
+                heavy += Vector512.EqualsAll(w0 + w1, Vector512<T>.Zero) ? 0 : 1;
             }
             if (p < np)
             {
                 var e0 = Simd<T>.Exp(Vector512.Load(logits + p * w) - shift);
-                var keep0 = Vector512.GreaterThan(e0, cut);
-                var w0 = e0 & keep0;
+                var w0 = Kept(e0, cut, ref kept0, ref light0);
                 w0.Store(weights + p * w);
-                kept0 += w0;
-                light0 += Vector512.AndNot(e0, keep0);
                 // the scratch may hold anything (NaN included) past the last point
                 Vector512<T>.Zero.Store(weights + np * w);
-                new Span<T>(s.Differences + (long)np * d * w, d * w).Clear();
+                // (a vector loop, not Span.Clear: a call here would make the JIT keep the loop's sums on the stack)
+                T* phantom = s.Differences + (long)np * d * w;
+                for (int k = 0; holds && k < d; k++) Vector512<T>.Zero.Store(phantom + k * w);
                 list[heavy] = p;
-                heavy += keep0.ExtractMostSignificantBits() == 0 ? 0 : 1;
+                heavy += Vector512.EqualsAll(w0, Vector512<T>.Zero) ? 0 : 1;
             }
             (light0 + light1).Store(s.Negligible);
             (kept0 + kept1).Store(s.Kept);
@@ -490,14 +561,30 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         }
 
         /// <summary>
+        /// The weight e where it is above the negligible weight <paramref name="cut"/>, else 0, added to <paramref name="kept"/>,
+        /// and the rest (e − weight: e or 0, exact) to <paramref name="light"/>: selects rather than ANDs with the mask, so the
+        /// mask stays in a mask register.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<T> Kept(Vector512<T> e, Vector512<T> cut, ref Vector512<T> kept, ref Vector512<T> light)
+        {
+            var weight = Vector512.ConditionalSelect(Vector512.GreaterThan(e, cut), e, Vector512<T>.Zero);
+            kept += weight;
+            light += e - weight;
+            return weight;
+        }
+
+        /// <summary>
         /// Step 3 for coordinates [k0, k0 + TCount.Value): Σ weight·t over the tile's heavy pairs of points, in registers
         /// (even and odd points apart, then added), then added to the double state.
         /// </summary>
-        private static void WeightedSums<TCount>(Scratch s, int heavy, int d, int k0) where TCount : struct, ICount
+        private static void WeightedSums<TCount, TAlpha>(Scratch s, int heavy, int d, int k0, Tile tile)
+            where TCount : struct, ICount where TAlpha : struct, IAlphaMode
         {
             int c = TCount.Value, w = W;
             long rowStride = (long)d * w;
             T* t = s.Differences + k0 * w;
+            var (x0, x1, x2, x3) = tile.Queries<TAlpha>(s.X, k0, c);
             Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector512<T> b0 = default, b1 = default, b2 = default, b3 = default;
             for (int i = 0; i < heavy; i++)
@@ -506,23 +593,11 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 var wp = Vector512.Load(s.Weights + p * w);
                 var wr = Vector512.Load(s.Weights + r * w);
                 T* tp = t + p * rowStride, tr = t + r * rowStride;
-                a0 = Simd<T>.Fma(wp, Vector512.Load(tp), a0);
-                b0 = Simd<T>.Fma(wr, Vector512.Load(tr), b0);
-                if (c > 1)
-                {
-                    a1 = Simd<T>.Fma(wp, Vector512.Load(tp + w), a1);
-                    b1 = Simd<T>.Fma(wr, Vector512.Load(tr + w), b1);
-                }
-                if (c > 2)
-                {
-                    a2 = Simd<T>.Fma(wp, Vector512.Load(tp + 2 * w), a2);
-                    b2 = Simd<T>.Fma(wr, Vector512.Load(tr + 2 * w), b2);
-                }
-                if (c > 3)
-                {
-                    a3 = Simd<T>.Fma(wp, Vector512.Load(tp + 3 * w), a3);
-                    b3 = Simd<T>.Fma(wr, Vector512.Load(tr + 3 * w), b3);
-                }
+                var (yp, yr) = tile.Pair(p, d, k0);
+                tile.Accumulate<TAlpha>(ref a0, ref b0, wp, wr, tp, tr, yp, yr, x0, 0);
+                if (c > 1) tile.Accumulate<TAlpha>(ref a1, ref b1, wp, wr, tp, tr, yp, yr, x1, 1);
+                if (c > 2) tile.Accumulate<TAlpha>(ref a2, ref b2, wp, wr, tp, tr, yp, yr, x2, 2);
+                if (c > 3) tile.Accumulate<TAlpha>(ref a3, ref b3, wp, wr, tp, tr, yp, yr, x3, 3);
             }
             T* row = s.ChunkDifference + k0 * w;
             (a0 + b0).Store(row);
@@ -536,11 +611,13 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
     /// <see cref="Job"/>'s step 3 for eight coordinates [k0, k0 + 8): sixteen sums in registers, so each pair's weights are
     /// loaded once per eight coordinates (the same sums, in the same order, as two calls for four).
     /// </summary>
-    private static void WeightedSums8(Scratch s, int heavy, int d, int k0)
+    private static void WeightedSums8<TAlpha>(Scratch s, int heavy, int d, int k0, Tile tile) where TAlpha : struct, IAlphaMode
     {
         int w = W;
         long rowStride = (long)d * w;
         T* t = s.Differences + k0 * w;
+        var (x0, x1, x2, x3) = tile.Queries<TAlpha>(s.X, k0, 4);
+        var (x4, x5, x6, x7) = tile.Queries<TAlpha>(s.X, k0 + 4, 4);
         Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         Vector512<T> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
         for (int i = 0; i < heavy; i++)
@@ -549,22 +626,15 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             var wp = Vector512.Load(s.Weights + p * w);
             var wr = Vector512.Load(s.Weights + (p + 1) * w);
             T* tp = t + p * rowStride, tr = tp + rowStride;
-            a0 = Simd<T>.Fma(wp, Vector512.Load(tp), a0);
-            b0 = Simd<T>.Fma(wr, Vector512.Load(tr), b0);
-            a1 = Simd<T>.Fma(wp, Vector512.Load(tp + w), a1);
-            b1 = Simd<T>.Fma(wr, Vector512.Load(tr + w), b1);
-            a2 = Simd<T>.Fma(wp, Vector512.Load(tp + 2 * w), a2);
-            b2 = Simd<T>.Fma(wr, Vector512.Load(tr + 2 * w), b2);
-            a3 = Simd<T>.Fma(wp, Vector512.Load(tp + 3 * w), a3);
-            b3 = Simd<T>.Fma(wr, Vector512.Load(tr + 3 * w), b3);
-            a4 = Simd<T>.Fma(wp, Vector512.Load(tp + 4 * w), a4);
-            b4 = Simd<T>.Fma(wr, Vector512.Load(tr + 4 * w), b4);
-            a5 = Simd<T>.Fma(wp, Vector512.Load(tp + 5 * w), a5);
-            b5 = Simd<T>.Fma(wr, Vector512.Load(tr + 5 * w), b5);
-            a6 = Simd<T>.Fma(wp, Vector512.Load(tp + 6 * w), a6);
-            b6 = Simd<T>.Fma(wr, Vector512.Load(tr + 6 * w), b6);
-            a7 = Simd<T>.Fma(wp, Vector512.Load(tp + 7 * w), a7);
-            b7 = Simd<T>.Fma(wr, Vector512.Load(tr + 7 * w), b7);
+            var (yp, yr) = tile.Pair(p, d, k0);
+            tile.Accumulate<TAlpha>(ref a0, ref b0, wp, wr, tp, tr, yp, yr, x0, 0);
+            tile.Accumulate<TAlpha>(ref a1, ref b1, wp, wr, tp, tr, yp, yr, x1, 1);
+            tile.Accumulate<TAlpha>(ref a2, ref b2, wp, wr, tp, tr, yp, yr, x2, 2);
+            tile.Accumulate<TAlpha>(ref a3, ref b3, wp, wr, tp, tr, yp, yr, x3, 3);
+            tile.Accumulate<TAlpha>(ref a4, ref b4, wp, wr, tp, tr, yp, yr, x4, 4);
+            tile.Accumulate<TAlpha>(ref a5, ref b5, wp, wr, tp, tr, yp, yr, x5, 5);
+            tile.Accumulate<TAlpha>(ref a6, ref b6, wp, wr, tp, tr, yp, yr, x6, 6);
+            tile.Accumulate<TAlpha>(ref a7, ref b7, wp, wr, tp, tr, yp, yr, x7, 7);
         }
         T* row = s.ChunkDifference + k0 * w;
         (a0 + b0).Store(row);
@@ -575,6 +645,71 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         (a5 + b5).Store(row + 5 * w);
         (a6 + b6).Store(row + 6 * w);
         (a7 + b7).Store(row + 7 * w);
+    }
+
+    /// <summary>
+    /// Where step 3 takes a pair's differences t = x − α y from: held in the scratch by step 1 when α is split (two FMAs
+    /// per difference), or formed again from the tile's points (row-major at <see cref="Rows"/>) and the queries when α is
+    /// exact in T (one FMA). Either way the same operations on the same inputs, so the same bits; forming one again costs
+    /// an FMA where holding it costs a store in step 1 and a load in step 3, and at D = 16 the stores were the largest
+    /// cost of step 1 (a store per point and coordinate).
+    /// </summary>
+    private readonly struct Tile(T* rows, int count, Vector512<T> na, Vector512<T> nal)
+    {
+        public readonly T* Rows = rows;
+        public readonly int Count = count;
+        public readonly Vector512<T> NegAlpha = na, NegAlphaLow = nal;
+
+        /// <summary>Whether step 1 stores the differences for step 3.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static bool Holds<TAlpha>() where TAlpha : struct, IAlphaMode => !TAlpha.IsExact;
+
+        /// <summary>
+        /// Coordinate k0 of the pair (p, p + 1)'s points; the phantom partner of an odd last point (weight 0) takes its
+        /// own point's row, so its differences are finite and add exact zeros.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public (Ptr First, Ptr Second) Pair(int p, int d, int k0)
+        {
+            T* yp = Rows + (long)p * d + k0;
+            return (new Ptr(yp), new Ptr(p + 1 < Count ? yp + d : yp));
+        }
+
+        /// <summary>The queries' coordinates k0 … k0 + c − 1 (fewer than four: the missing ones repeat k0), where t is formed again.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public (Vector512<T>, Vector512<T>, Vector512<T>, Vector512<T>) Queries<TAlpha>(T* x, int k0, int c) where TAlpha : struct, IAlphaMode
+        {
+            if (Holds<TAlpha>()) return default;
+            int w = W;
+            var x0 = Vector512.Load(x + k0 * w);
+            return (x0, c > 1 ? Vector512.Load(x + (k0 + 1) * w) : x0, c > 2 ? Vector512.Load(x + (k0 + 2) * w) : x0,
+                c > 3 ? Vector512.Load(x + (k0 + 3) * w) : x0);
+        }
+
+        /// <summary>One difference: held at <paramref name="held"/>, or formed from the point's coordinate at <paramref name="y"/> and the queries' <paramref name="x"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<T> At<TAlpha>(T* held, Ptr y, Vector512<T> x) where TAlpha : struct, IAlphaMode =>
+            Holds<TAlpha>() ? Vector512.Load(held) : Simd<T>.Difference<TAlpha>(NegAlpha, NegAlphaLow, Vector512.Create(*y.Value), x);
+
+        /// <summary>
+        /// Coordinate k (of the pass's first) of a pair's weighted differences into the even and odd points' sums: even +=
+        /// wp·t_p,k and odd += wr·t_{p+1},k, each difference held at tp/tr + k·W or formed from yp/yr[k] and the queries' x.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Accumulate<TAlpha>(ref Vector512<T> even, ref Vector512<T> odd, Vector512<T> wp, Vector512<T> wr, T* tp, T* tr,
+            Ptr yp, Ptr yr, Vector512<T> x, int k) where TAlpha : struct, IAlphaMode
+        {
+            int o = k * W;
+            even = Simd<T>.Fma(wp, At<TAlpha>(tp + o, yp + k, x), even);
+            odd = Simd<T>.Fma(wr, At<TAlpha>(tr + o, yr + k, x), odd);
+        }
+    }
+
+    /// <summary>A pointer to a point's coordinate that can sit in a tuple (pointers cannot be type arguments).</summary>
+    private readonly struct Ptr(T* value)
+    {
+        public readonly T* Value = value;
+        public static Ptr operator +(Ptr p, int k) => new(p.Value + k);
     }
 
     /// <summary>A coordinate count known to the JIT (a struct type argument), so unused accumulators compile away.</summary>

@@ -64,6 +64,22 @@ internal static unsafe class Simd<T> where T : unmanaged, IFloatingPointIeee754<
         throw new NotSupportedException();
     }
 
+    /// <summary><see cref="Exp"/> of four vectors in place, interleaved (<see cref="VectorExp.Exp4"/>): the same bits as four calls.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Exp4(ref Vector512<T> v0, ref Vector512<T> v1, ref Vector512<T> v2, ref Vector512<T> v3)
+    {
+        if (typeof(T) == typeof(float))
+        {
+            VectorExp.Exp4(ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v0), ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v1),
+                ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v2), ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v3));
+            return;
+        }
+        v0 = Exp(v0);
+        v1 = Exp(v1);
+        v2 = Exp(v2);
+        v3 = Exp(v3);
+    }
+
     /// <summary>
     /// The lanes of a row's last vector (which starts at D − W and overlaps the previous one when W does not divide D) that
     /// the full vectors have not covered: j ≥ W − D mod W.
