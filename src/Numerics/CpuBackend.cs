@@ -75,10 +75,13 @@ public sealed class CpuBackend : IScoreBackend
 
     /// <summary>
     /// Whether a query may skip the parts of the training set that are provably negligible for it (on by default): the
-    /// set is ordered once into a k-d tree of boxes (built on the first call, kept with the set) and a query for which
-    /// almost all of the set (98% at D ≤ 16, 90% above) is provably more than the cut-off below its nearest points (small
-    /// σ) visits only the tiles that can matter. Exact to the same bound as the cut-off itself: a skipped point's weight is below e^{−c} of the largest
-    /// (README.md, Accuracy). Queries that cannot skip that much get the same bits as with pruning off.
+    /// set is ordered once into a k-d tree of boxes (built on the first call that may prune, kept with the set) and a query
+    /// for which most of the set is provably more than the cut-off below its nearest points (small σ) visits only the
+    /// leaves that can matter: at D ≤ 16 on the query-lanes kernel, in blocks of neighbouring queries, when it skips 75%
+    /// of the points; above, one query at a time, when it skips 90%. Exact to the same bound as the cut-off itself: a
+    /// skipped point's weight is below e^{−c} of the largest (README.md, Accuracy). Queries that cannot skip that much get
+    /// the same bits as with pruning off; where no query can (large σ, or high D as at mnist), a gate on a sample of the
+    /// set says so before any tree is built.
     /// </summary>
     public bool Pruning { get; init; } = true;
 
@@ -86,7 +89,8 @@ public sealed class CpuBackend : IScoreBackend
     internal int PruneLeafGroups { get; init; }
 
     /// <summary>
-    /// The share of points a query must provably skip to take the pruned pass; null chooses by D (<see cref="PrunePlan{T}.DefaultShare"/>),
+    /// The share of points a query must provably skip to take a pruned pass; null chooses by the pass
+    /// (<see cref="PrunePlan{T}.LanesDefaultShare"/> on the query-lanes kernel, else <see cref="PrunePlan{T}.DefaultShare"/>),
     /// 0 sends every query there (tests).
     /// </summary>
     internal double? PruneShare { get; init; }
@@ -101,8 +105,19 @@ public sealed class CpuBackend : IScoreBackend
     private int LeafGroups<T>(int d) where T : unmanaged, IFloatingPointIeee754<T> =>
         PruneLeafGroups > 0 ? PruneLeafGroups : Math.Clamp(FusedScoreKernel<T>.TileBytes / (CpuLayout<T>.GroupWidth * d * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()), 1, 4);
 
-    private PrunePlan<T>? Plan<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T> =>
-        Pruning ? PrunePlan<T>.Of(train, queries, level, LeafGroups<T>(train.Dimension), PruneShare ?? PrunePlan<T>.DefaultShare(train.Dimension), MaxDegreeOfParallelism) : null;
+    /// <summary>Leaf size of the pruning tree where the query-lanes kernel runs: one of its tiles (128 points at D ≤ 4, 32 at D = 16).</summary>
+    private int LanesLeafGroups<T>(int d) where T : unmanaged, IFloatingPointIeee754<T> =>
+        PruneLeafGroups > 0 ? PruneLeafGroups : Math.Max(1, QueryLanesKernel<T>.DefaultTilePoints(d, holdsDifferences: true) / CpuLayout<T>.GroupWidth);
+
+    /// <summary>Which queries of a call take a pruned pass, and which one (null: none; tests read it).</summary>
+    internal PrunePlan<T>? Plan<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!Pruning) return null;
+        int d = train.Dimension;
+        return QueryLanes(train)
+            ? PrunePlan<T>.OfLanes(train, queries, level, LanesLeafGroups<T>(d), PruneShare ?? PrunePlan<T>.LanesDefaultShare, MaxDegreeOfParallelism)
+            : PrunePlan<T>.Of(train, queries, level, LeafGroups<T>(d), PruneShare ?? PrunePlan<T>.DefaultShare(d), MaxDegreeOfParallelism);
+    }
 
     private bool QueryLanes<T>(TrainingSet<T> train) where T : unmanaged, IFloatingPointIeee754<T> =>
         AllowQueryLanes && train.Dimension <= QueryLanesKernel<T>.MaxDimension;
@@ -128,21 +143,30 @@ public sealed class CpuBackend : IScoreBackend
             EvaluateOrdinary(train, queries, level, outputs);
             return;
         }
-        if (plan.Rest.Length > 0)
-        {
-            // the other queries, gathered, the ordinary way (a query's bits never depend on its neighbours), then scattered
-            int d = train.Dimension, r = plan.Rest.Length;
-            var rest = Gather(queries, plan.Rest, d);
-            T[]? ld = outputs.LogDensity.IsEmpty ? null : new T[r], score = outputs.Score.IsEmpty ? null : new T[r * d];
-            T[]? den = outputs.Denoiser.IsEmpty ? null : new T[r * d], div = outputs.Divergence.IsEmpty ? null : new T[r];
-            EvaluateOrdinary(train, rest, level, new ScoreOutputs<T> { LogDensity = ld, Score = score, Denoiser = den, Divergence = div });
-            Scatter(ld, outputs.LogDensity, plan.Rest, 1);
-            Scatter(score, outputs.Score, plan.Rest, d);
-            Scatter(den, outputs.Denoiser, plan.Rest, d);
-            Scatter(div, outputs.Divergence, plan.Rest, 1);
-        }
+        int d = train.Dimension;
+        // the other queries, gathered, the ordinary way (a query's bits never depend on its neighbours), then scattered
+        if (plan.Rest.Length > 0) EvaluateRows(queries, plan.Rest, d, outputs, (rest, into) => EvaluateOrdinary(train, rest, level, into));
         Interlocked.Add(ref _prunedQueries.Value, plan.Pruned.Length);
-        FusedScoreKernel<T>.EvaluatePruned(plan.Tree, queries, plan.Pruned, level, outputs, MaxDegreeOfParallelism, _skippedPoints);
+        if (plan.Thresholds is { } thresholds)
+            EvaluateRows(queries, plan.Pruned, d, outputs,
+                (pruned, into) => QueryLanesKernel<T>.EvaluatePruned(plan.Tree, pruned, thresholds, level, into, MaxDegreeOfParallelism, _skippedPoints));
+        else FusedScoreKernel<T>.EvaluatePruned(plan.Tree, queries, plan.Pruned, level, outputs, MaxDegreeOfParallelism, _skippedPoints);
+    }
+
+    private delegate void Evaluation<T>(T[] queries, ScoreOutputs<T> outputs) where T : unmanaged, IFloatingPointIeee754<T>;
+
+    /// <summary>The outputs of queries <paramref name="rows"/>: gathered, evaluated by <paramref name="evaluate"/>, scattered into their rows.</summary>
+    private static void EvaluateRows<T>(ReadOnlySpan<T> queries, int[] rows, int d, ScoreOutputs<T> outputs, Evaluation<T> evaluate)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int r = rows.Length;
+        T[]? ld = outputs.LogDensity.IsEmpty ? null : new T[r], score = outputs.Score.IsEmpty ? null : new T[r * d];
+        T[]? den = outputs.Denoiser.IsEmpty ? null : new T[r * d], div = outputs.Divergence.IsEmpty ? null : new T[r];
+        evaluate(Gather(queries, rows, d), new ScoreOutputs<T> { LogDensity = ld, Score = score, Denoiser = den, Divergence = div });
+        Scatter(ld, outputs.LogDensity, rows, 1);
+        Scatter(score, outputs.Score, rows, d);
+        Scatter(den, outputs.Denoiser, rows, d);
+        Scatter(div, outputs.Divergence, rows, 1);
     }
 
     private static T[] Gather<T>(ReadOnlySpan<T> queries, int[] rows, int d)
@@ -179,7 +203,9 @@ public sealed class CpuBackend : IScoreBackend
         if (plan.Rest.Length > 0) AccumulateOrdinary(train, Gather(queries, plan.Rest, train.Dimension), partials, plan.Rest);
         else partials.AddTrainingCount(train.Count);
         Interlocked.Add(ref _prunedQueries.Value, plan.Pruned.Length);
-        FusedScoreKernel<T>.AccumulatePruned(plan.Tree, queries, plan.Pruned, partials, MaxDegreeOfParallelism, _skippedPoints);
+        if (plan.Thresholds is { } thresholds)
+            QueryLanesKernel<T>.AccumulatePruned(plan.Tree, Gather(queries, plan.Pruned, train.Dimension), thresholds, plan.Pruned, partials, MaxDegreeOfParallelism, _skippedPoints);
+        else FusedScoreKernel<T>.AccumulatePruned(plan.Tree, queries, plan.Pruned, partials, MaxDegreeOfParallelism, _skippedPoints);
     }
 
     /// <summary>

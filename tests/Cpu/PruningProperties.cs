@@ -27,6 +27,21 @@ public sealed class CpuPrunedPartialsProperties : PartialsProperties
 }
 
 /// <summary>
+/// The shared score suite on the one-query pruned pass at every D (with the query-lanes kernel off, D ≤ 16 takes it too;
+/// by default the query-lanes pruned pass serves D ≤ 16).
+/// </summary>
+public sealed class CpuOneQueryPrunedScoreProperties : ScoreProperties
+{
+    protected override IScoreBackend Backend { get; } = new CpuBackend { PruneLeafGroups = 1, PruneShare = 0, AllowQueryLanes = false };
+}
+
+/// <summary>The partials suite with shards evaluated by the one-query pruned pass alone, at every D.</summary>
+public sealed class CpuOneQueryPrunedPartialsProperties : PartialsProperties
+{
+    protected override IScoreBackend Backend { get; } = new CpuBackend { PruneLeafGroups = 1, PruneShare = 0, AllowQueryLanes = false };
+}
+
+/// <summary>
 /// What only the pruned pass has: the choice per query (a query not pruned gets the ordinary kernels' bits exactly),
 /// skipping that really happens at small σ, adversarial trees (all points in one place, every point far from the others,
 /// duplicates, N = 1), and the same bits for any thread count and any batching.
@@ -66,24 +81,61 @@ public sealed class PruningProperties
     /// With the default share, each query either takes the pruned pass (then it is within the bound of the reference) or
     /// goes the ordinary way, and then its bits are those of the backend with pruning off, whatever its neighbours did.
     /// </summary>
-    private static void ChoicePerQuery<T>(Problem p) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void ChoicePerQuery<T>(Problem p, bool queryLanes) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (train, queries, trainD, queriesD) = p.Build<T>();
-        var pruning = new CpuBackend { PruneLeafGroups = 1 };
+        var pruning = new CpuBackend { PruneLeafGroups = 1, AllowQueryLanes = queryLanes };
+        var unpruned = new CpuBackend { Pruning = false, AllowQueryLanes = queryLanes };
         var set = new TrainingSet<T>(train, p.N, p.D);
-        var plan = PrunePlan<T>.Of(set, queries, p.Level, 1, PrunePlan<T>.DefaultShare(p.D), 1);
+        var plan = pruning.Plan(set, queries, p.Level);
+        // where the query-lanes kernel runs (D ≤ 16) its pruned pass does, else the one-query pass
+        if (plan is not null) Assert.Equal(queryLanes && p.D <= 16, plan.Thresholds is not null);
         var pruned = Outputs.Evaluate(new EmpiricalScore<T>(set, pruning), queries, p.Level);
-        var plain = Outputs.Evaluate(new EmpiricalScore<T>(set, Unpruned), queries, p.Level);
+        var plain = Outputs.Evaluate(new EmpiricalScore<T>(set, unpruned), queries, p.Level);
         Assert.Equal(plan?.Pruned.Length ?? 0, pruning.PrunedQueries);
         foreach (int q in plan?.Rest ?? Enumerable.Range(0, p.M).ToArray()) AssertSameBits(pruned, plain, q, p.D, $"{typeof(T).Name} {p}");
         Expect.AgainstReference(pruned, trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoff<T>(), $"{typeof(T).Name} pruning {p}");
     }
 
     [Property(MaxTest = 150)]
-    public Property Float32_QueriesNotPruned_AreBitIdentical_AndPrunedOnesMatchTheReference() => Prop.ForAll(TreeProblems, p => ChoicePerQuery<float>(p));
+    public Property Float32_QueriesNotPruned_AreBitIdentical_AndPrunedOnesMatchTheReference() => Prop.ForAll(TreeProblems, p => ChoicePerQuery<float>(p, true));
 
     [Property(MaxTest = 80)]
-    public Property Float64_QueriesNotPruned_AreBitIdentical_AndPrunedOnesMatchTheReference() => Prop.ForAll(TreeProblems, p => ChoicePerQuery<double>(p));
+    public Property Float64_QueriesNotPruned_AreBitIdentical_AndPrunedOnesMatchTheReference() => Prop.ForAll(TreeProblems, p => ChoicePerQuery<double>(p, true));
+
+    /// <summary>The same choice with the query-lanes kernel off: the one-query pruned pass at every D.</summary>
+    [Property(MaxTest = 60)]
+    public Property OneQueryPass_QueriesNotPruned_AreBitIdentical_AndPrunedOnesMatchTheReference() =>
+        Prop.ForAll(TreeProblems, p => ChoicePerQuery<float>(p, false));
+
+    /// <summary>
+    /// Where the tree is one leaf no bigger than one of the query-lanes kernel's tiles, its pruned pass visits that leaf,
+    /// in the set's own order, as the ordinary kernel's one tile: nothing is skipped and every bit is the unpruned one, in
+    /// float and double, every query through the pruned pass (share 0), for any batching of the queries.
+    /// </summary>
+    [Property(MaxTest = 100)]
+    public Property QueryLanesPass_NothingSkipped_IsBitIdenticalToUnpruned() =>
+        Prop.ForAll(TreeProblems, p =>
+        {
+            int d = Math.Min(p.D, 16), n = Math.Min(p.N, 16);
+            var q = p with { N = n, D = d };
+            NothingSkipped<float>(q);
+            NothingSkipped<double>(q);
+        });
+
+    private static void NothingSkipped<T>(Problem p) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var (train, queries, _, _) = p.Build<T>();
+        // one leaf: at most one group of W points (8 doubles); its points in the set's order
+        int n = Math.Min(p.N, System.Runtime.Intrinsics.Vector512<T>.Count);
+        train = train.AsSpan(0, n * p.D).ToArray();
+        var pruning = new CpuBackend { PruneLeafGroups = 1, PruneShare = 0 };
+        var pruned = Evaluate(train, n, p.D, queries, p.Level, pruning);
+        var plain = Evaluate(train, n, p.D, queries, p.Level, Unpruned);
+        Assert.Equal(p.M, pruning.PrunedQueries);
+        Assert.Equal(0, pruning.SkippedPoints);
+        for (int i = 0; i < p.M; i++) AssertSameBits(pruned, plain, i, p.D, $"{typeof(T).Name} N={n} {p}");
+    }
 
     /// <summary>Every query through the pruned pass (share 0), on the larger trees, within the bound of the reference.</summary>
     [Property(MaxTest = 100)]
@@ -95,18 +147,30 @@ public sealed class PruningProperties
             Expect.AgainstReference(actual, trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"pruned {p}");
         });
 
-    /// <summary>A query's bits on the pruned pass depend on itself alone: one thread or four, alone or in the batch.</summary>
+    /// <summary>
+    /// A query's bits on the pruned passes depend on itself alone: one thread or four, alone, in the batch or in the batch
+    /// reversed (other neighbours in its block of the query-lanes pruned pass), with the default share and with every query
+    /// pruned (share 0).
+    /// </summary>
     [Property(MaxTest = 60)]
     public Property ThreadsAndBatching_DoNotChangeAnyBit() =>
         Prop.ForAll(TreeProblems, p =>
         {
             var (train, queries, _, _) = p.Build<float>();
-            var one = Evaluate(train, p.N, p.D, queries, p.Level, new CpuBackend(1) { PruneLeafGroups = 1 });
-            var many = Evaluate(train, p.N, p.D, queries, p.Level, new CpuBackend(4) { PruneLeafGroups = 1 });
+            double? share = p.Seed % 2 == 0 ? 0 : null;
+            var one = Evaluate(train, p.N, p.D, queries, p.Level, new CpuBackend(1) { PruneLeafGroups = 1, PruneShare = share });
+            var many = Evaluate(train, p.N, p.D, queries, p.Level, new CpuBackend(4) { PruneLeafGroups = 1, PruneShare = share });
+            var reversed = new float[queries.Length];
+            for (int q = 0; q < p.M; q++) queries.AsSpan(q * p.D, p.D).CopyTo(reversed.AsSpan((p.M - 1 - q) * p.D, p.D));
+            var backwards = Evaluate(train, p.N, p.D, reversed, p.Level, new CpuBackend(2) { PruneLeafGroups = 1, PruneShare = share });
             for (int q = 0; q < p.M; q++)
             {
                 AssertSameBits(one, many, q, p.D, $"threads {p}");
-                var alone = Evaluate(train, p.N, p.D, queries.AsSpan(q * p.D, p.D).ToArray(), p.Level, new CpuBackend { PruneLeafGroups = 1 });
+                Assert.Equal(one.LogDensity[q], backwards.LogDensity[p.M - 1 - q]);
+                Assert.Equal(one.Score.AsSpan(q * p.D, p.D).ToArray(), backwards.Score.AsSpan((p.M - 1 - q) * p.D, p.D).ToArray());
+                Assert.Equal(one.Denoiser.AsSpan(q * p.D, p.D).ToArray(), backwards.Denoiser.AsSpan((p.M - 1 - q) * p.D, p.D).ToArray());
+                Assert.Equal(one.Divergence[q], backwards.Divergence[p.M - 1 - q]);
+                var alone = Evaluate(train, p.N, p.D, queries.AsSpan(q * p.D, p.D).ToArray(), p.Level, new CpuBackend { PruneLeafGroups = 1, PruneShare = share });
                 Assert.Equal(one.LogDensity[q], alone.LogDensity[0]);
                 Assert.Equal(one.Score.AsSpan(q * p.D, p.D).ToArray(), alone.Score);
                 Assert.Equal(one.Divergence[q], alone.Divergence[0]);
@@ -125,6 +189,75 @@ public sealed class PruningProperties
     {
         Clusters<float>(d, n);
         Clusters<double>(d, n);
+    }
+
+    /// <summary>
+    /// Points on the unit circle (D = 2, the query-lanes kernel) at σ = 0.01: a query's points within the cut-off lie within
+    /// σ√(2c) ≈ 0.08 of it along the circle, about 3% of the set, so every query takes the query-lanes pruned pass and skips
+    /// most of the circle (its block's leaves included), and every output stays within the bound, in float and double.
+    /// </summary>
+    [Fact]
+    public void CircleAtSmallNoise_SkipsMostOfTheCircle_AndMatchesTheReference()
+    {
+        Circle<float>();
+        Circle<double>();
+    }
+
+    private static void Circle<T>() where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        const int n = 4000, m = 48;
+        var rng = new Random(2);
+        var train = new T[2 * n];
+        for (int i = 0; i < n; i++)
+        {
+            double angle = 2 * Math.PI * (i + rng.NextDouble()) / n;
+            train[2 * i] = T.CreateChecked(Math.Cos(angle));
+            train[2 * i + 1] = T.CreateChecked(Math.Sin(angle));
+        }
+        var level = new NoiseLevel(1, 0.01);
+        var queries = new T[2 * m];
+        for (int q = 0; q < 2 * m; q++) queries[q] = T.CreateChecked(double.CreateChecked(train[2 * rng.Next(n) + q % 2]) + level.Sigma * Problem.Gaussian(rng));
+        var backend = new CpuBackend(2);
+        var actual = Evaluate(train, n, 2, queries, level, backend);
+        Assert.Equal(m, backend.PrunedQueries);
+        Assert.True(backend.SkippedPoints >= (long)m * n * 9 / 10, $"skipped {backend.SkippedPoints} of {(long)m * n} pairs");
+        Expect.AgainstReference(actual, Problem.Widen(train), 2, Problem.Widen(queries), level, ErrorBound.UnitRoundoff<T>(), $"{typeof(T).Name} circle");
+    }
+
+    /// <summary>
+    /// Where nothing can be pruned (±1 pixels with 19% on, D = 784 or D = 12, at mnist's level α = 0.316, σ = 0.949), the
+    /// gate decides so on a sample of the set, before the tree: no tree is built (no copy of the set, no boxes), no query is
+    /// pruned, and every bit is the unpruned one. A set of small clusters at small σ, the same size, builds it.
+    /// </summary>
+    [Theory]
+    [InlineData(784)]
+    [InlineData(12)]
+    public void NothingToPrune_BuildsNoTree_AndChangesNoBit(int d)
+    {
+        const int n = 1500, m = 20;
+        var rng = new Random(d);
+        var train = new float[n * d];
+        for (int i = 0; i < train.Length; i++) train[i] = rng.NextDouble() < 0.19 ? 1 : -1;
+        var level = new NoiseLevel(0.316, 0.949);
+        var queries = new float[m * d];
+        for (int q = 0; q < m; q++)
+        {
+            int j = rng.Next(n);
+            for (int k = 0; k < d; k++) queries[q * d + k] = (float)(level.Alpha * train[j * d + k] + level.Sigma * Problem.Gaussian(rng));
+        }
+        var set = new TrainingSet<float>(train, n, d);
+        var backend = new CpuBackend(2);
+        var pruned = Outputs.Evaluate(new EmpiricalScore<float>(set, backend), queries, level);
+        var plain = Outputs.Evaluate(new EmpiricalScore<float>(set, Unpruned), queries, level);
+        Assert.False(TileTree<float>.IsBuilt(set), $"a tree was built at D = {d}");
+        Assert.Equal(0, backend.PrunedQueries);
+        for (int q = 0; q < m; q++) AssertSameBits(pruned, plain, q, d, $"pixels D={d}");
+
+        var clustered = new float[n * d];
+        for (int i = 0; i < clustered.Length; i++) clustered[i] = i / d % 50 * 10 + (float)(0.01 * Problem.Gaussian(rng));
+        var separated = new TrainingSet<float>(clustered, n, d);
+        Outputs.Evaluate(new EmpiricalScore<float>(separated, backend), clustered.AsSpan(0, m * d).ToArray(), new NoiseLevel(1, 0.05));
+        Assert.True(TileTree<float>.IsBuilt(separated), $"no tree for separated clusters at D = {d}");
     }
 
     private static void Clusters<T>(int d, int n) where T : unmanaged, IFloatingPointIeee754<T>
@@ -195,10 +328,18 @@ public sealed class PruningProperties
             int j = rng.Next(n);
             for (int k = 0; k < d; k++) queries[q * d + k] = T.CreateChecked(level.Alpha * double.CreateChecked(train[j * d + k]) + sigma * Problem.Gaussian(rng));
         }
-        foreach (var backend in new[] { new CpuBackend { PruneLeafGroups = 1, PruneShare = 0 }, new CpuBackend() })
+        // the query-lanes pruned pass (D = 3), then the one-query pass with the query-lanes kernel off
+        foreach (var backend in new[]
+                 {
+                     new CpuBackend { PruneLeafGroups = 1, PruneShare = 0 }, new CpuBackend(),
+                     new CpuBackend { PruneLeafGroups = 1, PruneShare = 0, AllowQueryLanes = false }, new CpuBackend { AllowQueryLanes = false },
+                 })
         {
             var actual = Evaluate(train, n, d, queries, level, backend);
-            Expect.AgainstReference(actual, Problem.Widen(train), d, Problem.Widen(queries), level, ErrorBound.UnitRoundoff<T>(), $"{typeof(T).Name} {kind}, share {backend.PruneShare}");
+            string context = $"{typeof(T).Name} {kind}, share {backend.PruneShare}, query lanes {backend.AllowQueryLanes}";
+            Expect.AgainstReference(actual, Problem.Widen(train), d, Problem.Widen(queries), level, ErrorBound.UnitRoundoff<T>(), context);
+            // every point its own cluster (200σ apart): a query's weight sits on one point and every other leaf is skipped
+            if (kind == "each its own" && backend.PruneShare == 0) Assert.True(backend.SkippedPoints >= (long)m * (n - 16), $"skipped {backend.SkippedPoints}: {context}");
         }
     }
 }

@@ -3,7 +3,9 @@ using System.Numerics;
 namespace Kernels.Numerics.Cpu;
 
 /// <summary>
-/// Which queries of a call take the pruned pass (<see cref="FusedScoreKernel{T}"/>, PrunedPass.cs) and which the ordinary
+/// Which queries of a call take a pruned pass and which the ordinary kernels. This file: the one-query pruned pass
+/// (<see cref="FusedScoreKernel{T}"/>, PrunedPass.cs; D &gt; 16, or any D with the query-lanes kernel off); LanesPrunePlan.cs: the
+/// query-lanes pruned pass (D ≤ 16); PruneGate.cs: the gate before any tree. For the one-query pass, the ordinary
 /// kernels: a query is pruned when at least a share s of the training points are provably negligible for it, else it goes
 /// the ordinary way, unchanged to the bit. The test, per query and in float64, walks the tree in the traversal's order
 /// (best first) until every node left has a logit bound below a threshold less the cut-off c (they hold the points that
@@ -15,7 +17,7 @@ namespace Kernels.Numerics.Cpu;
 /// tree and the noise level alone, never on the other queries, so a query's path and bits are the same alone or in any
 /// batch.
 /// </summary>
-internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
+internal sealed partial class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>
     /// The share of points that must be provably negligible for a query to be pruned by default: where the pruned pass
@@ -34,16 +36,26 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
     public required int[] Rest { get; init; }
 
     /// <summary>
+    /// For the query-lanes pruned pass (LanesPrunePlan.cs), per query of <see cref="Pruned"/> (then in the order the pass
+    /// groups them, neighbours together), the logit below which a leaf is skipped; null for the one-query pruned pass.
+    /// </summary>
+    public double[]? Thresholds { get; init; }
+
+    /// <summary>
     /// The plan for <paramref name="queries"/>, or null when no query would be pruned (every query goes the ordinary way);
     /// <paramref name="share"/> is the share of points a query must provably skip (0 prunes every query: tests).
     /// </summary>
     public static PrunePlan<T>? Of(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, int leafGroups, double share, int dop)
     {
         int d = train.Dimension, m = queries.Length / d;
-        if (m == 0 || !(level.Variance > 0 && double.IsFinite(0.5 / level.Variance) && 0.5 / level.Variance > 0)) return null;
+        if (!MayPrune(train, m, level, leafGroups, share, lanes: false)) return null;
         var tree = TileTree<T>.Of(train, leafGroups);
         double cut = ScorePartials.NegligibleLogit<T>(train.Count);
-        if (share > 0 && !tree.Promising.GetOrAdd((level.Alpha, level.Sigma, share), _ => Promising(tree, level, cut, share))) return null;
+        if (share > 0 && !tree.Promising.GetOrAdd((level.Alpha, level.Sigma, share, false), _ =>
+            {
+                var walk = new FusedScoreKernel<T>.Walk(tree);
+                return Promising(tree, level, walk.Query, () => Pays(tree, walk, level, cut, share));
+            })) return null;
         var pays = new bool[m];
         var copy = queries.ToArray();
         if (share <= 0) Array.Fill(pays, true);
@@ -76,19 +88,19 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>
     /// Whether pruning can pay at this noise level at all: at least half of <see cref="GatePoints"/> training points spread
-    /// over the set, taken as queries x = α y (their best case: a point at distance 0), pass <see cref="Pays"/>. Where they
+    /// over the set, taken as queries x = α y (their best case: a point at distance 0) into <paramref name="query"/>, pass
+    /// the pass's own test <paramref name="pays"/> (<see cref="Pays"/>, or <see cref="LanesPays"/>). Where they
     /// do not (large σ, or high D where every point is about as far as every other), no query is tested, so such calls pay
     /// a few queries' tests once per set and level, not one per query. Depends on the set and the level alone.
     /// </summary>
-    private static bool Promising(TileTree<T> tree, NoiseLevel level, double cut, double share)
+    private static bool Promising(TileTree<T> tree, NoiseLevel level, double[] query, Func<bool> pays)
     {
-        var walk = new FusedScoreKernel<T>.Walk(tree);
         int n = tree.Ordered.Count, d = tree.Dimension, passed = 0, tried = Math.Min(n, GatePoints);
         for (int j = 0; j < tried; j++)
         {
             long i = (2L * j + 1) * n / (2 * tried);
-            for (int k = 0; k < d; k++) walk.Query[k] = level.Alpha * double.CreateTruncating(tree.Ordered.Rows[i * d + k]);
-            passed += Pays(tree, walk, level, cut, share) ? 1 : 0;
+            for (int k = 0; k < d; k++) query[k] = level.Alpha * double.CreateTruncating(tree.Ordered.Rows[i * d + k]);
+            passed += pays() ? 1 : 0;
         }
         return 2 * passed >= tried;
     }
@@ -111,6 +123,7 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <paramref name="needed"/> points; false once more than <paramref name="allowed"/> points are under leaves reached
     /// before, or the budget of nodes is spent.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static bool Count(TileTree<T> tree, FusedScoreKernel<T>.Walk walk, NoiseLevel level, double threshold, long needed, long allowed,
         int budget, bool probe)
     {
@@ -145,6 +158,7 @@ internal sealed class PrunePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>The largest exact logit of a leaf's points, in float64.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static double LeafMaximum(TileTree<T> tree, int node, ReadOnlySpan<double> x, NoiseLevel level)
     {
         int d = tree.Dimension;

@@ -74,11 +74,15 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
             });
     }
 
-    /// <summary>Per-thread buffers of a traversal: the query in float64 and the queue of nodes by their logit bounds.</summary>
+    /// <summary>
+    /// Per-thread buffers of a traversal: the query in float64, the queue of nodes by their logit bounds, and a stack for
+    /// depth-first walks (one node per level and the root: a walk pushes a node's two children when it pops the node).
+    /// </summary>
     internal sealed class Walk(TileTree<T> tree)
     {
         public readonly double[] Query = new double[tree.Dimension];
         public readonly NodeQueue Queue = new();
+        public readonly int[] Stack = new int[tree.Depth + 2];
     }
 
     /// <summary>2γ_{D+6}|u| in T's unit roundoff: how far a computed logit u may be from the exact one (ErrorBound's δ, doubled).</summary>

@@ -33,7 +33,7 @@ namespace Kernels.Numerics.Cpu;
 /// on D alone, never on M, so that a query gets the same bits alone or in a batch.
 /// </para>
 /// </summary>
-internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
+internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Largest D this kernel takes: beyond it the held differences outgrow L1 for useful tiles.</summary>
     internal const int MaxDimension = 16;
@@ -106,7 +106,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
     }
 
     /// <summary>Per-thread buffers in one 64-byte aligned block (every vector load is aligned), freed on dispose.</summary>
-    private sealed class Scratch : IDisposable
+    private sealed partial class Scratch : IDisposable
     {
         /// <summary>Queries transposed (D vectors), the tile's differences (P·D), logits and weights (P each).</summary>
         public readonly T* X, Differences, Logits, Weights;
@@ -159,7 +159,7 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         }
     }
 
-    private sealed class Job
+    private sealed partial class Job
     {
         public readonly TrainingSet<T> Train;
         public readonly T* Queries;
@@ -205,6 +205,20 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
         {
             int d = Dimension, n = Train.Count, w = W;
             int q0 = block * w, nq = Math.Min(w, QueryCount - q0);
+            var max = BeginBlock(q0, nq, s);
+            var cut = Vector512.Create(CutWeight);
+            fixed (T* pRows = Train.Rows)
+            {
+                for (int p0 = 0; p0 < n; p0 += TilePoints)
+                    AddTile<TAlpha>(pRows + (long)p0 * d, Math.Min(TilePoints, n - p0), s, ref max, cut, masked: false, default);
+            }
+            FinishBlock(q0, nq, max, s);
+        }
+
+        /// <summary>Queries [q0, q0 + nq) transposed into the scratch and the lanes' states cleared; returns the lanes' running maximum (−∞).</summary>
+        private Vector512<T> BeginBlock(int q0, int nq, Scratch s)
+        {
+            int d = Dimension, w = W;
             // transposed queries; padding lanes repeat the last query, so they stay finite and cost nothing extra
             for (int lane = 0; lane < w; lane++)
             {
@@ -212,47 +226,56 @@ internal static unsafe class QueryLanesKernel<T> where T : unmanaged, IFloatingP
                 for (int k = 0; k < d; k++) s.X[k * w + lane] = x[k];
             }
             s.State.Clear();
-            var max = Vector512.Create(T.NegativeInfinity);
-            var cut = Vector512.Create(CutWeight);
+            return Vector512.Create(T.NegativeInfinity);
+        }
+
+        /// <summary>
+        /// One tile of <paramref name="np"/> row-major points at <paramref name="rows"/> into every lane's state (steps 1–3);
+        /// <paramref name="max"/> is the lanes' running maximum. <paramref name="masked"/>: only the lanes set in
+        /// <paramref name="active"/> take the tile; the others get logits −∞ (weights exactly 0), which leaves their state and
+        /// maximum exactly as they were (the pruned pass, QueryLanesPruned.cs).
+        /// </summary>
+        private void AddTile<TAlpha>(T* rows, int np, Scratch s, ref Vector512<T> max, Vector512<T> cut, bool masked, Vector512<T> active)
+            where TAlpha : struct, IAlphaMode
+        {
+            int d = Dimension;
             var na = Vector512.Create(-Alpha);
             var nal = Vector512.Create(-AlphaLow);
+            var tileMax = Differences<TAlpha>(rows, np, d, s, na, nal);
+            if (masked) tileMax = MaskLogits(s, np, active, tileMax);
+            var grown = Vector512.Max(max, tileMax);
+            // lanes whose maximum grew rescale their state by e^{old − new} (0 from −∞; both −∞ is no growth)
+            if (Vector512.GreaterThanAny(grown, max)) s.State.Rescale(max, grown);
+            max = grown;
+            // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
+            var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
 
-            fixed (T* pRows = Train.Rows)
+            int heavy = Weights(s, np, d, shift, cut, Tile.Holds<TAlpha>());
+            if (heavy == 0)
             {
-                for (int p0 = 0; p0 < n; p0 += TilePoints)
-                {
-                    int np = Math.Min(TilePoints, n - p0);
-                    var tileMax = Differences<TAlpha>(pRows + (long)p0 * d, np, d, s, na, nal);
-                    var grown = Vector512.Max(max, tileMax);
-                    // lanes whose maximum grew rescale their state by e^{old − new} (0 from −∞; both −∞ is no growth)
-                    if (Vector512.GreaterThanAny(grown, max)) s.State.Rescale(max, grown);
-                    max = grown;
-                    // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
-                    var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
-
-                    int heavy = Weights(s, np, d, shift, cut, Tile.Holds<TAlpha>());
-                    if (heavy == 0)
-                    {
-                        s.State.AddNegligible(s.Negligible);
-                        continue;
-                    }
-                    var tile = new Tile(pRows + (long)p0 * d, np, na, nal);
-                    int k0 = 0;
-                    if ((Needs & Moments.Displacement) == 0) k0 = d;
-                    for (; k0 + 8 <= d; k0 += 8) WeightedSums8<TAlpha>(s, heavy, d, k0, tile);
-                    for (; k0 + 4 <= d; k0 += 4) WeightedSums<Four, TAlpha>(s, heavy, d, k0, tile);
-                    switch (d - k0)
-                    {
-                        case 3: WeightedSums<Three, TAlpha>(s, heavy, d, k0, tile); break;
-                        case 2: WeightedSums<Two, TAlpha>(s, heavy, d, k0, tile); break;
-                        case 1: WeightedSums<One, TAlpha>(s, heavy, d, k0, tile); break;
-                    }
-                    if ((Needs & Moments.Points) != 0) WeightedPoints(s, heavy, d, pRows + (long)p0 * d, np);
-                    if ((Needs & Moments.Spread) == Moments.Spread) Deviations<TAlpha>(s, heavy, d, tile);
-                    s.State.Merge(Level.Alpha, Needs, s.Negligible, s.Kept, s.Deviations, s.Offsets, s.ChunkDifference, s.ChunkPoints);
-                }
+                s.State.AddNegligible(s.Negligible);
+                return;
             }
+            var tile = new Tile(rows, np, na, nal);
+            int k0 = 0;
+            if ((Needs & Moments.Displacement) == 0) k0 = d;
+            for (; k0 + 8 <= d; k0 += 8) WeightedSums8<TAlpha>(s, heavy, d, k0, tile);
+            for (; k0 + 4 <= d; k0 += 4) WeightedSums<Four, TAlpha>(s, heavy, d, k0, tile);
+            switch (d - k0)
+            {
+                case 3: WeightedSums<Three, TAlpha>(s, heavy, d, k0, tile); break;
+                case 2: WeightedSums<Two, TAlpha>(s, heavy, d, k0, tile); break;
+                case 1: WeightedSums<One, TAlpha>(s, heavy, d, k0, tile); break;
+            }
+            if ((Needs & Moments.Points) != 0) WeightedPoints(s, heavy, d, rows, np);
+            if ((Needs & Moments.Spread) == Moments.Spread) Deviations<TAlpha>(s, heavy, d, tile);
+            s.State.Merge(Level.Alpha, Needs, s.Negligible, s.Kept, s.Deviations, s.Offsets, s.ChunkDifference, s.ChunkPoints);
+        }
 
+        /// <summary>The outputs (or partial rows) of queries [q0, q0 + nq) from the lanes' states and maximum.</summary>
+        private void FinishBlock(int q0, int nq, Vector512<T> max, Scratch s)
+        {
+            int d = Dimension, n = Train.Count;
             if (Partials is null && s.State.Finish(max, Level, n, q0, nq, LogDensity, Score, Denoiser, Divergence)) return;
             for (int lane = 0; lane < nq; lane++)
             {

@@ -34,7 +34,13 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>The tree of <paramref name="train"/> with leaves of <paramref name="leafGroups"/> groups, built on first use.</summary>
     public static TileTree<T> Of(TrainingSet<T> train, int leafGroups) =>
-        Cache.GetValue(train, static _ => new()).GetOrAdd(leafGroups, g => new TileTree<T>(train, g));
+        Cache.GetValue(train, static _ => new()).GetOrAdd(leafGroups, g => new TileTree<T>(train, g, g * CpuLayout<T>.GroupWidth, null));
+
+    /// <summary>
+    /// The tree of the rows <paramref name="rows"/> of <paramref name="train"/> alone (in that order before the splits), with
+    /// leaves of at most <paramref name="leafPoints"/> points; not cached (the pruning gate's sample, PruneGate.cs).
+    /// </summary>
+    internal static TileTree<T> OfRows(TrainingSet<T> train, int[] rows, int leafPoints) => new(train, 1, leafPoints, rows);
 
     /// <summary>Whether some tree of <paramref name="train"/> has been built (tests read it).</summary>
     internal static bool IsBuilt(TrainingSet<T> train) => Cache.TryGetValue(train, out var trees) && !trees.IsEmpty;
@@ -62,21 +68,26 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     public double[] Lower { get; }
     public double[] Upper { get; }
 
-    /// <summary>Whether pruning can pay, per noise level (α, σ) and share (<see cref="PrunePlan{T}"/>'s gate), once decided.</summary>
-    internal ConcurrentDictionary<(double Alpha, double Sigma, double Share), bool> Promising { get; } = new();
+    /// <summary>
+    /// Whether pruning can pay, per noise level (α, σ), share and pass (the query-lanes pruned pass or the one-query pass:
+    /// <see cref="PrunePlan{T}"/>'s gate), once decided.
+    /// </summary>
+    internal ConcurrentDictionary<(double Alpha, double Sigma, double Share, bool Lanes), bool> Promising { get; } = new();
 
     /// <summary>Longest root-to-leaf path, in nodes (the plan sizes its budget of nodes by it).</summary>
     public int Depth { get; }
 
-    private TileTree(TrainingSet<T> train, int leafGroups)
+    // optimised at the first call: the gate runs these once per set and level, often before tiering would
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private TileTree(TrainingSet<T> train, int leafGroups, int leafPoints, int[]? subset)
     {
-        int n = train.Count, d = train.Dimension, w = CpuLayout<T>.GroupWidth;
+        int n = subset?.Length ?? train.Count, d = train.Dimension;
         Dimension = d;
         LeafGroups = leafGroups;
-        LeafPoints = leafGroups * w;
+        LeafPoints = leafPoints;
         var rows = train.Rows;
-        var order = new int[n];
-        for (int i = 0; i < n; i++) order[i] = i;
+        var order = subset is null ? new int[n] : (int[])subset.Clone();
+        for (int i = 0; subset is null && i < n; i++) order[i] = i;
 
         // a node's children are created together, so the second is the first + 1
         var start = new List<int>();
@@ -167,6 +178,8 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// The coordinate of largest range over up to 64 evenly spaced points of order[lo .. lo + size), and the middle of that
     /// range.
     /// </summary>
+    // optimised at the first call: the gate runs these once per set and level, often before tiering would
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int SpreadCoordinate(T[] rows, int[] order, int lo, int size, int d, out double middle)
     {
         int samples = Math.Min(size, 64);
@@ -227,6 +240,8 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// in float64 and rounded down, for a query <paramref name="x"/> already widened to float64 (0 inside the box; NaN
     /// coordinates count as 0, so a NaN query is never pruned).
     /// </summary>
+    // optimised at the first call: the gate runs these once per set and level, often before tiering would
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public double LowerDistance(int node, ReadOnlySpan<double> x, double alpha)
     {
         int d = Dimension;
@@ -250,6 +265,29 @@ internal sealed class TileTree<T> where T : unmanaged, IFloatingPointIeee754<T>
             if (t > 0) s = Math.FusedMultiplyAdd(t, t, s);
         }
         return Math.Sqrt(s) * (1 - Outwards);
+    }
+
+    /// <summary>
+    /// A bound of the logits −‖x − α y‖²·<paramref name="halfPrecision"/> (halfPrecision = 1/(2σ²)) over every point y below
+    /// <paramref name="node"/>, from the squared distance of x to the box α[lo, hi] accumulated coordinate by coordinate, one
+    /// FMA each, and shrunk by <see cref="Outwards"/> for its rounding (so the bound holds for the exact logits). Rounding
+    /// is monotone, so a node never has a smaller bound than a leaf below it (its box holds the leaf's): a depth-first walk
+    /// that cuts nodes below a threshold reaches every leaf at or above it (the query-lanes pruned pass and its plan).
+    /// </summary>
+    // optimised at the first call: the gate runs these once per set and level, often before tiering would
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public double LogitBound(int node, ReadOnlySpan<double> x, double alpha, double halfPrecision)
+    {
+        int d = Dimension;
+        var lo = Lower.AsSpan(node * d, d);
+        var hi = Upper.AsSpan(node * d, d);
+        double s = 0;
+        for (int k = 0; k < d; k++)
+        {
+            double t = Math.Max(Math.Max(Math.FusedMultiplyAdd(alpha, lo[k], -x[k]), Math.FusedMultiplyAdd(-alpha, hi[k], x[k])), 0);
+            s = Math.FusedMultiplyAdd(t, t, s);
+        }
+        return -(s * (1 - 2 * Outwards)) * halfPrecision;
     }
 }
 
