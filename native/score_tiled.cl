@@ -22,9 +22,12 @@
  * tile's logits from __local memory; the per-query state lives in __local (scalars) and global (the D-rows) memory.
  *
  * Compile-time parameters (the host's tuner picks them per device; defaults build on their own), beyond score.cl's:
- *   TQ   queries per work-group          RQ   queries per work-item's register tile (TQ % RQ == 0)
- *   TPV  point vectors per tile          VP   point vectors per work-item's register tile (TPV % VP == 0)
- *   DK   coordinates per staged slice    work-items per group: (TQ / RQ) x (TPV / VP)
+ *   TQ     queries per work-group          RQ   queries per work-item's register tile (1, 2, 4 or 8; TQ % RQ == 0)
+ *   TPV    point vectors per tile          VP   point vectors per work-item's register tile (1, 2 or 4; TPV % VP == 0)
+ *   STAGE  1: stage DK coordinates of the queries and the tile through __local memory at a time (a GPU); 0: read
+ *          them from global memory (a CPU, whose caches stage them; no barrier inside the dot products)
+ *   PEND   kept candidates a query holds before merging them (at most 128)
+ *   work-items per group: (TQ / RQ) x (TPV / VP)
  */
 
 #ifndef TQ
@@ -62,7 +65,7 @@
 #error PEND must be from 1 to 128: merge_kept's sums in REAL are bounded by gamma_128 (tests/Support/ErrorBound.cs)
 #endif
 #if TP > 128
-#error TPV * LANES must be at most 128: a tile's kept sums in REAL are bounded by gamma_128 (tests/Support/ErrorBound.cs)
+#error TPV * LANES must be at most 128: a tile's candidates are listed in private arrays of that size
 #endif
 
 /* The register tile as named variables (acc<r>_<j>), not an array: PoCL keeps an array in memory, which costs the

@@ -49,9 +49,10 @@ public static class OpenClTuner
     /// The cached choice for <paramref name="key"/> (null: the classic kernel), else the fastest of the classic kernel and
     /// <paramref name="candidates"/> by <paramref name="time"/> (seconds; +∞ for a candidate that cannot run), stored.
     /// </summary>
-    internal static TileShape? Choose(string key, IReadOnlyList<TileShape> candidates, Func<TileShape?, double> time)
+    internal static TileShape? Choose(string key, IReadOnlyList<TileShape> candidates, Func<TileShape?, double> time, string? path = null)
     {
-        if (Memory.TryGetValue(key, out var known) || (known = ReadCached(key)) is not null)
+        path ??= CachePath;
+        if (Memory.TryGetValue(key, out var known) || (known = ReadCached(key, path)) is not null)
         {
             if (known == ClassicText) return null;
             if (TileShape.Parse(known) is { } shape) return shape;
@@ -65,17 +66,16 @@ public static class OpenClTuner
         }
         string text = best?.ToString() ?? ClassicText;
         Memory[key] = text;
-        WriteCached(key, text);
+        WriteCached(key, text, path);
         return best;
     }
 
-    private static string? ReadCached(string key)
+    private static string? ReadCached(string key, string path)
     {
         try
         {
             lock (FileGate)
             {
-                string path = CachePath;
                 if (!File.Exists(path)) return null;
                 string? found = null;
                 foreach (string line in File.ReadLines(path))
@@ -93,13 +93,12 @@ public static class OpenClTuner
         }
     }
 
-    private static void WriteCached(string key, string text)
+    private static void WriteCached(string key, string text, string path)
     {
         try
         {
             lock (FileGate)
             {
-                string path = CachePath;
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 // one appended line per choice; the last line for a key wins on reading
                 File.AppendAllText(path, $"{key}\t{text}\n");
@@ -111,6 +110,6 @@ public static class OpenClTuner
         }
     }
 
-    /// <summary>Tests only: forgets the choices held in memory (the file stays).</summary>
-    internal static void ForgetInMemory() => Memory.Clear();
+    /// <summary>Tests only: forgets the choice held in memory for <paramref name="key"/> (the file stays).</summary>
+    internal static void Forget(string key) => Memory.TryRemove(key, out _);
 }
