@@ -24,14 +24,14 @@
  *     per tile when the maximum grows;
  *  3. weights e^(u - u*); those at or below the host's negligible weight (the cut-off rule of ScorePartials, passed as
  *     an argument since it depends on N) count in S only;
- *  4. the kept points' sums, vectorised over coordinates from the row-major copy of the training set: per slice of
- *     LANES coordinates, sum w d and sum w y over the kept points (in REAL, at most GROUPS x LANES <= 128 terms), then
- *     the squared deviations from the tile's own (rounded) mean and the deviations themselves, whose squared sum over
- *     the mass it takes off (a second pass over the same rows, in cache: the corrected two-pass algorithm), so the
- *     tile's spread is about the exact mean of its displacements; the tile merges into the running state by the
- *     parallel-variance rule, whose correction takes only a difference of means (from the displacement or the point
- *     sums, whichever are the smaller). V and P live in global memory (a row of D each per query), so D has no upper
- *     limit.
+ *  4. the kept points' sums (merge_kept, shared with score_tiled.cl), vectorised over coordinates from the row-major
+ *     copy of the training set: per slice of LANES coordinates, sum w d and sum w y over the kept points (in REAL, at
+ *     most GROUPS x LANES <= 128 terms), then the squared deviations from the tile's own (rounded) mean and the
+ *     deviations themselves, whose squared sum over the mass it takes off (a second pass over the same rows, in cache:
+ *     the corrected two-pass algorithm), so the tile's spread is about the exact mean of its displacements; the tile
+ *     merges into the running state by the parallel-variance rule, whose correction takes only a difference of means
+ *     (from the displacement or the point sums, whichever are the smaller). V and P live in global memory (a row of D
+ *     each per query), so D has no upper limit.
  * The range is padded up to a multiple of WG (PoCL has no non-uniform work-groups): extra work-items take part
  * in the tile loads and barriers but read a valid query and write nothing.
  *

@@ -23,8 +23,10 @@ public readonly record struct OpenClTimings(TimeSpan TrainingUpload, TimeSpan Qu
 }
 
 /// <summary>
-/// The OpenCL backend: the fused, streamed score kernel of native/score.cl on any OpenCL device (PoCL on a CPU,
-/// a GPU driver's ICD). Each query's log-sum-exp state is computed on the device in double (when the device has
+/// The OpenCL backend: the fused, streamed score kernels of native/score.cl (direct differences to every point) and, for
+/// float32, native/score_tiled.cl (dot products in register tiles, exact differences for the candidates only; the
+/// tuner, <see cref="OpenClTuner"/>, picks per device and dimension class) on any OpenCL device (PoCL on a CPU, a GPU
+/// driver's ICD). Each query's log-sum-exp state is computed on the device in double (when the device has
 /// cl_khr_fp64; else in float) and finished or merged on the host by <see cref="ScorePartials"/>' own code, so the
 /// outputs match the CPU backend within float rounding.
 /// <para>
