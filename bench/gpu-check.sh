@@ -180,7 +180,7 @@ with open(out, "w") as f:
                "flops": peers.flop_count(case), "wall_seconds": round(time.time() - start, 2), **rec}
         f.write(json.dumps(rec) + "\n"); f.flush()
         sec = rec.get("seconds")
-        print(f"{case:9s} {backend:6s} {variant or 'default':24s} " + (f"{sec * 1e3:10.3f} ms  {rec['flops'] / sec / 1e9:9.1f} GFLOP/s" if sec else rec.get("error", "?")), flush=True)
+        print(f"{case:9s} {backend:6s} {variant or 'default':24s} {rec.get('opencl_kernel', ''):8s}" + (f"{sec * 1e3:10.3f} ms  {rec['flops'] / sec / 1e9:9.1f} GFLOP/s" if sec else rec.get("error", "?")), flush=True)
 EOF
 echo "bench exit $?"
 
@@ -299,7 +299,7 @@ peer={x['case']: x for x in r if x['backend'] == 'torch'}
 parts=[]
 for x in r:
     if x['backend'] == 'torch': continue
-    p=f"{x['case']}/{x['backend']}" + ('' if x.get('variant','default') == 'default' else f" [{x['variant']}]") + ' ' + ms(x)
+    p=f"{x['case']}/{x['backend']}" + ('' if x.get('variant','default') == 'default' else f" [{x['variant']}]") + (f" ({x['opencl_kernel']})" if 'opencl_kernel' in x else '') + ' ' + ms(x)
     t=peer.get(x['case']) if x['backend'] == 'opencl' else None
     if t and 'seconds' in t and 'seconds' in x: p += f" vs torch {ms(t)} ({x['seconds']/t['seconds']:.2f}x)"
     parts.append(p)
