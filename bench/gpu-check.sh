@@ -19,14 +19,20 @@
 #      KERNELS_REQUIRE_OPENCL=1, so a missing runtime fails them instead of skipping;
 #   4. the six standard cases of bench/compare-peers (data generated there with its generator and NumPy), timed by
 #      `kernels bench` on --backend opencl --device gpu, and mnist on the CPU backend as the host's reference;
-#   5. the GPU's float32 matrix-product rate through PyTorch (TF32 off), as the ceiling to read the timings against.
+#   5. the PyTorch peer on the same GPU, timed in this call: float32, TF32 off, the same six cases, one GEMM for the
+#      logits, a softmax and one GEMM for the weighted sum per chunk of queries, the chunk size the fastest of a few;
+#      the training set resident on the GPU (as the project's), the queries' upload and the scores' download timed
+#      (as the project's). Skipped, with a line saying so, when torch is missing or has no CUDA device;
+#   6. the GPU's float32 matrix-product rate through PyTorch (TF32 off), as the ceiling to read the timings against.
 # Writes into $OUT (flat, 8 files at most): gpu-check.log (everything), opencl-setup.txt, devices.txt,
-# opencl-tests.txt (counts, failures with messages, skips), opencl-tests.xml, gpu-bench.jsonl, torch-ceiling.txt,
-# summary.txt; the last line printed is the summary.
+# opencl-tests.txt (counts, failures with messages, skips), opencl-tests.xml, gpu-bench.jsonl (the project's runs and,
+# backend "torch", the peer's), torch-ceiling.txt, summary.txt; the last line printed is the summary, each case's
+# project time beside the peer's.
 # Environment: OUT (default /tmp/gpuout), CASES (default all six), DEVICE (default gpu; `cpu` on a PoCL-only host),
-# REPEAT (default 5), TEST_TIMEOUT (default 150 s), BENCH_TIMEOUT (default 150 s), VARIANTS and VARIANT_CASES (A/B runs
-# with extra `kernels bench` tuning flags, e.g. VARIANTS="--opencl-shards 1;--opencl-seed off"). Worst case, every step at its timeout: about 6 minutes;
-# expected on an H100: 1-2 minutes.
+# REPEAT (default 5), TEST_TIMEOUT (default 180 s), BENCH_TIMEOUT (default 180 s), TORCH_TIMEOUT (default 120 s),
+# VARIANTS and VARIANT_CASES (A/B runs with extra `kernels bench` tuning flags; by default both score kernels forced,
+# "--opencl-kernel classic;--opencl-kernel tiled" on mnist and big, beside the tuner's choice in the plain runs;
+# VARIANTS="" for none). Worst case, every step at its timeout: about 8 minutes; expected on an H100: 2-3 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -34,10 +40,11 @@ OUT=${OUT:-/tmp/gpuout}
 CASES=${CASES:-small,circle,latent,mnist,big,smoothed}
 DEVICE=${DEVICE:-gpu}
 REPEAT=${REPEAT:-5}
-TEST_TIMEOUT=${TEST_TIMEOUT:-150}
-BENCH_TIMEOUT=${BENCH_TIMEOUT:-150}
-VARIANTS=${VARIANTS:-}          # ";"-separated sets of tuning flags for A/B runs, e.g. "--opencl-shards 1;--opencl-seed off --opencl-shards 4"
-VARIANT_CASES=${VARIANT_CASES:-mnist,big,smoothed}
+TEST_TIMEOUT=${TEST_TIMEOUT:-180}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-180}
+TORCH_TIMEOUT=${TORCH_TIMEOUT:-120}
+VARIANTS=${VARIANTS---opencl-kernel classic;--opencl-kernel tiled}  # ";"-separated sets of tuning flags for A/B runs
+VARIANT_CASES=${VARIANT_CASES:-mnist,big}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu-check.log") 2>&1
 t0=$(date +%s)
@@ -173,11 +180,93 @@ with open(out, "w") as f:
                "flops": peers.flop_count(case), "wall_seconds": round(time.time() - start, 2), **rec}
         f.write(json.dumps(rec) + "\n"); f.flush()
         sec = rec.get("seconds")
-        print(f"{case:9s} {backend:6s} {variant or 'default':24s} " + (f"{sec * 1e3:10.3f} ms  {rec['flops'] / sec / 1e9:9.1f} GFLOP/s" if sec else rec.get("error", "?")), flush=True)
+        print(f"{case:9s} {backend:6s} {variant or 'default':24s} {rec.get('opencl_kernel', ''):8s}" + (f"{sec * 1e3:10.3f} ms  {rec['flops'] / sec / 1e9:9.1f} GFLOP/s" if sec else rec.get("error", "?")), flush=True)
 EOF
 echo "bench exit $?"
 
-# ------------------------------------------------------------------------------------------------ 5. ceiling
+# ------------------------------------------------------------------------------------------------ 5. PyTorch peer
+stamp "PyTorch peer on the GPU: $CASES"
+PYTHONUNBUFFERED=1 timeout "$TORCH_TIMEOUT" python3 - "$CASES" "$REPEAT" "$OUT/gpu-bench.jsonl" <<'EOF'
+import importlib.machinery, importlib.util, json, statistics, sys, time
+cases, repeat, out = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3]
+try:
+    import torch
+except ImportError as e:
+    print(f"torch peer skipped: {e}"); raise SystemExit
+if not torch.cuda.is_available():
+    print(f"torch peer skipped: torch {torch.__version__} sees no CUDA device"); raise SystemExit
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+loader = importlib.machinery.SourceFileLoader("compare_peers", "bench/compare-peers")
+spec = importlib.util.spec_from_loader("compare_peers", loader)
+peers = importlib.util.module_from_spec(spec); loader.exec_module(peers)
+dev = torch.device("cuda")
+print(torch.__version__, torch.cuda.get_device_name(0), "float32, TF32 off")
+
+def prepare(y, a, s):
+    """The training set on the GPU, made once (as the project's resident set): (a y)/s^2 transposed and the bias."""
+    ay = torch.from_numpy(y).to(dev) * a
+    inv = 1.0 / (s * s)
+    return ay, (ay * inv).t().contiguous(), (ay * ay).sum(1) * (-0.5 * inv), inv
+
+def score(prepared, x, rows):
+    """Per chunk of queries: one GEMM for the logits (the -|x|^2 term cancels in the softmax), softmax, one GEMM."""
+    ay, ay_scaled_t, bias, inv = prepared
+    out = torch.empty_like(x)
+    for start in range(0, len(x), rows):
+        xc = x[start:start + rows]
+        w = torch.softmax(torch.addmm(bias, xc, ay_scaled_t), dim=1)
+        out[start:start + len(xc)] = torch.mm(w, ay).sub_(xc).mul_(inv)
+    return out
+
+def operation(case, x, z, chunk_mib, prepared):
+    n, m, d, k, _, a, s, h = peers.CASES[case]
+    rows = max(1, int(chunk_mib * 2 ** 20 // (4 * n)))
+    def run():
+        # timed as the project's call is: queries up, scores down
+        xt = torch.from_numpy(x).to(dev)
+        if k:
+            xs = xt.repeat_interleave(k, dim=0).add_(torch.from_numpy(z).to(dev), alpha=h)
+            result = score(prepared, xs, rows).view(m, k, d).mean(1)
+        else:
+            result = score(prepared, xt, rows)
+        result.cpu()
+    return run
+
+def timed(run, runs):
+    times = []
+    for _ in range(runs):
+        torch.cuda.synchronize(); t0 = time.perf_counter(); run(); torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times
+
+with open(out, "a") as f:
+    for case in cases:
+        n, m, d, k, _, a, s, h = peers.CASES[case]
+        y, x, z = peers.generate(case)
+        prepared = prepare(y, a, s)
+        best = None
+        for chunk in (16, 64, 256, 1024):      # the logits block of one chunk, MiB
+            run = operation(case, x, z, chunk, prepared)
+            try:
+                run()  # warm-up (and the allocator's first blocks)
+                t = min(timed(run, 2))
+            except RuntimeError as e:  # out of memory at the larger chunks
+                print(f"{case}: chunk {chunk} MiB failed: {str(e)[:120]}"); torch.cuda.empty_cache(); continue
+            if best is None or t < best[1]: best = (chunk, t)
+        if best is None:
+            f.write(json.dumps({"case": case, "backend": "torch", "error": "every chunk size failed"}) + "\n"); continue
+        times = timed(operation(case, x, z, best[0], prepared), max(repeat, 5))
+        sec = statistics.median(times)
+        rec = {"case": case, "backend": "torch", "variant": "cuda float32 tf32-off", "device": torch.cuda.get_device_name(0),
+               "flops": peers.flop_count(case), "seconds": sec, "min_seconds": min(times), "chunk_mib": best[0]}
+        f.write(json.dumps(rec) + "\n"); f.flush()
+        print(f"{case:9s} torch  chunk {best[0]:5d} MiB   {sec * 1e3:10.3f} ms  {rec['flops'] / sec / 1e9:9.1f} GFLOP/s", flush=True)
+        del prepared; torch.cuda.empty_cache()
+EOF
+echo "torch peer exit $?"
+
+# ------------------------------------------------------------------------------------------------ 6. ceiling
 stamp "torch float32 matmul ceiling"
 PYTHONUNBUFFERED=1 timeout 45 python3 - >"$OUT/torch-ceiling.txt" 2>&1 <<'EOF'
 import time, torch
@@ -202,11 +291,21 @@ cat "$OUT/torch-ceiling.txt"
 tests_line=$(head -1 "$OUT/opencl-tests.txt" 2>/dev/null)
 gpu=$(grep -B1 -m1 "kind gpu" "$OUT/devices.txt" | head -1 | tr -s ' ' | cut -c1-80)
 ceiling=$(grep -m1 '^float32' "$OUT/torch-ceiling.txt" | sed 's/.*= //; s/ (.*//')
-bench=$(python3 -c "
+bench=$(python3 - "$OUT/gpu-bench.jsonl" 2>/dev/null <<'EOF'
 import json,sys
 r=[json.loads(l) for l in open(sys.argv[1])]
-print(', '.join(f\"{x['case']}/{x['backend']} \"+(f\"{x['seconds']*1e3:.3g} ms\" if 'seconds' in x else 'ERR') for x in r))" \
-    "$OUT/gpu-bench.jsonl" 2>/dev/null)
+ms=lambda x: f"{x['seconds']*1e3:.3g} ms" if 'seconds' in x else 'ERR'
+peer={x['case']: x for x in r if x['backend'] == 'torch'}
+parts=[]
+for x in r:
+    if x['backend'] == 'torch': continue
+    p=f"{x['case']}/{x['backend']}" + ('' if x.get('variant','default') == 'default' else f" [{x['variant']}]") + (f" ({x['opencl_kernel']})" if 'opencl_kernel' in x else '') + ' ' + ms(x)
+    t=peer.get(x['case']) if x['backend'] == 'opencl' else None
+    if t and 'seconds' in t and 'seconds' in x: p += f" vs torch {ms(t)} ({x['seconds']/t['seconds']:.2f}x)"
+    parts.append(p)
+print(', '.join(parts) + ('' if peer else ', torch: none'))
+EOF
+)
 stamp "done"
 echo "SUMMARY: ${tests_line:-tests: none} | device: ${gpu:-no gpu listed} | bench: ${bench:-none} | torch fp32: ${ceiling:-n/a} | $(($(date +%s) - t0)) s" |
     tee "$OUT/summary.txt"

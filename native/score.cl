@@ -24,14 +24,14 @@
  *     per tile when the maximum grows;
  *  3. weights e^(u - u*); those at or below the host's negligible weight (the cut-off rule of ScorePartials, passed as
  *     an argument since it depends on N) count in S only;
- *  4. the kept points' sums, vectorised over coordinates from the row-major copy of the training set: per slice of
- *     LANES coordinates, sum w d and sum w y over the kept points (in REAL, at most GROUPS x LANES <= 128 terms), then
- *     the squared deviations from the tile's own (rounded) mean and the deviations themselves, whose squared sum over
- *     the mass it takes off (a second pass over the same rows, in cache: the corrected two-pass algorithm), so the
- *     tile's spread is about the exact mean of its displacements; the tile merges into the running state by the
- *     parallel-variance rule, whose correction takes only a difference of means (from the displacement or the point
- *     sums, whichever are the smaller). V and P live in global memory (a row of D each per query), so D has no upper
- *     limit.
+ *  4. the kept points' sums (merge_kept, shared with score_tiled.cl), vectorised over coordinates from the row-major
+ *     copy of the training set: per slice of LANES coordinates, sum w d and sum w y over the kept points (in REAL, at
+ *     most GROUPS x LANES <= 128 terms), then the squared deviations from the tile's own (rounded) mean and the
+ *     deviations themselves, whose squared sum over the mass it takes off (a second pass over the same rows, in cache:
+ *     the corrected two-pass algorithm), so the tile's spread is about the exact mean of its displacements; the tile
+ *     merges into the running state by the parallel-variance rule, whose correction takes only a difference of means
+ *     (from the displacement or the point sums, whichever are the smaller). V and P live in global memory (a row of D
+ *     each per query), so D has no upper limit.
  * The range is padded up to a multiple of WG (PoCL has no non-uniform work-groups): extra work-items take part
  * in the tile loads and barriers but read a valid query and write nothing.
  *
@@ -205,6 +205,100 @@ static void scale_rows(__global ACC *v, __global ACC *p, const int d, const ACC 
     }
 }
 
+/* Phase 4, shared by both score kernels: the h kept points (indices into rows, weights hw relative to the state's
+   reference, their sum kept > 0) merge into the state (v, p in global memory, mass and spread): per slice of LANES
+   coordinates, sum w d and sum w y over the kept points (in REAL, at most 128 terms), then the squared deviations from
+   the kept points' own (rounded) mean and the deviations themselves, whose squared sum over the mass it takes off (a
+   second pass over the same rows, in cache: the corrected two-pass algorithm), so their spread is about the exact mean
+   of their displacements; they merge into the running state by the parallel-variance rule, whose correction takes only
+   a difference of means (from the displacement or the point sums, whichever are the smaller). */
+static void merge_kept(__global const REAL *x, __global const REAL *rows, const int d, const int *heavy, const REAL *hw,
+                       const int h, const REAL kept, const REAL alpha, const REAL alpha_lo, const ACC alpha_acc,
+                       __global ACC *v, __global ACC *p, ACC *mass_io, ACC *spread_io)
+{
+    const bool spreads = WANT_SPREAD, points = WANT_POINTS;
+    const ACC mass = *mass_io;
+    ACC spread = *spread_io;
+    const REAL inv_kept = (REAL)1 / kept;
+    const ACC acc_kept = (ACC)kept, acc_inv_kept = (ACC)1 / acc_kept;
+    ACC f_state = 0, f_tile = 0;
+    if (spreads && mass > 0) merge_factors(mass, acc_kept, &f_state, &f_tile);
+    realv dev = (realv)(0), offv = (realv)(0);
+    accv gapv = (accv)(0), gapp = (accv)(0), normv = (accv)(0), normp = (accv)(0);
+    ACC gv = 0, gp = 0, nv = 0, np = 0;
+    REAL devs = 0, offs = 0;
+    int k = 0;
+    for (; k + LANES <= d; k += LANES) {
+        const realv nx = -VLOAD(0, x + k);
+        realv sv = (realv)(0), sp = (realv)(0);
+        for (int j = 0; j < h; j++) {
+            const realv y = VLOAD(0, rows + (size_t)heavy[j] * d + k);
+            sv = fma((realv)(hw[j]), DIFF(alpha, alpha_lo, y, nx), sv);
+            if (points) sp = fma((realv)(hw[j]), y, sp);
+        }
+        const realv mean = sv * inv_kept;
+        realv o = (realv)(0);
+        for (int j = 0; spreads && j < h; j++) {
+            const realv t = DIFF(alpha, alpha_lo, VLOAD(0, rows + (size_t)heavy[j] * d + k), nx) - mean;
+            dev = fma((realv)(hw[j]) * t, t, dev);
+            o = fma((realv)(hw[j]), t, o);
+        }
+        offv = fma(o, o, offv);
+        if (mass > 0) {
+            const accv old = VLOAD(0, v + k), oldp = VLOAD(0, p + k);
+            const accv a = old * f_state, b = TO_ACCV(sv) * f_tile;
+            const accv c = oldp * f_state, e = TO_ACCV(sp) * f_tile;
+            gapv += (a - b) * (a - b);
+            gapp += (c - e) * (c - e);
+            normv += a * a + b * b;
+            normp += c * c + e * e;
+            VSTORE(old + TO_ACCV(sv), 0, v + k);
+            VSTORE(oldp + TO_ACCV(sp), 0, p + k);
+        } else {
+            VSTORE(TO_ACCV(sv), 0, v + k);
+            VSTORE(TO_ACCV(sp), 0, p + k);
+        }
+    }
+    for (; k < d; k++) {
+        const REAL nx = -x[k];
+        REAL sv = 0, sp = 0;
+        for (int j = 0; j < h; j++) {
+            const REAL y = rows[(size_t)heavy[j] * d + k];
+            sv = fma(hw[j], DIFF(alpha, alpha_lo, y, nx), sv);
+            if (points) sp = fma(hw[j], y, sp);
+        }
+        const REAL mean = sv * inv_kept;
+        REAL o = 0;
+        for (int j = 0; spreads && j < h; j++) {
+            const REAL t = DIFF(alpha, alpha_lo, rows[(size_t)heavy[j] * d + k], nx) - mean;
+            devs = fma(hw[j] * t, t, devs);
+            o = fma(hw[j], t, o);
+        }
+        offs = fma(o, o, offs);
+        if (mass > 0) {
+            const ACC a = v[k] * f_state, b = (ACC)sv * f_tile;
+            const ACC c = p[k] * f_state, e = (ACC)sp * f_tile;
+            gv += (a - b) * (a - b);
+            gp += (c - e) * (c - e);
+            nv += a * a + b * b;
+            np += c * c + e * e;
+            v[k] += sv;
+            p[k] += sp;
+        } else {
+            v[k] = sv;
+            p[k] = sp;
+        }
+    }
+    const ACC tile_spread = fmax((ACC)0, (ACC)(hsum(dev) + devs) - (ACC)(hsum(offv) + offs) * acc_inv_kept);
+    if (mass > 0) {
+        spread += tile_spread + merge_gap(alpha_acc, ACC_HSUM(gapv) + gv, ACC_HSUM(gapp) + gp, ACC_HSUM(normv) + nv, ACC_HSUM(normp) + np);
+    } else {
+        spread = tile_spread;
+    }
+    *mass_io = mass + kept;
+    *spread_io = spread;
+}
+
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES, zero-padded */
                     __global const REAL *rows,     /* N x D, row-major */
@@ -224,7 +318,6 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                     __global ACC *out_points)      /* shards x M x D */
 {
     __local realv tile[GROUPS * DCHUNK];
-    const bool spreads = WANT_SPREAD, points = WANT_POINTS;
 
     /* work-group = shard * qblocks + query block: neighbouring groups share a shard, whose points stay in cache */
     const int lid = (int)get_local_id(0);
@@ -325,85 +418,7 @@ void score_partials(__global const REAL *groups,   /* ceil(N/LANES) x D x LANES,
                     h += keep;
                 }
             }
-            if (active && h > 0) {
-                const REAL inv_kept = (REAL)1 / kept;
-                const ACC acc_kept = (ACC)kept, acc_inv_kept = (ACC)1 / acc_kept;
-                ACC f_state = 0, f_tile = 0;
-                if (spreads && mass > 0) merge_factors(mass, acc_kept, &f_state, &f_tile);
-                realv dev = (realv)(0), offv = (realv)(0);
-                accv gapv = (accv)(0), gapp = (accv)(0), normv = (accv)(0), normp = (accv)(0);
-                ACC gv = 0, gp = 0, nv = 0, np = 0;
-                REAL devs = 0, offs = 0;
-                int k = 0;
-                for (; k + LANES <= d; k += LANES) {
-                    const realv nx = -VLOAD(0, x + k);
-                    realv sv = (realv)(0), sp = (realv)(0);
-                    for (int j = 0; j < h; j++) {
-                        const realv y = VLOAD(0, rows + (size_t)heavy[j] * d + k);
-                        sv = fma((realv)(hw[j]), DIFF(alpha, alpha_lo, y, nx), sv);
-                        if (points) sp = fma((realv)(hw[j]), y, sp);
-                    }
-                    const realv mean = sv * inv_kept;
-                    realv o = (realv)(0);
-                    for (int j = 0; spreads && j < h; j++) {
-                        const realv t = DIFF(alpha, alpha_lo, VLOAD(0, rows + (size_t)heavy[j] * d + k), nx) - mean;
-                        dev = fma((realv)(hw[j]) * t, t, dev);
-                        o = fma((realv)(hw[j]), t, o);
-                    }
-                    offv = fma(o, o, offv);
-                    if (mass > 0) {
-                        const accv old = VLOAD(0, v + k), oldp = VLOAD(0, p + k);
-                        const accv a = old * f_state, b = TO_ACCV(sv) * f_tile;
-                        const accv c = oldp * f_state, e = TO_ACCV(sp) * f_tile;
-                        gapv += (a - b) * (a - b);
-                        gapp += (c - e) * (c - e);
-                        normv += a * a + b * b;
-                        normp += c * c + e * e;
-                        VSTORE(old + TO_ACCV(sv), 0, v + k);
-                        VSTORE(oldp + TO_ACCV(sp), 0, p + k);
-                    } else {
-                        VSTORE(TO_ACCV(sv), 0, v + k);
-                        VSTORE(TO_ACCV(sp), 0, p + k);
-                    }
-                }
-                for (; k < d; k++) {
-                    const REAL nx = -x[k];
-                    REAL sv = 0, sp = 0;
-                    for (int j = 0; j < h; j++) {
-                        const REAL y = rows[(size_t)heavy[j] * d + k];
-                        sv = fma(hw[j], DIFF(alpha, alpha_lo, y, nx), sv);
-                        if (points) sp = fma(hw[j], y, sp);
-                    }
-                    const REAL mean = sv * inv_kept;
-                    REAL o = 0;
-                    for (int j = 0; spreads && j < h; j++) {
-                        const REAL t = DIFF(alpha, alpha_lo, rows[(size_t)heavy[j] * d + k], nx) - mean;
-                        devs = fma(hw[j] * t, t, devs);
-                        o = fma(hw[j], t, o);
-                    }
-                    offs = fma(o, o, offs);
-                    if (mass > 0) {
-                        const ACC a = v[k] * f_state, b = (ACC)sv * f_tile;
-                        const ACC c = p[k] * f_state, e = (ACC)sp * f_tile;
-                        gv += (a - b) * (a - b);
-                        gp += (c - e) * (c - e);
-                        nv += a * a + b * b;
-                        np += c * c + e * e;
-                        v[k] += sv;
-                        p[k] += sp;
-                    } else {
-                        v[k] = sv;
-                        p[k] = sp;
-                    }
-                }
-                const ACC tile_spread = fmax((ACC)0, (ACC)(hsum(dev) + devs) - (ACC)(hsum(offv) + offs) * acc_inv_kept);
-                if (mass > 0) {
-                    spread += tile_spread + merge_gap(alpha_acc, ACC_HSUM(gapv) + gv, ACC_HSUM(gapp) + gp, ACC_HSUM(normv) + nv, ACC_HSUM(normp) + np);
-                } else {
-                    spread = tile_spread;
-                }
-                mass += kept;
-            }
+            if (active && h > 0) merge_kept(x, rows, d, heavy, hw, h, kept, alpha, alpha_lo, alpha_acc, v, p, &mass, &spread);
             sum += kept;
         }
     }

@@ -1,3 +1,4 @@
+using Kernels.Interop;
 using Kernels.Numerics.Diagnostics;
 using System.CommandLine;
 using System.Numerics;
@@ -183,6 +184,8 @@ internal static class BenchCommand
             json.WriteString("op", op);
             json.WriteString("precision", float64 ? "float64" : "float32");
             json.WriteString("backend", backend.Name);
+            // which score kernel ran: the tuner's choice, or --opencl-kernel's
+            if (backend is OpenClBackend openCl) json.WriteString("opencl_kernel", openCl.LastKernel.ToString().ToLowerInvariant());
             json.WriteNumber("n", train.Rows);
             json.WriteNumber("m", query.Rows);
             json.WriteNumber("d", train.Columns);

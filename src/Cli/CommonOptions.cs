@@ -114,9 +114,17 @@ internal sealed class CommonOptions
                       "for tuning on a new device. Results change only by rounding.",
     };
 
+    public Option<string?> OpenClKernel { get; } = new("--opencl-kernel")
+    {
+        Description = "With --backend opencl, float32: run the tiled score kernel (dot products in register tiles, exact differences " +
+                      "for the candidates) or the classic one (direct differences to every point) instead of the tuner's cached choice " +
+                      "for the device; for A/B timing. Results change only by rounding.",
+    };
+
     public CommonOptions()
     {
         OpenClSeed.AcceptOnlyFromAmong("on", "off");
+        OpenClKernel.AcceptOnlyFromAmong("tiled", "classic");
         Schedule.AcceptOnlyFromAmong("ou", "vp", "ve", "edm");
         Precision.AcceptOnlyFromAmong("float32", "float64");
         BackendName.AcceptOnlyFromAmong("cpu", "opencl");
@@ -133,14 +141,14 @@ internal sealed class CommonOptions
 
     private void Add(Command command, IEnumerable<Option> specific)
     {
-        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Precision, BackendName, Device, OpenClShards, OpenClSeed, Threads, NoPruning])
+        foreach (Option option in (IEnumerable<Option>)[Train, Query, Alpha, Sigma, Schedule, Time, .. specific, Precision, BackendName, Device, OpenClShards, OpenClSeed, OpenClKernel, Threads, NoPruning])
             command.Options.Add(option);
         command.Validators.Add(ValidateNoiseLevel);
         command.Validators.Add(result =>
         {
             if (Given(result, Device) && result.GetValue(BackendName) != "opencl")
                 result.AddError("--device selects an OpenCL device: give it with --backend opencl.");
-            foreach (var tuning in new Option[] { OpenClShards, OpenClSeed })
+            foreach (var tuning in new Option[] { OpenClShards, OpenClSeed, OpenClKernel })
                 if (Given(result, tuning) && result.GetValue(BackendName) != "opencl")
                     result.AddError($"{tuning.Name} tunes the OpenCL backend: give it with --backend opencl.");
             if (Given(result, NoPruning) && result.GetValue(BackendName) == "opencl")
@@ -180,7 +188,7 @@ internal sealed class CommonOptions
 
     /// <summary>
     /// The backend of --backend: the CPU path limited to --threads, or an OpenCL backend on --device tuned by
-    /// --opencl-shards and --opencl-seed (which the caller disposes; it is <see cref="IDisposable"/>).
+    /// --opencl-shards, --opencl-seed and --opencl-kernel (which the caller disposes; it is <see cref="IDisposable"/>).
     /// </summary>
     public IScoreBackend Backend(ParseResult parse) =>
         parse.GetValue(BackendName) == "opencl"
@@ -189,6 +197,7 @@ internal sealed class CommonOptions
                 {
                     Shards = parse.GetValue(OpenClShards),
                     SeedMaxima = parse.GetValue(OpenClSeed) switch { "on" => true, "off" => false, _ => null },
+                    ScoreKernel = parse.GetValue(OpenClKernel) switch { "tiled" => OpenClScoreKernel.Tiled, "classic" => OpenClScoreKernel.Classic, _ => null },
                 })
             : new CpuBackend(parse.GetValue(Threads) ?? -1) { Pruning = !parse.GetValue(NoPruning) };
 

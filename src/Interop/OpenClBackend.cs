@@ -23,8 +23,10 @@ public readonly record struct OpenClTimings(TimeSpan TrainingUpload, TimeSpan Qu
 }
 
 /// <summary>
-/// The OpenCL backend: the fused, streamed score kernel of native/score.cl on any OpenCL device (PoCL on a CPU,
-/// a GPU driver's ICD). Each query's log-sum-exp state is computed on the device in double (when the device has
+/// The OpenCL backend: the fused, streamed score kernels of native/score.cl (direct differences to every point) and, for
+/// float32, native/score_tiled.cl (dot products in register tiles, exact differences for the candidates only; the
+/// tuner, <see cref="OpenClTuner"/>, picks per device and dimension class) on any OpenCL device (PoCL on a CPU, a GPU
+/// driver's ICD). Each query's log-sum-exp state is computed on the device in double (when the device has
 /// cl_khr_fp64; else in float) and finished or merged on the host by <see cref="ScorePartials"/>' own code, so the
 /// outputs match the CPU backend within float rounding.
 /// <para>
@@ -39,9 +41,12 @@ public readonly record struct OpenClTimings(TimeSpan TrainingUpload, TimeSpan Qu
 /// ball and covariance kernels, and devices without double, are drawn on the host.
 /// </para>
 /// </summary>
-public sealed class OpenClBackend : IPerturbingBackend, IDisposable
+public sealed partial class OpenClBackend : IPerturbingBackend, IDisposable
 {
     private static readonly Lazy<string> Source = new(() => Embedded("score.cl"));
+
+    /// <summary>score_tiled uses score.cl's types and phase 4, so its program is both files.</summary>
+    private static readonly Lazy<string> TiledSource = new(() => Source.Value + "\n" + Embedded("score_tiled.cl"));
     private static readonly Lazy<string> SmoothingSource = new(() => Embedded("smoothing.cl"));
 
     private static string Embedded(string file)
@@ -95,6 +100,9 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
 
     /// <summary>Whether the last score call ran the seeding pass.</summary>
     internal bool LastSeeded { get; private set; }
+
+    /// <summary>Which score kernel the last score call ran (tests and benchmarks read it).</summary>
+    public OpenClScoreKernel LastKernel { get; private set; }
 
     /// <summary>
     /// Whether to run a max-only pass first and seed the score pass with each query's global maximum: with several
@@ -162,7 +170,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         int d = train.Dimension;
         lock (Context.SyncRoot)
         {
-            var config = Configure<T>();
+            var config = Configure<T>(d);
             RequireLevel<T>(level);
             var s = _scratch.Ensure(Context, batch.Rows, d, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
             var (upload, perturb) = Perturb(queries, d, batch, config, s);
@@ -190,7 +198,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     {
         lock (Context.SyncRoot)
         {
-            var config = Configure<T>();
+            var config = Configure<T>(dimension);
             var s = _scratch.Ensure(Context, batch.Rows, dimension, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
             Perturb(queries, dimension, batch, config, s);
             var rows = new T[batch.Rows * dimension];
@@ -309,7 +317,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     public void MakeResident<T>(TrainingSet<T> train) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(train);
-        lock (Context.SyncRoot) ResidentFor(train, Configure<T>(), out _);
+        lock (Context.SyncRoot) ResidentFor(train, Configure<T>(train.Dimension), out _);
     }
 
     /// <summary>Uploads <paramref name="train"/> now (<see cref="MakeResident{T}"/>).</summary>
@@ -351,15 +359,35 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         if (_ownsContext) Context.Dispose();
     }
 
-    /// <summary>The kernel's compile-time shape for element type T on this device.</summary>
-    private sealed record Config(bool Double, bool AccDouble, int Lanes, int Groups, int DChunk, int WorkGroup)
+    /// <summary>
+    /// The kernel's compile-time shape for element type T on this device: the classic kernel's (<paramref name="Lanes"/>,
+    /// <paramref name="Groups"/>, <paramref name="DChunk"/>, <paramref name="WorkGroup"/>), or the tiled kernel's when
+    /// <paramref name="Tile"/> is set (its own lanes then lay out the resident set).
+    /// </summary>
+    private sealed record Config(bool Double, bool AccDouble, int Lanes, int Groups, int DChunk, int WorkGroup, TileShape? Tile = null, int ClassicLanes = 0)
     {
         public string Options(bool splitAlpha, int moments) =>
             $"-cl-std=CL1.2 -DREAL_IS_DOUBLE={(Double ? 1 : 0)} -DACC_IS_DOUBLE={(AccDouble ? 1 : 0)} -DSPLIT_ALPHA={(splitAlpha ? 1 : 0)} " +
-            $"-DLANES={Lanes} -DGROUPS={Groups} -DDCHUNK={DChunk} -DWG={WorkGroup} -DMOMENTS={moments}";
+            $"-DLANES={Lanes} -DGROUPS={Groups} -DDCHUNK={DChunk} -DWG={WorkGroup} -DMOMENTS={moments}" + (Tile is null ? "" : " " + Tile.Defines);
+
+        /// <summary>Queries per work-group.</summary>
+        public int QueryBlock => Tile?.QueryBlock ?? WorkGroup;
+
+        /// <summary>Work-items per work-group (the local size of the launch).</summary>
+        public int LocalSize => Tile?.WorkItems ?? WorkGroup;
+
+        /// <summary>Point vectors per tile.</summary>
+        public int TileVectors => Tile?.PointVectors ?? Groups;
+
+        /// <summary>This shape with the tiled kernel's <paramref name="shape"/> (its lanes replace the classic ones).</summary>
+        public Config WithTile(TileShape shape) => this with { Tile = shape, Lanes = shape.Lanes, ClassicLanes = Tile is null ? Lanes : ClassicLanes };
+
+        /// <summary>This shape with the classic kernel only.</summary>
+        public Config WithoutTile() => Tile is null ? this : this with { Tile = null, Lanes = ClassicLanes };
     }
 
-    private Config Configure<T>() where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>The classic kernel's shape for T on this device, with the tiled kernel's when float32 chooses it (<see cref="ChooseTile"/>).</summary>
+    private Config Configure<T>(int d) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         Context.Alive();
@@ -369,7 +397,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
                 $"The OpenCL device {Device.Name} has no double precision (cl_khr_fp64 is not in CL_DEVICE_EXTENSIONS); use float, or select another device.");
         // A CPU device runs one work-item's vector on one AVX-512 register: 16 floats or 8 doubles per point vector.
         // A GPU runs a work-item per lane already: shorter vectors keep the registers for more work-items in flight.
-        bool cpu = (Options.KernelShape ?? Device.Kind) == OpenClDeviceKind.Cpu;
+        bool cpu = ShapeKind == OpenClDeviceKind.Cpu;
         int lanes = (cpu ? 16 : 8) / (isDouble ? 2 : 1);
         // Measured on PoCL (2 cores, D = 784 and D = 16): two point vectors per tile beat four and eight (fewer live
         // registers across PoCL's barrier regions), and 64 queries per work-group copy each tile once per 64 queries
@@ -379,12 +407,19 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         int elementBytes = isDouble ? 8 : 4;
         // the __local tile takes at most half the device's local memory
         int dChunk = (int)Math.Clamp(Device.LocalMemorySize / 2 / (groups * lanes * elementBytes), 1, 128);
-        return new Config(isDouble, Device.HasFp64, lanes, groups, dChunk, workGroup);
+        var config = new Config(isDouble, Device.HasFp64, lanes, groups, dChunk, workGroup);
+        return !isDouble && ChooseTile(config, d) is { } tile ? config.WithTile(tile) : config;
     }
 
-    private PartialRows Run<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, int moments) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>The device kind whose kernel shapes run (<see cref="OpenClOptions.KernelShape"/>, else the device's own).</summary>
+    private OpenClDeviceKind ShapeKind => Options.KernelShape ?? Device.Kind;
+
+    private PartialRows Run<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, int moments) where T : unmanaged, IFloatingPointIeee754<T> =>
+        RunConfigured(train, queries, level, moments, Configure<T>(train.Dimension));
+
+    private PartialRows RunConfigured<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, int moments, Config config)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var config = Configure<T>();
         int d = train.Dimension, m = queries.Length / d;
         RequireLevel<T>(level);
         var s = _scratch.Ensure(Context, m, d, config.Double ? sizeof(double) : sizeof(float), config.AccDouble ? sizeof(double) : sizeof(float));
@@ -407,16 +442,18 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         // with no sums wanted (the log-density alone) every weight counts in the normaliser only
         T negligible = moments == 0 ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(n)));
 
-        var resident = ResidentFor(train, config, out var trainingUpload);
+        // the program first: a tiled shape the device cannot run falls back to the classic one, whose lanes lay out the set
         var program = Program(ref config, !T.IsZero(alphaLow), moments);
-        var kernel = program.Kernel("score_partials");
+        var resident = ResidentFor(train, config, out var trainingUpload);
+        bool tiled = config.Tile is not null;
+        var kernel = program.Kernel(tiled ? "score_tiled" : "score_partials");
         int accBytes = config.AccDouble ? sizeof(double) : sizeof(float);
         int shards = ShardCount(n, m, d, config, accBytes);
-        long qblocks = (m + config.WorkGroup - 1) / config.WorkGroup;
-        long global = qblocks * shards * config.WorkGroup;
+        long qblocks = (m + config.QueryBlock - 1) / config.QueryBlock;
+        long global = qblocks * shards * config.LocalSize;
         // one shard writes its state in place; several write theirs to the partial buffers, merged below
         if (shards > 1) s.EnsureShards(Context, (long)shards * m, d, accBytes);
-        bool seeded = Seeded(shards, d);
+        bool seeded = tiled ? Options.SeedMaxima ?? true : Seeded(shards, d);
         if (seeded) s.SeedMax = Scratch.Grow(Context, s.SeedMax, (long)shards * m * accBytes);
         OpenClBuffer scalars = shards > 1 ? s.PartScalars! : s.Scalars!, displacement = shards > 1 ? s.PartDisplacement! : s.Displacement!,
             points = shards > 1 ? s.PartPoints! : s.Points!;
@@ -424,6 +461,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         uint arg = 0;
         kernel.SetArgument(arg++, resident.Groups);
         kernel.SetArgument(arg++, resident.Rows);
+        if (tiled) kernel.SetArgument(arg++, resident.Norms!);
         kernel.SetArgument(arg++, n);
         kernel.SetArgument(arg++, d);
         kernel.SetArgument(arg++, s.Queries!);
@@ -433,6 +471,7 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         kernel.SetArgument(arg++, negHalfInvVariance);
         SetAcc(kernel, arg++, level.Alpha, config);
         kernel.SetArgument(arg++, negligible);
+        if (tiled) SetBoundArguments(kernel, ref arg, train, level, config, resident);
         kernel.SetArgument(arg++, shards);
         uint seedArgs = arg; // max_only, seed_max, seed_shards, out_seed
         arg += 4;
@@ -447,14 +486,15 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
             kernel.SetArgument(seedArgs + 1, s.Scalars!);
             kernel.SetArgument(seedArgs + 2, 0);
             kernel.SetArgument(seedArgs + 3, s.SeedMax!);
-            using (var pass = kernel.Enqueue(global, config.WorkGroup)) kernelTime += pass.Duration;
+            using (var pass = kernel.Enqueue(global, config.LocalSize)) kernelTime += pass.Duration;
         }
         kernel.SetArgument(seedArgs, 0);
         kernel.SetArgument(seedArgs + 1, seeded ? s.SeedMax! : s.Scalars!);
         kernel.SetArgument(seedArgs + 2, seeded ? shards : 0);
         kernel.SetArgument(seedArgs + 3, seeded ? s.SeedMax! : s.Scalars!); // written by a seeding pass only
-        using (var run = kernel.Enqueue(global, config.WorkGroup)) kernelTime += run.Duration;
+        using (var run = kernel.Enqueue(global, config.LocalSize)) kernelTime += run.Duration;
         LastSeeded = seeded;
+        LastKernel = tiled ? OpenClScoreKernel.Tiled : OpenClScoreKernel.Classic;
         if (shards > 1) kernelTime += Merge(program.Kernel("merge_shards"), shards, m, d, level.Alpha, config, s);
         LastShards = shards;
 
@@ -492,11 +532,11 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     {
         if (Options.Shards is int forced) return forced;
         long vectors = (n + config.Lanes - 1) / config.Lanes;
-        long qblocks = (m + config.WorkGroup - 1) / config.WorkGroup;
+        long qblocks = (m + config.QueryBlock - 1) / config.QueryBlock;
         bool cpu = Device.Kind == OpenClDeviceKind.Cpu;
         long target = (long)Math.Max(1, Device.ComputeUnits) * (cpu ? 2 : 16);
         long shards = (target + qblocks - 1) / qblocks;
-        shards = Math.Min(shards, vectors / (2 * config.Groups));
+        shards = Math.Min(shards, vectors / (2 * config.TileVectors));
         long cap = Math.Min(1L << 30, Math.Min(Device.GlobalMemorySize / 16, Device.MaxAllocationSize));
         shards = Math.Min(shards, cap / ((long)Math.Max(1, m) * (2L * d + 4) * accBytes));
         return shards < 2 ? 1 : (int)shards;
@@ -531,14 +571,21 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
     }
 
     /// <summary>
-    /// The built program (score_partials, merge_shards) for <paramref name="config"/>; when the device cannot run the
-    /// score kernel with that many work-items (a GPU short of registers, say), the work-group is halved until it can,
-    /// rather than failing at launch.
+    /// The built program (score_partials, merge_shards; and score_tiled for a tiled shape) for <paramref name="config"/>;
+    /// when the device cannot run the score kernel with that many work-items (a GPU short of registers, say), the classic
+    /// work-group is halved until it can and a tiled shape gives way to the classic kernel, rather than failing at launch.
     /// </summary>
     private OpenClProgram Program(ref Config config, bool splitAlpha, int moments)
     {
         while (true)
         {
+            if (config.Tile is { } tile)
+            {
+                var tiled = Context.BuildProgram(TiledSource.Value, config.Options(splitAlpha, moments));
+                if (tile.WorkItems <= tiled.Kernel("score_tiled").MaxWorkGroupSize) return tiled;
+                config = config.WithoutTile();
+                continue;
+            }
             var program = Context.BuildProgram(Source.Value, config.Options(splitAlpha, moments));
             int limit = program.Kernel("score_partials").MaxWorkGroupSize;
             if (config.WorkGroup <= limit || config.WorkGroup == 1) return program;
@@ -576,24 +623,42 @@ public sealed class OpenClBackend : IPerturbingBackend, IDisposable
         var rowBuffer = Context.CreateBuffer<T>(rows.Length, MemFlags.ReadOnly);
         groups.Write<T>(grouped).Dispose();
         rowBuffer.Write(rows).Dispose();
-        resident = new Resident(groups, rowBuffer, lanes);
+        // |y|^2 per point (summed in double, padded to whole vectors) and the largest |y|: the tiled kernel's expansion
+        var squaredNorms = new T[(long)groupCount * lanes];
+        double maxNorm = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double sum = 0;
+            foreach (T v in rows.Slice(i * d, d)) sum += double.CreateTruncating(v) * double.CreateTruncating(v);
+            squaredNorms[i] = T.CreateTruncating(sum);
+            maxNorm = Math.Max(maxNorm, Math.Sqrt(sum));
+        }
+        var norms = Context.CreateBuffer<T>(squaredNorms.Length, MemFlags.ReadOnly);
+        norms.Write<T>(squaredNorms).Dispose();
+        resident = new Resident(groups, rowBuffer, norms, maxNorm, lanes);
         _resident.AddOrUpdate(train, resident);
         uploadTime = clock.Elapsed;
         return resident;
     }
 
-    /// <summary>A training set on the device: the grouped layout for distances, the rows for displacements.</summary>
-    private sealed class Resident(OpenClBuffer groups, OpenClBuffer rows, int lanes) : IDisposable
+    /// <summary>
+    /// A training set on the device: the grouped layout for distances, the rows for displacements, and for the tiled
+    /// kernel each point's squared norm and the largest norm.
+    /// </summary>
+    private sealed class Resident(OpenClBuffer groups, OpenClBuffer rows, OpenClBuffer norms, double maxNorm, int lanes) : IDisposable
     {
         public OpenClBuffer Groups { get; } = groups;
         public OpenClBuffer Rows { get; } = rows;
+        public OpenClBuffer Norms { get; } = norms;
+        public double MaxNorm { get; } = maxNorm;
         public int Lanes { get; } = lanes;
-        public bool IsDisposed => Groups.IsDisposed || Rows.IsDisposed;
+        public bool IsDisposed => Groups.IsDisposed || Rows.IsDisposed || Norms.IsDisposed;
 
         public void Dispose()
         {
             Groups.Dispose();
             Rows.Dispose();
+            Norms.Dispose();
         }
     }
 

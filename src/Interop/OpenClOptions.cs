@@ -39,4 +39,14 @@ public sealed record OpenClOptions
     /// device's own kind, so a GPU's shape can be run and tested on a CPU device; null uses the device's kind.
     /// </summary>
     public OpenClDeviceKind? KernelShape { get; init; }
+
+    /// <summary>
+    /// Run this float32 score kernel instead of the tuner's choice (float64 always runs <see cref="OpenClScoreKernel.Classic"/>);
+    /// null lets the tuner choose per device and dimension (it times both kernels once and caches the choice:
+    /// <see cref="OpenClTuner"/>).
+    /// </summary>
+    public OpenClScoreKernel? ScoreKernel { get; init; }
+
+    /// <summary>Tests only: the tiled kernel's shape (null: the tuner's, or the first candidate for the device kind).</summary>
+    internal TileShape? TileShape { get; init; }
 }

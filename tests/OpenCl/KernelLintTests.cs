@@ -57,6 +57,33 @@ public sealed class KernelLintTests
         Assert.True(exitCode == 0, $"clang-14 {defines}: {errors}");
     }
 
+    /// <summary>score_tiled.cl (built after score.cl, whose definitions it uses) in every shape the tuner may pick, and a few more.</summary>
+    [ClangTheory]
+    [InlineData("")]
+    [InlineData("-DACC_IS_DOUBLE=1 -DLANES=16 -DTQ=8 -DRQ=8 -DTPV=2 -DVP=2 -DDK=1 -DSTAGE=0 -DPEND=64")]
+    [InlineData("-DACC_IS_DOUBLE=1 -DLANES=16 -DTQ=4 -DRQ=4 -DTPV=4 -DVP=4 -DDK=1 -DSTAGE=0 -DPEND=64 -DMOMENTS=1 -DSPLIT_ALPHA=0")]
+    [InlineData("-DACC_IS_DOUBLE=0 -DLANES=4 -DTQ=64 -DRQ=4 -DTPV=16 -DVP=4 -DDK=16 -DSTAGE=1 -DPEND=32")]
+    [InlineData("-DACC_IS_DOUBLE=1 -DLANES=8 -DTQ=64 -DRQ=4 -DTPV=8 -DVP=2 -DDK=16 -DSTAGE=1 -DPEND=32 -DMOMENTS=3")]
+    [InlineData("-DLANES=2 -DTQ=2 -DRQ=2 -DTPV=1 -DVP=1 -DDK=1 -DPEND=1")]
+    public void TiledScoreKernel_CompilesInEveryConfiguration(string defines)
+    {
+        var (exitCode, errors) = Lint(["score.cl", "score_tiled.cl"], defines, "-Werror");
+        Assert.True(exitCode == 0, $"clang-14 {defines}: {errors}");
+    }
+
+    [ClangTheory]
+    [InlineData("-DRQ=3 -DTQ=9")]
+    [InlineData("-DVP=3 -DTPV=3")]
+    [InlineData("-DTQ=30 -DRQ=4")]
+    [InlineData("-DLANES=16 -DTPV=16 -DVP=4")]
+    [InlineData("-DPEND=129")]
+    public void TiledScoreKernel_RejectsImpossibleConfigurations(string defines)
+    {
+        var (exitCode, errors) = Lint(["score.cl", "score_tiled.cl"], defines);
+        Assert.NotEqual(0, exitCode);
+        Assert.Contains("must be", errors);
+    }
+
     [ClangTheory]
     [InlineData("")]
     [InlineData("-DREAL_IS_DOUBLE=0 -DMAX_RANK=1")]
@@ -86,15 +113,27 @@ public sealed class KernelLintTests
         Assert.Contains("must be", errors); // the kernel's own #error says which parameter and why
     }
 
-    private static (int ExitCode, string Errors) Lint(string file, string defines, params string[] extra)
+    private static (int ExitCode, string Errors) Lint(string file, string defines, params string[] extra) => Lint([file], defines, extra);
+
+    /// <summary>Lints <paramref name="files"/> as one program, in order (as the backend builds them: one source, concatenated).</summary>
+    private static (int ExitCode, string Errors) Lint(string[] files, string defines, params string[] extra)
     {
-        var start = new ProcessStartInfo(Clang!) { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in new[] { "-x", "cl", "-cl-std=CL1.2", "-Xclang", "-finclude-default-header", "-fsyntax-only" }
-                     .Concat(extra).Concat(defines.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Append(KernelPath(file)))
-            start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        string errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, errors);
+        string source = files.Length == 1 ? KernelPath(files[0]) : Path.Combine(Path.GetTempPath(), $"kernels-lint-{Guid.NewGuid():N}.cl");
+        if (files.Length > 1) File.WriteAllText(source, string.Join("\n", files.Select(f => File.ReadAllText(KernelPath(f)))));
+        try
+        {
+            var start = new ProcessStartInfo(Clang!) { RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (string arg in new[] { "-x", "cl", "-cl-std=CL1.2", "-Xclang", "-finclude-default-header", "-fsyntax-only" }
+                         .Concat(extra).Concat(defines.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Append(source))
+                start.ArgumentList.Add(arg);
+            using var process = Process.Start(start)!;
+            string errors = process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            return (process.ExitCode, errors);
+        }
+        finally
+        {
+            if (files.Length > 1) File.Delete(source);
+        }
     }
 }

@@ -45,8 +45,9 @@ public sealed class OpenClBenchCliTests : IRequiresOpenCl, IDisposable
     }
 
     /// <summary>
-    /// --opencl-shards and --opencl-seed reach the backend's <c>OpenClOptions</c> (a forced count runs); out of range,
-    /// or without --backend opencl, they are usage errors naming the option.
+    /// --opencl-shards, --opencl-seed and --opencl-kernel reach the backend's <c>OpenClOptions</c> (a forced count runs,
+    /// a forced kernel is the one the JSON names); out of range, or without --backend opencl, they are usage errors
+    /// naming the option.
     /// </summary>
     [OpenClFact]
     public void Bench_TuningFlags_RunOnOpenCl_AndAreUsageErrorsElsewhere()
@@ -63,7 +64,18 @@ public sealed class OpenClBenchCliTests : IRequiresOpenCl, IDisposable
         Assert.NotEqual(0, range.ExitCode);
         Assert.Contains("--opencl-shards", range.Error);
 
-        foreach (string[] flag in new[] { new[] { "--opencl-shards", "2" }, new[] { "--opencl-seed", "off" } })
+        foreach (string kernel in new[] { "tiled", "classic" })
+        {
+            var forced = CliRun.Run([.. common, "--backend", "opencl", "--opencl-kernel", kernel]);
+            CliRun.AssertSucceeded(forced);
+            Assert.Equal(kernel, JsonDocument.Parse(forced.Out.Trim()).RootElement.GetProperty("opencl_kernel").GetString());
+        }
+        var unknown = CliRun.Run([.. common, "--backend", "opencl", "--opencl-kernel", "fast"]);
+        Assert.NotEqual(0, unknown.ExitCode);
+        Assert.Contains("'fast'", unknown.Error);
+        Assert.Contains("'tiled'", unknown.Error); // the parser's message lists the accepted values
+
+        foreach (string[] flag in new[] { new[] { "--opencl-shards", "2" }, new[] { "--opencl-seed", "off" }, new[] { "--opencl-kernel", "tiled" } })
         {
             var usage = CliRun.Run([.. common, .. flag]);
             Assert.NotEqual(0, usage.ExitCode);

@@ -83,7 +83,7 @@ public sealed class OpenClScoreProperties : ScoreProperties, IRequiresOpenCl
         });
 
     private static readonly Lazy<OpenClBackend> GpuShaped = new(() =>
-        new OpenClBackend(OpenClTestSupport.Backend.Context, new OpenClOptions { KernelShape = OpenClDeviceKind.Gpu }));
+        new OpenClBackend(OpenClTestSupport.Backend.Context, new OpenClOptions { KernelShape = OpenClDeviceKind.Gpu, ScoreKernel = OpenClScoreKernel.Classic }));
 
     /// <summary>As on the CPU: a query whose every squared distance overflows float32 throws, naming the row and the remedy.</summary>
     [OpenClFact]

@@ -22,17 +22,23 @@ namespace Kernels.Tests.OpenCl;
 /// points in the shapes the backend chooses), the shard's running state in ACC (one addition and at most one rescale per
 /// tile: ≤ ⌈N/32⌉ tiles), and the merge in ACC: one exp (≤ 3 ulp in OpenCL), one product and S additions. A weight
 /// thus meets at most 32 + ⌈N/32⌉ + S + 4 roundings of at most the working precision; with N ≤ 80 and S ≤ 12 here
-/// that is ≤ 51, inside the γ_128 the bound reserves for those sums (γ_acc in <see cref="ErrorBound"/>). On PoCL the
+/// that is ≤ 51, inside the γ_128 the bound reserves for those sums (γ_acc in <see cref="ErrorBound"/>). The tiled kernel
+/// sums up to 64 kept candidates in REAL (PEND) and may rescale twice per tile of at least 32 points: ≤ 64 + 2⌈N/32⌉ + S + 4
+/// ≤ 86 here, inside the same γ_128. On PoCL the
 /// state is double, so the merge's own roundings are 2⁻⁵³-sized even in the float tests.
 /// </para>
 /// </summary>
 public sealed class OpenClShardProperties : IRequiresOpenCl
 {
-    private static OpenClBackend Sharded(int shards, bool gpuShape, bool seeded) =>
+    /// <summary>A backend with forced shards and seeding, on the tiled or the classic float32 kernel (float64 runs the classic).</summary>
+    private static OpenClBackend Sharded(int shards, bool gpuShape, bool seeded, bool tiled) =>
         new(OpenClTestSupport.Backend.Context, new OpenClOptions
         {
             Shards = shards, KernelShape = gpuShape ? OpenClDeviceKind.Gpu : OpenClDeviceKind.Cpu, SeedMaxima = seeded,
+            ScoreKernel = tiled ? OpenClScoreKernel.Tiled : OpenClScoreKernel.Classic,
         });
+
+    private static readonly bool[] BothKernels = [false, true];
 
     private static void MatchesReference<T>(Problem p, OpenClBackend backend) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -41,12 +47,12 @@ public sealed class OpenClShardProperties : IRequiresOpenCl
         Expect.AgainstReference(actual, trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoff<T>(), $"{typeof(T).Name} shards={backend.LastShards} {p}");
     }
 
-    /// <summary>Random problems, 1 to 12 shards, both kernel shapes, with and without the seeding pass, float and double.</summary>
+    /// <summary>Random problems, 1 to 12 shards, both kernel shapes, with and without the seeding pass, float (both kernels) and double.</summary>
     [BackendProperty(MaxTest = 100)]
     public Property ForcedShards_MatchTheReference() =>
-        Prop.ForAll(Problem.Arbitrary, Gen.Choose(1, 12).ToArbitrary(), Gen.Choose(0, 3).ToArbitrary(), (p, shards, flags) =>
+        Prop.ForAll(Problem.Arbitrary, Gen.Choose(1, 12).ToArbitrary(), Gen.Choose(0, 7).ToArbitrary(), (p, shards, flags) =>
         {
-            using var backend = Sharded(shards, gpuShape: (flags & 1) != 0, seeded: (flags & 2) != 0);
+            using var backend = Sharded(shards, gpuShape: (flags & 1) != 0, seeded: (flags & 2) != 0, tiled: (flags & 4) != 0);
             MatchesReference<float>(p, backend);
             Assert.Equal((shards, (flags & 2) != 0), (backend.LastShards, backend.LastSeeded));
             MatchesReference<double>(p, backend);
@@ -68,8 +74,9 @@ public sealed class OpenClShardProperties : IRequiresOpenCl
         var p = new Problem(n, m, d, Alpha: 0.7, SigmaOverScale: 0.5 * Math.Sqrt(d), Scale: 1, OffsetOverScale: 0, Seed: n * 31 + d);
         foreach (bool gpuShape in new[] { false, true })
         foreach (bool seeded in new[] { false, true })
+        foreach (bool tiled in BothKernels)
         {
-            using var backend = Sharded(shards, gpuShape, seeded);
+            using var backend = Sharded(shards, gpuShape, seeded, tiled);
             MatchesReference<float>(p, backend);
             MatchesReference<double>(p, backend);
             Assert.Equal(shards, backend.LastShards);
@@ -125,12 +132,17 @@ public sealed class OpenClShardProperties : IRequiresOpenCl
         for (int i = 0; i < n; i++)
         for (int k = 0; k < d; k++)
             train[i * d + k] = i < 16 ? 1e20f : 0.1f * (i - 16) + 0.05f * k; // vector 0 (16 points): far away
+        foreach (bool tiled in BothKernels) ShardOfOverflowedDistances(train, n, d, tiled);
+    }
+
+    private static void ShardOfOverflowedDistances(float[] train, int n, int d, bool tiled)
+    {
         var queries = new float[] { 0.2f, 0.1f, -0.3f, 0.4f };
         var level = new NoiseLevel(1, 0.5);
-        using var backend = Sharded(2, gpuShape: false, seeded: true);
+        using var backend = Sharded(2, gpuShape: false, seeded: true, tiled);
         var set = new TrainingSet<float>(train, n, d);
         var actual = Outputs.Evaluate(new EmpiricalScore<float>(set, backend), queries, level);
-        Expect.AgainstReference(actual, Problem.Widen(train), d, Problem.Widen(queries), level, ErrorBound.UnitRoundoffSingle, "one shard overflowed");
+        Expect.AgainstReference(actual, Problem.Widen(train), d, Problem.Widen(queries), level, ErrorBound.UnitRoundoffSingle, $"one shard overflowed (tiled: {tiled})");
 
         var ex = Assert.Throws<MagnitudeOverflowException>(() =>
             new EmpiricalScore<float>(set, backend).Score(new float[] { 0.5f, 0.5f, -1e20f, -1e20f }, level));

@@ -32,10 +32,21 @@ public static class OpenClTestSupport
         }
     }
 
-    private static readonly Lazy<OpenClBackend> LazyBackend = new(() => new OpenClBackend(), LazyThreadSafetyMode.ExecutionAndPublication);
+    private static readonly Lazy<OpenClBackend> LazyBackend = new(
+        () => new OpenClBackend(options: new OpenClOptions { ScoreKernel = OpenClScoreKernel.Tiled }), LazyThreadSafetyMode.ExecutionAndPublication);
 
-    /// <summary>The backend every OpenCL test shares (thread-safe; created on first use, throws with the remedy when there is no runtime).</summary>
+    private static readonly Lazy<OpenClBackend> LazyClassic = new(
+        () => new OpenClBackend(Backend.Context, new OpenClOptions { ScoreKernel = OpenClScoreKernel.Classic }), LazyThreadSafetyMode.ExecutionAndPublication);
+
+    /// <summary>
+    /// The backend every OpenCL test shares (thread-safe; created on first use, throws with the remedy when there is no
+    /// runtime): float32 on the tiled score kernel (float64 always runs the classic one), so every OpenCL suite runs it;
+    /// the tuner, which picks between the two in production, is left out so each run tests the same kernel.
+    /// </summary>
     public static OpenClBackend Backend => LazyBackend.Value;
+
+    /// <summary>The classic score kernel on the same context, for the suites bound to it as well.</summary>
+    public static OpenClBackend Classic => LazyClassic.Value;
 }
 
 /// <summary>Marks a test class whose tests need an OpenCL runtime (see <see cref="OpenClTestSupport"/>).</summary>
