@@ -28,7 +28,7 @@ public sealed class CpuBackend : IScoreBackend
         return new CpuBackend(threads, TileGroups)
         {
             AllowExpansion = AllowExpansion, SuperTilePoints = SuperTilePoints, AllowQueryLanes = AllowQueryLanes, LaneTilePoints = LaneTilePoints,
-            Pruning = Pruning, PruneLeafGroups = PruneLeafGroups, PruneShare = PruneShare,
+            Pruning = Pruning, PruneLeafGroups = PruneLeafGroups, PruneShare = PruneShare, LanesPruneMinimumPoints = LanesPruneMinimumPoints,
         };
     }
 
@@ -109,10 +109,18 @@ public sealed class CpuBackend : IScoreBackend
     private int LanesLeafGroups<T>(int d) where T : unmanaged, IFloatingPointIeee754<T> =>
         PruneLeafGroups > 0 ? PruneLeafGroups : Math.Max(1, QueryLanesKernel<T>.DefaultTilePoints(d, holdsDifferences: true) / CpuLayout<T>.GroupWidth);
 
+    /// <summary>
+    /// The smallest set the query-lanes pruned pass takes at the default share: below it the full pass costs a few
+    /// microseconds per query and the plan's walks cost more than the skipped points save (bench/prune-scaling: README.md,
+    /// Performance). A share set explicitly (tests) ignores it.
+    /// </summary>
+    internal int LanesPruneMinimumPoints { get; init; } = 32768;
+
     /// <summary>Which queries of a call take a pruned pass, and which one (null: none; tests read it).</summary>
     internal PrunePlan<T>? Plan<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!Pruning) return null;
+        if (QueryLanes(train) && PruneShare is null && train.Count < LanesPruneMinimumPoints) return null;
         int d = train.Dimension;
         return QueryLanes(train)
             ? PrunePlan<T>.OfLanes(train, queries, level, LanesLeafGroups<T>(d), PruneShare ?? PrunePlan<T>.LanesDefaultShare, MaxDegreeOfParallelism)

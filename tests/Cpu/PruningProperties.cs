@@ -84,7 +84,7 @@ public sealed class PruningProperties
     private static void ChoicePerQuery<T>(Problem p, bool queryLanes) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (train, queries, trainD, queriesD) = p.Build<T>();
-        var pruning = new CpuBackend { PruneLeafGroups = 1, AllowQueryLanes = queryLanes };
+        var pruning = new CpuBackend { PruneLeafGroups = 1, AllowQueryLanes = queryLanes, LanesPruneMinimumPoints = 0 };
         var unpruned = new CpuBackend { Pruning = false, AllowQueryLanes = queryLanes };
         var set = new TrainingSet<T>(train, p.N, p.D);
         var plan = pruning.Plan(set, queries, p.Level);
@@ -217,7 +217,7 @@ public sealed class PruningProperties
         var level = new NoiseLevel(1, 0.01);
         var queries = new T[2 * m];
         for (int q = 0; q < 2 * m; q++) queries[q] = T.CreateChecked(double.CreateChecked(train[2 * rng.Next(n) + q % 2]) + level.Sigma * Problem.Gaussian(rng));
-        var backend = new CpuBackend(2);
+        var backend = new CpuBackend(2) { LanesPruneMinimumPoints = 0 }; // the default share on a set below the lanes pass's default minimum
         var actual = Evaluate(train, n, 2, queries, level, backend);
         Assert.Equal(m, backend.PrunedQueries);
         Assert.True(backend.SkippedPoints >= (long)m * n * 9 / 10, $"skipped {backend.SkippedPoints} of {(long)m * n} pairs");
@@ -246,7 +246,7 @@ public sealed class PruningProperties
             for (int k = 0; k < d; k++) queries[q * d + k] = (float)(level.Alpha * train[j * d + k] + level.Sigma * Problem.Gaussian(rng));
         }
         var set = new TrainingSet<float>(train, n, d);
-        var backend = new CpuBackend(2);
+        var backend = new CpuBackend(2) { LanesPruneMinimumPoints = 0 }; // the gate alone decides, at any N
         var pruned = Outputs.Evaluate(new EmpiricalScore<float>(set, backend), queries, level);
         var plain = Outputs.Evaluate(new EmpiricalScore<float>(set, Unpruned), queries, level);
         Assert.False(TileTree<float>.IsBuilt(set), $"a tree was built at D = {d}");
@@ -258,6 +258,38 @@ public sealed class PruningProperties
         var separated = new TrainingSet<float>(clustered, n, d);
         Outputs.Evaluate(new EmpiricalScore<float>(separated, backend), clustered.AsSpan(0, m * d).ToArray(), new NoiseLevel(1, 0.05));
         Assert.True(TileTree<float>.IsBuilt(separated), $"no tree for separated clusters at D = {d}");
+    }
+
+    /// <summary>
+    /// At the default share the query-lanes pass leaves sets below its minimum on the full pass (there the plan costs more
+    /// than it saves), bit for bit, however prunable; at the minimum the same data is pruned.
+    /// </summary>
+    [Fact]
+    public void SmallSets_StayOnTheFullPass_ByDefault()
+    {
+        const int m = 32;
+        foreach (int n in new[] { 4000, 32768 })
+        {
+            var rng = new Random(n);
+            var train = new float[2 * n];
+            for (int i = 0; i < n; i++)
+            {
+                double angle = 2 * Math.PI * (i + rng.NextDouble()) / n;
+                train[2 * i] = (float)Math.Cos(angle);
+                train[2 * i + 1] = (float)Math.Sin(angle);
+            }
+            var level = new NoiseLevel(1, 0.01);
+            var queries = train.AsSpan(0, 2 * m).ToArray();
+            var backend = new CpuBackend(2);
+            var pruned = Evaluate(train, n, 2, queries, level, backend);
+            var plain = Evaluate(train, n, 2, queries, level, Unpruned);
+            if (n < 32768)
+            {
+                Assert.Equal(0, backend.PrunedQueries);
+                for (int q = 0; q < m; q++) AssertSameBits(pruned, plain, q, 2, $"circle N={n}");
+            }
+            else Assert.Equal(m, backend.PrunedQueries);
+        }
     }
 
     private static void Clusters<T>(int d, int n) where T : unmanaged, IFloatingPointIeee754<T>
@@ -276,7 +308,7 @@ public sealed class PruningProperties
             for (int k = 0; k < d; k++) queries[q * d + k] = T.CreateChecked(double.CreateChecked(train[j * d + k]) + sigma * Problem.Gaussian(rng));
         }
         var level = new NoiseLevel(1, sigma);
-        var backend = new CpuBackend();
+        var backend = new CpuBackend { LanesPruneMinimumPoints = 0 };
         var actual = Evaluate(train, n, d, queries, level, backend);
         // a query near a cluster whose leaves it shares with neighbours may fall short of the share (98% at D ≤ 16) and go
         // the ordinary way: the choice is a cost heuristic; what is asserted is that pruning happens and stays exact
@@ -331,7 +363,7 @@ public sealed class PruningProperties
         // the query-lanes pruned pass (D = 3), then the one-query pass with the query-lanes kernel off
         foreach (var backend in new[]
                  {
-                     new CpuBackend { PruneLeafGroups = 1, PruneShare = 0 }, new CpuBackend(),
+                     new CpuBackend { PruneLeafGroups = 1, PruneShare = 0 }, new CpuBackend { LanesPruneMinimumPoints = 0 },
                      new CpuBackend { PruneLeafGroups = 1, PruneShare = 0, AllowQueryLanes = false }, new CpuBackend { AllowQueryLanes = false },
                  })
         {
