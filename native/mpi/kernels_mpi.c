@@ -108,5 +108,46 @@ int knmpi_reduce_states(MPI_Fint comm, void *states, int64_t m, int64_t d, int r
     return status != MPI_SUCCESS ? status : any_failed ? -1 : MPI_SUCCESS;
 }
 
+/* Sums `count` doubles over every rank into every rank's `values` with the same bits everywhere: reduced to rank 0,
+ * then broadcast (an all-reduce may combine in a different order on different ranks). In slices of at most 2^27
+ * doubles, so that any count fits MPI's int. Collective; returns an MPI error code. */
+int knmpi_sum_everywhere(MPI_Fint comm, double *values, int64_t count)
+{
+    MPI_Comm c = MPI_Comm_f2c(comm);
+    int rank = 0;
+    MPI_Comm_rank(c, &rank);
+    const int64_t slice = (int64_t)1 << 27;
+    for (int64_t start = 0; start < count; start += slice) {
+        int n = (int)(count - start < slice ? count - start : slice);
+        int status = MPI_Reduce(rank == 0 ? MPI_IN_PLACE : values + start, values + start, n, MPI_DOUBLE, MPI_SUM, 0, c);
+        if (status != MPI_SUCCESS) return status;
+        status = MPI_Bcast(values + start, n, MPI_DOUBLE, 0, c);
+        if (status != MPI_SUCCESS) return status;
+    }
+    return MPI_SUCCESS;
+}
+
+/* Every rank sends `bytes` bytes; every rank receives all of them in rank order into `received` (size * bytes).
+ * Collective; returns an MPI error code. */
+int knmpi_gather_everywhere(MPI_Fint comm, const void *sent, int64_t bytes, void *received)
+{
+    if (bytes < 0 || bytes > INT32_MAX) return MPI_ERR_COUNT;
+    return MPI_Allgather(sent, (int)bytes, MPI_BYTE, received, (int)bytes, MPI_BYTE, MPI_Comm_f2c(comm));
+}
+
+/* Bitwise OR of `bytes` bytes over every rank, in place on every rank: where exactly one rank holds a value and every
+ * other holds zeros, every rank receives that value's exact bits. In slices of at most 2^30 bytes. Collective. */
+int knmpi_or_everywhere(MPI_Fint comm, void *buffer, int64_t bytes)
+{
+    MPI_Comm c = MPI_Comm_f2c(comm);
+    const int64_t slice = (int64_t)1 << 30;
+    for (int64_t start = 0; start < bytes; start += slice) {
+        int n = (int)(bytes - start < slice ? bytes - start : slice);
+        int status = MPI_Allreduce(MPI_IN_PLACE, (char *)buffer + start, n, MPI_BYTE, MPI_BOR, c);
+        if (status != MPI_SUCCESS) return status;
+    }
+    return MPI_SUCCESS;
+}
+
 /* Ends every rank of the communicator with `code` (for a failure that the ranks could not agree on). */
 void knmpi_abort(MPI_Fint comm, int code) { MPI_Abort(MPI_Comm_f2c(comm), code); }

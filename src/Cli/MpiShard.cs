@@ -31,6 +31,9 @@ internal static unsafe class MpiShard
     [DllImport(Shim)] private static extern int knmpi_agree(int comm, int failed, out int failingRank, byte* message, int messageBytes);
     [DllImport(Shim)] private static extern int knmpi_reduce_states(int comm, void* states, long m, long d, int root,
         delegate* unmanaged<void*, void*, long, long, int> merge);
+    [DllImport(Shim)] private static extern int knmpi_sum_everywhere(int comm, double* values, long count);
+    [DllImport(Shim)] private static extern int knmpi_gather_everywhere(int comm, void* sent, long bytes, void* received);
+    [DllImport(Shim)] private static extern int knmpi_or_everywhere(int comm, void* buffer, long bytes);
 
     /// <summary>Rows [first, end) of N for rank <paramref name="rank"/> of <paramref name="size"/>.</summary>
     public static (long First, long End) RowRange(long rows, int rank, int size) => (rows * rank / size, rows * (rank + 1) / size);
@@ -324,6 +327,69 @@ internal static unsafe class MpiShard
             throw new RankFailedException();
         }
 
+        /// <summary>Merges every rank's KDE states into rank 0's (in place), as <see cref="Reduce(PartialStateBatch)"/> does the score's.</summary>
+        public void Reduce(Kernels.Numerics.Smoothing.KdeStateBatch batch)
+        {
+            Started();
+            if (Size == 1) return;
+            // a KDE record has the size of a score record of the same D, so the shim's datatype of one whole record carries it
+            int status = Call(() =>
+            {
+                fixed (byte* records = batch.Records)
+                    return knmpi_reduce_states(_comm, records, batch.QueryCount, batch.Dimension, 0, &MergeKde);
+            });
+            if (status == 0) return;
+            _stderr.WriteLine($"error: rank {Rank}: the reduction of the KDE states failed (MPI status {status}){(status == -1 ? ": a merge refused its records" : "")}; nothing was written.");
+            throw new RankFailedException();
+        }
+
+        /// <summary>Every rank's <paramref name="values"/> summed into every rank's, with the same bits on all (reduced to rank 0, broadcast).</summary>
+        public void SumEverywhere(double[] values, string what)
+        {
+            Started();
+            if (Size == 1) return;
+            int status = Call(() =>
+            {
+                fixed (double* v = values) return knmpi_sum_everywhere(_comm, v, values.LongLength);
+            });
+            Check(status, what);
+        }
+
+        /// <summary>Every rank's <paramref name="sent"/> (one length on all), in rank order, on every rank.</summary>
+        public byte[] GatherEverywhere(byte[] sent, string what)
+        {
+            Started();
+            if (Size == 1) return (byte[])sent.Clone();
+            var received = new byte[checked(sent.Length * Size)];
+            int status = Call(() =>
+            {
+                fixed (byte* s = sent)
+                fixed (byte* r = received)
+                    return knmpi_gather_everywhere(_comm, s, sent.Length, r);
+            });
+            Check(status, what);
+            return received;
+        }
+
+        /// <summary>Bitwise OR of every rank's <paramref name="buffer"/> into every rank's: each value held by one rank (zeros elsewhere) arrives with its exact bits.</summary>
+        public void OrEverywhere(byte[] buffer, string what)
+        {
+            Started();
+            if (Size == 1) return;
+            int status = Call(() =>
+            {
+                fixed (byte* b = buffer) return knmpi_or_everywhere(_comm, b, buffer.LongLength);
+            });
+            Check(status, what);
+        }
+
+        private void Check(int status, string what)
+        {
+            if (status == 0) return;
+            _stderr.WriteLine($"error: rank {Rank}: {what} failed (MPI status {status}); nothing was written.");
+            throw new RankFailedException();
+        }
+
         /// <summary>
         /// This rank's rows of --train (read by seeking, every value checked finite) as a model on
         /// <paramref name="backend"/>, or null when it holds none; <paramref name="trainRows"/> is N of the whole file.
@@ -375,6 +441,22 @@ internal static unsafe class MpiShard
         e is InputException or ArgumentException or IOException or NpyFormatException or ArithmeticException or UnauthorizedAccessException
             or InvalidOperationException
             ? CliErrors.Describe(e) : e.ToString();
+
+    /// <summary>The MPI operation for KDE states (<see cref="Kernels.Numerics.Smoothing.KdeStateBatch"/>): into ← into ⊕ from over m whole records.</summary>
+    [UnmanagedCallersOnly]
+    private static int MergeKde(void* into, void* from, long m, long d)
+    {
+        try
+        {
+            long bytes = m * Kernels.Numerics.Smoothing.KdeStateBatch.RecordBytes(d);
+            Kernels.Numerics.Smoothing.KdeStateBatch.MergeRecords(new Span<byte>(into, (int)bytes), new ReadOnlySpan<byte>(from, (int)bytes), (int)m, (int)d);
+            return 0;
+        }
+        catch (Exception)
+        {
+            return 1;
+        }
+    }
 
     /// <summary>The MPI operation: into ← into ⊕ from over m whole records; non-zero (never an exception) when it refuses.</summary>
     [UnmanagedCallersOnly]

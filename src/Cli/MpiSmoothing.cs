@@ -15,26 +15,26 @@ namespace Kernels.Cli;
 ///   reduced to rank 0, which finishes them into per-row values and folds them over the draws in draw order exactly as
 ///   one process does. Each draw's state merges exactly across shards, so the result differs from one process's only by
 ///   the reordering of the sums inside each state, whatever P.</item>
-/// <item>kde: the Gaussian N(0, h² I) kernel's density smoothing is the empirical distribution at σ² + h², so it is the
-///   score verbs' sharded evaluation at that level.</item>
+/// <item>kde with gaussian:H: the Gaussian N(0, h² I) kernel's density smoothing is the empirical distribution at
+///   σ² + h², so it is the score verbs' sharded evaluation at that level.</item>
+/// <item>kde with aniso and tangent kernels: the covariance σ² I + Σ_k(x) changes with the query, so each rank
+///   accumulates the Mahalanobis states of its rows (<see cref="KdeScore{T}.Accumulate"/>, <see cref="KdeStateBatch"/>),
+///   they are reduced to rank 0 as whole records with the log-sum-exp merge, and rank 0 finishes them
+///   (<see cref="KdeScore{T}.Finish"/>): the same accumulate, merge and finish as one process runs.</item>
 /// </list>
-/// Kernels about a tangent space fitted to the training set (line, knn, ridge) are refused: no rank holds the whole set.
+/// Tangent spaces fitted to the training set are built across the ranks by <see cref="MpiTangents"/> (line, knn; ridge
+/// is refused there, saying why).
 /// </summary>
 internal static class MpiSmoothing
 {
-    private const string Context = "--shard mpi";
-
     /// <summary><c>kernels kde score|logdensity|denoise … --shard mpi</c>.</summary>
     public static int RunKde(ParseResult parse, Quantity quantity, CommonOptions common, SmoothingCommands.KernelOptions options)
     {
         KernelSpec spec = parse.GetRequiredValue(options.Kernel);
+        if (spec.Kind != KernelKind.Gaussian) return RunAnisotropicKde(parse, quantity, common, options, spec);
         string verb = $"kde {ScoreCommands.VerbName(quantity)}";
         return MpiShard.RunEmpirical(parse, quantity, common, verb, (dimension, level) =>
         {
-            if (spec.Kind != KernelKind.Gaussian)
-                throw new InputException(
-                    $"--kernel {spec.Text} with {Context}: only the isotropic gaussian:H kernel's KDE is sharded (it is the empirical " +
-                    "distribution at sigma^2 + H^2); the anisotropic and tangent kernels' covariance changes with each query: run them without --shard.");
             try
             {
                 return KdeScore<double>.IsotropicLevel(spec.Build(null), dimension, level)!.Value;
@@ -46,6 +46,93 @@ internal static class MpiSmoothing
         }, $"{SmoothingCommands.KernelText(spec, null)}, ", parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
     }
 
+    /// <summary>KDE with a per-query covariance (aniso, tangent): Mahalanobis states per rank, reduced, finished on rank 0.</summary>
+    private static int RunAnisotropicKde(ParseResult parse, Quantity quantity, CommonOptions common, SmoothingCommands.KernelOptions options, KernelSpec spec) =>
+        MpiShard.Run(parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, mpi =>
+        {
+            var clock = Stopwatch.StartNew();
+            long trainRows = 0;
+            TangentSpec tangent = parse.GetValue(options.Tangent)!; // the validator requires it with these kernels
+            var (level, float64, outPath, query, backend, shard) = mpi.Collective(deferred: true, local: () =>
+            {
+                string path = common.OutPath(parse);
+                var queries = MatrixFile.Read(parse.GetRequiredValue(common.Query), "--query", "M");
+                bool wide = common.Float64(parse);
+                var evaluator = common.Backend(parse); // a per-query covariance runs on the host: only its thread limit applies
+                object? rows = wide
+                    ? mpi.ReadShard<double>(parse.GetRequiredValue(common.Train), queries.Columns, evaluator, out trainRows)
+                    : mpi.ReadShard<float>(parse.GetRequiredValue(common.Train), queries.Columns, evaluator, out trainRows);
+                return (common.Level(parse), wide, path, queries, evaluator, rows);
+            });
+            using var owned = backend as IDisposable;
+            int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
+            string timing = float64
+                ? Kde(mpi, (EmpiricalScore<double>?)shard, trainRows, quantity, query, level, spec, tangent, outPath, shape)
+                : Kde(mpi, (EmpiricalScore<float>?)shard, trainRows, quantity, query, level, spec, tangent, outPath, shape);
+            return CommonOptions.Summary(outPath, $"kde {ScoreCommands.VerbName(quantity)}", shape, float64,
+                $"{SmoothingCommands.KernelText(spec, tangent)}, {query.Rows} queries against N={trainRows} points in D={query.Columns} at {level}, " +
+                $"{mpi.Description}; rank 0: {timing}, in all {clock.Elapsed.TotalSeconds:F3} s");
+        });
+
+    /// <summary>Accumulates, reduces and (rank 0) finishes and writes; returns rank 0's time split.</summary>
+    private static string Kde<T>(MpiShard.Session mpi, EmpiricalScore<T>? shard, long trainRows, Quantity quantity, MatrixFile query, NoiseLevel level,
+        KernelSpec spec, TangentSpec tangent, string outPath, int[] shape)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var clock = Stopwatch.StartNew();
+        T[] queries = query.Values<T>();
+        int d = query.Columns;
+        var kernel = Kernel(mpi, spec, tangent, shard, trainRows, query);
+        double fitted = clock.Elapsed.TotalSeconds;
+        var states = mpi.Collective(() =>
+        {
+            try
+            {
+                return shard is null ? KdeStateBatch.Identity(query.Rows, d, level) : new KdeScore<T>(shard, kernel).Accumulate(queries, level);
+            }
+            catch (ArgumentException e) when (CommonOptions.QueryProblem(e, query) is { } problem)
+            {
+                throw problem;
+            }
+            catch (ArgumentException e) when (e.ParamName == "kernel")
+            {
+                throw new InputException($"--kernel {spec.Text}: {CliErrors.Describe(e)}");
+            }
+        });
+        double accumulated = clock.Elapsed.TotalSeconds;
+        mpi.Reduce(states);
+        double reduced = clock.Elapsed.TotalSeconds;
+        mpi.Collective(() =>
+        {
+            if (!mpi.IsRoot) return 0;
+            var result = new T[ScoreCommands.IsScalar(quantity) ? query.Rows : query.Rows * d];
+            var outputs = quantity switch
+            {
+                Quantity.Score => new ScoreOutputs<T> { Score = result },
+                Quantity.LogDensity => new ScoreOutputs<T> { LogDensity = result },
+                Quantity.Denoise => new ScoreOutputs<T> { Denoiser = result },
+                _ => throw new ArgumentOutOfRangeException(nameof(quantity)),
+            };
+            KdeScore<T>.Finish(kernel, states, queries, outputs);
+            CommonOptions.RequireFinite(result, $"kde {ScoreCommands.VerbName(quantity)}", ScoreCommands.IsScalar(quantity) ? 1 : d);
+            MatrixFile.Write(outPath, result, shape);
+            return 0;
+        });
+        return $"tangent spaces {fitted:F3} s, accumulate {accumulated - fitted:F3} s, reduce {query.Rows} states of {KdeStateBatch.RecordBytes(d)} bytes " +
+               $"{reduced - accumulated:F3} s, finish and write {clock.Elapsed.TotalSeconds - reduced:F3} s";
+    }
+
+    /// <summary>
+    /// The smoothing kernel on every rank: its tangent space built across the ranks where it is fitted to the training set
+    /// (<see cref="MpiTangents"/>), analytic ones and none on each rank alone.
+    /// </summary>
+    private static SmoothingKernel Kernel<T>(MpiShard.Session mpi, KernelSpec kernel, TangentSpec? tangent, EmpiricalScore<T>? shard, long trainRows, MatrixFile query)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var tangents = tangent is null ? null : MpiTangents.Build(mpi, tangent, shard, trainRows, query.Values<T>(), query.Columns);
+        return mpi.Collective(deferred: true, local: () => kernel.Build(tangents));
+    }
+
     /// <summary><c>kernels smooth score|logdensity|divergence … --shard mpi</c>.</summary>
     public static int RunSmooth(ParseResult parse, Quantity quantity, CommonOptions common, SmoothingCommands.SmoothOptions options) =>
         MpiShard.Run(parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, mpi =>
@@ -54,20 +141,22 @@ internal static class MpiSmoothing
             long trainRows = 0;
             // every rank reads its options, queries and shard, builds the smoother and accumulates the first batch before
             // it first needs MPI (the first batch's agreement also says whether these steps failed anywhere)
-            var (level, float64, outPath, setting, query, kernel, backend, shard) = mpi.Collective(deferred: true, local: () =>
+            var (level, float64, outPath, setting, query, backend, shard) = mpi.Collective(deferred: true, local: () =>
             {
                 string path = common.OutPath(parse);
                 var smoothing = SmoothingCommands.ReadSetting(parse, options, path);
                 var queries = MatrixFile.Read(parse.GetRequiredValue(common.Query), "--query", "M");
-                var built = smoothing.Kernel.Build(smoothing.Tangent?.Build(queries.Columns, Context));
                 bool wide = common.Float64(parse);
                 var evaluator = common.Backend(parse);
                 object? rows = wide
                     ? mpi.ReadShard<double>(parse.GetRequiredValue(common.Train), queries.Columns, evaluator, out trainRows)
                     : mpi.ReadShard<float>(parse.GetRequiredValue(common.Train), queries.Columns, evaluator, out trainRows);
-                return (common.Level(parse), wide, path, smoothing, queries, built, evaluator, rows);
+                return (common.Level(parse), wide, path, smoothing, queries, evaluator, rows);
             });
             using var owned = backend as IDisposable;
+            var kernel = float64
+                ? Kernel(mpi, setting.Kernel, setting.Tangent, (EmpiricalScore<double>?)shard, trainRows, query)
+                : Kernel(mpi, setting.Kernel, setting.Tangent, (EmpiricalScore<float>?)shard, trainRows, query);
             int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
             string timing = float64
                 ? Smooth(mpi, (EmpiricalScore<double>?)shard, quantity, query, level, backend, setting, kernel, outPath, shape)

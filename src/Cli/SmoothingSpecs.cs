@@ -255,26 +255,34 @@ internal sealed record TangentSpec(string Text, TangentKind Kind, double Radius,
     }
 
     /// <summary>
-    /// An analytic tangent space (circle, sphere) in dimension <paramref name="dimension"/>, for a training set that no
-    /// process holds whole (sharded over MPI ranks); the fitted ones are refused, saying why.
+    /// The tangent space in dimension <paramref name="dimension"/> for a training set that no process holds whole
+    /// (sharded over MPI ranks, <paramref name="context"/>): the analytic ones (circle, sphere); the fitted ones are
+    /// built collectively by <see cref="MpiTangents"/>, except ridge, refused here saying why and what to use.
     /// </summary>
     public ITangentSpace Build(int dimension, string context) => Build(dimension, () => throw new InputException(
-        $"--tangent {Text} is fitted to the whole training set, which {context} holds on no single process; use circle[:R] or sphere[:R] " +
-        "(analytic tangent spaces) there, or run without --shard."));
+        $"--tangent {Text} is not sharded ({context}): its Hessian at a query needs the query's kept points of the whole set; " +
+        "use knn:K[,D] or line (fitted across the ranks), circle[:R] or sphere[:R], or run without --shard."));
 
-    private ITangentSpace Build(int dimension, Func<ITangentSpace> fitted)
+    /// <summary>A fitted tangent space from <paramref name="fitted"/> (or an analytic one), D checked first and the library's objections naming --tangent.</summary>
+    internal ITangentSpace Build(int dimension, Func<ITangentSpace> fitted) => Guarded(dimension, () => Kind switch
+    {
+        TangentKind.Circle => new Circle(Radius, null, dimension),
+        TangentKind.Sphere => new Sphere(dimension - 1, dimension, Radius),
+        _ => fitted(),
+    });
+
+    /// <summary>
+    /// Runs <paramref name="step"/> of building this tangent space after checking D ≥ 2; the library's objections
+    /// (ArgumentException) become input errors naming --tangent.
+    /// </summary>
+    internal TResult Guarded<TResult>(int dimension, Func<TResult> step)
     {
         if (dimension < 2)
             throw new InputException(
                 $"--tangent {Text}: a tangent space needs points in D >= 2 (a d-dimensional tangent space with 1 <= d < D){(Kind == TangentKind.Circle ? "; the circle lies in the plane of the first two coordinates" : "")}, but --train has D={dimension}.");
         try
         {
-            return Kind switch
-            {
-                TangentKind.Circle => new Circle(Radius, null, dimension),
-                TangentKind.Sphere => new Sphere(dimension - 1, dimension, Radius),
-                _ => fitted(),
-            };
+            return step();
         }
         catch (ArgumentException e)
         {

@@ -168,6 +168,52 @@ public sealed class AffineSubspace : Manifold
         return new AffineSubspace(mean, directions);
     }
 
+    /// <summary>
+    /// The principal flat of a training set that no process holds whole, from its sufficient statistics merged over the
+    /// shards: every shard adds its rows' sums (<see cref="AddSums{T}"/>), the sums are added over the shards and divided
+    /// by N for the mean; every shard adds its rows' scatter about that mean (<see cref="AddScatter{T}"/>), the
+    /// scatters are added over the shards, and this fits the flat (as <see cref="Fit{T}"/> does for N &gt; D; for N ≤ D it
+    /// decomposes the Gram matrix instead, the same flat up to rounding).
+    /// </summary>
+    /// <param name="mean">The whole set's mean (D values, copied).</param>
+    /// <param name="scatter">The whole set's scatter about <paramref name="mean"/>, upper triangle of D×D row-major (mirrored in place).</param>
+    /// <param name="count">N, at least d + 1.</param>
+    /// <param name="intrinsicDimension">d, 1 ≤ d &lt; D.</param>
+    public static AffineSubspace FitFromScatter(double[] mean, double[] scatter, long count, int intrinsicDimension)
+    {
+        ArgumentNullException.ThrowIfNull(mean);
+        ArgumentNullException.ThrowIfNull(scatter);
+        int dim = mean.Length;
+        if (intrinsicDimension < 1 || intrinsicDimension >= dim)
+            throw new ArgumentOutOfRangeException(nameof(intrinsicDimension), intrinsicDimension,
+                $"The flat's dimension must satisfy 1 <= d < D = {dim}; pass a d in that range.");
+        if (count < intrinsicDimension + 1)
+            throw new ArgumentException(
+                $"the set has {count} points, but fitting a {intrinsicDimension}-flat needs at least d + 1 = {intrinsicDimension + 1}; pass more points or a smaller d.",
+                nameof(count));
+        if (scatter.LongLength != (long)dim * dim)
+            throw new ArgumentException($"scatter has {scatter.LongLength} values; it is D×D = {(long)dim * dim} for D = {dim}.", nameof(scatter));
+        Guard.RequireFinite<double>(mean, dim, nameof(mean), "mean");
+        var directions = new double[intrinsicDimension * dim];
+        PrincipalAxes.FromScatter(scatter, count, dim, intrinsicDimension, directions, default);
+        return new AffineSubspace((double[])mean.Clone(), directions);
+    }
+
+    /// <summary>Adds a shard's Σ y (in row order) to <paramref name="sums"/> (D values): the first statistic of <see cref="FitFromScatter"/>.</summary>
+    /// <param name="rows">The shard's rows, N×D row-major.</param>
+    /// <param name="dimension">D.</param>
+    /// <param name="sums">D running sums.</param>
+    public static void AddSums<T>(ReadOnlySpan<T> rows, int dimension, Span<double> sums) where T : unmanaged, IFloatingPointIeee754<T> =>
+        PrincipalAxes.AddSums(rows, dimension, sums);
+
+    /// <summary>Adds a shard's Σ (y − mean)(y − mean)ᵀ to the upper triangle of <paramref name="scatter"/> (D×D): the second statistic of <see cref="FitFromScatter"/>.</summary>
+    /// <param name="rows">The shard's rows, N×D row-major.</param>
+    /// <param name="dimension">D.</param>
+    /// <param name="mean">The whole set's mean.</param>
+    /// <param name="scatter">D×D running sums (upper triangle).</param>
+    public static void AddScatter<T>(ReadOnlySpan<T> rows, int dimension, ReadOnlySpan<double> mean, double[] scatter) where T : unmanaged, IFloatingPointIeee754<T> =>
+        PrincipalAxes.AddScatter(rows, dimension, mean, scatter);
+
     /// <summary>The principal line of a training set (<see cref="Fit{T}"/> with d = 1).</summary>
     /// <typeparam name="T">The training set's element type, float or double.</typeparam>
     /// <param name="set">The points; at least 2 of them, in D ≥ 2.</param>

@@ -104,8 +104,7 @@ public sealed class LocalPca : ITangentSpace
             var c = centred.AsSpan(0, k * dim);
             for (int j = 0; j < k; j++)
                 _points.AsSpan(neighbours[j] * dim, dim).CopyTo(c.Slice(j * dim, dim));
-            CentreRows(c, k, dim);
-            return PrincipalDirections(c, k, dim, TangentDimension, basis);
+            return BasisOf(c, k, dim, TangentDimension, basis);
         }
         finally
         {
@@ -115,19 +114,112 @@ public sealed class LocalPca : ITangentSpace
     }
 
     /// <summary>
+    /// The tangent basis of local PCA from the k neighbours themselves, in ascending order of their training-set index
+    /// (<see cref="TangentBasis"/> after its search): the top-d principal directions of the rows, as it writes them. For
+    /// a training set that no process holds whole, whose neighbours were found shard by shard
+    /// (<see cref="Nearest"/>, <see cref="MergeCandidates"/>): the same rows in the same order give the same bits.
+    /// </summary>
+    /// <param name="neighbours">k×D row-major; overwritten (centred).</param>
+    /// <param name="neighbourCount">k ≥ 2.</param>
+    /// <param name="dimension">D ≥ 2.</param>
+    /// <param name="tangentDimension">d, or null to choose it by the largest eigenvalue gap.</param>
+    /// <param name="basis">Receives d·D values.</param>
+    /// <returns>d.</returns>
+    public static int BasisOf(Span<double> neighbours, int neighbourCount, int dimension, int? tangentDimension, Span<double> basis)
+    {
+        CentreRows(neighbours, neighbourCount, dimension);
+        return PrincipalDirections(neighbours, neighbourCount, dimension, tangentDimension, basis);
+    }
+
+    /// <summary>
+    /// Checks a local-PCA setting against N training points (1 ≤ d &lt; D, d + 1 ≤ k ≤ N) as the constructor does, and
+    /// returns the largest d a call can return (<see cref="MaxTangentDimension"/>).
+    /// </summary>
+    /// <param name="dimension">D ≥ 2.</param>
+    /// <param name="count">N, the number of training points of the whole set.</param>
+    /// <param name="neighbours">k.</param>
+    /// <param name="tangentDimension">d, or null to choose it by the largest eigenvalue gap.</param>
+    public static int CheckSetting(int dimension, long count, int neighbours, int? tangentDimension)
+    {
+        if (dimension < 2)
+            throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "The dimension must be at least 2 (a tangent space needs 1 <= d < D).");
+        Validate(dimension, (int)Math.Min(count, int.MaxValue), neighbours, tangentDimension);
+        return tangentDimension ?? Math.Min(neighbours - 1, dimension - 1);
+    }
+
+    /// <summary>
+    /// The k = <paramref name="indices"/>.Length points of <paramref name="points"/> nearest <paramref name="x"/>
+    /// (Euclidean; ties to the lower index), in ascending index order with their distances. Indices are offset by
+    /// <paramref name="firstIndex"/> (a shard's first row in the whole set), so a shard's candidates merge with the
+    /// others' by <see cref="MergeCandidates"/> into exactly the whole set's k nearest.
+    /// </summary>
+    /// <param name="points">N×D row-major.</param>
+    /// <param name="dimension">D.</param>
+    /// <param name="x">The query (D values).</param>
+    /// <param name="firstIndex">The index of the first row.</param>
+    /// <param name="indices">Receives k ≤ N indices.</param>
+    /// <param name="distances">Receives their k distances.</param>
+    public static void Nearest(ReadOnlySpan<double> points, int dimension, ReadOnlySpan<double> x, int firstIndex, Span<int> indices, Span<double> distances)
+    {
+        int count = points.Length / dimension;
+        if (indices.Length > count || distances.Length != indices.Length || x.Length != dimension)
+            throw new ArgumentException(
+                $"Nearest takes k <= N = {count} indices and as many distances (got {indices.Length} and {distances.Length}) and a query of D = {dimension} values (got {x.Length}).",
+                nameof(indices));
+        Search(points, dimension, x, indices, distances);
+        var keys = new (int Index, double Distance)[indices.Length];
+        for (int j = 0; j < keys.Length; j++) keys[j] = (indices[j], distances[j]);
+        Array.Sort(keys, (a, b) => a.Index.CompareTo(b.Index));
+        for (int j = 0; j < keys.Length; j++)
+        {
+            indices[j] = keys[j].Index + firstIndex;
+            distances[j] = keys[j].Distance;
+        }
+    }
+
+    /// <summary>
+    /// The k best of several shards' candidates (<see cref="Nearest"/>): least distance, ties to the lower index;
+    /// entries with a negative index are padding and never chosen. Writes the chosen indices in ascending order.
+    /// </summary>
+    /// <param name="distances">Every candidate's distance.</param>
+    /// <param name="indices">Every candidate's index in the whole set (negative: padding).</param>
+    /// <param name="chosen">Receives k indices; there must be at least k real candidates.</param>
+    public static void MergeCandidates(ReadOnlySpan<double> distances, ReadOnlySpan<int> indices, Span<int> chosen)
+    {
+        var real = new List<(double Distance, int Index)>(indices.Length);
+        for (int j = 0; j < indices.Length; j++)
+            if (indices[j] >= 0) real.Add((distances[j], indices[j]));
+        if (real.Count < chosen.Length)
+            throw new ArgumentException($"{real.Count} candidates for k = {chosen.Length} neighbours; every shard sends its min(k, rows) nearest.", nameof(indices));
+        real.Sort((a, b) => a.Distance != b.Distance ? a.Distance.CompareTo(b.Distance) : a.Index.CompareTo(b.Index));
+        for (int j = 0; j < chosen.Length; j++) chosen[j] = real[j].Index;
+        chosen.Sort();
+    }
+
+    /// <summary>
     /// Writes the indices of the k training points nearest <paramref name="x"/> (Euclidean; ties to the lower index)
     /// into <paramref name="indices"/> (length k) in ascending index order. One pass, a max-heap of size k, no N-length
     /// buffer.
     /// </summary>
     internal void FindNeighbours(ReadOnlySpan<double> x, Span<int> indices)
     {
-        int k = indices.Length, dim = Dimension;
+        int k = indices.Length;
         double[]? rented = k > 256 ? ArrayPool<double>.Shared.Rent(k) : null;
         Span<double> heap = rented is null ? stackalloc double[k] : rented.AsSpan(0, k);
+        Search(_points, Dimension, x, indices, heap);
+        if (rented is not null)
+            ArrayPool<double>.Shared.Return(rented);
+        indices.Sort();
+    }
+
+    /// <summary>The k nearest rows as a max-heap (indices and distances, heap order): one pass, no N-length buffer.</summary>
+    private static void Search(ReadOnlySpan<double> points, int dim, ReadOnlySpan<double> x, Span<int> indices, Span<double> heap)
+    {
+        int k = indices.Length, n = points.Length / dim;
         int size = 0;
-        for (int i = 0; i < Count; i++)
+        for (int i = 0; i < n; i++)
         {
-            double dist = TensorPrimitives.Distance(x, _points.AsSpan(i * dim, dim));
+            double dist = TensorPrimitives.Distance(x, points.Slice(i * dim, dim));
             if (size < k)
             {
                 // Sift up: i is the largest index so far, so it sits above any equal distance.
@@ -165,9 +257,6 @@ public sealed class LocalPca : ITangentSpace
                 indices[pos] = i;
             }
         }
-        if (rented is not null)
-            ArrayPool<double>.Shared.Return(rented);
-        indices.Sort();
     }
 
     /// <summary>The heap order: farther first, and at equal distance the higher index.</summary>

@@ -17,9 +17,7 @@ internal static class PrincipalAxes
         where T : unmanaged, INumberBase<T>
     {
         mean[..dim].Clear();
-        for (int i = 0; i < n; i++)
-            for (int a = 0; a < dim; a++)
-                mean[a] += double.CreateChecked(rows[i * dim + a]);
+        AddSums(rows[..(n * dim)], dim, mean);
         for (int a = 0; a < dim; a++)
             mean[a] /= n;
 
@@ -31,18 +29,37 @@ internal static class PrincipalAxes
             LocalPca.PrincipalDirections(centred, n, dim, k, directions, eigenvalues);
             return;
         }
-        // Stream the D×D scatter matrix over blocks of centred points. Row a of the scatter matrix belongs to one
-        // thread and sums the points in index order, so the result is the same bits whatever the thread count.
-        const int block = 256;
         var scatter = new double[(long)dim * dim];
+        AddScatter(rows[..(n * dim)], dim, mean, scatter);
+        FromScatter(scatter, n, dim, k, directions, eigenvalues);
+    }
+
+    /// <summary>Adds Σ_i y_i over the rows (in row order) to <paramref name="sums"/> (D values).</summary>
+    public static void AddSums<T>(ReadOnlySpan<T> rows, int dim, Span<double> sums) where T : unmanaged, INumberBase<T>
+    {
+        int n = rows.Length / dim;
+        for (int i = 0; i < n; i++)
+            for (int a = 0; a < dim; a++)
+                sums[a] += double.CreateChecked(rows[i * dim + a]);
+    }
+
+    /// <summary>
+    /// Adds Σ_i (y_i − c)(y_i − c)ᵀ over the rows to the upper triangle of the D×D row-major <paramref name="scatter"/>,
+    /// streamed over blocks of 256 centred points (no N×D copy). Row a of the scatter matrix belongs to one thread and
+    /// sums the points in index order, so the result is the same bits whatever the thread count.
+    /// </summary>
+    public static void AddScatter<T>(ReadOnlySpan<T> rows, int dim, ReadOnlySpan<double> centre, double[] scatter) where T : unmanaged, INumberBase<T>
+    {
+        const int block = 256;
+        int n = rows.Length / dim;
         var y = new double[block * dim];
-        var meanCopy = mean[..dim].ToArray();
+        var centreCopy = centre[..dim].ToArray();
         for (int start = 0; start < n; start += block)
         {
             int count = Math.Min(block, n - start);
             for (int i = 0; i < count; i++)
                 for (int a = 0; a < dim; a++)
-                    y[i * dim + a] = double.CreateChecked(rows[(start + i) * dim + a]) - meanCopy[a];
+                    y[i * dim + a] = double.CreateChecked(rows[(start + i) * dim + a]) - centreCopy[a];
             Parallel.For(0, dim, a =>
             {
                 var row = scatter.AsSpan(a * dim + a, dim - a);
@@ -54,7 +71,12 @@ internal static class PrincipalAxes
                 }
             });
         }
+    }
+
+    /// <summary>The top-k directions (and eigenvalues) of an upper-triangular scatter matrix of n points; mirrors it in place.</summary>
+    public static void FromScatter(double[] scatter, long n, int dim, int k, Span<double> directions, Span<double> eigenvalues)
+    {
         LocalPca.MirrorUpper(scatter, dim);
-        LocalPca.FromSymmetric(scatter, dim, ReadOnlySpan<double>.Empty, n, dim, k, directions, eigenvalues);
+        LocalPca.FromSymmetric(scatter, dim, ReadOnlySpan<double>.Empty, (int)Math.Min(n, int.MaxValue), dim, k, directions, eigenvalues);
     }
 }

@@ -120,29 +120,112 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
         outputs.Validate(m, Dimension);
         outputs.RequireNoOverlap(queries);
 
+        // one process: each query's state over the whole set, finished where it is (no batch of states)
         int d = Dimension;
         double[] train = _train.Value;
+        var results = new Results(outputs, m, d);
         T[] x = queries.ToArray();
-        var ld = outputs.LogDensity.IsEmpty ? null : new double[m];
-        var s = outputs.Score.IsEmpty ? null : new double[m * d];
-        var den = outputs.Denoiser.IsEmpty ? null : new double[m * d];
-        var div = outputs.Divergence.IsEmpty ? null : new double[m];
-        var parallel = Empirical.ParallelOptions;
-        Parallel.For(0, m, parallel, () => new Workspace(train.Length / d, d, Kernel.MaxGaussianDirections(d)), (q, _, work) =>
+        var kernel = Kernel;
+        Parallel.For(0, m, Empirical.ParallelOptions, () => new Workspace(d, kernel.MaxGaussianDirections(d)), (q, _, work) =>
         {
-            for (int j = 0; j < d; j++) work.X[j] = double.CreateTruncating(x[q * d + j]);
-            work.Query(train, level, Kernel);
-            if (ld is not null) ld[q] = work.LogDensity;
-            if (s is not null) work.Score.CopyTo(s.AsSpan(q * d, d));
-            if (den is not null) work.Denoiser.CopyTo(den.AsSpan(q * d, d));
-            if (div is not null) div[q] = work.Divergence;
+            work.Prepare(x.AsSpan(q * d, d), level, kernel);
+            var state = work.OwnState;
+            state.Clear();
+            work.Accumulate(train, level.Alpha, state);
+            results.Finish(work, state, train.Length / d, q);
             return work;
         }, _ => { });
+        results.Narrow(outputs);
+    }
 
-        Narrow(ld, outputs.LogDensity);
-        Narrow(s, outputs.Score);
-        Narrow(den, outputs.Denoiser);
-        Narrow(div, outputs.Divergence);
+    /// <summary>
+    /// This model's training set (one shard of a larger set, or all of it) accumulated into one partial state per query
+    /// (<see cref="KdeStateBatch"/>): merge the batches of every shard, then <see cref="Finish"/>. Works for any Gaussian
+    /// kernel, on the host in float64 (an isotropic kernel's KDE is cheaper as the empirical quantities at
+    /// <see cref="IsotropicLevel(NoiseLevel)"/>).
+    /// </summary>
+    /// <param name="queries">M×D row-major queries.</param>
+    /// <param name="level">The noise level.</param>
+    public KdeStateBatch Accumulate(ReadOnlySpan<T> queries, NoiseLevel level)
+    {
+        Guard.RequireLevel(level);
+        int m = Guard.RequireQueries(queries, Dimension), d = Dimension;
+        var batch = KdeStateBatch.Identity(m, d, level);
+        double[] train = _train.Value;
+        T[] x = queries.ToArray();
+        var kernel = Kernel;
+        Parallel.For(0, m, Empirical.ParallelOptions, () => new Workspace(d, kernel.MaxGaussianDirections(d)), (q, _, work) =>
+        {
+            work.Prepare(x.AsSpan(q * d, d), level, kernel);
+            work.Accumulate(train, level.Alpha, batch.State(q));
+            batch.AddCount(q, train.Length / d);
+            return work;
+        }, _ => { });
+        return batch;
+    }
+
+    /// <summary>
+    /// The outputs of merged KDE states (<see cref="Accumulate"/> of every shard, merged): Σ(x) is recomputed from each
+    /// query, <paramref name="kernel"/> and the states' level, so the finisher needs no training point.
+    /// </summary>
+    /// <param name="kernel">The Gaussian kernel the states were accumulated with.</param>
+    /// <param name="states">The merged states; every query has at least one training point.</param>
+    /// <param name="queries">The M×D queries the states were accumulated for.</param>
+    /// <param name="outputs">Any subset of the outputs (M or M×D values each).</param>
+    /// <param name="maxDegreeOfParallelism">Threads (−1: all).</param>
+    public static void Finish(SmoothingKernel kernel, KdeStateBatch states, ReadOnlySpan<T> queries, ScoreOutputs<T> outputs, int maxDegreeOfParallelism = -1)
+    {
+        ArgumentNullException.ThrowIfNull(kernel);
+        ArgumentNullException.ThrowIfNull(states);
+        if (!kernel.IsGaussian)
+            throw new ArgumentException($"Density smoothing (KDE) has a closed form only for Gaussian kernels, not {kernel}.", nameof(kernel));
+        int d = states.Dimension;
+        kernel.RequireDimension(d, nameof(kernel));
+        int m = Guard.RequireQueries(queries, d);
+        if (m != states.QueryCount)
+            throw new ArgumentException($"queries has M = {m} rows but states has M = {states.QueryCount}; finish the states of these queries.", nameof(queries));
+        outputs.Validate(m, d);
+        states.Check();
+        for (int q = 0; q < m; q++)
+            if (states.Count(q) == 0)
+                throw new InvalidOperationException($"query {q} has no training points merged in (count = 0); merge at least one shard that holds rows.");
+        var results = new Results(outputs, m, d);
+        T[] x = queries.ToArray();
+        var level = states.Level;
+        Parallel.For(0, m, new ParallelOptions { MaxDegreeOfParallelism = maxDegreeOfParallelism }, () => new Workspace(d, kernel.MaxGaussianDirections(d)),
+            (q, _, work) =>
+            {
+                work.Prepare(x.AsSpan(q * d, d), level, kernel);
+                results.Finish(work, states.State(q), states.Count(q), q);
+                return work;
+            }, _ => { });
+        results.Narrow(outputs);
+    }
+
+    /// <summary>The float64 outputs asked for (null where not), narrowed to T at the end.</summary>
+    private sealed class Results(ScoreOutputs<T> outputs, int m, int d)
+    {
+        private readonly double[]? _logDensity = outputs.LogDensity.IsEmpty ? null : new double[m];
+        private readonly double[]? _score = outputs.Score.IsEmpty ? null : new double[m * d];
+        private readonly double[]? _denoiser = outputs.Denoiser.IsEmpty ? null : new double[m * d];
+        private readonly double[]? _divergence = outputs.Divergence.IsEmpty ? null : new double[m];
+
+        public void Finish(Workspace work, KdeState state, long count, int q)
+        {
+            work.Finish(state, count, _score is not null || _divergence is not null);
+            if (_logDensity is not null) _logDensity[q] = work.LogDensity;
+            if (_score is not null) work.Score.CopyTo(_score.AsSpan(q * d, d));
+            if (_denoiser is not null) work.Denoiser.CopyTo(_denoiser.AsSpan(q * d, d));
+            if (_divergence is not null) _divergence[q] = work.Divergence;
+        }
+
+        public void Narrow(ScoreOutputs<T> outputs)
+        {
+            KdeScore<T>.Narrow(_logDensity, outputs.LogDensity);
+            KdeScore<T>.Narrow(_score, outputs.Score);
+            KdeScore<T>.Narrow(_denoiser, outputs.Denoiser);
+            KdeScore<T>.Narrow(_divergence, outputs.Divergence);
+        }
     }
 
     private T[] Evaluate(ReadOnlySpan<T> queries, NoiseLevel level, int perQuery, Func<T[], ScoreOutputs<T>> outputs)
@@ -158,19 +241,27 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
         for (int i = 0; i < source.Length; i++) destination[i] = T.CreateTruncating(source[i]);
     }
 
-    /// <summary>One thread's buffers: the query, the covariance's directions, per-point logits, and the results of one query.</summary>
-    private sealed class Workspace(int n, int d, int maxDirections)
+    /// <summary>
+    /// One thread's buffers and the KDE's three steps for one query, shared by the one-process evaluation and the sharded
+    /// one: <see cref="Prepare"/> (Σ(x) from the query, kernel and level), <see cref="Accumulate"/> (rows into a state),
+    /// <see cref="Finish"/> (a merged state into the outputs).
+    /// </summary>
+    private sealed class Workspace(int d, int maxDirections)
     {
+        private const int Block = 256; // logits per block: a block's max moves the state's reference once
         private readonly double[] _directions = new double[Math.Max(1, maxDirections) * d];
         private readonly double[] _extra = new double[Math.Max(1, maxDirections)];
         private readonly double[] _variance = new double[Math.Max(1, maxDirections)]; // v_j = b + c_j, Σ's eigenvalue along u_j
-        private readonly double[] _logits = new double[n];
+        private readonly double[] _logits = new double[Block];
         private readonly double[] _difference = new double[d];
-        private readonly double[] _displacement = new double[d];
+        private readonly double[] _mean = new double[d];
         private readonly double[] _negatedX = new double[d];
         private readonly double[] _normal = new double[d];
         private readonly double[] _projection = new double[Math.Max(1, maxDirections)];
+        private readonly double[] _own = new double[4 + 2 * d];
         private double _b; // σ² plus the kernel's isotropic variance
+        private int _r;
+        private double _logDet, _traceInverse;
 
         public double[] X { get; } = new double[d];
         public double[] Score { get; } = new double[d];
@@ -178,47 +269,66 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
         public double LogDensity { get; private set; }
         public double Divergence { get; private set; }
 
-        public void Query(double[] train, NoiseLevel level, SmoothingKernel kernel)
+        /// <summary>A state of this workspace's own, for the one-process evaluation.</summary>
+        public KdeState OwnState => new(_own.AsSpan(0, 4), _own.AsSpan(4, d), _own.AsSpan(4 + d, d));
+
+        /// <summary>Σ(x) = b I + Σ_j (v_j − b) u_j u_jᵀ at the query <paramref name="x"/>, its log-determinant and trace of inverse.</summary>
+        public void Prepare(ReadOnlySpan<T> x, NoiseLevel level, SmoothingKernel kernel)
         {
-            int r = kernel.GaussianCovariance(X, _directions, _extra, out double isotropic);
+            for (int j = 0; j < d; j++) X[j] = double.CreateTruncating(x[j]);
+            _r = kernel.GaussianCovariance(X, _directions, _extra, out double isotropic);
             double b = _b = level.Variance + isotropic;
             TensorPrimitives.Negate<double>(X, _negatedX);
-            double logDet = (d - r) * Math.Log(2 * Math.PI * b), traceInverse = (d - r) / b;
-            for (int j = 0; j < r; j++)
+            _logDet = (d - _r) * Math.Log(2 * Math.PI * b);
+            _traceInverse = (d - _r) / b;
+            for (int j = 0; j < _r; j++)
             {
                 double v = b + _extra[j];
                 _variance[j] = v;
-                logDet += Math.Log(2 * Math.PI * v);
-                traceInverse += 1 / v;
+                _logDet += Math.Log(2 * Math.PI * v);
+                _traceInverse += 1 / v;
             }
+        }
 
-            // Pass 1: logits −½ dᵀΣ⁻¹d with d = α y_i − x; pass 2: weights and the weighted sums.
-            double max = double.NegativeInfinity;
-            for (int i = 0; i < n; i++)
+        /// <summary>
+        /// Merges the rows of <paramref name="train"/> (N×D) into <paramref name="state"/>: per block of rows, pass 1 the
+        /// logits −½ dᵀΣ⁻¹d with d = α y_i − x and the state's reference moved to their max, pass 2 the weights and sums.
+        /// </summary>
+        public void Accumulate(ReadOnlySpan<double> train, double alpha, KdeState state)
+        {
+            int n = train.Length / d;
+            for (int start = 0; start < n; start += Block)
             {
-                double mahalanobis = Difference(train, i, level.Alpha, r, out _);
-                _logits[i] = -0.5 * mahalanobis;
-                max = Math.Max(max, _logits[i]);
+                int count = Math.Min(Block, n - start);
+                double max = double.NegativeInfinity;
+                for (int i = 0; i < count; i++)
+                {
+                    _logits[i] = -0.5 * Difference(train, start + i, alpha, out _);
+                    max = Math.Max(max, _logits[i]);
+                }
+                state.Rescale(max);
+                for (int i = 0; i < count; i++)
+                {
+                    double w = Math.Exp(_logits[i] - state.Max);
+                    if (w == 0) continue;
+                    Difference(train, start + i, alpha, out double inverseNorm2);
+                    state.Sum += w;
+                    TensorPrimitives.MultiplyAdd(_difference, w, (ReadOnlySpan<double>)state.Displacement, state.Displacement);
+                    TensorPrimitives.MultiplyAdd(train.Slice((start + i) * d, d), w, (ReadOnlySpan<double>)state.Points, state.Points);
+                    state.InverseMoment += w * inverseNorm2;
+                }
             }
-            double sum = 0, inverseMoment = 0;
-            Array.Clear(_displacement);
-            Array.Clear(Denoiser);
-            for (int i = 0; i < n; i++)
-            {
-                double w = Math.Exp(_logits[i] - max);
-                if (w == 0) continue;
-                Difference(train, i, level.Alpha, r, out double inverseNorm2);
-                sum += w;
-                TensorPrimitives.MultiplyAdd<double>(_difference, w, _displacement, _displacement);
-                TensorPrimitives.MultiplyAdd(train.AsSpan(i * d, d), w, (ReadOnlySpan<double>)Denoiser, Denoiser);
-                inverseMoment += w * inverseNorm2;
-            }
-            TensorPrimitives.Divide<double>(_displacement, sum, _displacement); // V̄ = E_w[α y − x] = α m − x
+        }
 
-            LogDensity = max + Math.Log(sum) - Math.Log(n) - 0.5 * logDet;
-            ApplyInverse(_displacement, r, b, Score);                              // s = Σ⁻¹ V̄
-            TensorPrimitives.Divide<double>(Denoiser, sum, Denoiser); // Σ w y / Σ w directly: (x + V̄)/α would cancel at small α, large σ
-            Divergence = inverseMoment / sum - TensorPrimitives.Dot<double>(Score, Score) - traceInverse;
+        /// <summary>The outputs of a state over <paramref name="count"/> points at the prepared query; the score only where <paramref name="score"/>.</summary>
+        public void Finish(KdeState state, long count, bool score)
+        {
+            double sum = state.Sum;
+            LogDensity = state.Max + Math.Log(sum) - Math.Log(count) - 0.5 * _logDet;
+            TensorPrimitives.Divide(state.Displacement, sum, _mean); // V̄ = E_w[α y − x] = α m − x
+            if (score) ApplyInverse(_mean, _r, _b, Score);           // s = Σ⁻¹ V̄
+            TensorPrimitives.Divide(state.Points, sum, Denoiser);    // Σ w y / Σ w directly: (x + V̄)/α would cancel at small α, large σ
+            Divergence = state.InverseMoment / sum - TensorPrimitives.Dot<double>(Score, Score) - _traceInverse;
         }
 
         /// <summary>
@@ -226,9 +336,10 @@ public sealed class KdeScore<T> : IScoreModel<T> where T : unmanaged, IFloatingP
         /// ‖Σ⁻¹d‖² = ‖P_N d‖²/b² + Σ_j p_j²/v_j², with p_j = u_jᵀd. The normal part is formed explicitly: the shorter
         /// ‖d‖²/b − Σ_j p_j²/b would cancel when d is nearly tangent and b ≪ v_j (a tangent-heavy kernel at small σ).
         /// </summary>
-        private double Difference(double[] train, int i, double alpha, int r, out double inverseNorm2)
+        private double Difference(ReadOnlySpan<double> train, int i, double alpha, out double inverseNorm2)
         {
-            TensorPrimitives.FusedMultiplyAdd(train.AsSpan(i * d, d), alpha, _negatedX, _difference);
+            int r = _r;
+            TensorPrimitives.FusedMultiplyAdd(train.Slice(i * d, d), alpha, _negatedX, _difference);
             double tangential = 0, tangentialInverse = 0;
             if (r > 0)
             {
