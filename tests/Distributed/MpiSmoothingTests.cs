@@ -16,7 +16,7 @@ namespace Kernels.Tests.Distributed;
 /// The smoothed value's tolerance is that bound averaged over the K rows of a query plus the float64 fold of at most K
 /// values (K γ₃ |v|), and the sharded and plain runs, each within it of the reference, agree within twice it.
 /// </summary>
-public sealed class MpiSmoothingTests : IDisposable
+public sealed partial class MpiSmoothingTests : IDisposable
 {
     private readonly string _dir = Path.Combine(Path.GetTempPath(), "kernels-mpi-smooth-" + Guid.NewGuid().ToString("N"));
 
@@ -44,7 +44,7 @@ public sealed class MpiSmoothingTests : IDisposable
     }
 
     /// <summary>Per query: the averaged bound of <see cref="LogSmoothingProperties"/> for the score, log-density and divergence.</summary>
-    private static (double LogDensity, double Score, double Divergence)[] Bounds(double[] train, int d, float[] queries, NoiseLevel level,
+    internal static (double LogDensity, double Score, double Divergence)[] Bounds(double[] train, int d, float[] queries, NoiseLevel level,
         SmoothingKernel kernel, SmoothingDraws draws, SmoothedEstimate reference)
     {
         int m = queries.Length / d;
@@ -195,20 +195,23 @@ public sealed class MpiSmoothingTests : IDisposable
         Assert.False(File.Exists(In("se.npy")));
     }
 
-    /// <summary>Tangent spaces fitted to the training set, and KDE's anisotropic kernels, are refused under --shard, saying what to use.</summary>
+    /// <summary>
+    /// Ridge tangents are refused under --shard (saying why and what to use), and a knn setting the whole set cannot meet
+    /// (K > N, though every rank's check sees only N) names --tangent; neither writes anything.
+    /// </summary>
     [MpiFact]
-    public void FittedTangentsAndAnisotropicKde_AreRefused_AndWriteNothing()
+    public void RidgeTangentsAndImpossibleKnn_AreRefused_AndWriteNothing()
     {
         Inputs(8, 2, 3, 1);
-        var smooth = MpiTestSupport.Kernels(2, "smooth", "score", "--train", In("y.npy"), "--query", In("x.npy"), "--alpha", "1", "--sigma", "0.5",
-            "--kernel", "tangent:0.2", "--tangent", "knn:4", "--draws", "2", "--shard", "mpi", "--out", In("s.npy"));
-        Assert.NotEqual(0, smooth.ExitCode);
-        Assert.Contains("--tangent knn:4 is fitted to the whole training set", smooth.Error);
-        Assert.Contains("circle[:R] or sphere[:R]", smooth.Error);
-        var kde = MpiTestSupport.Kernels(2, "kde", "score", "--train", In("y.npy"), "--query", In("x.npy"), "--alpha", "1", "--sigma", "0.5",
-            "--kernel", "aniso:0.2,0.1", "--tangent", "circle", "--shard", "mpi", "--out", In("k.npy"));
-        Assert.NotEqual(0, kde.ExitCode);
-        Assert.Contains("only the isotropic gaussian:H kernel's KDE is sharded", kde.Error);
+        var ridge = MpiTestSupport.Kernels(2, "kde", "score", "--train", In("y.npy"), "--query", In("x.npy"), "--alpha", "1", "--sigma", "0.5",
+            "--kernel", "tangent:0.2", "--tangent", "ridge:1", "--shard", "mpi", "--out", In("k.npy"));
+        Assert.NotEqual(0, ridge.ExitCode);
+        Assert.Contains("--tangent ridge:1 is not sharded", ridge.Error);
+        Assert.Contains("use knn:K[,D] or line", ridge.Error);
+        var knn = MpiTestSupport.Kernels(3, "smooth", "score", "--train", In("y.npy"), "--query", In("x.npy"), "--alpha", "1", "--sigma", "0.5",
+            "--kernel", "tangent:0.2", "--tangent", "knn:9", "--draws", "2", "--shard", "mpi", "--out", In("s.npy"));
+        Assert.NotEqual(0, knn.ExitCode);
+        Assert.Contains("--tangent knn:9: There are only N = 8 training points; pass at most 8 neighbours.", knn.Error);
         Assert.False(File.Exists(In("s.npy")));
         Assert.False(File.Exists(In("k.npy")));
     }

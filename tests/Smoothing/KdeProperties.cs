@@ -97,67 +97,60 @@ public abstract class KdeProperties
     }
 
     /// <summary>
-    /// Anisotropic KDE against the dense reference (Cholesky of σ² I + h_T² P_T + h_N² P_N). Error analysis, float64 paths
-    /// (u_d) with condition number κ = λ_max/λ_min of Σ: the projector path forms d = fma(α, y, −x) (one rounding), the
-    /// normal part after r axpys and dots over D terms, so each quadratic form dᵀΣ⁻¹d errs by ≤ γ_{2D+2r+8} κ dᵀΣ⁻¹d; the
-    /// Cholesky reference by ≤ γ_{4D} κ dᵀΣ⁻¹d. Non-negligible weights have dᵀΣ⁻¹d ≤ 2|u*| + 80, so every logit errs by
-    /// η = (γ_{2D+2r+8} + γ_{4D}) κ (|u*| + 40) and the normalised weights by 2η: log-density ≤ 3η + log-det terms
-    /// (γ_{D} |log det|); score ≤ 2η √(E_w‖Σ⁻¹d‖²) + γ_{2D+2r} κ ‖s‖; denoiser (Σ w y / Σ w, summed directly) ≤ (2η + γ_{N+D}) √(E_w‖y‖²). Each doubled for
-    /// second-order terms, plus one rounding to T (u_T |value|).
+    /// Anisotropic KDE against the dense reference within <see cref="KdeErrorBound"/> plus one rounding to T
+    /// (u_T |value|). With <paramref name="shards"/> &gt; 1 the training set is cut at random points into that many parts
+    /// (some empty), each accumulated into states (<see cref="KdeScore{T}.Accumulate"/>, <see cref="KdeStateBatch.Identity"/>
+    /// for an empty part), merged in a random order and finished (<see cref="KdeScore{T}.Finish"/>): the bound holds for
+    /// any split and order, so the sharded result must meet it too.
     /// </summary>
-    private void AnisotropicMatchesDense<T>(Problem p, double tangentOverScale, double normalOverScale, int seed)
+    private void AnisotropicMatchesDense<T>(Problem p, double tangentOverScale, double normalOverScale, int seed, int shards = 1)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var (train, queries, trainD, queriesD) = p.Build<T>();
         int d = p.D, r = Math.Clamp(d - 1, 1, 3);
         var subspace = new FixedSubspace(d, r, seed);
         double hT = tangentOverScale * p.Scale, hN = normalOverScale * p.Scale;
-        var kde = new KdeScore<T>(new EmpiricalScore<T>(new TrainingSet<T>(train, p.N, d), Backend), SmoothingKernel.Anisotropic(subspace, hT, hN));
+        var kernel = SmoothingKernel.Anisotropic(subspace, hT, hN);
         var (ld, s, den) = (new T[p.M], new T[p.M * d], new T[p.M * d]);
-        kde.Evaluate(queries, p.Level, new ScoreOutputs<T> { LogDensity = ld, Score = s, Denoiser = den });
+        var outputs = new ScoreOutputs<T> { LogDensity = ld, Score = s, Denoiser = den };
+        if (shards == 1)
+            new KdeScore<T>(new EmpiricalScore<T>(new TrainingSet<T>(train, p.N, d), Backend), kernel).Evaluate(queries, p.Level, outputs);
+        else
+            KdeScore<T>.Finish(kernel, ShardedStates(train, p.N, d, queries, p.Level, kernel, shards, new Random(seed)), queries, outputs);
 
-        double ud = ErrorBound.UnitRoundoffDouble, uT = ErrorBound.UnitRoundoff<T>();
-        double vT = p.Level.Variance + hT * hT, vN = p.Level.Variance + hN * hN;
-        double kappa = Math.Max(vT, vN) / Math.Min(vT, vN);
+        double uT = ErrorBound.UnitRoundoff<T>();
         for (int q = 0; q < p.M; q++)
         {
             var x = queriesD.AsSpan(q * d, d);
-            var covariance = FixedSubspace.DenseCovariance(subspace, x, hT, hN);
-            var (refLd, refS, refDen) = SmoothingReference.Kde(trainD, d, x, p.Level, covariance);
-
-            // Facts of the reference: u*, E_w‖Σ⁻¹d‖², E_w‖y‖².
-            var sigma = Matrix<double>.Build.Dense(d, d, (i, j) => covariance[i * d + j] + (i == j ? p.Level.Variance : 0));
-            var inverse = sigma.Inverse();
-            var logits = new double[p.N];
-            var inverseNorms = new double[p.N];
-            for (int i = 0; i < p.N; i++)
-            {
-                var diff = MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(d, j => Math.FusedMultiplyAdd(p.Alpha, trainD[i * d + j], -queriesD[q * d + j]));
-                var solved = inverse * diff;
-                logits[i] = -0.5 * diff.DotProduct(solved);
-                inverseNorms[i] = solved.DotProduct(solved);
-            }
-            double uMax = logits.Max(), sum = logits.Sum(l => Math.Exp(l - uMax));
-            double inverseMoment = 0, pointMoment = 0;
-            for (int i = 0; i < p.N; i++)
-            {
-                double w = Math.Exp(logits[i] - uMax) / sum;
-                inverseMoment += w * inverseNorms[i];
-                for (int j = 0; j < d; j++) pointMoment += w * trainD[i * d + j] * trainD[i * d + j];
-            }
-            double eta = (ErrorBound.Gamma(2 * d + 2 * r + 8, ud) + ErrorBound.Gamma(4 * d, ud)) * kappa * (Math.Abs(uMax) + 40);
-            double logDet = Math.Abs(d * Math.Log(2 * Math.PI) + sigma.Cholesky().DeterminantLn);
-            string context = $"{typeof(T).Name} {p} h_T={hT:G3} h_N={hN:G3} r={r}";
-            Expect.Within(double.CreateTruncating(ld[q]), refLd,
-                2 * (3 * eta + ErrorBound.Gamma(d + 2, ud) * logDet) + uT * Math.Abs(refLd), "KDE log-density", q, context);
-            Expect.Within(Problem.Widen(s).AsSpan(q * d, d), refS,
-                2 * (2 * eta * Math.Sqrt(inverseMoment) + ErrorBound.Gamma(2 * d + 2 * r, ud) * kappa * ErrorBound.Norm(refS)) + uT * ErrorBound.Norm(refS),
-                "KDE score", q, context);
-            Expect.Within(Problem.Widen(den).AsSpan(q * d, d), refDen,
-                2 * (2 * eta * Math.Sqrt(pointMoment) + ErrorBound.Gamma(p.N + d, ud) * Math.Sqrt(pointMoment)) + uT * ErrorBound.Norm(refDen),
-                "KDE denoiser", q, context);
+            var b = KdeErrorBound.For(trainD, d, x, p.Level, FixedSubspace.DenseCovariance(subspace, x, hT, hN), r, shards);
+            string context = $"{typeof(T).Name} {p} h_T={hT:G3} h_N={hN:G3} r={r} shards={shards}";
+            Expect.Within(double.CreateTruncating(ld[q]), b.LogDensity, b.LogDensityBound + uT * Math.Abs(b.LogDensity), "KDE log-density", q, context);
+            Expect.Within(Problem.Widen(s).AsSpan(q * d, d), b.Score, b.ScoreBound + uT * ErrorBound.Norm(b.Score), "KDE score", q, context);
+            Expect.Within(Problem.Widen(den).AsSpan(q * d, d), b.Denoiser, b.DenoiserBound + uT * ErrorBound.Norm(b.Denoiser), "KDE denoiser", q, context);
         }
     }
+
+    /// <summary>The training set cut at random points into <paramref name="shards"/> parts (empty ones allowed), accumulated and merged in a random order.</summary>
+    private KdeStateBatch ShardedStates<T>(T[] train, int n, int d, T[] queries, NoiseLevel level, SmoothingKernel kernel, int shards, Random rng)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var cuts = Enumerable.Range(0, shards - 1).Select(_ => rng.Next(n + 1)).Append(0).Append(n).Order().ToArray();
+        var parts = Enumerable.Range(0, shards).Select(i =>
+        {
+            int first = cuts[i], count = cuts[i + 1] - cuts[i];
+            return count == 0
+                ? KdeStateBatch.Identity(queries.Length / d, d, level)
+                : new KdeScore<T>(new EmpiricalScore<T>(new TrainingSet<T>(train.AsSpan(first * d, count * d).ToArray(), count, d), Backend), kernel)
+                    .Accumulate(queries, level);
+        }).OrderBy(_ => rng.Next()).ToList();
+        foreach (var part in parts.Skip(1)) parts[0].Merge(part);
+        return parts[0];
+    }
+
+    [BackendProperty(MaxTest = 40)]
+    public Property Anisotropic_Sharded_MergedInAnyOrder_MatchesDenseReference() =>
+        Prop.ForAll(Problem.Arbitrary, Gen.Choose(2, 6).ToArbitrary(), (p, shards) =>
+            AnisotropicMatchesDense<float>(p with { D = Math.Clamp(p.D, 2, 40), M = Math.Min(p.M, 16) }, 0.7, 0.2, p.Seed, shards));
 
     private static readonly Gen<double> ScaleRatio = Gen.Choose(0, 1_000_000).Select(i => 1e-2 * Math.Pow(1e3, i / 1e6));
 
