@@ -59,9 +59,7 @@ internal static class MpiSmoothing
                 var queries = MatrixFile.Read(parse.GetRequiredValue(common.Query), "--query", "M");
                 bool wide = common.Float64(parse);
                 var evaluator = common.Backend(parse); // a per-query covariance runs on the host: only its thread limit applies
-                object? rows = wide
-                    ? mpi.ReadShard<double>(parse.GetRequiredValue(common.Train), queries.Columns, evaluator, out trainRows)
-                    : mpi.ReadShard<float>(parse.GetRequiredValue(common.Train), queries.Columns, evaluator, out trainRows);
+                object? rows = ReadShard(mpi, parse, common, queries, wide, evaluator, out trainRows);
                 return (common.Level(parse), wide, path, queries, evaluator, rows);
             });
             using var owned = backend as IDisposable;
@@ -73,6 +71,13 @@ internal static class MpiSmoothing
                 $"{SmoothingCommands.KernelText(spec, tangent)}, {query.Rows} queries against N={trainRows} points in D={query.Columns} at {level}, " +
                 $"{mpi.Description}; rank 0: {timing}, in all {clock.Elapsed.TotalSeconds:F3} s");
         });
+
+    /// <summary>This rank's rows of --train as an <see cref="EmpiricalScore{T}"/> of the command's precision (null: no rows).</summary>
+    private static object? ReadShard(MpiShard.Session mpi, ParseResult parse, CommonOptions common, MatrixFile queries, bool float64, IScoreBackend backend,
+        out long trainRows) =>
+        float64
+            ? mpi.ReadShard<double>(parse.GetRequiredValue(common.Train), queries.Columns, backend, out trainRows)
+            : mpi.ReadShard<float>(parse.GetRequiredValue(common.Train), queries.Columns, backend, out trainRows);
 
     /// <summary>Accumulates, reduces and (rank 0) finishes and writes; returns rank 0's time split.</summary>
     private static string Kde<T>(MpiShard.Session mpi, EmpiricalScore<T>? shard, long trainRows, Quantity quantity, MatrixFile query, NoiseLevel level,
@@ -148,9 +153,7 @@ internal static class MpiSmoothing
                 var queries = MatrixFile.Read(parse.GetRequiredValue(common.Query), "--query", "M");
                 bool wide = common.Float64(parse);
                 var evaluator = common.Backend(parse);
-                object? rows = wide
-                    ? mpi.ReadShard<double>(parse.GetRequiredValue(common.Train), queries.Columns, evaluator, out trainRows)
-                    : mpi.ReadShard<float>(parse.GetRequiredValue(common.Train), queries.Columns, evaluator, out trainRows);
+                object? rows = ReadShard(mpi, parse, common, queries, wide, evaluator, out trainRows);
                 return (common.Level(parse), wide, path, smoothing, queries, evaluator, rows);
             });
             using var owned = backend as IDisposable;
