@@ -14,6 +14,10 @@ namespace Kernels.Numerics.Smoothing;
 ///   the backend (an OpenCL backend is not used for it; only its thread limit,
 ///   <see cref="IScoreBackend.MaxDegreeOfParallelism"/>, applies).</item>
 /// </list>
+/// The anisotropic case runs in three steps, per query: Σ(x) from the query, the rows accumulated into a mergeable state
+/// (<see cref="KdeStateBatch"/>: max, Σ w, Σ w‖Σ⁻¹d‖², Σ w d, Σ w y over Mahalanobis weights), the state finished into the
+/// outputs. One process runs them over the whole set; a set split into shards runs <see cref="Accumulate"/> per shard,
+/// merges the batches (the log-sum-exp monoid) and runs <see cref="Finish"/> once: the same code either way.
 /// For a tangent-space kernel the covariance is taken at the query x and held fixed: the score is ∇ log Σ_i N(·; α y_i, Σ(x))
 /// evaluated at x (Σ not differentiated). The denoiser is Tweedie's E[X₀ | x] = Σ_i w_i y_i under the smoothed mixture, summed directly.
 /// </summary>
