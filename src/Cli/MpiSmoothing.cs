@@ -123,7 +123,7 @@ internal static class MpiSmoothing
             MatrixFile.Write(outPath, result, shape);
             return 0;
         });
-        return $"tangent spaces {fitted:F3} s, accumulate {accumulated - fitted:F3} s, reduce {query.Rows} states of {KdeStateBatch.RecordBytes(d)} bytes " +
+        return $"agree and fit the tangent spaces {fitted:F3} s, accumulate {accumulated - fitted:F3} s, reduce {query.Rows} states of {KdeStateBatch.RecordBytes(d)} bytes " +
                $"{reduced - accumulated:F3} s, finish and write {clock.Elapsed.TotalSeconds - reduced:F3} s";
     }
 
