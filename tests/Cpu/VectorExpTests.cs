@@ -88,4 +88,84 @@ public sealed class VectorExpTests
         Assert.Equal(Math.Exp(88), e[6], Math.Exp(88) * 2.5 * ErrorBound.UnitRoundoffSingle);
         Assert.Equal(Math.Exp(-1), e[7], Math.Exp(-1) * 2 * ErrorBound.UnitRoundoffSingle);
     }
+
+    /// <summary>
+    /// The base-2 exponential the query-lanes kernel's weights use (its logits carry log₂ e in their scale): every float
+    /// from −151 to 0 at a stride of 37 ulps plus the ends, against 2^x in double (exact for the float argument up to
+    /// 1e−16): relative error below 2u, the same budget as <see cref="VectorExp.Exp"/>. Below −126 the result is subnormal
+    /// and only its absolute error (half the smallest subnormal, plus 2u relative) is meaningful.
+    /// </summary>
+    [Fact]
+    public void Exp2_IsWithinTwoUnitsOfRoundoff_OnTheWeightsRange()
+    {
+        const double u = ErrorBound.UnitRoundoffSingle;
+        var args = new List<float> { 0f, -0f, -1e-30f, float.Epsilon * -1, -151f, -150.5f, -149.5f, -126f, -125.5f, -0.5f, -1.5f };
+        for (uint bits = BitConverter.SingleToUInt32Bits(-0f); ; bits += 37)
+        {
+            float v = BitConverter.UInt32BitsToSingle(bits);
+            if (v < -151f || float.IsNaN(v)) break;
+            args.Add(v);
+        }
+        double worst = 0;
+        float worstAt = 0;
+        var buffer = new float[16];
+        for (int i = 0; i < args.Count; i += 16)
+        {
+            for (int j = 0; j < 16; j++) buffer[j] = args[Math.Min(i + j, args.Count - 1)];
+            var e = VectorExp.Exp2(Vector512.Create(buffer));
+            for (int j = 0; j < 16; j++)
+            {
+                double exact = Math.Pow(2, buffer[j]);
+                double error = Math.Abs(e[j] - exact);
+                double relative = exact >= Math.ScaleB(1, -126) ? error / exact : (error - Math.ScaleB(1, -150)) / exact;
+                Assert.True(double.IsFinite(relative), $"2^({buffer[j]:R}) = {e[j]:R}");
+                if (relative > worst) { worst = relative; worstAt = buffer[j]; }
+            }
+        }
+        Assert.True(worst < 2 * u, $"worst relative error {worst / u:F3}u at x = {worstAt:R}");
+    }
+
+    /// <summary>The interleaved base-2 form gives exactly the bits of four calls, on a grid and the special values.</summary>
+    [Fact]
+    public void Exp2x4_GivesTheBitsOfExp2()
+    {
+        var args = new List<float> { 0f, -0f, float.NegativeInfinity, float.NaN, -300f, 1f, 127f, float.Epsilon * -1 };
+        for (uint bits = BitConverter.SingleToUInt32Bits(-0f); ; bits += 41)
+        {
+            float v = BitConverter.UInt32BitsToSingle(bits);
+            if (v < -151f || float.IsNaN(v)) break;
+            args.Add(v);
+        }
+        var buffer = new float[64];
+        for (int i = 0; i < args.Count; i += 64)
+        {
+            for (int j = 0; j < 64; j++) buffer[j] = args[Math.Min(i + j, args.Count - 1)];
+            var v0 = Vector512.Create(buffer.AsSpan(0, 16));
+            var v1 = Vector512.Create(buffer.AsSpan(16, 16));
+            var v2 = Vector512.Create(buffer.AsSpan(32, 16));
+            var v3 = Vector512.Create(buffer.AsSpan(48, 16));
+            var (e0, e1, e2, e3) = (VectorExp.Exp2(v0), VectorExp.Exp2(v1), VectorExp.Exp2(v2), VectorExp.Exp2(v3));
+            VectorExp.Exp2x4(ref v0, ref v1, ref v2, ref v3);
+            Assert.Equal(e0.AsUInt32(), v0.AsUInt32());
+            Assert.Equal(e1.AsUInt32(), v1.AsUInt32());
+            Assert.Equal(e2.AsUInt32(), v2.AsUInt32());
+            Assert.Equal(e3.AsUInt32(), v3.AsUInt32());
+        }
+    }
+
+    [Fact]
+    public void Exp2_HandlesInfinitiesAndNaN()
+    {
+        var e = VectorExp.Exp2(Vector512.Create(float.NegativeInfinity, float.NaN, -300f, 0f, 1f, 10f, 127f, -1f, -149f, 0.5f, 0, 0, 0, 0, 0, 0));
+        Assert.Equal(0f, e[0]);
+        Assert.True(float.IsNaN(e[1]));
+        Assert.Equal(0f, e[2]);
+        Assert.Equal(1f, e[3]);
+        Assert.Equal(2f, e[4]);
+        Assert.Equal(1024f, e[5]);
+        Assert.Equal(Math.Pow(2, 127), e[6], Math.Pow(2, 127) * 2 * ErrorBound.UnitRoundoffSingle);
+        Assert.Equal(0.5f, e[7]);
+        Assert.Equal(Math.Pow(2, -149), e[8]);
+        Assert.Equal(Math.Sqrt(2), e[9], Math.Sqrt(2) * 2 * ErrorBound.UnitRoundoffSingle);
+    }
 }

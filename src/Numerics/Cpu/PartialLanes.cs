@@ -42,17 +42,21 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
     /// <summary>The identity in every lane.</summary>
     public void Clear() => new Span<double>(_block, (4 + 2 * _d) * W).Clear();
 
-    /// <summary>Multiplies each lane's sums by e^{old − new} where its reference logit grew from <paramref name="old"/> to <paramref name="grown"/>.</summary>
-    public void Rescale(Vector512<T> old, Vector512<T> grown)
+    /// <summary>
+    /// Multiplies each lane's sums by e^{(old − new)·unit} where its reference logit grew from <paramref name="old"/> to
+    /// <paramref name="grown"/>, in units of <paramref name="unit"/> nats (ln 2 where the kernel's logits are base 2).
+    /// </summary>
+    public void Rescale(Vector512<T> old, Vector512<T> grown, double unit)
     {
         int w = W;
+        var nats = Vector512.Create(unit);
         for (int i = 0; i < w; i += 8)
         {
             var o = Widen(old, i);
             var g = Widen(grown, i);
             // clamped to −700: beyond ±709 the library's exponential falls back to scalar calls (old = −∞ in the first tile,
             // where the state is 0 and any finite factor does; a state 700 nats down is negligible either way)
-            Vector512.ConditionalSelect(Vector512.GreaterThan(g, o), Vector512.Exp(Vector512.Max(o - g, Vector512.Create(-700.0))), Vector512<double>.One)
+            Vector512.ConditionalSelect(Vector512.GreaterThan(g, o), Vector512.Exp(Vector512.Max((o - g) * nats, Vector512.Create(-700.0))), Vector512<double>.One)
                 .Store(_factor + i);
         }
         ScaleRow(_sum);
@@ -157,11 +161,12 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
     }
 
     /// <summary>
-    /// <see cref="PartialRow.Finish{T}"/> for lanes [0, <paramref name="count"/>) (queries q0 …), eight lanes at a time (its
+    /// <see cref="PartialRow.Finish{T}"/> for lanes [0, <paramref name="count"/>) (queries q0 …; reference logits <paramref name="max"/>
+    /// in units of <paramref name="unit"/> nats), eight lanes at a time (its
     /// logarithms per query cost more than a block's arithmetic at small N); false, having written nothing, when a lane's
     /// state is degenerate (the row-by-row finish then reports it).
     /// </summary>
-    public bool Finish(Vector512<T> max, NoiseLevel level, long trainingCount, int q0, int count, T* logDensity, T* score, T* denoiser, T* divergence)
+    public bool Finish(Vector512<T> max, double unit, NoiseLevel level, long trainingCount, int q0, int count, T* logDensity, T* score, T* denoiser, T* divergence)
     {
         int d = _d, w = W;
         bool moments = score != null || denoiser != null || divergence != null;
@@ -182,7 +187,7 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
             var inverse = Vector512<double>.One / Vector512.Load(_mass + i);
             if (logDensity != null)
             {
-                var ld = Widen(max, i) + Vector512.Log(Vector512.Load(_sum + i)) - normalisation;
+                var ld = Widen(max, i) * Vector512.Create(unit) + Vector512.Log(Vector512.Load(_sum + i)) - normalisation;
                 for (int j = 0; j < lanes; j++) logDensity[q0 + i + j] = T.CreateTruncating(ld[j]);
             }
             for (int k = 0; k < d && (score != null || denoiser != null); k++)

@@ -165,7 +165,21 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         public readonly T* Queries;
         public readonly int QueryCount, Dimension, TilePoints;
         public readonly NoiseLevel Level;
-        public readonly T Alpha, AlphaLow, NegHalfInvVariance, CutWeight;
+        public readonly T Alpha, AlphaLow, CutWeight;
+
+        /// <summary>
+        /// The logits' scale: −log₂ e/(2σ²) where T is float (logits in units of ln 2, so the weights take the base-2
+        /// exponential, <see cref="VectorExp.Exp2"/>: no reduction by ln 2, four operations fewer per weight), −1/(2σ²) in
+        /// double or where the base-2 scale would overflow float. Rounded once from double either way, so a logit carries
+        /// the same roundings in either unit.
+        /// </summary>
+        public readonly T LogitScale;
+
+        /// <summary>Whether the logits are in units of ln 2 (<see cref="LogitScale"/>).</summary>
+        public readonly bool Base2;
+
+        /// <summary>Nats per unit of logit: ln 2 in base 2, else 1 (exactly: the double path's bits do not change).</summary>
+        public double LogitUnit => Base2 ? Math.Log(2) : 1;
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;
 
@@ -188,7 +202,9 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             Level = level;
             Alpha = T.CreateTruncating(level.Alpha);
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
-            NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
+            var base2Scale = T.CreateTruncating(-0.5 / level.Variance / Math.Log(2));
+            Base2 = typeof(T) == typeof(float) && VectorExp.IsAccelerated && T.IsFinite(base2Scale);
+            LogitScale = Base2 ? base2Scale : T.CreateTruncating(-0.5 / level.Variance);
             // with no moments wanted (the log-density alone) every weight counts in the normaliser only
             CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
             MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
@@ -245,12 +261,12 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             if (masked) tileMax = MaskLogits(s, np, active, tileMax);
             var grown = Vector512.Max(max, tileMax);
             // lanes whose maximum grew rescale their state by e^{old − new} (0 from −∞; both −∞ is no growth)
-            if (Vector512.GreaterThanAny(grown, max)) s.State.Rescale(max, grown);
+            if (Vector512.GreaterThanAny(grown, max)) s.State.Rescale(max, grown, LogitUnit);
             max = grown;
             // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
             var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
 
-            int heavy = Weights(s, np, d, shift, cut, Tile.Holds<TAlpha>());
+            int heavy = Weights(s, np, d, shift, cut, Tile.Holds<TAlpha>(), Base2);
             if (heavy == 0)
             {
                 s.State.AddNegligible(s.Negligible);
@@ -276,12 +292,12 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         private void FinishBlock(int q0, int nq, Vector512<T> max, Scratch s)
         {
             int d = Dimension, n = Train.Count;
-            if (Partials is null && s.State.Finish(max, Level, n, q0, nq, LogDensity, Score, Denoiser, Divergence)) return;
+            if (Partials is null && s.State.Finish(max, LogitUnit, Level, n, q0, nq, LogDensity, Score, Denoiser, Divergence)) return;
             for (int lane = 0; lane < nq; lane++)
             {
                 int q = q0 + lane;
                 var row = s.Row.Row(0);
-                s.State.CopyTo(lane, double.CreateTruncating(max[lane]), row);
+                s.State.CopyTo(lane, double.CreateTruncating(max[lane]) * LogitUnit, row);
                 if (Partials is not null)
                 {
                     Partials.Row(PartialsRows?[q] ?? q).Combine(row, Level.Alpha);
@@ -410,7 +426,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             where TAlpha : struct, IAlphaMode
         {
             bool hold = Tile.Holds<TAlpha>();
-            var scale = Vector512.Create(NegHalfInvVariance);
+            var scale = Vector512.Create(LogitScale);
             var best = Vector512.Create(T.NegativeInfinity);
             int w = W;
             long rowStride = (long)d * w;
@@ -502,7 +518,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         /// sums must not depend on which of its neighbours' points are listed: a listed pair adds exact zeros for the lanes
         /// where it is negligible. An odd last point gets a phantom partner of weight 0 (and held differences 0, where they are held).
         /// </summary>
-        private static int Weights(Scratch s, int np, int d, Vector512<T> shift, Vector512<T> cut, bool holds)
+        private static int Weights(Scratch s, int np, int d, Vector512<T> shift, Vector512<T> cut, bool holds, bool base2)
         {
             int w = W;
             T* logits = s.Logits, weights = s.Weights;
@@ -517,7 +533,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 var e1 = Vector512.Load(logits + (p + 1) * w) - shift;
                 var e2 = Vector512.Load(logits + (p + 2) * w) - shift;
                 var e3 = Vector512.Load(logits + (p + 3) * w) - shift;
-                Simd<T>.Exp4(ref e0, ref e1, ref e2, ref e3);
+                WeightOf4(ref e0, ref e1, ref e2, ref e3, base2);
                 var w0 = Kept(e0, cut, ref kept0, ref light0);
                 var w1 = Kept(e1, cut, ref kept1, ref light1);
                 var w2 = Kept(e2, cut, ref kept0, ref light0);
@@ -533,8 +549,8 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             }
             for (; p + 2 <= np; p += 2)
             {
-                var e0 = Simd<T>.Exp(Vector512.Load(logits + p * w) - shift);
-                var e1 = Simd<T>.Exp(Vector512.Load(logits + (p + 1) * w) - shift);
+                var e0 = WeightOf(Vector512.Load(logits + p * w) - shift, base2);
+                var e1 = WeightOf(Vector512.Load(logits + (p + 1) * w) - shift, base2);
                 var w0 = Kept(e0, cut, ref kept0, ref light0);
                 var w1 = Kept(e1, cut, ref kept1, ref light1);
                 w0.Store(weights + p * w);
@@ -544,7 +560,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             }
             if (p < np)
             {
-                var e0 = Simd<T>.Exp(Vector512.Load(logits + p * w) - shift);
+                var e0 = WeightOf(Vector512.Load(logits + p * w) - shift, base2);
                 var w0 = Kept(e0, cut, ref kept0, ref light0);
                 w0.Store(weights + p * w);
                 // the scratch may hold anything (NaN included) past the last point
@@ -558,6 +574,21 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             (light0 + light1).Store(s.Negligible);
             (kept0 + kept1).Store(s.Kept);
             return heavy;
+        }
+
+        /// <summary>The weight of a logit less the maximum: 2^v where the logits are in units of ln 2 (<see cref="Job.Base2"/>), else e^v.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<T> WeightOf(Vector512<T> v, bool base2) =>
+            typeof(T) == typeof(float) && base2 ? VectorExp.Exp2(v.AsSingle()).As<float, T>() : Simd<T>.Exp(v);
+
+        /// <summary><see cref="WeightOf"/> of four vectors in place, interleaved: the same bits as four calls.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void WeightOf4(ref Vector512<T> v0, ref Vector512<T> v1, ref Vector512<T> v2, ref Vector512<T> v3, bool base2)
+        {
+            if (typeof(T) == typeof(float) && base2)
+                VectorExp.Exp2x4(ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v0), ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v1),
+                    ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v2), ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v3));
+            else Simd<T>.Exp4(ref v0, ref v1, ref v2, ref v3);
         }
 
         /// <summary>
