@@ -162,55 +162,58 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
 
     /// <summary>
     /// <see cref="PartialRow.Finish{T}"/> for lanes [0, <paramref name="count"/>) (queries q0 …; reference logits <paramref name="max"/>
-    /// in units of <paramref name="unit"/> nats), eight lanes at a time (its
-    /// logarithms per query cost more than a block's arithmetic at small N); false, having written nothing, when a lane's
-    /// state is degenerate (the row-by-row finish then reports it).
+    /// in units of <paramref name="unit"/> nats), eight lanes at a time, with the per-level constants computed once per call
+    /// (<see cref="FinishConstants"/>: at small N a block's arithmetic costs less than three scalar logarithms or ten
+    /// vector divisions); false, having written nothing, when a lane's state is degenerate (the row-by-row finish then
+    /// reports it).
     /// </summary>
-    public bool Finish(Vector512<T> max, double unit, NoiseLevel level, long trainingCount, int q0, int count, T* logDensity, T* score, T* denoiser, T* divergence)
+    public bool Finish(Vector512<T> max, double unit, in FinishConstants constants, int q0, int count, T* logDensity, T* score, T* denoiser, T* divergence)
     {
         int d = _d, w = W;
         bool moments = score != null || denoiser != null || divergence != null;
-        for (int lane = 0; lane < count; lane++)
+        var lane = Vector512.Create(0.0, 1, 2, 3, 4, 5, 6, 7);
+        for (int i = 0; i < count; i += 8)
         {
-            if (!(moments ? _mass[lane] > 0 : _sum[lane] > 0) || !double.IsFinite(double.CreateTruncating(max[lane])) || !double.IsFinite(_sum[lane]) || !double.IsFinite(_spread[lane]))
-                return false;
-            for (int k = 0; k < d; k++)
-                if (!double.IsFinite(_displacement[k * w + lane]) || !double.IsFinite(_points[k * w + lane])) return false;
+            // degenerate: no weight (no kept mass where moments are wanted), or a non-finite maximum or sum (x − x is 0 for finite x only)
+            var weight = Vector512.Load((moments ? _mass : _sum) + i);
+            var ok = Vector512.GreaterThan(weight, Vector512<double>.Zero) & Finite(Widen(max, i)) & Finite(Vector512.Load(_sum + i)) & Finite(Vector512.Load(_spread + i));
+            for (int k = 0; k < d; k++) ok &= Finite(Vector512.Load(_displacement + k * w + i)) & Finite(Vector512.Load(_points + k * w + i));
+            // lanes at or past count are padding: whatever they hold
+            ok |= Vector512.GreaterThanOrEqual(lane, Vector512.Create((double)(count - i)));
+            if (!Vector512.EqualsAll(ok.AsInt64(), Vector512<long>.AllBitsSet)) return false;
         }
-        double sigma = level.Sigma;
-        var normalisation = Vector512.Create(Math.Log(trainingCount) + 0.5 * d * Math.Log(2 * Math.PI) + d * Math.Log(sigma));
-        var s = Vector512.Create(sigma);
-        var constant = Vector512.Create(d / sigma / sigma);
+        var normalisation = Vector512.Create(constants.Normalisation);
+        var nats = Vector512.Create(unit);
+        var perVariance = Vector512.Create(constants.InverseVariance);
+        var constant = Vector512.Create(constants.DivergenceConstant);
+        double* lanes8 = stackalloc double[8];
         for (int i = 0; i < count; i += 8)
         {
             int lanes = Math.Min(8, count - i);
             var inverse = Vector512<double>.One / Vector512.Load(_mass + i);
             if (logDensity != null)
+                Put(Widen(max, i) * nats + Vector512.Log(Vector512.Load(_sum + i)) - normalisation, lanes8, logDensity + q0 + i, lanes, 1);
+            for (int k = 0; k < d; k++)
             {
-                var ld = Widen(max, i) * Vector512.Create(unit) + Vector512.Log(Vector512.Load(_sum + i)) - normalisation;
-                for (int j = 0; j < lanes; j++) logDensity[q0 + i + j] = T.CreateTruncating(ld[j]);
-            }
-            for (int k = 0; k < d && (score != null || denoiser != null); k++)
-            {
-                if (score != null)
-                {
-                    var v = Vector512.Load(_displacement + k * w + i) * inverse / s / s;
-                    for (int j = 0; j < lanes; j++) score[(long)(q0 + i + j) * d + k] = T.CreateTruncating(v[j]);
-                }
-                if (denoiser != null)
-                {
-                    var m = Vector512.Load(_points + k * w + i) * inverse;
-                    for (int j = 0; j < lanes; j++) denoiser[(long)(q0 + i + j) * d + k] = T.CreateTruncating(m[j]);
-                }
+                if (score != null) Put(Vector512.Load(_displacement + k * w + i) * inverse * perVariance, lanes8, score + (long)(q0 + i) * d + k, lanes, d);
+                if (denoiser != null) Put(Vector512.Load(_points + k * w + i) * inverse, lanes8, denoiser + (long)(q0 + i) * d + k, lanes, d);
             }
             if (divergence != null)
-            {
-                var div = Vector512.Load(_spread + i) * inverse / s / s / s / s - constant;
-                for (int j = 0; j < lanes; j++) divergence[q0 + i + j] = T.CreateTruncating(div[j]);
-            }
+                Put(Vector512.Load(_spread + i) * inverse * perVariance * perVariance - constant, lanes8, divergence + q0 + i, lanes, 1);
         }
         return true;
     }
+
+    /// <summary>Lanes [0, <paramref name="lanes"/>) of <paramref name="v"/> rounded to T at <paramref name="to"/>, <paramref name="stride"/> apart (one spill through <paramref name="spill"/>, not an extraction per lane).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put(Vector512<double> v, double* spill, T* to, int lanes, int stride)
+    {
+        v.Store(spill);
+        for (int j = 0; j < lanes; j++) to[(long)j * stride] = T.CreateTruncating(spill[j]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<double> Finite(Vector512<double> v) => Vector512.Equals(v - v, Vector512<double>.Zero);
 
     /// <summary>Lanes [i, i + 8) of <paramref name="v"/> in double.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -223,4 +226,15 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<double> WidenAt(T* p, int i) => Widen(Vector512.Load(p), i);
+}
+
+/// <summary>
+/// What <see cref="PartialLanes{T}.Finish"/> needs of the level and the set, once per call: the log-density's normalisation
+/// log N + (D/2) log 2π + D log σ, 1/σ² and the divergence's constant D/σ² (the same roundings as dividing by σ twice).
+/// </summary>
+internal readonly struct FinishConstants(NoiseLevel level, long trainingCount, int dimension)
+{
+    public readonly double Normalisation = Math.Log(trainingCount) + 0.5 * dimension * Math.Log(2 * Math.PI) + dimension * Math.Log(level.Sigma);
+    public readonly double InverseVariance = 1 / level.Sigma / level.Sigma;
+    public readonly double DivergenceConstant = dimension / level.Sigma / level.Sigma;
 }

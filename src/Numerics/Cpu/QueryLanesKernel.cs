@@ -175,6 +175,9 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         /// </summary>
         public readonly T LogitScale;
 
+        /// <summary>The finish's constants of the level and the set (computed once per call).</summary>
+        public readonly FinishConstants Constants;
+
         /// <summary>Whether the logits are in units of ln 2 (<see cref="LogitScale"/>).</summary>
         public readonly bool Base2;
 
@@ -208,6 +211,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             // with no moments wanted (the log-density alone) every weight counts in the normaliser only
             CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
             MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
+            Constants = new FinishConstants(level, train.Count, Dimension);
             TilePoints = Math.Min(tilePoints > 0 ? Math.Min(tilePoints, MaxTilePoints) : DefaultTilePoints(Dimension, HoldsDifferences), train.Count);
         }
 
@@ -261,7 +265,9 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             if (masked) tileMax = MaskLogits(s, np, active, tileMax);
             var grown = Vector512.Max(max, tileMax);
             // lanes whose maximum grew rescale their state by e^{old − new} (0 from −∞; both −∞ is no growth)
-            if (Vector512.GreaterThanAny(grown, max)) s.State.Rescale(max, grown, LogitUnit);
+            // (a state whose every lane's maximum is −∞ holds only zeros, the block's first tile: nothing to rescale)
+            if (Vector512.GreaterThanAny(grown, max) && !Vector512.EqualsAll(max, Vector512.Create(T.NegativeInfinity)))
+                s.State.Rescale(max, grown, LogitUnit);
             max = grown;
             // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
             var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
@@ -292,7 +298,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         private void FinishBlock(int q0, int nq, Vector512<T> max, Scratch s)
         {
             int d = Dimension, n = Train.Count;
-            if (Partials is null && s.State.Finish(max, LogitUnit, Level, n, q0, nq, LogDensity, Score, Denoiser, Divergence)) return;
+            if (Partials is null && s.State.Finish(max, LogitUnit, Constants, q0, nq, LogDensity, Score, Denoiser, Divergence)) return;
             for (int lane = 0; lane < nq; lane++)
             {
                 int q = q0 + lane;
