@@ -192,6 +192,9 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         /// <summary>The sums the outputs need beyond the normaliser.</summary>
         public readonly Moments Needs;
 
+        /// <summary>Whether α = 1 in T: the differences x − y are subtractions (<see cref="UnitAlpha"/>).</summary>
+        public bool IsUnitAlpha => Alpha == T.One && T.IsZero(AlphaLow);
+
         /// <summary>Whether step 1 stores the differences for step 3 (α split in T; <see cref="Tile.Holds{TAlpha}"/>).</summary>
         public bool HoldsDifferences => !T.IsZero(AlphaLow);
 
@@ -217,7 +220,8 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
 
         public void ProcessBlock(int block, Scratch s)
         {
-            if (T.IsZero(AlphaLow)) ProcessBlock<ExactAlpha>(block, s);
+            if (IsUnitAlpha) ProcessBlock<UnitAlpha>(block, s);
+            else if (T.IsZero(AlphaLow)) ProcessBlock<ExactAlpha>(block, s);
             else ProcessBlock<SplitAlpha>(block, s);
         }
 
