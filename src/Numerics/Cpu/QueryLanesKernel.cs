@@ -40,6 +40,12 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
 
     private static int W => Vector512<T>.Count;
 
+    /// <summary>
+    /// Largest D at which a split difference is formed again in step 3 rather than held (<see cref="SplitAlphaFormed"/>):
+    /// at D = 2 forming it again was 4–5% faster (small, circle, one thread), at D = 16 no faster (README.md, Performance).
+    /// </summary>
+    internal const int MaxFormedDimension = 4;
+
     /// <summary>Most points per tile: every sum in T runs over the even or the odd points of a tile (≤ 64 terms) before the two
     /// are added and moved to double, inside the error bound's γ_128.</summary>
     internal const int MaxTilePoints = 128;
@@ -196,7 +202,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         public bool IsUnitAlpha => Alpha == T.One && T.IsZero(AlphaLow);
 
         /// <summary>Whether step 1 stores the differences for step 3 (α split in T; <see cref="Tile.Holds{TAlpha}"/>).</summary>
-        public bool HoldsDifferences => !T.IsZero(AlphaLow);
+        public bool HoldsDifferences => !T.IsZero(AlphaLow) && Dimension > MaxFormedDimension;
 
         public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tilePoints, Moments needs)
         {
@@ -222,7 +228,8 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         {
             if (IsUnitAlpha) ProcessBlock<UnitAlpha>(block, s);
             else if (T.IsZero(AlphaLow)) ProcessBlock<ExactAlpha>(block, s);
-            else ProcessBlock<SplitAlpha>(block, s);
+            else if (HoldsDifferences) ProcessBlock<SplitAlpha>(block, s);
+            else ProcessBlock<SplitAlphaFormed>(block, s);
         }
 
         private void ProcessBlock<TAlpha>(int block, Scratch s) where TAlpha : struct, IAlphaMode
@@ -703,7 +710,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
 
         /// <summary>Whether step 1 stores the differences for step 3.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool Holds<TAlpha>() where TAlpha : struct, IAlphaMode => !TAlpha.IsExact;
+        public static bool Holds<TAlpha>() where TAlpha : struct, IAlphaMode => !TAlpha.IsExact && !TAlpha.FormsAgain;
 
         /// <summary>
         /// Coordinate k0 of the pair (p, p + 1)'s points; the phantom partner of an odd last point (weight 0) takes its

@@ -11,6 +11,9 @@ internal interface IAlphaMode
 
     /// <summary>Whether α = 1 and the difference is x − y (<see cref="UnitAlpha"/>).</summary>
     static virtual bool IsUnit => false;
+
+    /// <summary>Whether the query-lanes kernel forms a split difference again where it needs it rather than holding it (<see cref="SplitAlphaFormed"/>).</summary>
+    static virtual bool FormsAgain => false;
 }
 
 /// <summary>α is exact in T (α = 1, or T = double): one FMA per difference.</summary>
@@ -18,6 +21,17 @@ internal struct ExactAlpha : IAlphaMode { public static bool IsExact => true; }
 
 /// <summary>α = α_hi + α_lo split in T: two FMAs per difference.</summary>
 internal struct SplitAlpha : IAlphaMode { public static bool IsExact => false; }
+
+/// <summary>
+/// α split as <see cref="SplitAlpha"/>, the query-lanes kernel forming each difference again in step 3 instead of holding it
+/// from step 1 (the same operations, so the same bits): at D ≤ 4, where a held difference's store and load cost more
+/// than its two FMAs.
+/// </summary>
+internal struct SplitAlphaFormed : IAlphaMode
+{
+    public static bool IsExact => false;
+    public static bool FormsAgain => true;
+}
 
 /// <summary>
 /// α = 1, for differences x − y only (a = −1 in <see cref="Simd{T}.Difference{TAlpha}"/>; the query-lanes kernel): a
