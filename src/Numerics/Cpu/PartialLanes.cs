@@ -74,19 +74,19 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
         for (int i = 0; i < W; i += 8) (Vector512.Load(row + i) * Vector512.Load(_factor + i)).Store(row + i);
     }
 
-    /// <summary>Adds each lane's negligible weights (they count in the normaliser only).</summary>
-    public void AddNegligible(T* negligible)
+    /// <summary>Adds each lane's tile of weights to its normaliser (a tile with no kept weight: they count there only).</summary>
+    public void AddWeights(T* weights)
     {
-        for (int i = 0; i < W; i += 8) (Vector512.Load(_sum + i) + WidenAt(negligible, i)).Store(_sum + i);
+        for (int i = 0; i < W; i += 8) (Vector512.Load(_sum + i) + WidenAt(weights, i)).Store(_sum + i);
     }
 
     /// <summary>
-    /// Merges a tile's sums into every lane (relative to the lane's reference logit): the negligible weights, the kept
+    /// Merges a tile's sums into every lane (relative to the lane's reference logit): all its weights (the normaliser), the kept
     /// mass, the kept points' Σ e t with t = x − α y (the negated displacement), Σ e y, and their squared deviations from the
     /// tile's rounded mean with the deviations' own squared sum (the corrected two-pass spread is the first less the
     /// second over the mass). Only the sums in <paramref name="needs"/> are read (the others are left as they are).
     /// </summary>
-    public void Merge(double alpha, Moments needs, T* negligible, T* kept, T* deviations, T* offsets, T* differenceSums, T* pointSums)
+    public void Merge(double alpha, Moments needs, T* weights, T* kept, T* deviations, T* offsets, T* differenceSums, T* pointSums)
     {
         bool spreads = (needs & Moments.Spread) == Moments.Spread, displacements = (needs & Moments.Displacement) != 0, points = (needs & Moments.Points) != 0;
         int w = W;
@@ -97,7 +97,7 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
             {
                 var added = WidenAt(kept, i);
                 (Vector512.Load(_mass + i) + added).Store(_mass + i);
-                (Vector512.Load(_sum + i) + added + WidenAt(negligible, i)).Store(_sum + i);
+                (Vector512.Load(_sum + i) + WidenAt(weights, i)).Store(_sum + i);
                 for (int k = 0; displacements && k < _d; k++)
                     (Vector512.Load(_displacement + k * w + i) - WidenAt(differenceSums + k * w, i)).Store(_displacement + k * w + i);
                 for (int k = 0; points && k < _d; k++)
@@ -141,7 +141,7 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
             var spread = Vector512.Load(_spread + i);
             Vector512.ConditionalSelect(merge, spread + tileSpread + gap, Vector512.ConditionalSelect(some, tileSpread, spread)).Store(_spread + i);
             total.Store(_mass + i);
-            (Vector512.Load(_sum + i) + added + WidenAt(negligible, i)).Store(_sum + i);
+            (Vector512.Load(_sum + i) + WidenAt(weights, i)).Store(_sum + i);
         }
     }
 

@@ -16,7 +16,7 @@ namespace Kernels.Numerics.Cpu;
 /// 1. the differences t = x − α y, formed as <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> exactly as on the other path, kept for
 ///    step 3, their squared norm (an FMA chain over k) and the logits, with the tile's maximum per lane;
 /// 2. per lane, the running state (<see cref="PartialLanes{T}"/>, in double) is rescaled once when the maximum grows; then
-///    weights e = e^{u − max}, the sums of the negligible and of the kept ones (summed in T over the tile's even and odd
+///    weights e = e^{u − max}, the sums of all of them and of the kept ones (summed in T over the tile's even and odd
 ///    points apart, at most 64 each), and the kept weights, zero where e is below the negligible weight (so a lane's result
 ///    never depends on its neighbours);
 /// 3. over the pairs of points with any kept lane, the sums the outputs need (<see cref="Moments"/>): Σ e·t, a few
@@ -121,10 +121,10 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         public readonly int* Heavy;
 
         /// <summary>
-        /// A tile's sums per lane, in T: Σ e t_k and Σ e y_k (D rows of W), the negligible and kept weights' sums, the kept
+        /// A tile's sums per lane, in T: Σ e t_k and Σ e y_k (D rows of W), the sums of all weights and of the kept ones, the kept
         /// points' squared deviations from the tile's mean and the squared sum of the deviations.
         /// </summary>
-        public readonly T* ChunkDifference, ChunkPoints, Negligible, Kept, Deviations, Offsets;
+        public readonly T* ChunkDifference, ChunkPoints, Total, Kept, Deviations, Offsets;
 
         /// <summary>The block's running states (one per lane), in double.</summary>
         public readonly PartialLanes<T> State;
@@ -149,7 +149,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             Weights = (T*)at; at += (p + 1) * 64;
             ChunkDifference = (T*)at; at += d * 64;
             ChunkPoints = (T*)at; at += d * 64;
-            Negligible = (T*)at; at += 64;
+            Total = (T*)at; at += 64;
             Kept = (T*)at; at += 64;
             Deviations = (T*)at; at += 64;
             Offsets = (T*)at; at += 64;
@@ -286,7 +286,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             int heavy = Weights(s, np, d, shift, cut, Tile.Holds<TAlpha>(), Base2);
             if (heavy == 0)
             {
-                s.State.AddNegligible(s.Negligible);
+                s.State.AddWeights(s.Total);
                 return;
             }
             var tile = new Tile(rows, np, na, nal);
@@ -302,7 +302,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             }
             if ((Needs & Moments.Points) != 0) WeightedPoints(s, heavy, d, rows, np);
             if ((Needs & Moments.Spread) == Moments.Spread) Deviations<TAlpha>(s, heavy, d, tile);
-            s.State.Merge(Level.Alpha, Needs, s.Negligible, s.Kept, s.Deviations, s.Offsets, s.ChunkDifference, s.ChunkPoints);
+            s.State.Merge(Level.Alpha, Needs, s.Total, s.Kept, s.Deviations, s.Offsets, s.ChunkDifference, s.ChunkPoints);
         }
 
         /// <summary>The outputs (or partial rows) of queries [q0, q0 + nq) from the lanes' states and maximum.</summary>
@@ -530,7 +530,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
 
         /// <summary>
         /// Step 2 over the tile's <paramref name="np"/> points, two at a time with their own sums (a method of its own, so
-        /// the sums stay in registers): weights, the sums of the negligible and of the kept ones per lane, and the list of pairs
+        /// the sums stay in registers): weights, the sums of all of them and of the kept ones per lane, and the list of pairs
         /// (p, p + 1) with a non-negligible lane, whose count it returns. Step 3 sums even and odd points apart, so a lane's
         /// sums must not depend on which of its neighbours' points are listed: a listed pair adds exact zeros for the lanes
         /// where it is negligible. An odd last point gets a phantom partner of weight 0 (and held differences 0, where they are held).
@@ -540,7 +540,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             int w = W;
             T* logits = s.Logits, weights = s.Weights;
             int* list = s.Heavy;
-            Vector512<T> light0 = default, light1 = default, kept0 = default, kept1 = default;
+            Vector512<T> total0 = default, total1 = default, kept0 = default, kept1 = default;
             int heavy = 0, p = 0;
             // four points (two pairs) per step, their exponentials interleaved (Simd.Exp4); the even points' sums and the odd
             // points' take their terms in the same order as two at a time would
@@ -551,10 +551,10 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 var e2 = Vector512.Load(logits + (p + 2) * w) - shift;
                 var e3 = Vector512.Load(logits + (p + 3) * w) - shift;
                 WeightOf4(ref e0, ref e1, ref e2, ref e3, base2);
-                var w0 = Kept(e0, cut, ref kept0, ref light0);
-                var w1 = Kept(e1, cut, ref kept1, ref light1);
-                var w2 = Kept(e2, cut, ref kept0, ref light0);
-                var w3 = Kept(e3, cut, ref kept1, ref light1);
+                var w0 = Kept(e0, cut, ref kept0, ref total0);
+                var w1 = Kept(e1, cut, ref kept1, ref total1);
+                var w2 = Kept(e2, cut, ref kept0, ref total0);
+                var w3 = Kept(e3, cut, ref kept1, ref total1);
                 w0.Store(weights + p * w);
                 w1.Store(weights + (p + 1) * w);
                 w2.Store(weights + (p + 2) * w);
@@ -568,8 +568,8 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             {
                 var e0 = WeightOf(Vector512.Load(logits + p * w) - shift, base2);
                 var e1 = WeightOf(Vector512.Load(logits + (p + 1) * w) - shift, base2);
-                var w0 = Kept(e0, cut, ref kept0, ref light0);
-                var w1 = Kept(e1, cut, ref kept1, ref light1);
+                var w0 = Kept(e0, cut, ref kept0, ref total0);
+                var w1 = Kept(e1, cut, ref kept1, ref total1);
                 w0.Store(weights + p * w);
                 w1.Store(weights + (p + 1) * w);
                 list[heavy] = p;
@@ -578,7 +578,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             if (p < np)
             {
                 var e0 = WeightOf(Vector512.Load(logits + p * w) - shift, base2);
-                var w0 = Kept(e0, cut, ref kept0, ref light0);
+                var w0 = Kept(e0, cut, ref kept0, ref total0);
                 w0.Store(weights + p * w);
                 // the scratch may hold anything (NaN included) past the last point
                 Vector512<T>.Zero.Store(weights + np * w);
@@ -588,7 +588,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 list[heavy] = p;
                 heavy += Vector512.EqualsAll(w0, Vector512<T>.Zero) ? 0 : 1;
             }
-            (light0 + light1).Store(s.Negligible);
+            (total0 + total1).Store(s.Total);
             (kept0 + kept1).Store(s.Kept);
             return heavy;
         }
@@ -610,15 +610,16 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
 
         /// <summary>
         /// The weight e where it is above the negligible weight <paramref name="cut"/>, else 0, added to <paramref name="kept"/>,
-        /// and the rest (e − weight: e or 0, exact) to <paramref name="light"/>: selects rather than ANDs with the mask, so the
-        /// mask stays in a mask register.
+        /// and e itself to <paramref name="total"/> (the normaliser takes every weight: one sum of them all, not the kept and
+        /// the rest apart, saves a subtraction per point); selects rather than ANDs with the mask, so the mask stays in a mask
+        /// register.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<T> Kept(Vector512<T> e, Vector512<T> cut, ref Vector512<T> kept, ref Vector512<T> light)
+        private static Vector512<T> Kept(Vector512<T> e, Vector512<T> cut, ref Vector512<T> kept, ref Vector512<T> total)
         {
             var weight = Vector512.ConditionalSelect(Vector512.GreaterThan(e, cut), e, Vector512<T>.Zero);
             kept += weight;
-            light += e - weight;
+            total += e;
             return weight;
         }
 
