@@ -16,9 +16,10 @@ namespace Kernels.Numerics.Cpu;
 /// 1. the differences t = x − α y, formed as <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> exactly as on the other path, kept for
 ///    step 3, their squared norm (an FMA chain over k) and the logits, with the tile's maximum per lane;
 /// 2. per lane, the running state (<see cref="PartialLanes{T}"/>, in double) is rescaled once when the maximum grows; then
-///    weights e = e^{u − max}, the sums of all of them and of the kept ones (summed in T over the tile's even and odd
-///    points apart, at most 64 each), and the kept weights, zero where e is below the negligible weight (so a lane's result
-///    never depends on its neighbours);
+///    weights e = e^{u − max} (in float 2^{u − max}, the logits being in units of ln 2: <see cref="Job.LogitScale"/>), the
+///    sums of all of them and of the kept ones (summed in T over the tile's even and odd points apart, at most 64 each),
+///    and the kept weights, zero where e is below the negligible weight (so a lane's result never depends on its
+///    neighbours);
 /// 3. over the pairs of points with any kept lane, the sums the outputs need (<see cref="Moments"/>): Σ e·t, a few
 ///    coordinates at a time with the sums in registers (two per coordinate, even and odd points, to hide the FMA latency);
 ///    Σ e·y, y broadcast; and for the divergence the squared deviations of the held t from the tile's mean (the corrected
