@@ -3,6 +3,7 @@ using FsCheck;
 using FsCheck.Fluent;
 using FsCheck.Xunit;
 using Kernels.Numerics;
+using Kernels.Numerics.Reference;
 using Kernels.Tests.Support;
 using Xunit;
 
@@ -128,6 +129,38 @@ public sealed class QueryLanesProperties
             partials.Combine(new EmpiricalScore<float>(set.Slice(cut, p.N - cut), backend).Accumulate(queries, p.Level));
             Expect.AgainstReference(Outputs.Finish(partials, queries), trainD, p.D, queriesD, p.Level, ErrorBound.UnitRoundoffSingle, $"shards at {cut}: {p}");
         });
+
+    /// <summary>
+    /// In float the kernel's logits are in units of ln 2 (scale −log₂ e/(2σ²)); where that scale overflows float but
+    /// −1/(2σ²) does not (σ² between about 1.5e−39 and 2.1e−39) it keeps natural logits. Data at that scale (3e−19, so the
+    /// squared differences stay normal) on odd shapes, against the same reference and bound: the log-density, score and
+    /// denoiser (the divergence, about D/σ², is beyond float's range there).
+    /// </summary>
+    [Property(MaxTest = 20)]
+    public Property Float32_WhereTheBase2ScaleOverflows_MatchesReference() =>
+        Prop.ForAll((
+                from n in Gen.Choose(1, 90)
+                from m in Gen.Choose(1, 40)
+                from d in Gen.Choose(1, 16)
+                from seed in Gen.Choose(0, int.MaxValue)
+                select new Problem(n, m, d, 0.8, 4.2e-20 / 3e-19, 3e-19, 0, seed)).ToArbitrary(),
+            p =>
+            {
+                var level = p.Level;
+                Assert.True(float.IsFinite((float)(-0.5 / level.Variance)) && !float.IsFinite((float)(-0.5 / level.Variance / Math.Log(2))));
+                var (train, queries, trainD, queriesD) = p.Build<float>();
+                var (ld, score, denoiser) = (new float[p.M], new float[p.M * p.D], new float[p.M * p.D]);
+                new EmpiricalScore<float>(new TrainingSet<float>(train, p.N, p.D), new CpuBackend(2))
+                    .Evaluate(queries, level, new ScoreOutputs<float> { LogDensity = ld, Score = score, Denoiser = denoiser });
+                for (int q = 0; q < p.M; q++)
+                {
+                    var x = queriesD.AsSpan(q * p.D, p.D);
+                    var bound = ErrorBound.For(trainD, p.D, x, level, ErrorBound.UnitRoundoffSingle);
+                    Expect.Within(ld[q], ScoreReference.LogDensity(trainD, p.D, x, level), bound.LogDensity, "log-density", q, p.ToString());
+                    Expect.Within(Problem.Widen(score.AsSpan(q * p.D, p.D).ToArray()), ScoreReference.Score(trainD, p.D, x, level), bound.Score, "score", q, p.ToString());
+                    Expect.Within(Problem.Widen(denoiser.AsSpan(q * p.D, p.D).ToArray()), ScoreReference.Denoiser(trainD, p.D, x, level), bound.Denoiser, "denoiser", q, p.ToString());
+                }
+            });
 
     /// <summary>Every distance of a query overflowing float is reported for that query, as on the other path.</summary>
     [Fact]

@@ -42,17 +42,21 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
     /// <summary>The identity in every lane.</summary>
     public void Clear() => new Span<double>(_block, (4 + 2 * _d) * W).Clear();
 
-    /// <summary>Multiplies each lane's sums by e^{old − new} where its reference logit grew from <paramref name="old"/> to <paramref name="grown"/>.</summary>
-    public void Rescale(Vector512<T> old, Vector512<T> grown)
+    /// <summary>
+    /// Multiplies each lane's sums by e^{(old − new)·unit} where its reference logit grew from <paramref name="old"/> to
+    /// <paramref name="grown"/>, in units of <paramref name="unit"/> nats (ln 2 where the kernel's logits are base 2).
+    /// </summary>
+    public void Rescale(Vector512<T> old, Vector512<T> grown, double unit)
     {
         int w = W;
+        var nats = Vector512.Create(unit);
         for (int i = 0; i < w; i += 8)
         {
             var o = Widen(old, i);
             var g = Widen(grown, i);
             // clamped to −700: beyond ±709 the library's exponential falls back to scalar calls (old = −∞ in the first tile,
             // where the state is 0 and any finite factor does; a state 700 nats down is negligible either way)
-            Vector512.ConditionalSelect(Vector512.GreaterThan(g, o), Vector512.Exp(Vector512.Max(o - g, Vector512.Create(-700.0))), Vector512<double>.One)
+            Vector512.ConditionalSelect(Vector512.GreaterThan(g, o), Vector512.Exp(Vector512.Max((o - g) * nats, Vector512.Create(-700.0))), Vector512<double>.One)
                 .Store(_factor + i);
         }
         ScaleRow(_sum);
@@ -70,19 +74,19 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
         for (int i = 0; i < W; i += 8) (Vector512.Load(row + i) * Vector512.Load(_factor + i)).Store(row + i);
     }
 
-    /// <summary>Adds each lane's negligible weights (they count in the normaliser only).</summary>
-    public void AddNegligible(T* negligible)
+    /// <summary>Adds each lane's tile of weights to its normaliser (a tile with no kept weight: they count there only).</summary>
+    public void AddWeights(T* weights)
     {
-        for (int i = 0; i < W; i += 8) (Vector512.Load(_sum + i) + WidenAt(negligible, i)).Store(_sum + i);
+        for (int i = 0; i < W; i += 8) (Vector512.Load(_sum + i) + WidenAt(weights, i)).Store(_sum + i);
     }
 
     /// <summary>
-    /// Merges a tile's sums into every lane (relative to the lane's reference logit): the negligible weights, the kept
+    /// Merges a tile's sums into every lane (relative to the lane's reference logit): all its weights (the normaliser), the kept
     /// mass, the kept points' Σ e t with t = x − α y (the negated displacement), Σ e y, and their squared deviations from the
     /// tile's rounded mean with the deviations' own squared sum (the corrected two-pass spread is the first less the
     /// second over the mass). Only the sums in <paramref name="needs"/> are read (the others are left as they are).
     /// </summary>
-    public void Merge(double alpha, Moments needs, T* negligible, T* kept, T* deviations, T* offsets, T* differenceSums, T* pointSums)
+    public void Merge(double alpha, Moments needs, T* weights, T* kept, T* deviations, T* offsets, T* differenceSums, T* pointSums)
     {
         bool spreads = (needs & Moments.Spread) == Moments.Spread, displacements = (needs & Moments.Displacement) != 0, points = (needs & Moments.Points) != 0;
         int w = W;
@@ -93,7 +97,7 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
             {
                 var added = WidenAt(kept, i);
                 (Vector512.Load(_mass + i) + added).Store(_mass + i);
-                (Vector512.Load(_sum + i) + added + WidenAt(negligible, i)).Store(_sum + i);
+                (Vector512.Load(_sum + i) + WidenAt(weights, i)).Store(_sum + i);
                 for (int k = 0; displacements && k < _d; k++)
                     (Vector512.Load(_displacement + k * w + i) - WidenAt(differenceSums + k * w, i)).Store(_displacement + k * w + i);
                 for (int k = 0; points && k < _d; k++)
@@ -137,7 +141,7 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
             var spread = Vector512.Load(_spread + i);
             Vector512.ConditionalSelect(merge, spread + tileSpread + gap, Vector512.ConditionalSelect(some, tileSpread, spread)).Store(_spread + i);
             total.Store(_mass + i);
-            (Vector512.Load(_sum + i) + added + WidenAt(negligible, i)).Store(_sum + i);
+            (Vector512.Load(_sum + i) + WidenAt(weights, i)).Store(_sum + i);
         }
     }
 
@@ -157,55 +161,59 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
     }
 
     /// <summary>
-    /// <see cref="PartialRow.Finish{T}"/> for lanes [0, <paramref name="count"/>) (queries q0 …), eight lanes at a time (its
-    /// logarithms per query cost more than a block's arithmetic at small N); false, having written nothing, when a lane's
-    /// state is degenerate (the row-by-row finish then reports it).
+    /// <see cref="PartialRow.Finish{T}"/> for lanes [0, <paramref name="count"/>) (queries q0 …; reference logits <paramref name="max"/>
+    /// in units of <paramref name="unit"/> nats), eight lanes at a time, with the per-level constants computed once per call
+    /// (<see cref="FinishConstants"/>: at small N a block's arithmetic costs less than three scalar logarithms or ten
+    /// vector divisions); false, having written nothing, when a lane's state is degenerate (the row-by-row finish then
+    /// reports it).
     /// </summary>
-    public bool Finish(Vector512<T> max, NoiseLevel level, long trainingCount, int q0, int count, T* logDensity, T* score, T* denoiser, T* divergence)
+    public bool Finish(Vector512<T> max, double unit, in FinishConstants constants, int q0, int count, T* logDensity, T* score, T* denoiser, T* divergence)
     {
         int d = _d, w = W;
         bool moments = score != null || denoiser != null || divergence != null;
-        for (int lane = 0; lane < count; lane++)
+        var lane = Vector512.Create(0.0, 1, 2, 3, 4, 5, 6, 7);
+        for (int i = 0; i < count; i += 8)
         {
-            if (!(moments ? _mass[lane] > 0 : _sum[lane] > 0) || !double.IsFinite(double.CreateTruncating(max[lane])) || !double.IsFinite(_sum[lane]) || !double.IsFinite(_spread[lane]))
-                return false;
-            for (int k = 0; k < d; k++)
-                if (!double.IsFinite(_displacement[k * w + lane]) || !double.IsFinite(_points[k * w + lane])) return false;
+            // degenerate: no weight (no kept mass where moments are wanted), or a non-finite maximum or sum (x − x is 0 for finite x only)
+            var weight = Vector512.Load((moments ? _mass : _sum) + i);
+            var ok = Vector512.GreaterThan(weight, Vector512<double>.Zero) & Finite(Widen(max, i)) & Finite(Vector512.Load(_sum + i)) & Finite(Vector512.Load(_spread + i));
+            for (int k = 0; k < d; k++) ok &= Finite(Vector512.Load(_displacement + k * w + i)) & Finite(Vector512.Load(_points + k * w + i));
+            // lanes at or past count are padding: whatever they hold
+            ok |= Vector512.GreaterThanOrEqual(lane, Vector512.Create((double)(count - i)));
+            if (!Vector512.EqualsAll(ok.AsInt64(), Vector512<long>.AllBitsSet)) return false;
         }
-        double sigma = level.Sigma;
-        var normalisation = Vector512.Create(Math.Log(trainingCount) + 0.5 * d * Math.Log(2 * Math.PI) + d * Math.Log(sigma));
-        var s = Vector512.Create(sigma);
-        var constant = Vector512.Create(d / sigma / sigma);
+        var normalisation = Vector512.Create(constants.Normalisation);
+        var nats = Vector512.Create(unit);
+        var perVariance = Vector512.Create(constants.InverseVariance);
+        var constant = Vector512.Create(constants.DivergenceConstant);
+        double* lanes8 = stackalloc double[8];
         for (int i = 0; i < count; i += 8)
         {
             int lanes = Math.Min(8, count - i);
             var inverse = Vector512<double>.One / Vector512.Load(_mass + i);
             if (logDensity != null)
+                Put(Widen(max, i) * nats + Vector512.Log(Vector512.Load(_sum + i)) - normalisation, lanes8, logDensity + q0 + i, lanes, 1);
+            for (int k = 0; k < d; k++)
             {
-                var ld = Widen(max, i) + Vector512.Log(Vector512.Load(_sum + i)) - normalisation;
-                for (int j = 0; j < lanes; j++) logDensity[q0 + i + j] = T.CreateTruncating(ld[j]);
-            }
-            for (int k = 0; k < d && (score != null || denoiser != null); k++)
-            {
-                if (score != null)
-                {
-                    var v = Vector512.Load(_displacement + k * w + i) * inverse / s / s;
-                    for (int j = 0; j < lanes; j++) score[(long)(q0 + i + j) * d + k] = T.CreateTruncating(v[j]);
-                }
-                if (denoiser != null)
-                {
-                    var m = Vector512.Load(_points + k * w + i) * inverse;
-                    for (int j = 0; j < lanes; j++) denoiser[(long)(q0 + i + j) * d + k] = T.CreateTruncating(m[j]);
-                }
+                if (score != null) Put(Vector512.Load(_displacement + k * w + i) * inverse * perVariance, lanes8, score + (long)(q0 + i) * d + k, lanes, d);
+                if (denoiser != null) Put(Vector512.Load(_points + k * w + i) * inverse, lanes8, denoiser + (long)(q0 + i) * d + k, lanes, d);
             }
             if (divergence != null)
-            {
-                var div = Vector512.Load(_spread + i) * inverse / s / s / s / s - constant;
-                for (int j = 0; j < lanes; j++) divergence[q0 + i + j] = T.CreateTruncating(div[j]);
-            }
+                Put(Vector512.Load(_spread + i) * inverse * perVariance * perVariance - constant, lanes8, divergence + q0 + i, lanes, 1);
         }
         return true;
     }
+
+    /// <summary>Lanes [0, <paramref name="lanes"/>) of <paramref name="v"/> rounded to T at <paramref name="to"/>, <paramref name="stride"/> apart (one spill through <paramref name="spill"/>, not an extraction per lane).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put(Vector512<double> v, double* spill, T* to, int lanes, int stride)
+    {
+        v.Store(spill);
+        for (int j = 0; j < lanes; j++) to[(long)j * stride] = T.CreateTruncating(spill[j]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<double> Finite(Vector512<double> v) => Vector512.Equals(v - v, Vector512<double>.Zero);
 
     /// <summary>Lanes [i, i + 8) of <paramref name="v"/> in double.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -218,4 +226,15 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<double> WidenAt(T* p, int i) => Widen(Vector512.Load(p), i);
+}
+
+/// <summary>
+/// What <see cref="PartialLanes{T}.Finish"/> needs of the level and the set, once per call: the log-density's normalisation
+/// log N + (D/2) log 2π + D log σ, 1/σ² and the divergence's constant D/σ² (the same roundings as dividing by σ twice).
+/// </summary>
+internal readonly struct FinishConstants(NoiseLevel level, long trainingCount, int dimension)
+{
+    public readonly double Normalisation = Math.Log(trainingCount) + 0.5 * dimension * Math.Log(2 * Math.PI) + dimension * Math.Log(level.Sigma);
+    public readonly double InverseVariance = 1 / level.Sigma / level.Sigma;
+    public readonly double DivergenceConstant = dimension / level.Sigma / level.Sigma;
 }

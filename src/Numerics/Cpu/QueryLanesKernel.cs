@@ -16,9 +16,10 @@ namespace Kernels.Numerics.Cpu;
 /// 1. the differences t = x − α y, formed as <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> exactly as on the other path, kept for
 ///    step 3, their squared norm (an FMA chain over k) and the logits, with the tile's maximum per lane;
 /// 2. per lane, the running state (<see cref="PartialLanes{T}"/>, in double) is rescaled once when the maximum grows; then
-///    weights e = e^{u − max}, the sums of the negligible and of the kept ones (summed in T over the tile's even and odd
-///    points apart, at most 64 each), and the kept weights, zero where e is below the negligible weight (so a lane's result
-///    never depends on its neighbours);
+///    weights e = e^{u − max} (in float 2^{u − max}, the logits being in units of ln 2: <see cref="Job.LogitScale"/>), the
+///    sums of all of them and of the kept ones (summed in T over the tile's even and odd points apart, at most 64 each),
+///    and the kept weights, zero where e is below the negligible weight (so a lane's result never depends on its
+///    neighbours);
 /// 3. over the pairs of points with any kept lane, the sums the outputs need (<see cref="Moments"/>): Σ e·t, a few
 ///    coordinates at a time with the sums in registers (two per coordinate, even and odd points, to hide the FMA latency);
 ///    Σ e·y, y broadcast; and for the divergence the squared deviations of the held t from the tile's mean (the corrected
@@ -39,6 +40,12 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
     internal const int MaxDimension = 16;
 
     private static int W => Vector512<T>.Count;
+
+    /// <summary>
+    /// Largest D at which a split difference is formed again in step 3 rather than held (<see cref="SplitAlphaFormed"/>):
+    /// at D = 2 forming it again was 4–5% faster (small, circle, one thread), at D = 16 no faster (README.md, Performance).
+    /// </summary>
+    internal const int MaxFormedDimension = 4;
 
     /// <summary>Most points per tile: every sum in T runs over the even or the odd points of a tile (≤ 64 terms) before the two
     /// are added and moved to double, inside the error bound's γ_128.</summary>
@@ -115,10 +122,10 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         public readonly int* Heavy;
 
         /// <summary>
-        /// A tile's sums per lane, in T: Σ e t_k and Σ e y_k (D rows of W), the negligible and kept weights' sums, the kept
+        /// A tile's sums per lane, in T: Σ e t_k and Σ e y_k (D rows of W), the sums of all weights and of the kept ones, the kept
         /// points' squared deviations from the tile's mean and the squared sum of the deviations.
         /// </summary>
-        public readonly T* ChunkDifference, ChunkPoints, Negligible, Kept, Deviations, Offsets;
+        public readonly T* ChunkDifference, ChunkPoints, Total, Kept, Deviations, Offsets;
 
         /// <summary>The block's running states (one per lane), in double.</summary>
         public readonly PartialLanes<T> State;
@@ -143,7 +150,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             Weights = (T*)at; at += (p + 1) * 64;
             ChunkDifference = (T*)at; at += d * 64;
             ChunkPoints = (T*)at; at += d * 64;
-            Negligible = (T*)at; at += 64;
+            Total = (T*)at; at += 64;
             Kept = (T*)at; at += 64;
             Deviations = (T*)at; at += 64;
             Offsets = (T*)at; at += 64;
@@ -165,7 +172,24 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         public readonly T* Queries;
         public readonly int QueryCount, Dimension, TilePoints;
         public readonly NoiseLevel Level;
-        public readonly T Alpha, AlphaLow, NegHalfInvVariance, CutWeight;
+        public readonly T Alpha, AlphaLow, CutWeight;
+
+        /// <summary>
+        /// The logits' scale: −log₂ e/(2σ²) where T is float (logits in units of ln 2, so the weights take the base-2
+        /// exponential, <see cref="VectorExp.Exp2"/>: no reduction by ln 2, four operations fewer per weight), −1/(2σ²) in
+        /// double or where the base-2 scale would overflow float. Rounded once from double either way, so a logit carries
+        /// the same roundings in either unit.
+        /// </summary>
+        public readonly T LogitScale;
+
+        /// <summary>The finish's constants of the level and the set (computed once per call).</summary>
+        public readonly FinishConstants Constants;
+
+        /// <summary>Whether the logits are in units of ln 2 (<see cref="LogitScale"/>).</summary>
+        public readonly bool Base2;
+
+        /// <summary>Nats per unit of logit: ln 2 in base 2, else 1 (exactly: the double path's bits do not change).</summary>
+        public double LogitUnit => Base2 ? Math.Log(2) : 1;
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;
 
@@ -175,8 +199,11 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         /// <summary>The sums the outputs need beyond the normaliser.</summary>
         public readonly Moments Needs;
 
+        /// <summary>Whether α = 1 in T: the differences x − y are subtractions (<see cref="UnitAlpha"/>).</summary>
+        public bool IsUnitAlpha => Alpha == T.One && T.IsZero(AlphaLow);
+
         /// <summary>Whether step 1 stores the differences for step 3 (α split in T; <see cref="Tile.Holds{TAlpha}"/>).</summary>
-        public bool HoldsDifferences => !T.IsZero(AlphaLow);
+        public bool HoldsDifferences => !T.IsZero(AlphaLow) && Dimension > MaxFormedDimension;
 
         public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tilePoints, Moments needs)
         {
@@ -188,17 +215,22 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             Level = level;
             Alpha = T.CreateTruncating(level.Alpha);
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
-            NegHalfInvVariance = T.CreateTruncating(-0.5 / level.Variance);
+            var base2Scale = T.CreateTruncating(-0.5 / level.Variance / Math.Log(2));
+            Base2 = typeof(T) == typeof(float) && VectorExp.IsAccelerated && T.IsFinite(base2Scale);
+            LogitScale = Base2 ? base2Scale : T.CreateTruncating(-0.5 / level.Variance);
             // with no moments wanted (the log-density alone) every weight counts in the normaliser only
             CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
             MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
+            Constants = new FinishConstants(level, train.Count, Dimension);
             TilePoints = Math.Min(tilePoints > 0 ? Math.Min(tilePoints, MaxTilePoints) : DefaultTilePoints(Dimension, HoldsDifferences), train.Count);
         }
 
         public void ProcessBlock(int block, Scratch s)
         {
-            if (T.IsZero(AlphaLow)) ProcessBlock<ExactAlpha>(block, s);
-            else ProcessBlock<SplitAlpha>(block, s);
+            if (IsUnitAlpha) ProcessBlock<UnitAlpha>(block, s);
+            else if (T.IsZero(AlphaLow)) ProcessBlock<ExactAlpha>(block, s);
+            else if (HoldsDifferences) ProcessBlock<SplitAlpha>(block, s);
+            else ProcessBlock<SplitAlphaFormed>(block, s);
         }
 
         private void ProcessBlock<TAlpha>(int block, Scratch s) where TAlpha : struct, IAlphaMode
@@ -245,15 +277,17 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             if (masked) tileMax = MaskLogits(s, np, active, tileMax);
             var grown = Vector512.Max(max, tileMax);
             // lanes whose maximum grew rescale their state by e^{old − new} (0 from −∞; both −∞ is no growth)
-            if (Vector512.GreaterThanAny(grown, max)) s.State.Rescale(max, grown);
+            // (a state whose every lane's maximum is −∞ holds only zeros, the block's first tile: nothing to rescale)
+            if (Vector512.GreaterThanAny(grown, max) && !Vector512.EqualsAll(max, Vector512.Create(T.NegativeInfinity)))
+                s.State.Rescale(max, grown, LogitUnit);
             max = grown;
             // a lane whose every distance so far overflowed has max −∞: shift by 0 so its weights are e^{−∞} = 0
             var shift = Vector512.ConditionalSelect(Vector512.Equals(max, Vector512.Create(T.NegativeInfinity)), Vector512<T>.Zero, max);
 
-            int heavy = Weights(s, np, d, shift, cut, Tile.Holds<TAlpha>());
+            int heavy = Weights(s, np, d, shift, cut, Tile.Holds<TAlpha>(), Base2);
             if (heavy == 0)
             {
-                s.State.AddNegligible(s.Negligible);
+                s.State.AddWeights(s.Total);
                 return;
             }
             var tile = new Tile(rows, np, na, nal);
@@ -269,19 +303,19 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             }
             if ((Needs & Moments.Points) != 0) WeightedPoints(s, heavy, d, rows, np);
             if ((Needs & Moments.Spread) == Moments.Spread) Deviations<TAlpha>(s, heavy, d, tile);
-            s.State.Merge(Level.Alpha, Needs, s.Negligible, s.Kept, s.Deviations, s.Offsets, s.ChunkDifference, s.ChunkPoints);
+            s.State.Merge(Level.Alpha, Needs, s.Total, s.Kept, s.Deviations, s.Offsets, s.ChunkDifference, s.ChunkPoints);
         }
 
         /// <summary>The outputs (or partial rows) of queries [q0, q0 + nq) from the lanes' states and maximum.</summary>
         private void FinishBlock(int q0, int nq, Vector512<T> max, Scratch s)
         {
             int d = Dimension, n = Train.Count;
-            if (Partials is null && s.State.Finish(max, Level, n, q0, nq, LogDensity, Score, Denoiser, Divergence)) return;
+            if (Partials is null && s.State.Finish(max, LogitUnit, Constants, q0, nq, LogDensity, Score, Denoiser, Divergence)) return;
             for (int lane = 0; lane < nq; lane++)
             {
                 int q = q0 + lane;
                 var row = s.Row.Row(0);
-                s.State.CopyTo(lane, double.CreateTruncating(max[lane]), row);
+                s.State.CopyTo(lane, double.CreateTruncating(max[lane]) * LogitUnit, row);
                 if (Partials is not null)
                 {
                     Partials.Row(PartialsRows?[q] ?? q).Combine(row, Level.Alpha);
@@ -410,7 +444,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             where TAlpha : struct, IAlphaMode
         {
             bool hold = Tile.Holds<TAlpha>();
-            var scale = Vector512.Create(NegHalfInvVariance);
+            var scale = Vector512.Create(LogitScale);
             var best = Vector512.Create(T.NegativeInfinity);
             int w = W;
             long rowStride = (long)d * w;
@@ -497,17 +531,17 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
 
         /// <summary>
         /// Step 2 over the tile's <paramref name="np"/> points, two at a time with their own sums (a method of its own, so
-        /// the sums stay in registers): weights, the sums of the negligible and of the kept ones per lane, and the list of pairs
+        /// the sums stay in registers): weights, the sums of all of them and of the kept ones per lane, and the list of pairs
         /// (p, p + 1) with a non-negligible lane, whose count it returns. Step 3 sums even and odd points apart, so a lane's
         /// sums must not depend on which of its neighbours' points are listed: a listed pair adds exact zeros for the lanes
         /// where it is negligible. An odd last point gets a phantom partner of weight 0 (and held differences 0, where they are held).
         /// </summary>
-        private static int Weights(Scratch s, int np, int d, Vector512<T> shift, Vector512<T> cut, bool holds)
+        private static int Weights(Scratch s, int np, int d, Vector512<T> shift, Vector512<T> cut, bool holds, bool base2)
         {
             int w = W;
             T* logits = s.Logits, weights = s.Weights;
             int* list = s.Heavy;
-            Vector512<T> light0 = default, light1 = default, kept0 = default, kept1 = default;
+            Vector512<T> total0 = default, total1 = default, kept0 = default, kept1 = default;
             int heavy = 0, p = 0;
             // four points (two pairs) per step, their exponentials interleaved (Simd.Exp4); the even points' sums and the odd
             // points' take their terms in the same order as two at a time would
@@ -517,11 +551,11 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 var e1 = Vector512.Load(logits + (p + 1) * w) - shift;
                 var e2 = Vector512.Load(logits + (p + 2) * w) - shift;
                 var e3 = Vector512.Load(logits + (p + 3) * w) - shift;
-                Simd<T>.Exp4(ref e0, ref e1, ref e2, ref e3);
-                var w0 = Kept(e0, cut, ref kept0, ref light0);
-                var w1 = Kept(e1, cut, ref kept1, ref light1);
-                var w2 = Kept(e2, cut, ref kept0, ref light0);
-                var w3 = Kept(e3, cut, ref kept1, ref light1);
+                WeightOf4(ref e0, ref e1, ref e2, ref e3, base2);
+                var w0 = Kept(e0, cut, ref kept0, ref total0);
+                var w1 = Kept(e1, cut, ref kept1, ref total1);
+                var w2 = Kept(e2, cut, ref kept0, ref total0);
+                var w3 = Kept(e3, cut, ref kept1, ref total1);
                 w0.Store(weights + p * w);
                 w1.Store(weights + (p + 1) * w);
                 w2.Store(weights + (p + 2) * w);
@@ -533,10 +567,10 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             }
             for (; p + 2 <= np; p += 2)
             {
-                var e0 = Simd<T>.Exp(Vector512.Load(logits + p * w) - shift);
-                var e1 = Simd<T>.Exp(Vector512.Load(logits + (p + 1) * w) - shift);
-                var w0 = Kept(e0, cut, ref kept0, ref light0);
-                var w1 = Kept(e1, cut, ref kept1, ref light1);
+                var e0 = WeightOf(Vector512.Load(logits + p * w) - shift, base2);
+                var e1 = WeightOf(Vector512.Load(logits + (p + 1) * w) - shift, base2);
+                var w0 = Kept(e0, cut, ref kept0, ref total0);
+                var w1 = Kept(e1, cut, ref kept1, ref total1);
                 w0.Store(weights + p * w);
                 w1.Store(weights + (p + 1) * w);
                 list[heavy] = p;
@@ -544,8 +578,8 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             }
             if (p < np)
             {
-                var e0 = Simd<T>.Exp(Vector512.Load(logits + p * w) - shift);
-                var w0 = Kept(e0, cut, ref kept0, ref light0);
+                var e0 = WeightOf(Vector512.Load(logits + p * w) - shift, base2);
+                var w0 = Kept(e0, cut, ref kept0, ref total0);
                 w0.Store(weights + p * w);
                 // the scratch may hold anything (NaN included) past the last point
                 Vector512<T>.Zero.Store(weights + np * w);
@@ -555,22 +589,38 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 list[heavy] = p;
                 heavy += Vector512.EqualsAll(w0, Vector512<T>.Zero) ? 0 : 1;
             }
-            (light0 + light1).Store(s.Negligible);
+            (total0 + total1).Store(s.Total);
             (kept0 + kept1).Store(s.Kept);
             return heavy;
         }
 
+        /// <summary>The weight of a logit less the maximum: 2^v where the logits are in units of ln 2 (<see cref="Job.Base2"/>), else e^v.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<T> WeightOf(Vector512<T> v, bool base2) =>
+            typeof(T) == typeof(float) && base2 ? VectorExp.Exp2(v.AsSingle()).As<float, T>() : Simd<T>.Exp(v);
+
+        /// <summary><see cref="WeightOf"/> of four vectors in place, interleaved: the same bits as four calls.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void WeightOf4(ref Vector512<T> v0, ref Vector512<T> v1, ref Vector512<T> v2, ref Vector512<T> v3, bool base2)
+        {
+            if (typeof(T) == typeof(float) && base2)
+                VectorExp.Exp2x4(ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v0), ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v1),
+                    ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v2), ref Unsafe.As<Vector512<T>, Vector512<float>>(ref v3));
+            else Simd<T>.Exp4(ref v0, ref v1, ref v2, ref v3);
+        }
+
         /// <summary>
         /// The weight e where it is above the negligible weight <paramref name="cut"/>, else 0, added to <paramref name="kept"/>,
-        /// and the rest (e − weight: e or 0, exact) to <paramref name="light"/>: selects rather than ANDs with the mask, so the
-        /// mask stays in a mask register.
+        /// and e itself to <paramref name="total"/> (the normaliser takes every weight: one sum of them all, not the kept and
+        /// the rest apart, saves a subtraction per point); selects rather than ANDs with the mask, so the mask stays in a mask
+        /// register.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<T> Kept(Vector512<T> e, Vector512<T> cut, ref Vector512<T> kept, ref Vector512<T> light)
+        private static Vector512<T> Kept(Vector512<T> e, Vector512<T> cut, ref Vector512<T> kept, ref Vector512<T> total)
         {
             var weight = Vector512.ConditionalSelect(Vector512.GreaterThan(e, cut), e, Vector512<T>.Zero);
             kept += weight;
-            light += e - weight;
+            total += e;
             return weight;
         }
 
@@ -662,7 +712,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
 
         /// <summary>Whether step 1 stores the differences for step 3.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static bool Holds<TAlpha>() where TAlpha : struct, IAlphaMode => !TAlpha.IsExact;
+        public static bool Holds<TAlpha>() where TAlpha : struct, IAlphaMode => !TAlpha.IsExact && !TAlpha.FormsAgain;
 
         /// <summary>
         /// Coordinate k0 of the pair (p, p + 1)'s points; the phantom partner of an odd last point (weight 0) takes its

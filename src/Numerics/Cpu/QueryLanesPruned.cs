@@ -115,7 +115,9 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
     {
         /// <summary>Block <paramref name="block"/> of the plan's queries over the leaves its queries need; returns the points its queries skipped.</summary>
         public long ProcessPrunedBlock(int block, Scratch s, TileTree<T> tree, double[] thresholds, BlockWalk walk) =>
-            T.IsZero(AlphaLow) ? ProcessPrunedBlock<ExactAlpha>(block, s, tree, thresholds, walk) : ProcessPrunedBlock<SplitAlpha>(block, s, tree, thresholds, walk);
+            IsUnitAlpha ? ProcessPrunedBlock<UnitAlpha>(block, s, tree, thresholds, walk)
+            : T.IsZero(AlphaLow) ? ProcessPrunedBlock<ExactAlpha>(block, s, tree, thresholds, walk)
+            : HoldsDifferences ? ProcessPrunedBlock<SplitAlpha>(block, s, tree, thresholds, walk) : ProcessPrunedBlock<SplitAlphaFormed>(block, s, tree, thresholds, walk);
 
         private long ProcessPrunedBlock<TAlpha>(int block, Scratch s, TileTree<T> tree, double[] thresholds, BlockWalk walk) where TAlpha : struct, IAlphaMode
         {

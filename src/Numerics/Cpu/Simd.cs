@@ -5,13 +5,44 @@ using System.Runtime.Intrinsics;
 namespace Kernels.Numerics.Cpu;
 
 /// <summary>Whether α is exact in T; a struct type argument so the JIT compiles each variant without the branch.</summary>
-internal interface IAlphaMode { static abstract bool IsExact { get; } }
+internal interface IAlphaMode
+{
+    static abstract bool IsExact { get; }
+
+    /// <summary>Whether α = 1 and the difference is x − y (<see cref="UnitAlpha"/>).</summary>
+    static virtual bool IsUnit => false;
+
+    /// <summary>Whether the query-lanes kernel forms a split difference again where it needs it rather than holding it (<see cref="SplitAlphaFormed"/>).</summary>
+    static virtual bool FormsAgain => false;
+}
 
 /// <summary>α is exact in T (α = 1, or T = double): one FMA per difference.</summary>
 internal struct ExactAlpha : IAlphaMode { public static bool IsExact => true; }
 
 /// <summary>α = α_hi + α_lo split in T: two FMAs per difference.</summary>
 internal struct SplitAlpha : IAlphaMode { public static bool IsExact => false; }
+
+/// <summary>
+/// α split as <see cref="SplitAlpha"/>, the query-lanes kernel forming each difference again in step 3 instead of holding it
+/// from step 1 (the same operations, so the same bits): at D ≤ 4, where a held difference's store and load cost more
+/// than its two FMAs.
+/// </summary>
+internal struct SplitAlphaFormed : IAlphaMode
+{
+    public static bool IsExact => false;
+    public static bool FormsAgain => true;
+}
+
+/// <summary>
+/// α = 1, for differences x − y only (a = −1 in <see cref="Simd{T}.Difference{TAlpha}"/>; the query-lanes kernel): a
+/// subtraction, the same bits as fma(−1, y, x) (both round x − y once), but on the FP adders instead of the FMA units,
+/// which the squares and the weighted sums keep busy.
+/// </summary>
+internal struct UnitAlpha : IAlphaMode
+{
+    public static bool IsExact => true;
+    public static bool IsUnit => true;
+}
 
 /// <summary>A compile-time switch (a struct type argument, so the JIT drops the unused branch).</summary>
 internal interface IFlag { static abstract bool IsSet { get; } }
@@ -43,6 +74,7 @@ internal static unsafe class Simd<T> where T : unmanaged, IFloatingPointIeee754<
     internal static Vector512<T> Difference<TAlpha>(Vector512<T> a, Vector512<T> aLow, Vector512<T> y, Vector512<T> c)
         where TAlpha : struct, IAlphaMode
     {
+        if (TAlpha.IsUnit) return c - y;
         var t = Fma(a, y, c);
         return TAlpha.IsExact ? t : Fma(aLow, y, t);
     }
