@@ -1,7 +1,9 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Kernels.Numerics;
 using Kernels.Numerics.Geometry;
+using Kernels.Numerics.Ridges;
 
 namespace Kernels.Cli;
 
@@ -22,9 +24,15 @@ namespace Kernels.Cli;
 ///   bits as the single process. Queries go in batches of at most 2^21 neighbour values (16 MB of rows) at a time. The
 ///   result is a table of the queries' bases (<see cref="TabulatedTangents"/>): smoothing and KDE take the tangent space
 ///   at the queries only.</item>
-/// <item><c>ridge:D</c>: refused. Its tangents are the top eigenvectors of the noised set's Hessian at the query, from a
-///   factor of the query's kept points capped at 256 (the largest weights): merging the ranks' kept points exactly needs
-///   every rank's candidates and their rows per query, which is not written.</item>
+/// <item><c>ridge:D</c>: the top D eigenvectors of the noised set's Hessian at each query, from the factor of the query's
+///   kept points (<see cref="Hessian"/>'s sharded steps): each rank's largest logit (exact, as one process forms it) is
+///   gathered and every rank takes the largest; each rank lists its rows within the cut-off of it (past the cap of
+///   <see cref="Hessian.DefaultMaxRank"/> where D exceeds it, its own largest weights, among which are the whole set's);
+///   the counts are gathered, the rows themselves exchanged by OR (exact bits, in rank order = the whole set's order),
+///   and every rank builds the factor of the same rows with the whole set's N (<see cref="Hessian.FactorOfSubset{T}"/>)
+///   and its eigenvectors: the same bits as the single process. Queries go in batches as for knn, the row exchange in
+///   chunks of at most 2^21 values. <c>ridge:D,project</c> (eigenvectors at the query's ridge projection, whose every
+///   step needs the whole set's score and factor) is refused.</item>
 /// </list>
 /// </summary>
 internal static class MpiTangents
@@ -33,11 +41,12 @@ internal static class MpiTangents
     private const int BatchValues = 1 << 21;
 
     /// <summary>The tangent space of <paramref name="spec"/> on every rank (collective: every rank calls it, after its shard is read).</summary>
-    public static ITangentSpace Build<T>(MpiShard.Session mpi, TangentSpec spec, EmpiricalScore<T>? shard, long trainRows, T[] queries, int dimension)
-        where T : unmanaged, IFloatingPointIeee754<T> => spec.Kind switch
+    public static ITangentSpace Build<T>(MpiShard.Session mpi, TangentSpec spec, EmpiricalScore<T>? shard, long trainRows, T[] queries, int dimension,
+        NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T> => spec.Kind switch
         {
             TangentKind.Line => Line(mpi, spec, shard, trainRows, dimension),
             TangentKind.Knn => Knn(mpi, spec, shard, trainRows, queries, dimension),
+            TangentKind.Ridge => Ridge(mpi, spec, shard, trainRows, queries, dimension, level),
             _ => mpi.Collective(() => spec.Build(dimension, "--shard mpi")),
         };
 
@@ -140,6 +149,110 @@ internal static class MpiTangents
             });
         }
         return mpi.Collective(() => spec.Build(dimension, () => new TabulatedTangents(x, dimension, maxRank, bases, ranks)));
+    }
+
+    private static ITangentSpace Ridge<T>(MpiShard.Session mpi, TangentSpec spec, EmpiricalScore<T>? shard, long trainRows, T[] queries, int dimension,
+        NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int m = queries.Length / dimension, cap = Hessian.DefaultMaxRank, bytes = Unsafe.SizeOf<T>();
+        var (k, x) = mpi.Collective(() => spec.Guarded(dimension, () =>
+        {
+            if (spec.Neighbours == 1)
+                throw new InputException(
+                    $"--tangent {spec.Text} is not sharded (--shard mpi): the eigenvectors at the query's ridge projection need the whole set's score and Hessian at every projection step; " +
+                    $"use ridge:{spec.Dimension} (at the query itself), knn:K[,D] or line, or run without --shard.");
+            RidgeTangentSpace<T>.RequireDimension(spec.Dimension!.Value, dimension);
+            return (spec.Dimension!.Value, Widen<T>(queries));
+        }));
+        // the most kept indices a rank lists per query (its share of N, or the cap): the same bound on every rank
+        long share = (trainRows + mpi.Size - 1) / mpi.Size;
+        int batch = (int)Math.Max(1, Math.Min(m, BatchValues / Math.Max(1, dimension <= cap ? share : Math.Min(share, cap))));
+        var bases = new double[(long)m * k * dimension];
+        var ranks = new int[m];
+        Array.Fill(ranks, k);
+        for (int start = 0; start < m; start += batch)
+        {
+            int count = Math.Min(batch, m - start);
+            // the whole set's largest logit at each query: every rank's, gathered, the largest taken
+            var local = mpi.Collective(() =>
+            {
+                var largest = new double[count];
+                Parallel.For(0, count, q => largest[q] = Hessian.LargestLogit(Rows(shard), dimension, x.AsSpan((start + q) * dimension, dimension), level));
+                return MemoryMarshal.AsBytes(largest.AsSpan()).ToArray();
+            });
+            var everyLargest = MemoryMarshal.Cast<byte, double>(mpi.GatherEverywhere(local, "the exchange of the largest logits for --tangent ridge")).ToArray();
+            var largest = new double[count];
+            for (int q = 0; q < count; q++)
+            {
+                largest[q] = double.NegativeInfinity;
+                for (int r = 0; r < mpi.Size; r++) largest[q] = Math.Max(largest[q], everyLargest[r * count + q]);
+            }
+            // this rank's rows within the cut-off of it, and how many each rank has per query
+            var kept = mpi.Collective(() =>
+            {
+                var lists = new List<int>[count];
+                Parallel.For(0, count, q =>
+                {
+                    lists[q] = [];
+                    if (double.IsFinite(largest[q]))
+                        Hessian.KeptRows(Rows(shard), dimension, x.AsSpan((start + q) * dimension, dimension), level, largest[q], trainRows, cap, lists[q]);
+                });
+                return lists;
+            });
+            var counts = MemoryMarshal.Cast<byte, int>(mpi.GatherEverywhere(
+                MemoryMarshal.AsBytes(kept.Select(list => list.Count).ToArray().AsSpan()).ToArray(), "the exchange of the kept-point counts for --tangent ridge")).ToArray();
+            // the rows in chunks of queries (at least one) of at most BatchValues values; within a query, rank order
+            for (int chunk = 0; chunk < count;)
+            {
+                int end = chunk;
+                long values = Kept(counts, count, mpi.Size, end++) * dimension;
+                while (end < count && values + Kept(counts, count, mpi.Size, end) * dimension <= BatchValues)
+                    values += Kept(counts, count, mpi.Size, end++) * dimension;
+                var offsets = new long[(end - chunk) * mpi.Size + 1];
+                for (int q = chunk, o = 0; q < end; q++)
+                    for (int r = 0; r < mpi.Size; r++, o++) offsets[o + 1] = offsets[o] + counts[r * count + q];
+                var rows = new byte[checked(offsets[^1] * dimension * bytes)];
+                mpi.Collective(() =>
+                {
+                    var into = MemoryMarshal.Cast<byte, T>(rows.AsSpan());
+                    var held = Rows(shard);
+                    for (int q = chunk; q < end; q++)
+                    {
+                        long at = offsets[(q - chunk) * mpi.Size + mpi.Rank];
+                        foreach (int i in kept[q]) held.Slice(i * dimension, dimension).CopyTo(into.Slice((int)(at++ * dimension), dimension));
+                    }
+                    return 0;
+                });
+                mpi.OrEverywhere(rows, "the exchange of the kept training rows for --tangent ridge");
+                int from = chunk, to = end;
+                mpi.Collective(() =>
+                {
+                    Parallel.For(from, to, q =>
+                    {
+                        int query = start + q;
+                        long first = offsets[(q - from) * mpi.Size], last = offsets[(q - from + 1) * mpi.Size];
+                        var subset = MemoryMarshal.Cast<byte, T>(rows.AsSpan()).Slice((int)(first * dimension), (int)((last - first) * dimension));
+                        var factor = Hessian.FactorOfSubset(subset, dimension, queries.AsSpan(query * dimension, dimension), level, trainRows, cap, query);
+                        RidgeTangentSpace<T>.BasisOf(factor, k, bases.AsSpan(query * k * dimension, k * dimension));
+                    });
+                    return 0;
+                });
+                chunk = end;
+            }
+        }
+        return mpi.Collective(() => spec.Build(dimension, () => new TabulatedTangents(x, dimension, k, bases, ranks)));
+    }
+
+    /// <summary>This rank's rows (none when it holds no shard).</summary>
+    private static ReadOnlySpan<T> Rows<T>(EmpiricalScore<T>? shard) where T : unmanaged, IFloatingPointIeee754<T> =>
+        shard is null ? [] : shard.TrainingSet.Data;
+
+    /// <summary>The kept points of query <paramref name="q"/> over every rank.</summary>
+    private static long Kept(int[] counts, int count, int size, int q)
+    {
+        long total = 0;
+        for (int r = 0; r < size; r++) total += counts[r * count + q];
+        return total;
     }
 
     private static double[] Widen<T>(ReadOnlySpan<T> values) where T : unmanaged, IFloatingPointIeee754<T>
