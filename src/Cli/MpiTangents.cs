@@ -28,11 +28,12 @@ namespace Kernels.Cli;
 ///   kept points (<see cref="Hessian"/>'s sharded steps): each rank's largest logit (exact, as one process forms it) is
 ///   gathered and every rank takes the largest; each rank lists its rows within the cut-off of it (past the cap of
 ///   <see cref="Hessian.DefaultMaxRank"/> where D exceeds it, its own largest weights, among which are the whole set's);
-///   the counts are gathered, the rows themselves exchanged by OR (exact bits, in rank order = the whole set's order),
-///   and every rank builds the factor of the same rows with the whole set's N (<see cref="Hessian.FactorOfSubset{T}"/>)
-///   and its eigenvectors: the same bits as the single process. Queries go in batches as for knn, the row exchange in
-///   chunks of at most 2^21 values. <c>ridge:D,project</c> (eigenvectors at the query's ridge projection, whose every
-///   step needs the whole set's score and factor) is refused.</item>
+///   the lists (whole-set indices, rank order = the whole set's order) are gathered, the rows kept by a chunk of queries
+///   are exchanged once each by OR (exact bits), the rank owning each query (query mod P) builds the factor of the same
+///   rows with the whole set's N (<see cref="Hessian.FactorOfSubset{T}"/>) and its eigenvectors, and the bases are
+///   exchanged by OR: the same bits as the single process. Queries go in batches as for knn, the rows in chunks of at
+///   most 2^21 values. <c>ridge:D,project</c> (eigenvectors at the query's ridge projection, whose every step needs the
+///   whole set's score and factor) is refused.</item>
 /// </list>
 /// </summary>
 internal static class MpiTangents
@@ -165,9 +166,9 @@ internal static class MpiTangents
             return (spec.Dimension!.Value, Widen<T>(queries));
         }));
         // the most kept indices a rank lists per query (its share of N, or the cap): the same bound on every rank
-        long share = (trainRows + mpi.Size - 1) / mpi.Size;
+        long share = (trainRows + mpi.Size - 1) / mpi.Size, first = MpiShard.RowRange(trainRows, mpi.Rank, mpi.Size).First;
         int batch = (int)Math.Max(1, Math.Min(m, BatchValues / Math.Max(1, dimension <= cap ? share : Math.Min(share, cap))));
-        var bases = new double[(long)m * k * dimension];
+        var bases = new byte[checked((long)m * k * dimension * sizeof(double))];
         var ranks = new int[m];
         Array.Fill(ranks, k);
         for (int start = 0; start < m; start += batch)
@@ -199,27 +200,50 @@ internal static class MpiTangents
                 });
                 return lists;
             });
+            // every rank's lists, as whole-set indices: the counts first (one length on every rank), then the indices
+            // padded to the longest rank's
             var counts = MemoryMarshal.Cast<byte, int>(mpi.GatherEverywhere(
                 MemoryMarshal.AsBytes(kept.Select(list => list.Count).ToArray().AsSpan()).ToArray(), "the exchange of the kept-point counts for --tangent ridge")).ToArray();
-            // the rows in chunks of queries (at least one) of at most BatchValues values; within a query, rank order
+            var totals = new int[mpi.Size];
+            for (int r = 0; r < mpi.Size; r++)
+                for (int q = 0; q < count; q++) totals[r] = checked(totals[r] + counts[r * count + q]);
+            var mine = new int[totals.Max()];
+            int filled = 0;
+            foreach (var list in kept)
+                foreach (int i in list) mine[filled++] = checked((int)first + i);
+            var indices = MemoryMarshal.Cast<byte, int>(mpi.GatherEverywhere(MemoryMarshal.AsBytes(mine.AsSpan()).ToArray(),
+                "the exchange of the kept-point indices for --tangent ridge")).ToArray();
+            // each query's kept points, in rank order (the whole set's order)
+            var lists = new int[count][];
+            var cursors = Enumerable.Range(0, mpi.Size).Select(r => r * mine.Length).ToArray();
+            for (int q = 0; q < count; q++)
+            {
+                lists[q] = new int[Kept(counts, count, mpi.Size, q)];
+                for (int r = 0, at = 0; r < mpi.Size; r++)
+                {
+                    int c = counts[r * count + q];
+                    indices.AsSpan(cursors[r], c).CopyTo(lists[q].AsSpan(at, c));
+                    cursors[r] += c;
+                    at += c;
+                }
+            }
+            // the rows in chunks of queries (at least one) whose kept points together are at most BatchValues values:
+            // each row once per chunk, however many of its queries keep it
             for (int chunk = 0; chunk < count;)
             {
-                int end = chunk;
-                long values = Kept(counts, count, mpi.Size, end++) * dimension;
-                while (end < count && values + Kept(counts, count, mpi.Size, end) * dimension <= BatchValues)
-                    values += Kept(counts, count, mpi.Size, end++) * dimension;
-                var offsets = new long[(end - chunk) * mpi.Size + 1];
-                for (int q = chunk, o = 0; q < end; q++)
-                    for (int r = 0; r < mpi.Size; r++, o++) offsets[o + 1] = offsets[o] + counts[r * count + q];
-                var rows = new byte[checked(offsets[^1] * dimension * bytes)];
+                var union = new HashSet<int>(lists[chunk]);
+                int end = chunk + 1;
+                while (end < count && union.Count + lists[end].Count(i => !union.Contains(i)) <= BatchValues / dimension) union.UnionWith(lists[end++]);
+                var held = union.Order().ToArray();
+                var rows = new byte[checked((long)held.Length * dimension * bytes)];
                 mpi.Collective(() =>
                 {
                     var into = MemoryMarshal.Cast<byte, T>(rows.AsSpan());
-                    var held = Rows(shard);
-                    for (int q = chunk; q < end; q++)
+                    var own = Rows(shard);
+                    for (int j = 0; j < held.Length; j++)
                     {
-                        long at = offsets[(q - chunk) * mpi.Size + mpi.Rank];
-                        foreach (int i in kept[q]) held.Slice(i * dimension, dimension).CopyTo(into.Slice((int)(at++ * dimension), dimension));
+                        long row = held[j] - first;
+                        if (row >= 0 && row * dimension < own.Length) own.Slice((int)row * dimension, dimension).CopyTo(into.Slice(j * dimension, dimension));
                     }
                     return 0;
                 });
@@ -227,20 +251,25 @@ internal static class MpiTangents
                 int from = chunk, to = end;
                 mpi.Collective(() =>
                 {
+                    var all = MemoryMarshal.Cast<byte, T>(rows.AsSpan()).ToArray();
                     Parallel.For(from, to, q =>
                     {
                         int query = start + q;
-                        long first = offsets[(q - from) * mpi.Size], last = offsets[(q - from + 1) * mpi.Size];
-                        var subset = MemoryMarshal.Cast<byte, T>(rows.AsSpan()).Slice((int)(first * dimension), (int)((last - first) * dimension));
-                        var factor = Hessian.FactorOfSubset(subset, dimension, queries.AsSpan(query * dimension, dimension), level, trainRows, cap, query);
-                        RidgeTangentSpace<T>.BasisOf(factor, k, bases.AsSpan(query * k * dimension, k * dimension));
+                        if (query % mpi.Size != mpi.Rank) return; // another rank's query: its basis arrives by the OR below
+                        var subset = new T[lists[q].Length * dimension];
+                        for (int j = 0; j < lists[q].Length; j++)
+                            all.AsSpan(Array.BinarySearch(held, lists[q][j]) * dimension, dimension).CopyTo(subset.AsSpan(j * dimension, dimension));
+                        var factor = Hessian.FactorOfSubset<T>(subset, dimension, queries.AsSpan(query * dimension, dimension), level, trainRows, cap, query);
+                        RidgeTangentSpace<T>.BasisOf(factor, k, MemoryMarshal.Cast<byte, double>(bases.AsSpan()).Slice(query * k * dimension, k * dimension));
                     });
                     return 0;
                 });
                 chunk = end;
             }
         }
-        return mpi.Collective(() => spec.Build(dimension, () => new TabulatedTangents(x, dimension, k, bases, ranks)));
+        // each query's basis was built by one rank (query mod P); every rank gets all of them, bit for bit
+        mpi.OrEverywhere(bases, "the exchange of the ridge tangent bases for --tangent ridge");
+        return mpi.Collective(() => spec.Build(dimension, () => new TabulatedTangents(x, dimension, k, MemoryMarshal.Cast<byte, double>(bases.AsSpan()).ToArray(), ranks)));
     }
 
     /// <summary>This rank's rows (none when it holds no shard).</summary>
