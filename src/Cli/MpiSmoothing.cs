@@ -22,8 +22,8 @@ namespace Kernels.Cli;
 ///   they are reduced to rank 0 as whole records with the log-sum-exp merge, and rank 0 finishes them
 ///   (<see cref="KdeScore{T}.Finish"/>): the same accumulate, merge and finish as one process runs.</item>
 /// </list>
-/// Tangent spaces fitted to the training set are built across the ranks by <see cref="MpiTangents"/> (line, knn; ridge
-/// is refused there, saying why).
+/// Tangent spaces fitted to the training set are built across the ranks by <see cref="MpiTangents"/> (line, knn, ridge;
+/// ridge's ',project' form is refused there, saying why).
 /// </summary>
 internal static class MpiSmoothing
 {
@@ -87,7 +87,7 @@ internal static class MpiSmoothing
         var clock = Stopwatch.StartNew();
         T[] queries = query.Values<T>();
         int d = query.Columns;
-        var kernel = Kernel(mpi, spec, tangent, shard, trainRows, query);
+        var kernel = Kernel(mpi, spec, tangent, shard, trainRows, query, level);
         double fitted = clock.Elapsed.TotalSeconds;
         var states = mpi.Collective(() =>
         {
@@ -131,10 +131,11 @@ internal static class MpiSmoothing
     /// The smoothing kernel on every rank: its tangent space built across the ranks where it is fitted to the training set
     /// (<see cref="MpiTangents"/>), analytic ones and none on each rank alone.
     /// </summary>
-    private static SmoothingKernel Kernel<T>(MpiShard.Session mpi, KernelSpec kernel, TangentSpec? tangent, EmpiricalScore<T>? shard, long trainRows, MatrixFile query)
+    private static SmoothingKernel Kernel<T>(MpiShard.Session mpi, KernelSpec kernel, TangentSpec? tangent, EmpiricalScore<T>? shard, long trainRows, MatrixFile query,
+        NoiseLevel level)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var tangents = tangent is null ? null : MpiTangents.Build(mpi, tangent, shard, trainRows, query.Values<T>(), query.Columns);
+        var tangents = tangent is null ? null : MpiTangents.Build(mpi, tangent, shard, trainRows, query.Values<T>(), query.Columns, level);
         return mpi.Collective(deferred: true, local: () => kernel.Build(tangents));
     }
 
@@ -158,8 +159,8 @@ internal static class MpiSmoothing
             });
             using var owned = backend as IDisposable;
             var kernel = float64
-                ? Kernel(mpi, setting.Kernel, setting.Tangent, (EmpiricalScore<double>?)shard, trainRows, query)
-                : Kernel(mpi, setting.Kernel, setting.Tangent, (EmpiricalScore<float>?)shard, trainRows, query);
+                ? Kernel(mpi, setting.Kernel, setting.Tangent, (EmpiricalScore<double>?)shard, trainRows, query, level)
+                : Kernel(mpi, setting.Kernel, setting.Tangent, (EmpiricalScore<float>?)shard, trainRows, query, level);
             int[] shape = CommonOptions.Shape(ScoreCommands.IsScalar(quantity), query);
             string timing = float64
                 ? Smooth(mpi, (EmpiricalScore<double>?)shard, quantity, query, level, backend, setting, kernel, outPath, shape)

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.InteropServices;
 using Kernels.Numerics;
 using Kernels.Numerics.Geometry;
+using Kernels.Numerics.Ridges;
 
 namespace Kernels.Cli;
 
@@ -22,22 +23,30 @@ namespace Kernels.Cli;
 ///   bits as the single process. Queries go in batches of at most 2^21 neighbour values (16 MB of rows) at a time. The
 ///   result is a table of the queries' bases (<see cref="TabulatedTangents"/>): smoothing and KDE take the tangent space
 ///   at the queries only.</item>
-/// <item><c>ridge:D</c>: refused. Its tangents are the top eigenvectors of the noised set's Hessian at the query, from a
-///   factor of the query's kept points capped at 256 (the largest weights): merging the ranks' kept points exactly needs
-///   every rank's candidates and their rows per query, which is not written.</item>
+/// <item><c>ridge:D</c>: the top D eigenvectors of the noised set's Hessian at each query, from the factor of the query's
+///   kept points (<see cref="Hessian"/>'s sharded steps): each rank's largest logit (exact, as one process forms it) is
+///   gathered and every rank takes the largest; each rank lists its rows within the cut-off of it (past the cap of
+///   <see cref="Hessian.DefaultMaxRank"/> where D exceeds it, its own largest weights, among which are the whole set's);
+///   the lists (whole-set indices, rank order = the whole set's order) are gathered, the rows kept by a chunk of queries
+///   are exchanged once each by OR (exact bits), the rank owning each query (query mod P) builds the factor of the same
+///   rows with the whole set's N (<see cref="Hessian.FactorOfSubset{T}"/>) and its eigenvectors, and the bases are
+///   exchanged by OR: the same bits as the single process. Queries go in batches as for knn, the rows in chunks of at
+///   most 2^21 values. <c>ridge:D,project</c> (eigenvectors at the query's ridge projection, whose every step needs the
+///   whole set's score and factor) is refused.</item>
 /// </list>
 /// </summary>
-internal static class MpiTangents
+internal static partial class MpiTangents
 {
     /// <summary>Neighbour values (K·D doubles per query) gathered per batch of queries.</summary>
     private const int BatchValues = 1 << 21;
 
     /// <summary>The tangent space of <paramref name="spec"/> on every rank (collective: every rank calls it, after its shard is read).</summary>
-    public static ITangentSpace Build<T>(MpiShard.Session mpi, TangentSpec spec, EmpiricalScore<T>? shard, long trainRows, T[] queries, int dimension)
-        where T : unmanaged, IFloatingPointIeee754<T> => spec.Kind switch
+    public static ITangentSpace Build<T>(MpiShard.Session mpi, TangentSpec spec, EmpiricalScore<T>? shard, long trainRows, T[] queries, int dimension,
+        NoiseLevel level) where T : unmanaged, IFloatingPointIeee754<T> => spec.Kind switch
         {
             TangentKind.Line => Line(mpi, spec, shard, trainRows, dimension),
             TangentKind.Knn => Knn(mpi, spec, shard, trainRows, queries, dimension),
+            TangentKind.Ridge => Ridge(mpi, spec, shard, trainRows, queries, dimension, level),
             _ => mpi.Collective(() => spec.Build(dimension, "--shard mpi")),
         };
 

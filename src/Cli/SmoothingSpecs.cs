@@ -257,11 +257,10 @@ internal sealed record TangentSpec(string Text, TangentKind Kind, double Radius,
     /// <summary>
     /// The tangent space in dimension <paramref name="dimension"/> for a training set that no process holds whole
     /// (sharded over MPI ranks, <paramref name="context"/>): the analytic ones (circle, sphere); the fitted ones are
-    /// built collectively by <see cref="MpiTangents"/>, except ridge, refused here saying why and what to use.
+    /// built collectively by <see cref="MpiTangents"/>, and any fitted kind it does not handle is refused here.
     /// </summary>
     public ITangentSpace Build(int dimension, string context) => Build(dimension, () => throw new InputException(
-        $"--tangent {Text} is not sharded ({context}): its Hessian at a query needs the query's kept points of the whole set; " +
-        "use knn:K[,D] or line (fitted across the ranks), circle[:R] or sphere[:R], or run without --shard."));
+        $"--tangent {Text} is not sharded ({context}); use knn:K[,D], line or ridge:D (fitted across the ranks), circle[:R] or sphere[:R], or run without --shard."));
 
     /// <summary>A fitted tangent space from <paramref name="fitted"/> (or an analytic one), D checked first and the library's objections naming --tangent.</summary>
     internal ITangentSpace Build(int dimension, Func<ITangentSpace> fitted) => Guarded(dimension, () => Kind switch

@@ -2,6 +2,7 @@ using Kernels.Numerics;
 using Kernels.Numerics.Geometry;
 using Kernels.Numerics.Io;
 using Kernels.Numerics.Reference;
+using Kernels.Numerics.Ridges;
 using Kernels.Numerics.Smoothing;
 using Kernels.Tests.Support;
 using Xunit;
@@ -23,6 +24,9 @@ namespace Kernels.Tests.Distributed;
 ///   order (the mean's denominator 8·32 is a power of two; the centred products have 16 fraction bits and stay far
 ///   below 2^53), so the sharded line is the same bits as one process's and the reference uses
 ///   <see cref="AffineSubspace.FitLine{T}"/>.</item>
+/// <item>ridge tangents are the same bits as one process's (every rank gathers the query's kept rows of the whole set,
+///   bit for bit, and builds the same factor: HessianShardProperties checks the library steps), so the reference uses
+///   one process's <see cref="RidgeTangentSpace{T}"/> over the float32 set the CLI reads.</item>
 /// <item>smoothing: as the rest of this class (<see cref="Bounds"/>).</item>
 /// </list>
 /// </summary>
@@ -112,6 +116,50 @@ public sealed partial class MpiSmoothingTests
         var (train, queries) = Inputs(n, m, d, 90);
         ExpectKde(4, "denoise", "aniso:0.3,0.1", "knn:3,1", train, d, Problem.Widen(queries), new NoiseLevel(0.8, 0.5),
             new LocalPca(train, d, 3, 1), 0.3, 0.1, float64: true);
+    }
+
+    /// <summary>One process's ridge tangents of <paramref name="train"/> as the CLI reads it (float32 unless <paramref name="float64"/>).</summary>
+    private static ITangentSpace Ridge(double[] train, int d, NoiseLevel level, int dimension, bool float64 = false) => float64
+        ? new RidgeTangentSpace<double>(new EmpiricalScore<double>(new TrainingSet<double>(train, train.Length / d, d)), level, dimension)
+        : new RidgeTangentSpace<float>(new EmpiricalScore<float>(new TrainingSet<float>(train.Select(v => (float)v).ToArray(), train.Length / d, d)), level, dimension);
+
+    /// <summary>Tangent KDE about ridge tangents fitted across the ranks, on P = 1..4 ranks: N = 23 (unequal shards), M = 5, D = 3.</summary>
+    [MpiTheory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void TangentKde_RidgeTangents_OnPRanks_EqualsOneProcess(int ranks)
+    {
+        const int n = 23, m = 5, d = 3;
+        var (train, queries) = Inputs(n, m, d, 120 + ranks);
+        var level = new NoiseLevel(1, 0.4);
+        ExpectKde(ranks, "score", "tangent:0.3", "ridge:1", train, d, Problem.Widen(queries), level, Ridge(train, d, level, 1), 0.3, 0);
+    }
+
+    /// <summary>3 rows on 4 ranks (rank 0 holds none) in float64: anisotropic KDE about 2-dimensional ridge tangents in D = 4.</summary>
+    [MpiFact]
+    public void AnisotropicKde_RidgeTangents_WithARankOfZeroRows_EqualsOneProcess()
+    {
+        const int n = 3, m = 7, d = 4;
+        var (train, queries) = Inputs(n, m, d, 130);
+        var level = new NoiseLevel(0.8, 0.5);
+        ExpectKde(4, "logdensity", "aniso:0.3,0.1", "ridge:2", train, d, Problem.Widen(queries), level, Ridge(train, d, level, 2, float64: true),
+            0.3, 0.1, float64: true);
+    }
+
+    /// <summary>The smoothed score about ridge tangents fitted across P = 1..4 ranks (N = 23, M = 5: divisible by none of 2..4).</summary>
+    [MpiTheory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void SmoothScore_RidgeTangents_OnPRanks_EqualsOneProcess(int ranks)
+    {
+        const int n = 23, m = 5, d = 3;
+        var (train, queries) = Inputs(n, m, d, 140 + ranks);
+        var level = new NoiseLevel(0.9, 0.5);
+        ExpectSmoothed(ranks, "score", "tangent:0.3", "ridge:1", train, d, queries, level, SmoothingKernel.Tangent(Ridge(train, d, level, 1), 0.3));
     }
 
     /// <summary>Anisotropic KDE about the principal line fitted across 3 ranks (shards of 10, 11 and 11 rows).</summary>

@@ -196,18 +196,24 @@ public sealed partial class MpiSmoothingTests : IDisposable
     }
 
     /// <summary>
-    /// Ridge tangents are refused under --shard (saying why and what to use), and a knn setting the whole set cannot meet
-    /// (K > N, though every rank's check sees only N) names --tangent; neither writes anything.
+    /// Ridge tangents at the ridge projection are refused under --shard (saying why and what to use), a ridge dimension
+    /// the data cannot have names --tangent, and a knn setting the whole set cannot meet (K > N, though every rank's
+    /// check sees only N) names --tangent; none writes anything.
     /// </summary>
     [MpiFact]
-    public void RidgeTangentsAndImpossibleKnn_AreRefused_AndWriteNothing()
+    public void ProjectedRidgeTangentsAndImpossibleSettings_AreRefused_AndWriteNothing()
     {
         Inputs(8, 2, 3, 1);
         var ridge = MpiTestSupport.Kernels(2, "kde", "score", "--train", In("y.npy"), "--query", In("x.npy"), "--alpha", "1", "--sigma", "0.5",
-            "--kernel", "tangent:0.2", "--tangent", "ridge:1", "--shard", "mpi", "--out", In("k.npy"));
+            "--kernel", "tangent:0.2", "--tangent", "ridge:1,project", "--shard", "mpi", "--out", In("k.npy"));
         Assert.NotEqual(0, ridge.ExitCode);
-        Assert.Contains("--tangent ridge:1 is not sharded", ridge.Error);
-        Assert.Contains("use knn:K[,D] or line", ridge.Error);
+        Assert.Contains("--tangent ridge:1,project is not sharded", ridge.Error);
+        Assert.Contains("use ridge:1 (at the query itself), knn:K[,D] or line", ridge.Error);
+        var tooWide = MpiTestSupport.Kernels(3, "kde", "score", "--train", In("y.npy"), "--query", In("x.npy"), "--alpha", "1", "--sigma", "0.5",
+            "--kernel", "tangent:0.2", "--tangent", "ridge:3", "--shard", "mpi", "--out", In("k.npy"));
+        Assert.NotEqual(0, tooWide.ExitCode);
+        Assert.Contains("--tangent ridge:3: ", tooWide.Error);
+        Assert.Contains("1 <= dimension < D = 3", tooWide.Error);
         var knn = MpiTestSupport.Kernels(3, "smooth", "score", "--train", In("y.npy"), "--query", In("x.npy"), "--alpha", "1", "--sigma", "0.5",
             "--kernel", "tangent:0.2", "--tangent", "knn:9", "--draws", "2", "--shard", "mpi", "--out", In("s.npy"));
         Assert.NotEqual(0, knn.ExitCode);

@@ -10,7 +10,7 @@ namespace Kernels.Numerics.Ridges;
 /// <summary>
 /// The Hessian of the empirical log-density in low-rank form, per query (<see cref="HessianFactor"/>).
 /// </summary>
-public static class Hessian
+public static partial class Hessian
 {
     /// <summary>The default cap on the number of kept points (rows of the factor) per query.</summary>
     public const int DefaultMaxRank = 256;
@@ -349,10 +349,10 @@ public static class Hessian
     }
 
     /// <summary>The logit −‖x − αy_i‖²/(2σ²) of one point in double, the row widened into <paramref name="row"/>.</summary>
-    private static double Logit<T>(T[] data, int i, int d, ReadOnlySpan<double> x, NoiseLevel level, double[] row)
+    private static double Logit<T>(ReadOnlySpan<T> data, int i, int d, ReadOnlySpan<double> x, NoiseLevel level, double[] row)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Widen(data.AsSpan(i * d, d), row);
+        Widen(data.Slice(i * d, d), row);
         return SquaredDistance(x, row, level.Alpha) * (-0.5 / level.Sigma / level.Sigma);
     }
 

@@ -76,9 +76,24 @@ public sealed class RidgeTangentSpace<T> : ITangentSpace where T : unmanaged, IF
         }
         if (AtProjection)
             point = RidgeProjection.Project(_model, point, Level, k, Tolerance, MaxIterations, maxDegreeOfParallelism: 1).Points;
-        var factor = Hessian.Factor(_model, point, Level, maxDegreeOfParallelism: 1)[0];
-        var eig = factor.Eigen(k, largest: true);
-        eig.Vectors.CopyTo(basis);
+        BasisOf(Hessian.Factor(_model, point, Level, maxDegreeOfParallelism: 1)[0], k, basis);
         return k;
+    }
+
+    /// <summary>
+    /// Checks the ridge dimension d against D as the constructor does (1 ≤ d &lt; D), for callers that build the
+    /// factors themselves (<see cref="Hessian.FactorOfSubset{T}"/>).
+    /// </summary>
+    public static void RequireDimension(int dimension, int d) => RidgeResidual.RequireDimension(dimension, d);
+
+    /// <summary>
+    /// The tangent basis from the factor at the point, as <see cref="TangentBasis"/> takes it: the top
+    /// <paramref name="dimension"/> eigenvectors of the Hessian, d×D row-major into <paramref name="basis"/>.
+    /// </summary>
+    public static void BasisOf(HessianFactor factor, int dimension, Span<double> basis)
+    {
+        ArgumentNullException.ThrowIfNull(factor);
+        RidgeResidual.RequireDimension(dimension, factor.Dimension);
+        factor.Eigen(dimension, largest: true).Vectors.CopyTo(basis);
     }
 }

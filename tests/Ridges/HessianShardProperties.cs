@@ -1,0 +1,101 @@
+using System.Numerics;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
+using Kernels.Numerics;
+using Kernels.Numerics.Ridges;
+using Xunit;
+
+namespace Kernels.Tests.Ridges;
+
+/// <summary>
+/// The Hessian factor of a training set split into contiguous shards (the CLI's --shard mpi runs these steps across
+/// ranks): each shard's largest logit, the largest of them, each shard's kept rows against it, the factor of their union
+/// with the whole set's N. The claim is bit-identity with <see cref="Hessian.Factor{T}"/> over the whole set, so every
+/// comparison is exact: the same rows in the same order through the same operations. Shapes cover the capped factor
+/// (D &gt; cap: each shard sends only its own largest weights), the dense one (D ≤ cap &lt; kept) and neither, D from 1
+/// past the vector widths and the float32 screen's D ≥ 32, coarse grids (tied logits, decided by index), scales from
+/// one nearest point to every point kept, and empty shards.
+/// </summary>
+public sealed class HessianShardProperties
+{
+    private static readonly int[] Dimensions = [1, 2, 3, 5, 9, 33, 40];
+    private static readonly int[] Caps = [1, 2, 3, 7, 16, Hessian.DefaultMaxRank];
+    private static readonly double[] Sigmas = [0.05, 0.3, 1, 4, 30];
+
+    [Property(MaxTest = 120)]
+    public Property Float32_ShardedFactor_EqualsWholeSet_BitForBit() =>
+        Prop.ForAll(Gen.Choose(0, int.MaxValue).ToArbitrary(), seed => ShardedEqualsWhole<float>(seed));
+
+    [Property(MaxTest = 80)]
+    public Property Float64_ShardedFactor_EqualsWholeSet_BitForBit() =>
+        Prop.ForAll(Gen.Choose(0, int.MaxValue).ToArbitrary(), seed => ShardedEqualsWhole<double>(seed));
+
+    private static void ShardedEqualsWhole<T>(int seed) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var rng = new Random(seed);
+        int n = rng.Next(1, 90), d = Dimensions[rng.Next(Dimensions.Length)], cap = Caps[rng.Next(Caps.Length)];
+        bool grid = rng.Next(3) == 0;
+        double scale = Math.Pow(10, rng.Next(-2, 3));
+        T Value() => T.CreateChecked(scale * (grid ? rng.Next(-2, 3) : 2 * rng.NextDouble() - 1));
+        var data = Enumerable.Range(0, n * d).Select(_ => Value()).ToArray();
+        var level = new NoiseLevel(0.5 + rng.NextDouble(), scale * Sigmas[rng.Next(Sigmas.Length)]);
+        var query = Enumerable.Range(0, d).Select(_ => Value()).ToArray();
+        var x = query.Select(double.CreateChecked).ToArray();
+        int shards = rng.Next(1, 6);
+        var cuts = Enumerable.Range(0, shards - 1).Select(_ => rng.Next(n + 1)).Append(0).Append(n).Order().ToArray();
+
+        var whole = Hessian.Factor(new EmpiricalScore<T>(new TrainingSet<T>(data, n, d)), query, level, cap, maxDegreeOfParallelism: 1)[0];
+
+        double largest = double.NegativeInfinity;
+        for (int s = 0; s + 1 < cuts.Length; s++)
+            largest = Math.Max(largest, Hessian.LargestLogit<T>(data.AsSpan(cuts[s] * d, (cuts[s + 1] - cuts[s]) * d), d, x, level));
+        var global = new List<int>();
+        for (int s = 0; s + 1 < cuts.Length; s++)
+        {
+            var kept = new List<int>();
+            int added = Hessian.KeptRows<T>(data.AsSpan(cuts[s] * d, (cuts[s + 1] - cuts[s]) * d), d, x, level, largest, n, cap, kept);
+            Assert.Equal(kept.Count, added);
+            Assert.True(d <= cap || added <= cap, $"a shard sent {added} rows past the cap {cap} at D = {d}");
+            global.AddRange(kept.Select(i => cuts[s] + i));
+        }
+        Assert.Equal(global.Order(), global); // rank order is the whole set's order
+        var subset = global.SelectMany(i => data.AsSpan(i * d, d).ToArray()).ToArray();
+        var sharded = Hessian.FactorOfSubset<T>(subset, d, query, level, n, cap);
+
+        string context = $"seed {seed}: N={n} D={d} cap={cap} shards={shards} grid={grid} sigma={level.Sigma:G3}";
+        Assert.True(whole.Indices.Length == sharded.Indices.Length, $"{context}: kept {sharded.Indices.Length}, whole set {whole.Indices.Length}");
+        for (int j = 0; j < whole.Indices.Length; j++) Assert.Equal(whole.Indices[j], global[sharded.Indices[j]]);
+        Assert.Equal(whole.Rank, sharded.Rank);
+        Assert.Equal(whole.IsSquareRoot, sharded.IsSquareRoot);
+        Assert.Equal(whole.Weights.ToArray(), sharded.Weights.ToArray());
+        Assert.Equal(whole.Mean.ToArray(), sharded.Mean.ToArray());
+        Assert.Equal(whole.Score.ToArray(), sharded.Score.ToArray());
+        Assert.Equal(whole.Rows.ToArray(), sharded.Rows.ToArray());
+        if (d < 2) return;
+        int k = Math.Min(2, d - 1);
+        double[] expected = new double[k * d], actual = new double[k * d];
+        RidgeTangentSpace<T>.BasisOf(whole, k, expected);
+        RidgeTangentSpace<T>.BasisOf(sharded, k, actual);
+        Assert.Equal(expected, actual);
+    }
+
+    /// <summary>Bad arguments name the parameter and the remedy; a subset with no rows is the whole set's overflow.</summary>
+    [Fact]
+    public void BadArguments_AreRefused()
+    {
+        var level = new NoiseLevel(1, 0.5);
+        double[] rows = [0, 1, 2, 3];
+        Assert.Equal("rows", Assert.Throws<ArgumentException>(() => Hessian.LargestLogit<double>(rows.AsSpan(0, 3), 2, [0, 0], level)).ParamName);
+        Assert.Equal("x", Assert.Throws<ArgumentException>(() => Hessian.LargestLogit<double>(rows, 2, [0], level)).ParamName);
+        Assert.Equal(double.NegativeInfinity, Hessian.LargestLogit<double>([], 2, [0, 0], level));
+        var kept = new List<int>();
+        Assert.Equal("largest", Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.KeptRows<double>(rows, 2, [0, 0], level, double.NegativeInfinity, 2, 4, kept)).ParamName);
+        var few = Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.KeptRows<double>(rows, 2, [0, 0], level, 0, 1, 4, kept));
+        Assert.Equal("wholeSetCount", few.ParamName);
+        Assert.Contains("pass N of the whole set", few.Message);
+        Assert.Equal("maxRank", Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.FactorOfSubset<double>(rows, 2, [0, 0], level, 2, 0)).ParamName);
+        Assert.Equal("query", Assert.Throws<ArgumentException>(() => Hessian.FactorOfSubset<double>(rows, 2, [double.NaN, 0], level, 2)).ParamName);
+        Assert.Throws<MagnitudeOverflowException>(() => Hessian.FactorOfSubset<double>([], 2, [0, 0], level, 2));
+    }
+}
