@@ -250,7 +250,8 @@ public sealed class HessianFactor
         }
         double[] matrix = pool.Rent(Math.Max(r * r, 1));
         Gram(matrix);
-        var solver = new LeadingEigenpairs(matrix, r); // keeps its reflectors in matrix: returned at the end
+        // only the top d + 1 eigenvalues are used (a span narrower than that is seen within them)
+        var solver = new LeadingEigenpairs(matrix, r, Math.Min(k, r)); // keeps its reflectors in matrix: returned at the end
         var mu = solver.Values;
         int p = SpanRank(mu);
         double floor = OffSpanEigenvalue;
