@@ -86,15 +86,15 @@ internal sealed class LeadingEigenpairs
                 TensorPrimitives.Divide(z, length, z);
             }
         }
-        // back to the original basis: z ← H_0 H_1 ⋯ H_{n−3} z
-        for (int i = 0; i < count; i++)
+        // back to the original basis: z ← H_0 H_1 ⋯ H_{n−3} z, each reflector applied to every vector while it is in L1
+        // (each vector sees the same operations in the same order as one at a time)
+        for (int j = n - 3; j >= 0; j--)
         {
-            var z = vectors.Slice(i * n, n);
-            for (int j = n - 3; j >= 0; j--)
+            if (_tau[j] == 0) continue;
+            var v = _reflectors.AsSpan(j * n + j + 1, n - j - 1);
+            for (int i = 0; i < count; i++)
             {
-                if (_tau[j] == 0) continue;
-                var v = _reflectors.AsSpan(j * n + j + 1, n - j - 1);
-                var zj = z[(j + 1)..];
+                var zj = vectors.Slice(i * n + j + 1, n - j - 1);
                 TensorPrimitives.MultiplyAdd(v, -_tau[j] * TensorPrimitives.Dot(v, zj), zj, zj);
             }
         }
@@ -142,17 +142,24 @@ internal sealed class LeadingEigenpairs
             }
             bool fuse = formed && _tau[j + 1] != 0;
             if (fuse) next.AsSpan(0, m - 1).Clear();
-            var nextV = a.AsSpan((j + 1) * n + j + 2, m - 1);
-            for (int r = 1; r < m; r++)
+            if (fuse)
             {
-                var row = a.AsSpan((j + 1 + r) * n + j + 1 + r, m - r);
-                if (fuse) UpdateAndMultiplyRow(row, w[r..], x[r..], x[r], w[r], nextV[(r - 1)..], next.AsSpan(r - 1, m - r));
-                else
+                // rows in pairs: the pair shares its loads of w, v, v′ and p (UpdateAndMultiplyRows)
+                int r = 1;
+                for (; r + 1 < m; r += 2) UpdateAndMultiplyRows(a, (j + 1 + r) * n + j + 1, n, w, x, a.AsSpan((j + 1) * n + j + 2, m - 1), next, r, m);
+                if (r < m)
                 {
+                    var row = a.AsSpan((j + 1 + r) * n + j + 1 + r, m - r);
+                    UpdateAndMultiplyRow(row, w[r..], x[r..], x[r], w[r], a.AsSpan((j + 1) * n + j + 2 + r - 1, m - r), next.AsSpan(r - 1, m - r));
+                }
+            }
+            else
+                for (int r = 1; r < m; r++)
+                {
+                    var row = a.AsSpan((j + 1 + r) * n + j + 1 + r, m - r);
                     TensorPrimitives.MultiplyAdd(w[r..], -x[r], row, row);
                     TensorPrimitives.MultiplyAdd(x[r..], -w[r], row, row);
                 }
-            }
             if (fuse) (p, next) = (next, p);
         }
         if (n >= 2)
@@ -248,6 +255,77 @@ internal sealed class LeadingEigenpairs
                 pp[t] = Math.FusedMultiplyAdd(value, scale, pp[t]);
             }
             pp[0] += Math.FusedMultiplyAdd(r0, scale, dot);
+        }
+    }
+
+    /// <summary>
+    /// Rows r and r + 1 of the trailing block (block columns r.. and r + 1..; the block's column c is at
+    /// <c>a[rowStart + c]</c> in row r, one row further in row r + 1) through <see cref="UpdateAndMultiplyRow"/>'s
+    /// operations, the pair at once: each column's w, v, v′ and p are loaded once for both rows. Every entry of p gathers
+    /// row r's contribution before row r + 1's, as one row at a time would.
+    /// </summary>
+    private static unsafe void UpdateAndMultiplyRows(double[] a, int rowStart, int n, ReadOnlySpan<double> w, ReadOnlySpan<double> v,
+        ReadOnlySpan<double> nextV, Span<double> nextP, int r, int m)
+    {
+        fixed (double* pa = a)
+        fixed (double* pw = w)
+        fixed (double* pv = v)
+        fixed (double* pn = nextV)
+        fixed (double* pp = nextP)
+        {
+            double* row0 = pa + rowStart, row1 = row0 + n; // column c of the block: row0[c], row1[c]
+            double vr0 = pv[r], wr0 = pw[r], vr1 = pv[r + 1], wr1 = pw[r + 1];
+            double s0 = pn[r - 1], s1 = pn[r];
+            // column r: row r's diagonal (dot only); column r + 1: row r (dot and p[r]) and row r + 1's diagonal (dot only)
+            double e0 = Math.FusedMultiplyAdd(pv[r], -wr0, Math.FusedMultiplyAdd(pw[r], -vr0, row0[r]));
+            row0[r] = e0;
+            double e1 = Math.FusedMultiplyAdd(pv[r + 1], -wr0, Math.FusedMultiplyAdd(pw[r + 1], -vr0, row0[r + 1]));
+            row0[r + 1] = e1;
+            pp[r] = Math.FusedMultiplyAdd(e1, s0, pp[r]);
+            double f1 = Math.FusedMultiplyAdd(pv[r + 1], -wr1, Math.FusedMultiplyAdd(pw[r + 1], -vr1, row1[r + 1]));
+            row1[r + 1] = f1;
+            double dot0 = 0, dot1 = 0;
+            int c = r + 2;
+            if (Vector256.IsHardwareAccelerated && m - c >= Vector256<double>.Count)
+            {
+                var nv0 = Vector256.Create(-vr0);
+                var nw0 = Vector256.Create(-wr0);
+                var nv1 = Vector256.Create(-vr1);
+                var nw1 = Vector256.Create(-wr1);
+                var sv0 = Vector256.Create(s0);
+                var sv1 = Vector256.Create(s1);
+                var acc0 = Vector256<double>.Zero;
+                var acc1 = Vector256<double>.Zero;
+                for (; c + Vector256<double>.Count <= m; c += Vector256<double>.Count)
+                {
+                    var wc = Vector256.Load(pw + c);
+                    var vc = Vector256.Load(pv + c);
+                    var nc = Vector256.Load(pn + c - 1);
+                    var x0 = Vector256.FusedMultiplyAdd(vc, nw0, Vector256.FusedMultiplyAdd(wc, nv0, Vector256.Load(row0 + c)));
+                    var x1 = Vector256.FusedMultiplyAdd(vc, nw1, Vector256.FusedMultiplyAdd(wc, nv1, Vector256.Load(row1 + c)));
+                    x0.Store(row0 + c);
+                    x1.Store(row1 + c);
+                    acc0 = Vector256.FusedMultiplyAdd(x0, nc, acc0);
+                    acc1 = Vector256.FusedMultiplyAdd(x1, nc, acc1);
+                    Vector256.FusedMultiplyAdd(x1, sv1, Vector256.FusedMultiplyAdd(x0, sv0, Vector256.Load(pp + c - 1))).Store(pp + c - 1);
+                }
+                dot0 = Vector256.Sum(acc0);
+                dot1 = Vector256.Sum(acc1);
+            }
+            for (; c < m; c++)
+            {
+                double x0 = Math.FusedMultiplyAdd(pv[c], -wr0, Math.FusedMultiplyAdd(pw[c], -vr0, row0[c]));
+                double x1 = Math.FusedMultiplyAdd(pv[c], -wr1, Math.FusedMultiplyAdd(pw[c], -vr1, row1[c]));
+                row0[c] = x0;
+                row1[c] = x1;
+                dot0 = Math.FusedMultiplyAdd(x0, pn[c - 1], dot0);
+                dot1 = Math.FusedMultiplyAdd(x1, pn[c - 1], dot1);
+                pp[c - 1] = Math.FusedMultiplyAdd(x1, s1, Math.FusedMultiplyAdd(x0, s0, pp[c - 1]));
+            }
+            dot0 = Math.FusedMultiplyAdd(e1, s1, Math.FusedMultiplyAdd(e0, s0, dot0));
+            dot1 = Math.FusedMultiplyAdd(f1, s1, dot1);
+            pp[r - 1] += dot0;
+            pp[r] += dot1;
         }
     }
 
