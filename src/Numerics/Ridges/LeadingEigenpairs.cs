@@ -15,6 +15,7 @@ internal sealed class LeadingEigenpairs
     private readonly int _n;
     private readonly double[] _reflectors; // row j holds v_j in columns j + 1 … n − 1 (v_j[j + 1] = 1 implicitly stored)
     private readonly double[] _tau, _diagonal, _offDiagonal;
+    private readonly double[] _shifts; // the values of the scaled matrix the reduction holds, for inverse iteration
 
     /// <summary>
     /// Reduces <paramref name="a"/> (n×n row-major, symmetric; overwritten) and computes the <paramref name="count"/>
@@ -30,6 +31,18 @@ internal sealed class LeadingEigenpairs
         _tau = new double[Math.Max(n, 1)];
         _diagonal = new double[n];
         _offDiagonal = new double[n];
+        // scaled by a power of two (exact) to a largest entry near 1: far from 1 the reflectors' norms and the Sturm counts'
+        // squares would overflow or lose digits to underflow; the eigenvectors do not change and the values scale back
+        double largest = 0;
+        for (int i = 0; i < n * n; i++) largest = Math.Max(largest, Math.Abs(a[i]));
+        if (!double.IsFinite(largest))
+            throw new ArithmeticException("the symmetric eigen-solver was given a non-finite value; the matrix holds a non-finite value.");
+        int exponent = largest > 0 ? Math.ILogB(largest) : 0;
+        if (exponent != 0)
+        {
+            double scale = Math.ScaleB(1.0, -exponent);
+            TensorPrimitives.Multiply(a.AsSpan(0, n * n), scale, a.AsSpan(0, n * n));
+        }
         Tridiagonalize();
         double[] values;
         if (count < n)
@@ -40,7 +53,8 @@ internal sealed class LeadingEigenpairs
             EigenvaluesQl(values, (double[])_offDiagonal.Clone());
         }
         Array.Sort(values, (x, y) => y.CompareTo(x));
-        Values = values;
+        _shifts = values;
+        Values = values.Select(v => Math.ScaleB(v, exponent)).ToArray();
     }
 
     /// <summary>The eigenvalues asked for (the count largest; every one by default), descending.</summary>
@@ -61,8 +75,8 @@ internal sealed class LeadingEigenpairs
         for (int i = 0; i < count; i++)
         {
             var z = vectors.Slice(i * n, n);
-            double lambda = Values[i];
-            if (i > 0 && Values[i - 1] - lambda > separation) clusterStart = i;
+            double lambda = _shifts[i];
+            if (i > 0 && _shifts[i - 1] - lambda > separation) clusterStart = i;
             // equal shifts would return the same vector: separate them by a few units of rounding, as dstein does
             double shift = i > clusterStart && previousShift - lambda < nudge ? previousShift - nudge : lambda;
             previousShift = shift;
@@ -334,7 +348,8 @@ internal sealed class LeadingEigenpairs
     /// (LAPACK's dstebz): the number of eigenvalues below λ is the number of negative pivots of the LDLᵀ factorisation of
     /// T − λI, q_i = d_i − λ − e²_{i−1}/q_{i−1}, a tiny pivot replaced by −pivmin. Each eigenvalue's interval starts at the
     /// Gershgorin bounds and is halved until its width is at rounding level of ‖T‖, the same absolute accuracy as QL's;
-    /// lanes of four intervals run side by side, so the divisions' latencies overlap. No FMA: the same bits on any CPU.
+    /// lanes of four intervals run side by side, so the divisions' latencies overlap. No FMA: the same bits on any CPU. The
+    /// constructor hands it a matrix scaled to entries near 1, so the squares neither overflow nor underflow.
     /// </summary>
     internal static double[] LargestByBisection(ReadOnlySpan<double> d, ReadOnlySpan<double> e, int count)
     {
@@ -367,8 +382,10 @@ internal sealed class LeadingEigenpairs
         low -= widen;
         high += widen;
         double tolerance = 2 * eps * norm + 2 * pivmin;
-        // halvings to take the Gershgorin interval to the tolerance (the same for every lane)
-        int halvings = tolerance > 0 ? (int)Math.Ceiling(Math.Log2(Math.Max((high - low) / tolerance, 1))) + 1 : 0;
+        // halvings to take the Gershgorin interval to the tolerance (the same for every lane); halves of the bounds, so a
+        // width near the largest double does not overflow (at most about 2100 halvings span every double)
+        double halfWidth = 0.5 * high - 0.5 * low;
+        int halvings = (int)Math.Min(2200, Math.Ceiling(Math.Log2(Math.Max(halfWidth / (0.5 * tolerance), 1))) + 1);
         int lanes = Vector256<double>.Count, groups = (count + lanes - 1) / lanes;
         Span<Vector256<double>> lo = stackalloc Vector256<double>[groups], hi = stackalloc Vector256<double>[groups];
         Span<Vector256<double>> q = stackalloc Vector256<double>[groups], mid = stackalloc Vector256<double>[groups];
@@ -389,7 +406,7 @@ internal sealed class LeadingEigenpairs
         {
             for (int g = 0; g < groups; g++)
             {
-                mid[g] = (lo[g] + hi[g]) * half;
+                mid[g] = lo[g] * half + hi[g] * half; // halves first: no overflow near the largest double
                 below[g] = Vector256<long>.Zero;
             }
             for (int i = 0; i < n; i++)
@@ -415,7 +432,7 @@ internal sealed class LeadingEigenpairs
         for (int i = 0; i < count; i++)
         {
             int g = i / lanes, l = i % lanes;
-            values[i] = Math.Clamp(0.5 * (lo[g].GetElement(l) + hi[g].GetElement(l)), lowest, highest);
+            values[i] = Math.Clamp(0.5 * lo[g].GetElement(l) + 0.5 * hi[g].GetElement(l), lowest, highest);
         }
         return values;
     }
