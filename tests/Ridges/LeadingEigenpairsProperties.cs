@@ -1,3 +1,6 @@
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
 using Kernels.Numerics.Ridges;
 using MathNet.Numerics.LinearAlgebra;
 using Xunit;
@@ -14,6 +17,11 @@ namespace Kernels.Tests.Ridges;
 /// two steps). Two vectors of eigenvalues a gap g apart are then each within ρ/g of their eigenspaces (Davis–Kahan), so
 /// |vᵢᵀvⱼ| ≤ 2ρ/g; within a cluster (g below 10⁻³‖A‖) they are re-orthogonalised, so their dot is at rounding level, 128 n u.
 /// </para>
+/// <para>
+/// Asked for fewer than n eigenvalues, the solver takes them by bisection instead of QL (the Hessian's ridge passes ask for
+/// d + 1 of r): bisection's values are the exact eigenvalues of T to within its stopping width, 2u‖T‖ plus the Sturm
+/// counts' backward error, which is of the same c n u ‖T‖ size, so the same bounds hold; every check runs both ways.
+/// </para>
 /// </summary>
 public sealed class LeadingEigenpairsProperties
 {
@@ -21,8 +29,15 @@ public sealed class LeadingEigenpairsProperties
 
     private static void Check(double[] a, int n, int count, string context)
     {
+        Check(a, n, count, leadingOnly: false, context + " (every eigenvalue, QL)");
+        Check(a, n, count, leadingOnly: true, context + $" ({count} leading{(count < n ? ", bisection" : ", QL")})");
+    }
+
+    private static void Check(double[] a, int n, int count, bool leadingOnly, string context)
+    {
         var copy = (double[])a.Clone();
-        var solver = new LeadingEigenpairs(copy, n);
+        var solver = leadingOnly ? new LeadingEigenpairs(copy, n, count) : new LeadingEigenpairs(copy, n);
+        Assert.Equal(leadingOnly ? count : n, solver.Values.Length);
         var dense = new double[n, n];
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++) dense[i, j] = a[i * n + j];
@@ -30,7 +45,7 @@ public sealed class LeadingEigenpairsProperties
             .Select(v => v.Real).OrderByDescending(v => v).ToArray();
         double norm = Math.Sqrt(a.Sum(v => v * v));
         double tol = 2 * 16 * n * U * norm + double.Epsilon;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < solver.Values.Length; i++)
             Assert.True(Math.Abs(solver.Values[i] - reference[i]) <= tol,
                 $"{context}: eigenvalue {i} = {solver.Values[i]:R}, reference {reference[i]:R}, bound {tol:G3}");
         var vectors = new double[count * n];
@@ -115,4 +130,82 @@ public sealed class LeadingEigenpairsProperties
                 Check(a, n, Math.Min(n, rank + 1), $"n = {n}, rank {rank}");
             }
     }
+
+    /// <summary>
+    /// The sizes of the Hessian's capped reduced problems (r up to the default cap 256) and around it, with d + 1 = 21
+    /// leading pairs asked for, on Gram matrices of as many rows in D = 784 (graded weights, so the spectrum spans many
+    /// orders) and on spectra with clusters at the top: the fused reduction's vector loops and their tails, and bisection
+    /// beside QL on the same matrices.
+    /// </summary>
+    [Fact]
+    public void MatchesDenseDecomposition_AtTheRidgePassSizes()
+    {
+        var rng = new Random(11);
+        foreach (int n in new[] { 20, 21, 22, 63, 64, 65, 129, 255, 256, 257 })
+        {
+            int count = Math.Min(21, n);
+            const int width = 784;
+            var f = new double[n * width];
+            for (int i = 0; i < n; i++)
+            {
+                double scale = Math.Exp(-0.1 * i);
+                for (int t = 0; t < width; t++) f[i * width + t] = scale * (rng.NextDouble() - 0.5);
+            }
+            var a = new double[n * n];
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j <= i; j++)
+                {
+                    double sum = 0;
+                    for (int t = 0; t < width; t++) sum += f[i * width + t] * f[j * width + t];
+                    a[i * n + j] = a[j * n + i] = sum;
+                }
+            Check(a, n, count, $"Gram n = {n}");
+            Check(Symmetric(rng, n, i => i < 5 ? 2 + 1e-12 * i : i < 23 ? 1 - 0.01 * i : rng.NextDouble() - 0.5), n, count, $"clustered n = {n}");
+        }
+    }
+
+    /// <summary>A random symmetric tridiagonal-producing case: size, how many leading eigenvalues, spectrum scale and kind.</summary>
+    public sealed record SpectrumCase(int N, int Count, double Scale, int Kind, int Seed);
+
+    private static Arbitrary<SpectrumCase> SpectrumCases =>
+        (from n in Gen.Choose(1, 70)
+         from count in Gen.Choose(1, n)
+         from exponent in Gen.Elements(-300, -160, -12, -3, 0, 3, 12, 160, 300)
+         from kind in Gen.Choose(0, 3)
+         from seed in Gen.Choose(0, int.MaxValue)
+         select new SpectrumCase(n, count, Math.Pow(10, exponent), kind, seed)).ToArbitrary();
+
+    /// <summary>
+    /// Bisection's leading eigenvalues against QL's on the same matrix (scaled exactly to entries near 1 for QL), on random sizes (lanes of four: counts that are and
+    /// are not multiples), scales from 10⁻³⁰⁰ to 10³⁰⁰ (past the square root of the largest and smallest doubles, where
+    /// the Sturm counts' squares would overflow or underflow unscaled) and spread, repeated, graded or rank-one spectra. Both are within
+    /// 16 n u ‖A‖_F of the exact eigenvalues of the same tridiagonal matrix, so of each other within twice that.
+    /// </summary>
+    [Property(MaxTest = 200)]
+    public Property Bisection_MatchesQl_OnRandomSpectra() =>
+        Prop.ForAll(SpectrumCases, c =>
+        {
+            var rng = new Random(c.Seed);
+            Func<int, double> spectrum = c.Kind switch
+            {
+                0 => _ => c.Scale * (rng.NextDouble() * 2 - 1),
+                1 => i => c.Scale * (i % 3),
+                2 => i => c.Scale * Math.Pow(10, -i),
+                _ => i => i == 0 ? c.Scale : 0,
+            };
+            var a = Symmetric(rng, c.N, spectrum);
+            var leading = new LeadingEigenpairs((double[])a.Clone(), c.N, c.Count);
+            // the reference: QL on the same matrix scaled exactly by a power of two to entries near 1, scaled back
+            double largest = a.Max(Math.Abs);
+            int exponent = largest > 0 ? Math.ILogB(largest) : 0;
+            var all = new LeadingEigenpairs(a.Select(v => Math.ScaleB(v, -exponent)).ToArray(), c.N);
+            double norm = Math.ScaleB(Math.Sqrt(a.Sum(v => Math.ScaleB(v, -exponent) * Math.ScaleB(v, -exponent))), exponent);
+            double tol = 2 * 16 * c.N * U * norm + double.Epsilon;
+            for (int i = 0; i < c.Count; i++)
+            {
+                double reference = Math.ScaleB(all.Values[i], exponent);
+                Assert.True(Math.Abs(leading.Values[i] - reference) <= tol,
+                    $"{c}: value {i} by bisection {leading.Values[i]:R}, by QL {reference:R}, bound {tol:G3}");
+            }
+        });
 }

@@ -175,7 +175,8 @@ public sealed class HessianFactor
         double[] matrix = pool.Rent(Math.Max(size * size, 1));
         if (dense) CrossProduct(matrix);
         else Gram(matrix);
-        var solver = new LeadingEigenpairs(matrix, size);
+        // the top k need only the top k eigenvalues (a span narrower than k is seen within them); the bottom k need p, so all
+        var solver = new LeadingEigenpairs(matrix, size, largest ? Math.Min(k, size) : size);
         var mu = solver.Values;
         int p = SpanRank(mu);
         // descending spectrum: p span pairs, then D − p copies of −1/σ²; only the span vectors asked for are formed
@@ -250,7 +251,8 @@ public sealed class HessianFactor
         }
         double[] matrix = pool.Rent(Math.Max(r * r, 1));
         Gram(matrix);
-        var solver = new LeadingEigenpairs(matrix, r); // keeps its reflectors in matrix: returned at the end
+        // only the top d + 1 eigenvalues are used (a span narrower than that is seen within them)
+        var solver = new LeadingEigenpairs(matrix, r, Math.Min(k, r)); // keeps its reflectors in matrix: returned at the end
         var mu = solver.Values;
         int p = SpanRank(mu);
         double floor = OffSpanEigenvalue;
