@@ -35,6 +35,19 @@ internal static unsafe class MpiShard
     [DllImport(Shim)] private static extern int knmpi_gather_everywhere(int comm, void* sent, long bytes, void* received);
     [DllImport(Shim)] private static extern int knmpi_or_everywhere(int comm, void* buffer, long bytes);
 
+    /// <summary>
+    /// True where the launcher started this process as the only rank: then the whole file is this rank's shard and
+    /// there is nothing to reduce, so a verb runs as it does without <c>--shard</c> (no states formed, copied or finished).
+    /// </summary>
+    public static bool LaunchedAlone => Session.Launcher() is { Size: 1 };
+
+    /// <summary>Whether <paramref name="shard"/> asks for MPI with more than one rank (<see cref="LaunchedAlone"/>).</summary>
+    public static bool Sharded(string? shard) => shard == "mpi" && !LaunchedAlone;
+
+    /// <summary>The summary's end where <c>--shard mpi</c> ran as the plain verb (<see cref="LaunchedAlone"/>).</summary>
+    public static string AloneNote(string? shard) =>
+        shard == "mpi" ? "; sharded over 1 MPI rank: evaluated whole, as without --shard (nothing to reduce; MPI not started)" : "";
+
     /// <summary>Rows [first, end) of N for rank <paramref name="rank"/> of <paramref name="size"/>.</summary>
     public static (long First, long End) RowRange(long rows, int rank, int size) => (rows * rank / size, rows * (rank + 1) / size);
 
@@ -160,11 +173,15 @@ internal static unsafe class MpiShard
         /// <summary>The session; MPI starts on its own thread now.</summary>
         public static Session Open(TextWriter stderr)
         {
-            var launched = Launched("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE") ?? Launched("PMI_RANK", "PMI_SIZE");
+            var launched = Launcher();
             var session = new Session(launched?.Rank ?? 0, launched?.Size ?? 0, stderr);
             if (launched is null) session.Started(); // the rank decides the rows: nothing can start before MPI says it
             return session;
         }
+
+        /// <summary>The rank and size the launcher's environment gives (Open MPI's mpirun, MPICH's hydra), or null.</summary>
+        public static (int Rank, int Size)? Launcher() =>
+            Launched("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE") ?? Launched("PMI_RANK", "PMI_SIZE");
 
         private static (int Rank, int Size)? Launched(string rankVariable, string sizeVariable) =>
             int.TryParse(Environment.GetEnvironmentVariable(rankVariable), out int rank) && int.TryParse(Environment.GetEnvironmentVariable(sizeVariable), out int size)

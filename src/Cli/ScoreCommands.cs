@@ -39,9 +39,9 @@ internal static class ScoreCommands
         options.AddTo(command, shard);
 
         command.SetAction(parseResult =>
-            CliErrors.Guarded(parseResult.InvocationConfiguration.Error, () => parseResult.GetValue(shard) == "mpi"
+            CliErrors.Guarded(parseResult.InvocationConfiguration.Error, () => MpiShard.Sharded(parseResult.GetValue(shard))
                 ? MpiShard.Run(parseResult, quantity, options, parseResult.InvocationConfiguration.Output!, parseResult.InvocationConfiguration.Error!)
-                : Execute(parseResult, quantity, options)));
+                : Execute(parseResult, quantity, options, MpiShard.AloneNote(parseResult.GetValue(shard)))));
         return command;
     }
 
@@ -71,7 +71,7 @@ internal static class ScoreCommands
     /// <summary>True for the verbs that write one value per query (length M) rather than one row (M×D).</summary>
     public static bool IsScalar(Quantity quantity) => quantity is Quantity.LogDensity or Quantity.Divergence;
 
-    private static int Execute(ParseResult parse, Quantity quantity, CommonOptions options)
+    private static int Execute(ParseResult parse, Quantity quantity, CommonOptions options, string note)
     {
         TextWriter stdout = parse.InvocationConfiguration.Output;
         NoiseLevel level = options.Level(parse);
@@ -87,7 +87,7 @@ internal static class ScoreCommands
         else
             MatrixFile.Write(outPath, Evaluate<float>(quantity, train, query, level, backend), shape);
 
-        stdout.WriteLine(CommonOptions.Summary(outPath, VerbName(quantity), shape, float64, CommonOptions.Problem(train, query, level)));
+        stdout.WriteLine(CommonOptions.Summary(outPath, VerbName(quantity), shape, float64, CommonOptions.Problem(train, query, level)) + note);
         return 0;
     }
 

@@ -129,9 +129,9 @@ internal static class SmoothingCommands
             common.AddTo(command, [.. options.All, shard]);
             command.Validators.Add(options.Validate);
             command.SetAction(parse =>
-                CliErrors.Guarded(parse.InvocationConfiguration.Error, () => parse.GetValue(shard) == "mpi"
+                CliErrors.Guarded(parse.InvocationConfiguration.Error, () => MpiShard.Sharded(parse.GetValue(shard))
                     ? MpiSmoothing.RunSmooth(parse, quantity, common, options)
-                    : ExecuteSmooth(parse, quantity, common, options)));
+                    : ExecuteSmooth(parse, quantity, common, options, MpiShard.AloneNote(parse.GetValue(shard)))));
             smooth.Subcommands.Add(command);
         }
         return smooth;
@@ -152,9 +152,9 @@ internal static class SmoothingCommands
             common.AddTo(command, options.Kernel, options.Tangent, shard);
             command.Validators.Add(options.Validate);
             command.SetAction(parse =>
-                CliErrors.Guarded(parse.InvocationConfiguration.Error, () => parse.GetValue(shard) == "mpi"
+                CliErrors.Guarded(parse.InvocationConfiguration.Error, () => MpiShard.Sharded(parse.GetValue(shard))
                     ? MpiSmoothing.RunKde(parse, quantity, common, options)
-                    : ExecuteKde(parse, quantity, common, options)));
+                    : ExecuteKde(parse, quantity, common, options, MpiShard.AloneNote(parse.GetValue(shard)))));
             kde.Subcommands.Add(command);
         }
         return kde;
@@ -182,7 +182,7 @@ internal static class SmoothingCommands
         _ => throw new ArgumentOutOfRangeException(nameof(quantity)),
     };
 
-    private static int ExecuteSmooth(ParseResult parse, Quantity quantity, CommonOptions common, SmoothOptions options)
+    private static int ExecuteSmooth(ParseResult parse, Quantity quantity, CommonOptions common, SmoothOptions options, string note)
     {
         TextWriter stdout = parse.InvocationConfiguration.Output;
         NoiseLevel level = common.Level(parse);
@@ -198,7 +198,7 @@ internal static class SmoothingCommands
         else Write(Smooth<float>(quantity, train, query, level, backend, setting), outPath, setting, shape);
 
         stdout.WriteLine(CommonOptions.Summary(outPath, $"smooth {ScoreCommands.VerbName(quantity)}", shape, float64,
-            $"{Describe(setting)}, {CommonOptions.Problem(train, query, level)}" + (setting.ErrorPath is null ? "" : $"; standard errors in {setting.ErrorPath}")));
+            $"{Describe(setting)}, {CommonOptions.Problem(train, query, level)}" + (setting.ErrorPath is null ? "" : $"; standard errors in {setting.ErrorPath}")) + note);
         return 0;
     }
 
@@ -331,7 +331,7 @@ internal static class SmoothingCommands
         return (values, errors);
     }
 
-    private static int ExecuteKde(ParseResult parse, Quantity quantity, CommonOptions common, KernelOptions options)
+    private static int ExecuteKde(ParseResult parse, Quantity quantity, CommonOptions common, KernelOptions options, string note)
     {
         TextWriter stdout = parse.InvocationConfiguration.Output;
         NoiseLevel level = common.Level(parse);
@@ -350,7 +350,7 @@ internal static class SmoothingCommands
             MatrixFile.Write(outPath, Kde<float>(quantity, train, query, level, backend, kernel, tangent), shape);
 
         stdout.WriteLine(CommonOptions.Summary(outPath, $"kde {ScoreCommands.VerbName(quantity)}", shape, float64,
-            $"{KernelText(kernel, tangent)}, {CommonOptions.Problem(train, query, level)}"));
+            $"{KernelText(kernel, tangent)}, {CommonOptions.Problem(train, query, level)}") + note);
         return 0;
     }
 

@@ -58,6 +58,34 @@ public sealed class MpiShardTests : IDisposable
         AssertScore(Npy.Read(In("s.npy")).Single!, train, queries, d, level, $"mpirun -np {ranks}");
     }
 
+    /// <summary>
+    /// One rank holds the whole file and has nothing to reduce: <c>mpirun -np 1 … --shard mpi</c> runs the plain verb, so
+    /// its file has the plain run's bits (a NaN row is refused as the plain verb refuses it, and nothing is written).
+    /// </summary>
+    [MpiFact]
+    public void OneRank_RunsThePlainVerb_BitForBit()
+    {
+        const int n = 37, m = 6, d = 5;
+        Inputs(n, m, d, 11);
+        var r = MpiTestSupport.Kernels(1, "denoise", "--train", In("y.npy"), "--query", In("x.npy"), "--alpha", "0.9", "--sigma", "0.4",
+            "--shard", "mpi", "--out", In("m1.npy"));
+        Assert.True(r.ExitCode == 0, $"exit {r.ExitCode}: {r.Error}");
+        Assert.Contains("sharded over 1 MPI rank: evaluated whole", r.Out);
+        var plain = CliRun.Run("denoise", "--train", In("y.npy"), "--query", In("x.npy"), "--alpha", "0.9", "--sigma", "0.4", "--out", In("m0.npy"));
+        Assert.True(plain.ExitCode == 0, $"exit {plain.ExitCode}: {plain.Error}");
+        Assert.Equal(Npy.Read(In("m0.npy")).Single!, Npy.Read(In("m1.npy")).Single!);
+
+        float[] bad = CliRun.RandomMatrix(new Random(5), n, d);
+        bad[30 * d + 1] = float.NaN;
+        Npy.Write(In("bad.npy"), bad, n, d);
+        var refused = MpiTestSupport.Kernels(1, "denoise", "--train", In("bad.npy"), "--query", In("x.npy"), "--alpha", "0.9", "--sigma", "0.4",
+            "--shard", "mpi", "--out", In("m2.npy"));
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("--train", refused.Error);
+        Assert.Contains("row 30", refused.Error);
+        Assert.False(File.Exists(In("m2.npy")));
+    }
+
     /// <summary>3 rows on 4 ranks: rank 0 holds none (rows [0, 0)) and contributes the identity.</summary>
     [MpiFact]
     public void Logdensity_WithARankOfZeroRows_EqualsTheWholeSet()
