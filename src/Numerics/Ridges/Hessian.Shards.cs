@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
 
 namespace Kernels.Numerics.Ridges;
 
@@ -69,10 +70,11 @@ public static partial class Hessian
         }
         if (dimension > maxRank && near.Count > maxRank)
         {
-            // the cap's own order: larger logit first, ties to the lower index; then back to ascending index
-            near.Sort((a, b) => logits[b] != logits[a] ? logits[b].CompareTo(logits[a]) : a.CompareTo(b));
-            near.RemoveRange(maxRank, near.Count - maxRank);
-            near.Sort();
+            // the cap's own selection (the factor's: larger logit first, ties to the lower index), back in ascending index
+            int[] heaviest = Largest(CollectionsMarshal.AsSpan(near), logits, maxRank, new double[near.Count]);
+            Array.Sort(heaviest);
+            kept.AddRange(heaviest);
+            return heaviest.Length;
         }
         kept.AddRange(near);
         return near.Count;
