@@ -78,6 +78,29 @@ public sealed class QueryLanesProperties
     public Property Float64_AlphaOne_WithLargeOffsets_MatchesReference() =>
         Prop.ForAll(AlphaOneOffsetProblems, c => MatchesReference<double>(c.Problem, c.TilePoints));
 
+    /// <summary>
+    /// α split in float (α not exact in T), as often in [1/2, 2), where the kernel divides the queries by α once per block
+    /// and forms (x_hi − y) + x_lo, as below 1/2, where it forms x − α_hi y − α_lo y by two FMAs: every case has a common
+    /// offset of 10 to 1000 scales, so a difference formed from a rounded α y or x/α (an error of u‖x‖ rather than u‖x − α y‖)
+    /// would fail the bound by the offset's factor; N, M, D and tiles as for α = 1.
+    /// </summary>
+    private static readonly Arbitrary<(Problem Problem, int TilePoints)> SplitAlphaOffsetProblems = (
+        from n in Gen.Choose(1, 300).Where(n => n % 8 != 0)
+        from m in Gen.Choose(1, 70).Where(m => m % 8 != 0)
+        from d in Gen.Choose(1, 16)
+        from alpha in Gen.Frequency((2, Gen.Choose(500_001, 1_999_999)), (1, Gen.Choose(1_000, 499_999))).Select(i => i / 1e6)
+        where (double)(float)alpha != alpha
+        from sigma in Gen.Choose(0, 1_000_000).Select(i => 1e-3 * Math.Pow(1e5, i / 1e6))
+        from scale in Gen.Choose(0, 1_000_000).Select(i => 1e-2 * Math.Pow(1e4, i / 1e6))
+        from offset in Gen.Choose(0, 1_000_000).Select(i => 10 * Math.Pow(100, i / 1e6))
+        from seed in Gen.Choose(0, int.MaxValue)
+        from tile in Gen.Frequency((1, Gen.Constant(0)), (2, Gen.Choose(1, 128)))
+        select (new Problem(n, m, d, alpha, sigma, scale, offset, seed), tile)).ToArbitrary();
+
+    [Property(MaxTest = 150)]
+    public Property Float32_SplitAlpha_WithLargeOffsets_MatchesReference() =>
+        Prop.ForAll(SplitAlphaOffsetProblems, c => MatchesReference<float>(c.Problem, c.TilePoints));
+
     /// <summary>The points-in-lanes kernel on the same problems stays within the same bound (the two differ only in rounding).</summary>
     [Property(MaxTest = 60)]
     public Property PointLanes_OnTheSameProblems_MatchesReference() =>
@@ -162,13 +185,20 @@ public sealed class QueryLanesProperties
                 }
             });
 
-    /// <summary>Every distance of a query overflowing float is reported for that query, as on the other path.</summary>
-    [Fact]
-    public void AQueryBeyondFloatRange_IsReported_WithItsRow()
+    /// <summary>
+    /// Every distance of a query overflowing float is reported for that query, as on the other path: at α = 1, at α split
+    /// with the queries divided by α (0.8; 3e38 is beyond float's range once divided), and at α split by FMAs (0.3).
+    /// </summary>
+    [Theory]
+    [InlineData(1.0, 3e19f)]
+    [InlineData(0.8, 3e19f)]
+    [InlineData(0.8, 3e38f)]
+    [InlineData(0.3, 3e19f)]
+    public void AQueryBeyondFloatRange_IsReported_WithItsRow(double alpha, float far)
     {
         var set = new TrainingSet<float>([0f, 0f, 1f, 1f], 2, 2);
-        var queries = new float[] { 0.5f, 0.5f, 3e19f, 3e19f, 1f, 0f };
-        var e = Assert.Throws<MagnitudeOverflowException>(() => new EmpiricalScore<float>(set, new CpuBackend(1)).Score(queries, new NoiseLevel(1, 1)));
+        var queries = new float[] { 0.5f, 0.5f, far, far, 1f, 0f };
+        var e = Assert.Throws<MagnitudeOverflowException>(() => new EmpiricalScore<float>(set, new CpuBackend(1)).Score(queries, new NoiseLevel(alpha, 1)));
         Assert.Contains("query row 1", e.Message);
         Assert.Equal("queries", e.ParamName);
     }

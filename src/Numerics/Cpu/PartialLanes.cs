@@ -82,12 +82,15 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
 
     /// <summary>
     /// Merges a tile's sums into every lane (relative to the lane's reference logit): all its weights (the normaliser), the kept
-    /// mass, the kept points' Σ e t with t = x − α y (the negated displacement), Σ e y, and their squared deviations from the
-    /// tile's rounded mean with the deviations' own squared sum (the corrected two-pass spread is the first less the
-    /// second over the mass). Only the sums in <paramref name="needs"/> are read (the others are left as they are).
+    /// mass, the kept points' Σ e t with t = (x − α y)/<paramref name="differenceScale"/> (the negated displacement over
+    /// that factor: α where the kernel scaled the queries, else 1; multiplied back here, in double), Σ e y, and the t's
+    /// squared deviations from the tile's rounded mean with the deviations' own squared sum (the corrected two-pass spread
+    /// is the first less the second over the mass, times the factor squared). Only the sums in <paramref name="needs"/>
+    /// are read (the others are left as they are).
     /// </summary>
-    public void Merge(double alpha, Moments needs, T* weights, T* kept, T* deviations, T* offsets, T* differenceSums, T* pointSums)
+    public void Merge(double alpha, double differenceScale, Moments needs, T* weights, T* kept, T* deviations, T* offsets, T* differenceSums, T* pointSums)
     {
+        var scale = Vector512.Create(differenceScale);
         bool spreads = (needs & Moments.Spread) == Moments.Spread, displacements = (needs & Moments.Displacement) != 0, points = (needs & Moments.Points) != 0;
         int w = W;
         if (!spreads)
@@ -99,7 +102,7 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
                 (Vector512.Load(_mass + i) + added).Store(_mass + i);
                 (Vector512.Load(_sum + i) + WidenAt(weights, i)).Store(_sum + i);
                 for (int k = 0; displacements && k < _d; k++)
-                    (Vector512.Load(_displacement + k * w + i) - WidenAt(differenceSums + k * w, i)).Store(_displacement + k * w + i);
+                    (Vector512.Load(_displacement + k * w + i) - scale * WidenAt(differenceSums + k * w, i)).Store(_displacement + k * w + i);
                 for (int k = 0; points && k < _d; k++)
                     (Vector512.Load(_points + k * w + i) + WidenAt(pointSums + k * w, i)).Store(_points + k * w + i);
             }
@@ -122,7 +125,7 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
                 double* v = _displacement + k * w + i, p = _points + k * w + i;
                 var vs = Vector512.Load(v);
                 var ps = Vector512.Load(p);
-                var vt = -WidenAt(differenceSums + k * w, i);
+                var vt = -scale * WidenAt(differenceSums + k * w, i);
                 var pt = WidenAt(pointSums + k * w, i);
                 var a = vs * own;
                 var b = vt * factor;
@@ -137,7 +140,7 @@ internal sealed unsafe class PartialLanes<T> : IDisposable where T : unmanaged, 
             }
             var gap = Vector512.ConditionalSelect(Vector512.LessThan(a2 * normP, normV), a2 * gapP, gapV);
             var tileSpread = Vector512.ConditionalSelect(some,
-                Vector512.Max(Vector512<double>.Zero, WidenAt(deviations, i) - WidenAt(offsets, i) / added), Vector512<double>.Zero);
+                scale * scale * Vector512.Max(Vector512<double>.Zero, WidenAt(deviations, i) - WidenAt(offsets, i) / added), Vector512<double>.Zero);
             var spread = Vector512.Load(_spread + i);
             Vector512.ConditionalSelect(merge, spread + tileSpread + gap, Vector512.ConditionalSelect(some, tileSpread, spread)).Store(_spread + i);
             total.Store(_mass + i);

@@ -115,8 +115,11 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
     /// <summary>Per-thread buffers in one 64-byte aligned block (every vector load is aligned), freed on dispose.</summary>
     private sealed partial class Scratch : IDisposable
     {
-        /// <summary>Queries transposed (D vectors), the tile's differences (P·D), logits and weights (P each).</summary>
-        public readonly T* X, Differences, Logits, Weights;
+        /// <summary>
+        /// Queries transposed (D vectors; divided by α where the job scales them, with their low parts in
+        /// <see cref="XLow"/>, D vectors), the tile's differences (P·D), logits and weights (P each).
+        /// </summary>
+        public readonly T* X, XLow, Differences, Logits, Weights;
 
         /// <summary>First points of the tile's pairs (p, p + 1) with a non-negligible lane.</summary>
         public readonly int* Heavy;
@@ -140,11 +143,12 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             int w = W, d = job.Dimension, p = job.TilePoints;
             // the differences only where they are held (α split), with a phantom row after the last point, as for the weights
             long held = job.HoldsDifferences ? (long)(p + 1) * d : 0;
-            long vectors = d + held + 2L * p + 1 + 2L * d + 4;
+            long vectors = 2L * d + held + 2L * p + 1 + 2L * d + 4;
             long bytes = vectors * 64 + (p / 2 + 1) * sizeof(int) + 64;
             _block = NativeMemory.AlignedAlloc((nuint)bytes, 64);
             byte* at = (byte*)_block;
             X = (T*)at; at += d * 64;
+            XLow = (T*)at; at += d * 64;
             Differences = (T*)at; at += held * 64;
             Logits = (T*)at; at += p * 64;
             Weights = (T*)at; at += (p + 1) * 64;
@@ -203,7 +207,16 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         public bool IsUnitAlpha => Alpha == T.One && T.IsZero(AlphaLow);
 
         /// <summary>Whether step 1 stores the differences for step 3 (α split in T; <see cref="Tile.Holds{TAlpha}"/>).</summary>
-        public bool HoldsDifferences => !T.IsZero(AlphaLow) && Dimension > MaxFormedDimension;
+        public bool HoldsDifferences => !T.IsZero(AlphaLow) && !ScalesQueries && Dimension > MaxFormedDimension;
+
+        /// <summary>
+        /// Whether α is split in T and the queries come divided by it (<see cref="ScaledQueries"/>): where 1/2 ≤ α &lt; 2, so a
+        /// squared distance ‖x/α − y‖² overflows T within a factor 4 of where ‖x − α y‖² would.
+        /// </summary>
+        public readonly bool ScalesQueries;
+
+        /// <summary>What the tile's sums of differences are multiplied by at the merge: α where the queries are scaled, else 1.</summary>
+        public readonly double DifferenceScale;
 
         public Job(TrainingSet<T> train, T* queries, int queryCount, NoiseLevel level, int tilePoints, Moments needs)
         {
@@ -215,9 +228,13 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             Level = level;
             Alpha = T.CreateTruncating(level.Alpha);
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
-            var base2Scale = T.CreateTruncating(-0.5 / level.Variance / Math.Log(2));
+            ScalesQueries = !T.IsZero(AlphaLow) && level.Alpha >= 0.5 && level.Alpha < 2;
+            DifferenceScale = ScalesQueries ? level.Alpha : 1;
+            // the squared distances are of x/α − y where the queries are scaled: α² joins the scale, rounded with it once
+            double squared = DifferenceScale * DifferenceScale;
+            var base2Scale = T.CreateTruncating(-0.5 * squared / level.Variance / Math.Log(2));
             Base2 = typeof(T) == typeof(float) && VectorExp.IsAccelerated && T.IsFinite(base2Scale);
-            LogitScale = Base2 ? base2Scale : T.CreateTruncating(-0.5 / level.Variance);
+            LogitScale = Base2 ? base2Scale : T.CreateTruncating(-0.5 * squared / level.Variance);
             // with no moments wanted (the log-density alone) every weight counts in the normaliser only
             CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
             MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
@@ -229,6 +246,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         {
             if (IsUnitAlpha) ProcessBlock<UnitAlpha>(block, s);
             else if (T.IsZero(AlphaLow)) ProcessBlock<ExactAlpha>(block, s);
+            else if (ScalesQueries) ProcessBlock<ScaledQueries>(block, s);
             else if (HoldsDifferences) ProcessBlock<SplitAlpha>(block, s);
             else ProcessBlock<SplitAlphaFormed>(block, s);
         }
@@ -257,8 +275,34 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 T* x = Queries + (long)(q0 + Math.Min(lane, nq - 1)) * d;
                 for (int k = 0; k < d; k++) s.X[k * w + lane] = x[k];
             }
+            if (ScalesQueries) ScaleQueries(s);
             s.State.Clear();
             return Vector512.Create(T.NegativeInfinity);
+        }
+
+        /// <summary>
+        /// The block's transposed queries divided by α (<see cref="ScaledQueries"/>): each quotient x/α in double (one
+        /// rounding, 2⁻⁵³ relative), its high part in T into <c>X</c> and the rest (exact in double) into <c>XLow</c>.
+        /// </summary>
+        private void ScaleQueries(Scratch s)
+        {
+            if (typeof(T) != typeof(float)) throw new NotSupportedException("α is split only in float.");
+            var alpha = Vector512.Create(Level.Alpha);
+            for (int k = 0; k < Dimension; k++)
+            {
+                var x = Vector512.Load((float*)s.X + k * W);
+                var (lower, upper) = Vector512.Widen(x);
+                lower /= alpha;
+                upper /= alpha;
+                var high = Vector512.Narrow(lower, upper);
+                var (highLower, highUpper) = Vector512.Widen(high);
+                high.Store((float*)s.X + k * W);
+                // a quotient beyond float's range keeps its infinite high part and a low part of 0, so its distances
+                // overflow to +∞ as ‖x − α y‖² would (not ∞ − ∞)
+                var low = Vector512.Narrow(lower - highLower, upper - highUpper);
+                Vector512.ConditionalSelect(Vector512.Equals(Vector512.Abs(high), Vector512.Create(float.PositiveInfinity)), Vector512<float>.Zero, low)
+                    .Store((float*)s.XLow + k * W);
+            }
         }
 
         /// <summary>
@@ -303,7 +347,15 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             }
             if ((Needs & Moments.Points) != 0) WeightedPoints(s, heavy, d, rows, np);
             if ((Needs & Moments.Spread) == Moments.Spread) Deviations<TAlpha>(s, heavy, d, tile);
-            s.State.Merge(Level.Alpha, Needs, s.Total, s.Kept, s.Deviations, s.Offsets, s.ChunkDifference, s.ChunkPoints);
+            // step 3 summed x_hi − y: the queries' low parts join once, times the kept weight (after the deviations, which
+            // a common shift does not move)
+            if (TAlpha.IsScaledQueries && (Needs & Moments.Displacement) != 0)
+            {
+                var kept = Vector512.Load(s.Kept);
+                for (int k = 0; k < d; k++)
+                    Simd<T>.Fma(Vector512.Load(s.XLow + k * W), kept, Vector512.Load(s.ChunkDifference + k * W)).Store(s.ChunkDifference + k * W);
+            }
+            s.State.Merge(Level.Alpha, DifferenceScale, Needs, s.Total, s.Kept, s.Deviations, s.Offsets, s.ChunkDifference, s.ChunkPoints);
         }
 
         /// <summary>The outputs (or partial rows) of queries [q0, q0 + nq) from the lanes' states and maximum.</summary>
@@ -448,7 +500,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             var best = Vector512.Create(T.NegativeInfinity);
             int w = W;
             long rowStride = (long)d * w;
-            T* x = s.X, t = s.Differences, logits = s.Logits;
+            T* x = s.X, xLow = s.XLow, t = s.Differences, logits = s.Logits;
             int p = 0;
             // four points per step where the differences are not stored: four independent FMA chains over k (with two, each
             // coordinate waits on the FMA latency), one load of the queries' coordinate shared by the four; where they are
@@ -461,10 +513,11 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 for (int k = 0; k < d; k++)
                 {
                     var xk = Vector512.Load(x + k * w);
-                    var u0 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), xk);
-                    var u1 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y1[k]), xk);
-                    var u2 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y2[k]), xk);
-                    var u3 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y3[k]), xk);
+                    var lk = TAlpha.IsScaledQueries ? Vector512.Load(xLow + k * w) : default;
+                    var u0 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), xk), lk);
+                    var u1 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y1[k]), xk), lk);
+                    var u2 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y2[k]), xk), lk);
+                    var u3 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y3[k]), xk), lk);
                     if (hold)
                     {
                         u0.Store(t0 + k * w);
@@ -495,8 +548,9 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 for (int k = 0; k < d; k++)
                 {
                     var xk = Vector512.Load(x + k * w);
-                    var u0 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), xk);
-                    var u1 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y1[k]), xk);
+                    var lk = TAlpha.IsScaledQueries ? Vector512.Load(xLow + k * w) : default;
+                    var u0 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), xk), lk);
+                    var u1 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y1[k]), xk), lk);
                     if (hold)
                     {
                         u0.Store(t0 + k * w);
@@ -518,7 +572,8 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 Vector512<T> a0 = default;
                 for (int k = 0; k < d; k++)
                 {
-                    var u0 = Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), Vector512.Load(x + k * w));
+                    var u0 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), Vector512.Load(x + k * w)),
+                        TAlpha.IsScaledQueries ? Vector512.Load(xLow + k * w) : default);
                     if (hold) u0.Store(t0 + k * w);
                     a0 = Simd<T>.Fma(u0, u0, a0);
                 }
@@ -754,6 +809,11 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             odd = Simd<T>.Fma(wr, At<TAlpha>(tr + o, yr + k, x), odd);
         }
     }
+
+    /// <summary>Step 1's difference: x_hi − y plus the queries' low part where they are scaled (<see cref="ScaledQueries"/>), else as formed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Low<TAlpha>(Vector512<T> difference, Vector512<T> low) where TAlpha : struct, IAlphaMode =>
+        TAlpha.IsScaledQueries ? difference + low : difference;
 
     /// <summary>A pointer to a point's coordinate that can sit in a tuple (pointers cannot be type arguments).</summary>
     private readonly struct Ptr(T* value)

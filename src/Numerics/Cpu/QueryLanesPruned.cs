@@ -117,6 +117,7 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         public long ProcessPrunedBlock(int block, Scratch s, TileTree<T> tree, double[] thresholds, BlockWalk walk) =>
             IsUnitAlpha ? ProcessPrunedBlock<UnitAlpha>(block, s, tree, thresholds, walk)
             : T.IsZero(AlphaLow) ? ProcessPrunedBlock<ExactAlpha>(block, s, tree, thresholds, walk)
+            : ScalesQueries ? ProcessPrunedBlock<ScaledQueries>(block, s, tree, thresholds, walk)
             : HoldsDifferences ? ProcessPrunedBlock<SplitAlpha>(block, s, tree, thresholds, walk) : ProcessPrunedBlock<SplitAlphaFormed>(block, s, tree, thresholds, walk);
 
         private long ProcessPrunedBlock<TAlpha>(int block, Scratch s, TileTree<T> tree, double[] thresholds, BlockWalk walk) where TAlpha : struct, IAlphaMode

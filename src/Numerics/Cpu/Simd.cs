@@ -9,8 +9,14 @@ internal interface IAlphaMode
 {
     static abstract bool IsExact { get; }
 
-    /// <summary>Whether α = 1 and the difference is x − y (<see cref="UnitAlpha"/>).</summary>
+    /// <summary>
+    /// Whether the difference is the subtraction x − y: α = 1 (<see cref="UnitAlpha"/>), or the queries come divided by α
+    /// (<see cref="ScaledQueries"/>).
+    /// </summary>
     static virtual bool IsUnit => false;
+
+    /// <summary>Whether the queries come divided by α, x/α = x_hi + x_lo in T (<see cref="ScaledQueries"/>).</summary>
+    static virtual bool IsScaledQueries => false;
 
     /// <summary>Whether the query-lanes kernel forms a split difference again where it needs it rather than holding it (<see cref="SplitAlphaFormed"/>).</summary>
     static virtual bool FormsAgain => false;
@@ -31,6 +37,21 @@ internal struct SplitAlphaFormed : IAlphaMode
 {
     public static bool IsExact => false;
     public static bool FormsAgain => true;
+}
+
+/// <summary>
+/// α split in T, the query-lanes kernel's queries divided by α once per block, x/α = x_hi + x_lo (the quotient formed in
+/// double, its two parts in T), so that x − α y = α ((x_hi − y) + x_lo): step 1 forms (x_hi − y) + x_lo, two subtractions
+/// on the FP adders where the split's two FMAs would take the FMA units from the squares and the weighted sums, with the
+/// logits' scale carrying α²; step 3 sums x_hi − y, one subtraction as at α = 1, and adds x_lo times the tile's kept weight
+/// once per tile; the merge scales the sums by α (spreads by α²) in double. Two roundings of each difference, as the
+/// split's; x_lo carries the quotient's own error, about u²|x/α|, as α_lo carries α's.
+/// </summary>
+internal struct ScaledQueries : IAlphaMode
+{
+    public static bool IsExact => true;
+    public static bool IsUnit => true;
+    public static bool IsScaledQueries => true;
 }
 
 /// <summary>
