@@ -13,8 +13,11 @@ namespace Kernels.Numerics.Cpu;
 /// group, the running state's updates; here those costs are per W queries.
 /// <para>
 /// Per block of W queries and tile of P points (P·D vectors stay in L1):
-/// 1. the differences t = x − α y, formed as <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> exactly as on the other path, kept for
-///    step 3, their squared norm (an FMA chain over k) and the logits, with the tile's maximum per lane;
+/// 1. the differences t = x − α y and their squared norm (an FMA chain over k), the logits, and the tile's maximum per lane.
+///    How a difference is formed depends on α in T (<see cref="IAlphaMode"/>): at α = 1 a subtraction x − y; at 1/2 ≤ α &lt; 2
+///    split in float, the queries divided by α once per block (x/α = x_hi + x_lo) and (x_hi − y) + x_lo, two
+///    subtractions, with α² in the logits' scale; otherwise <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> as on the other path.
+///    Each is formed again in step 3, except the last at D above <see cref="MaxFormedDimension"/>, which step 1 holds;
 /// 2. per lane, the running state (<see cref="PartialLanes{T}"/>, in double) is rescaled once when the maximum grows; then
 ///    weights e = e^{u − max} (in float 2^{u − max}, the logits being in units of ln 2: <see cref="Job.LogitScale"/>), the
 ///    sums of all of them and of the kept ones (summed in T over the tile's even and odd points apart, at most 64 each),
@@ -22,8 +25,9 @@ namespace Kernels.Numerics.Cpu;
 ///    neighbours);
 /// 3. over the pairs of points with any kept lane, the sums the outputs need (<see cref="Moments"/>): Σ e·t, a few
 ///    coordinates at a time with the sums in registers (two per coordinate, even and odd points, to hide the FMA latency);
-///    Σ e·y, y broadcast; and for the divergence the squared deviations of the held t from the tile's mean (the corrected
-///    two-pass spread); the tile then merges into each lane's state by the parallel-variance rule.
+///    Σ e·y, y broadcast; and for the divergence the squared deviations of t from the tile's mean (the corrected
+///    two-pass spread); the tile then merges into each lane's state by the parallel-variance rule (where the queries are
+///    divided by α, step 3 sums x_hi − y, x_lo joins once per tile times the kept weight, and the merge multiplies by α).
 /// The sum is of e·(x − α y), the exact negation of the other path's e·(α y − x) (rounding is symmetric), so the
 /// displacement is negated when it merges. Each query's arithmetic depends on the training set and itself only (the
 /// tiles are fixed by N and D; padding lanes repeat a real query), so results are the same for any batching or thread count.
