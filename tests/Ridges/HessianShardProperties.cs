@@ -10,8 +10,8 @@ namespace Kernels.Tests.Ridges;
 
 /// <summary>
 /// The Hessian factor of a training set split into contiguous shards (the CLI's --shard mpi runs these steps across
-/// ranks): each shard's largest logit, the largest of them, each shard's kept rows against it, the factor of their union
-/// with the whole set's N. The claim is bit-identity with <see cref="Hessian.Factor{T}"/> over the whole set, so every
+/// ranks): each shard's largest logit, the largest of them, each shard's kept rows against it and summary of its
+/// candidates, the factor of their union with the whole set's N and summary (the shards' summed). The claim is bit-identity with <see cref="Hessian.Factor{T}"/> over the whole set, so every
 /// comparison is exact: the same rows in the same order through the same operations. Shapes cover the capped factor
 /// (D &gt; cap: each shard sends only its own largest weights), the dense one (D ≤ cap &lt; kept) and neither, D from 1
 /// past the vector widths and the float32 screen's D ≥ 32, coarse grids (tied logits, decided by index), scales from
@@ -51,17 +51,19 @@ public sealed class HessianShardProperties
         for (int s = 0; s + 1 < cuts.Length; s++)
             largest = Math.Max(largest, Hessian.LargestLogit<T>(data.AsSpan(cuts[s] * d, (cuts[s + 1] - cuts[s]) * d), d, x, level));
         var global = new List<int>();
+        var summary = default(WithinCutMass);
         for (int s = 0; s + 1 < cuts.Length; s++)
         {
             var kept = new List<int>();
-            int added = Hessian.KeptRows<T>(data.AsSpan(cuts[s] * d, (cuts[s + 1] - cuts[s]) * d), d, x, level, largest, n, cap, kept);
+            int added = Hessian.KeptRows<T>(data.AsSpan(cuts[s] * d, (cuts[s + 1] - cuts[s]) * d), d, x, level, largest, n, cap, kept, out var own);
+            summary = summary.Add(own);
             Assert.Equal(kept.Count, added);
             Assert.True(d <= cap || added <= cap, $"a shard sent {added} rows past the cap {cap} at D = {d}");
             global.AddRange(kept.Select(i => cuts[s] + i));
         }
         Assert.Equal(global.Order(), global); // rank order is the whole set's order
         var subset = global.SelectMany(i => data.AsSpan(i * d, d).ToArray()).ToArray();
-        var sharded = Hessian.FactorOfSubset<T>(subset, d, query, level, n, cap);
+        var sharded = Hessian.FactorOfSubset<T>(subset, d, query, level, n, summary, cap);
 
         string context = $"seed {seed}: N={n} D={d} cap={cap} shards={shards} grid={grid} sigma={level.Sigma:G3}";
         Assert.True(whole.Indices.Length == sharded.Indices.Length, $"{context}: kept {sharded.Indices.Length}, whole set {whole.Indices.Length}");
@@ -90,12 +92,17 @@ public sealed class HessianShardProperties
         Assert.Equal("x", Assert.Throws<ArgumentException>(() => Hessian.LargestLogit<double>(rows, 2, [0], level)).ParamName);
         Assert.Equal(double.NegativeInfinity, Hessian.LargestLogit<double>([], 2, [0, 0], level));
         var kept = new List<int>();
-        Assert.Equal("largest", Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.KeptRows<double>(rows, 2, [0, 0], level, double.NegativeInfinity, 2, 4, kept)).ParamName);
-        var few = Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.KeptRows<double>(rows, 2, [0, 0], level, 0, 1, 4, kept));
+        Assert.Equal("largest", Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.KeptRows<double>(rows, 2, [0, 0], level, double.NegativeInfinity, 2, 4, kept, out _)).ParamName);
+        var few = Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.KeptRows<double>(rows, 2, [0, 0], level, 0, 1, 4, kept, out _));
         Assert.Equal("wholeSetCount", few.ParamName);
         Assert.Contains("pass N of the whole set", few.Message);
-        Assert.Equal("maxRank", Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.FactorOfSubset<double>(rows, 2, [0, 0], level, 2, 0)).ParamName);
-        Assert.Equal("query", Assert.Throws<ArgumentException>(() => Hessian.FactorOfSubset<double>(rows, 2, [double.NaN, 0], level, 2)).ParamName);
-        Assert.Throws<MagnitudeOverflowException>(() => Hessian.FactorOfSubset<double>([], 2, [0, 0], level, 2));
+        var both = new WithinCutMass(2, 0);
+        Assert.Equal("maxRank", Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.FactorOfSubset<double>(rows, 2, [0, 0], level, 2, both, 0)).ParamName);
+        Assert.Equal("query", Assert.Throws<ArgumentException>(() => Hessian.FactorOfSubset<double>(rows, 2, [double.NaN, 0], level, 2, both)).ParamName);
+        Assert.Throws<MagnitudeOverflowException>(() => Hessian.FactorOfSubset<double>([], 2, [0, 0], level, 2, both));
+        // a summary that cannot hold the subset's own candidates (fewer points, less mass) is refused, naming the remedy
+        var small = Assert.Throws<ArgumentException>(() => Hessian.FactorOfSubset<double>(rows, 2, [0, 0], level, 2, new WithinCutMass(1, 0)));
+        Assert.Equal("wholeSetWithinCut", small.ParamName);
+        Assert.Contains("sum of every shard's KeptRows summary", small.Message);
     }
 }
