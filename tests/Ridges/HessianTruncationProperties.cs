@@ -31,14 +31,7 @@ public abstract class HessianTruncationProperties
 
     private const double U = ErrorBound.UnitRoundoffDouble;
 
-    /// <summary>δ of the class summary: the largest logit error over the points within 40 nats of the largest.</summary>
-    private static double LogitError(double[] logits, int d)
-    {
-        double max = logits.Max(), delta = 0;
-        foreach (double u in logits)
-            if (u >= max - 40) delta = Math.Max(delta, ErrorBound.Gamma(d + 6, U) * Math.Abs(u) + 8 * U);
-        return delta;
-    }
+    private static double LogitError(double[] logits, int d) => HessianProperties.LogitError(logits, d);
 
     /// <summary>
     /// The reference weight of the points not in <paramref name="kept"/> over every point's: the left-out weights summed

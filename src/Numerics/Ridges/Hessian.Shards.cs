@@ -39,11 +39,11 @@ public static partial class Hessian
 
     /// <summary>
     /// Adds to <paramref name="kept"/> the indices (ascending, 0-based in <paramref name="rows"/>) of the rows whose logit
-    /// is within the cut-off of <paramref name="largest"/> (the whole set's largest logit; the cut-off is the one of a set
-    /// of <paramref name="wholeSetCount"/> points). Where the factor caps (D &gt; <paramref name="maxRank"/>) only the
+    /// is within c + ln 2 of <paramref name="largest"/> (the whole set's largest logit; c the cut-off of a set of
+    /// <paramref name="wholeSetCount"/> points): the factor's candidates (<see cref="Factor{T}"/>). Where the factor caps (D &gt; <paramref name="maxRank"/>) only the
     /// <paramref name="maxRank"/> largest weights of them (ties by index) are added; otherwise every one (the factor's
     /// dense form sums over every kept point). Returns how many were added. <paramref name="withinCut"/> summarises every
-    /// row within the cut-off, added or not: the shards' summaries, added (<see cref="WithinCutMass.Add"/>), are the whole
+    /// candidate row, added or not: the shards' summaries, added (<see cref="WithinCutMass.Add"/>), are the whole
     /// set's, which <see cref="FactorOfSubset{T}"/> needs to leave out the same lightest points as the whole set's factor.
     /// </summary>
     /// <param name="rows">n×D row-major training rows (n ≥ 0).</param>
