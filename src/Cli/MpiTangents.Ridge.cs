@@ -32,7 +32,7 @@ internal static partial class MpiTangents
         for (int start = 0; start < m; start += batch)
         {
             int count = Math.Min(batch, m - start);
-            var lists = KeptLists(mpi, shard, trainRows, x, dimension, level, start, count, first);
+            var (lists, summaries) = KeptLists(mpi, shard, trainRows, x, dimension, level, start, count, first);
             // the rows in chunks of queries (at least one) whose kept points together are at most BatchValues values:
             // each row once per chunk, however many of its queries keep it
             for (int chunk = 0; chunk < count;)
@@ -65,7 +65,8 @@ internal static partial class MpiTangents
                         var subset = new T[lists[q].Length * dimension];
                         for (int j = 0; j < lists[q].Length; j++)
                             all.AsSpan(Array.BinarySearch(held, lists[q][j]) * dimension, dimension).CopyTo(subset.AsSpan(j * dimension, dimension));
-                        var factor = Hessian.FactorOfSubset<T>(subset, dimension, queries.AsSpan(query * dimension, dimension), level, trainRows, cap, query);
+                        var factor = Hessian.FactorOfSubset<T>(subset, dimension, queries.AsSpan(query * dimension, dimension), level, trainRows,
+                            summaries[q], cap, query);
                         RidgeTangentSpace<T>.BasisOf(factor, k, MemoryMarshal.Cast<byte, double>(bases.AsSpan()).Slice(query * k * dimension, k * dimension));
                     });
                     return 0;
@@ -82,9 +83,10 @@ internal static partial class MpiTangents
     /// <summary>
     /// Each query's kept points of the whole set (indices ascending) for queries [start, start + count), the same on every
     /// rank: every rank's largest logit gathered and the largest taken, every rank's rows within the cut-off of it
-    /// listed (<see cref="Hessian.KeptRows{T}"/>) and the lists gathered in rank order (the whole set's order).
+    /// listed (<see cref="Hessian.KeptRows{T}"/>) and the lists gathered in rank order (the whole set's order); with each
+    /// query's summary of the whole set's candidates, the sum of every rank's (integers: the same on every rank).
     /// </summary>
-    private static int[][] KeptLists<T>(MpiShard.Session mpi, EmpiricalScore<T>? shard, long trainRows, double[] x, int dimension, NoiseLevel level,
+    private static (int[][] Lists, WithinCutMass[] Summaries) KeptLists<T>(MpiShard.Session mpi, EmpiricalScore<T>? shard, long trainRows, double[] x, int dimension, NoiseLevel level,
         int start, int count, long first) where T : unmanaged, IFloatingPointIeee754<T>
     {
         // the whole set's largest logit at each query: every rank's, gathered, the largest taken
@@ -102,17 +104,32 @@ internal static partial class MpiTangents
             for (int r = 0; r < mpi.Size; r++) largest[q] = Math.Max(largest[q], everyLargest[r * count + q]);
         }
         // this rank's rows within the cut-off of it, and how many each rank has per query
-        var kept = mpi.Collective(() =>
+        var (kept, ownSummaries) = mpi.Collective(() =>
         {
             var own = new List<int>[count];
+            // per query: the count, then the mass's low and high 64 bits
+            var summaries = new ulong[3 * count];
             Parallel.For(0, count, q =>
             {
                 own[q] = [];
-                if (double.IsFinite(largest[q]))
-                    Hessian.KeptRows(Rows(shard), dimension, x.AsSpan((start + q) * dimension, dimension), level, largest[q], trainRows, Hessian.DefaultMaxRank, own[q]);
+                if (!double.IsFinite(largest[q])) return;
+                Hessian.KeptRows(Rows(shard), dimension, x.AsSpan((start + q) * dimension, dimension), level, largest[q], trainRows, Hessian.DefaultMaxRank,
+                    own[q], out var summary);
+                summaries[3 * q] = (ulong)summary.Count;
+                summaries[3 * q + 1] = (ulong)summary.Mass;
+                summaries[3 * q + 2] = (ulong)(summary.Mass >> 64);
             });
-            return own;
+            return (own, summaries);
         });
+        var everySummary = MemoryMarshal.Cast<byte, ulong>(mpi.GatherEverywhere(MemoryMarshal.AsBytes(ownSummaries.AsSpan()).ToArray(),
+            "the exchange of the kept-point summaries for --tangent ridge")).ToArray();
+        var wholeSummaries = new WithinCutMass[count];
+        for (int r = 0; r < mpi.Size; r++)
+            for (int q = 0; q < count; q++)
+            {
+                int at = (r * count + q) * 3;
+                wholeSummaries[q] = wholeSummaries[q].Add(new WithinCutMass((long)everySummary[at], new UInt128(everySummary[at + 2], everySummary[at + 1])));
+            }
         // every rank's lists, as whole-set indices: the counts first (one length on every rank), then the indices
         // padded to the longest rank's
         var counts = MemoryMarshal.Cast<byte, int>(mpi.GatherEverywhere(
@@ -140,7 +157,7 @@ internal static partial class MpiTangents
                 at += c;
             }
         }
-        return lists;
+        return (lists, wholeSummaries);
     }
 
     /// <summary>This rank's rows (none when it holds no shard).</summary>

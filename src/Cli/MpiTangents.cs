@@ -26,10 +26,12 @@ namespace Kernels.Cli;
 /// <item><c>ridge:D</c>: the top D eigenvectors of the noised set's Hessian at each query, from the factor of the query's
 ///   kept points (<see cref="Hessian"/>'s sharded steps): each rank's largest logit (exact, as one process forms it) is
 ///   gathered and every rank takes the largest; each rank lists its rows within the cut-off of it (past the cap of
-///   <see cref="Hessian.DefaultMaxRank"/> where D exceeds it, its own largest weights, among which are the whole set's);
+///   <see cref="Hessian.DefaultMaxRank"/> where D exceeds it, its own largest weights, among which are the whole set's)
+///   and summarises them (<see cref="WithinCutMass"/>: count and fixed-point weight, summed exactly over the ranks);
 ///   the lists (whole-set indices, rank order = the whole set's order) are gathered, the rows kept by a chunk of queries
 ///   are exchanged once each by OR (exact bits), the rank owning each query (query mod P) builds the factor of the same
-///   rows with the whole set's N (<see cref="Hessian.FactorOfSubset{T}"/>) and its eigenvectors, and the bases are
+///   rows with the whole set's N and summary (<see cref="Hessian.FactorOfSubset{T}"/>, which leaves out the same lightest
+///   points) and its eigenvectors, and the bases are
 ///   exchanged by OR: the same bits as the single process. Queries go in batches as for knn, the rows in chunks of at
 ///   most 2^21 values. <c>ridge:D,project</c> (eigenvectors at the query's ridge projection, whose every step needs the
 ///   whole set's score and factor) is refused.</item>

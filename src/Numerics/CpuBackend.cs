@@ -220,13 +220,15 @@ public sealed class CpuBackend : IScoreBackend
     /// The expansion path's estimates name the candidates (float32 at D above the query-lanes kernel's range; elsewhere
     /// there is no screen and the caller evaluates every point).
     /// </summary>
-    public bool Screen<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScreenedCandidates consume)
+    public bool Screen<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScreenedCandidates consume, double margin = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(consume);
+        if (!double.IsFinite(margin) || margin < 0)
+            throw new ArgumentOutOfRangeException(nameof(margin), margin, $"margin = {margin}; pass the nats past the cut-off the candidates must reach, finite and >= 0.");
         return !QueryLanes(train) &&
-            FusedScoreKernel<T>.Screen(train, queries, level, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints, consume);
+            FusedScoreKernel<T>.Screen(train, queries, level, MaxDegreeOfParallelism, TileGroups, AllowExpansion, SuperTilePoints, consume, margin);
     }
 
     private void AccumulateOrdinary<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, ScorePartials partials, int[]? rows)

@@ -38,43 +38,62 @@ public sealed class ScreenProperties
         from seed in Gen.Choose(0, int.MaxValue)
         select new Problem(n, m, d, alpha, sigma, scale, offset, seed)).ToArbitrary();
 
-    private static (int Query, int[] Candidates, bool Every)[] Screen(TrainingSet<float> set, float[] queries, NoiseLevel level, CpuBackend backend)
+    private static (int Query, int[] Candidates, bool Every)[] Screen(TrainingSet<float> set, float[] queries, NoiseLevel level, CpuBackend backend,
+        double margin = 0)
     {
         var found = new System.Collections.Concurrent.ConcurrentBag<(int, int[], bool)>();
-        Assert.True(backend.Screen(set, queries, level, (q, candidates, every) => found.Add((q, candidates.ToArray(), every))));
+        Assert.True(backend.Screen(set, queries, level, (q, candidates, every) => found.Add((q, candidates.ToArray(), every)), margin));
         return found.OrderBy(t => t.Item1).ToArray();
     }
 
     /// <summary>Every query once; candidates ascending, distinct, in range, and every point within the cut-off among them.</summary>
     [Property(MaxTest = 60)]
-    public Property Candidates_IncludeEveryKeptPoint() =>
-        Prop.ForAll(Shapes, p =>
+    public Property Candidates_IncludeEveryKeptPoint() => Prop.ForAll(Shapes, p => CandidatesReach(p, 0));
+
+    /// <summary>
+    /// With a margin (the Hessian's factor asks for ln 2) the candidates reach the cut-off plus the margin: margins from 0
+    /// to 4 nats.
+    /// </summary>
+    [Property(MaxTest = 40)]
+    public Property Candidates_ReachTheMargin() =>
+        Prop.ForAll(Shapes, Gen.Choose(0, 400).Select(i => i / 100.0).ToArbitrary(), CandidatesReach);
+
+    /// <summary>A margin that is negative or not finite is refused, naming the parameter.</summary>
+    [Fact]
+    public void BadMargin_IsRefused()
+    {
+        var set = new TrainingSet<float>(new float[4 * 40], 4, 40);
+        foreach (double margin in new[] { -1e-3, double.NaN, double.PositiveInfinity })
+            Assert.Equal("margin", Assert.Throws<ArgumentOutOfRangeException>(() => CpuBackend.Default.Screen(set, new float[40], new NoiseLevel(1, 1), (_, _, _) => { }, margin)).ParamName);
+    }
+
+    private static void CandidatesReach(Problem p, double margin)
+    {
+        var (train, queries, trainD, queriesD) = p.Build<float>();
+        var set = new TrainingSet<float>(train, p.N, p.D);
+        var screened = Screen(set, queries, p.Level, CpuBackend.Default, margin);
+        Assert.Equal(Enumerable.Range(0, p.M), screened.Select(s => s.Query));
+        double cut = ScorePartials.NegligibleLogit<float>(p.N) + margin;
+        foreach (var (q, candidates, every) in screened)
         {
-            var (train, queries, trainD, queriesD) = p.Build<float>();
-            var set = new TrainingSet<float>(train, p.N, p.D);
-            var screened = Screen(set, queries, p.Level, CpuBackend.Default);
-            Assert.Equal(Enumerable.Range(0, p.M), screened.Select(s => s.Query));
-            double cut = ScorePartials.NegligibleLogit<float>(p.N);
-            foreach (var (q, candidates, every) in screened)
+            if (every)
             {
-                if (every)
-                {
-                    Assert.Empty(candidates);
-                    continue;
-                }
-                for (int j = 0; j < candidates.Length; j++)
-                {
-                    Assert.InRange(candidates[j], 0, p.N - 1);
-                    if (j > 0) Assert.True(candidates[j] > candidates[j - 1], $"query {q}: candidates not ascending at {j}; {p}");
-                }
-                var logits = ScoreReference.Logits(trainD, p.D, queriesD.AsSpan(q * p.D, p.D), p.Level);
-                double max = logits.Max();
-                var set2 = candidates.ToHashSet();
-                for (int i = 0; i < p.N; i++)
-                    if (logits[i] >= max - cut)
-                        Assert.True(set2.Contains(i), $"query {q}: point {i} (logit {logits[i] - max:G6} from the largest, cut {cut:G4}) screened out; {p}");
+                Assert.Empty(candidates);
+                continue;
             }
-        });
+            for (int j = 0; j < candidates.Length; j++)
+            {
+                Assert.InRange(candidates[j], 0, p.N - 1);
+                if (j > 0) Assert.True(candidates[j] > candidates[j - 1], $"query {q}: candidates not ascending at {j}; {p}");
+            }
+            var logits = ScoreReference.Logits(trainD, p.D, queriesD.AsSpan(q * p.D, p.D), p.Level);
+            double max = logits.Max();
+            var set2 = candidates.ToHashSet();
+            for (int i = 0; i < p.N; i++)
+                if (logits[i] >= max - cut)
+                    Assert.True(set2.Contains(i), $"query {q}: point {i} (logit {logits[i] - max:G6} from the largest, cut {cut:G4}) screened out; {p}");
+        }
+    }
 
     /// <summary>The screened Hessian factor equals the one over every point, bit for bit, and its dropped mass no larger.</summary>
     [Property(MaxTest = 40)]

@@ -42,10 +42,9 @@ public abstract class HessianProperties
         double[] logits = ScoreReference.Logits(train, d, x, level);
         double[] p = ScoreReference.Weights(train, d, x, level);
         double[] m = ScoreReference.Denoiser(train, d, x, level);
-        double uMax = logits.Max(), delta = 0, s = 0, r = 0;
+        double delta = LogitError(logits, d), s = 0, r = 0;
         for (int i = 0; i < n; i++)
         {
-            if (logits[i] >= uMax - 40) delta = Math.Max(delta, ErrorBound.Gamma(d + 6, U) * Math.Abs(logits[i]) + 8 * U);
             double t = 0;
             for (int k = 0; k < d; k++) t += (train[i * d + k] - m[k]) * (train[i * d + k] - m[k]);
             s += p[i] * t;
@@ -55,6 +54,15 @@ public abstract class HessianProperties
         double dropped = Math.Min(1, n * Math.Exp(-cut)) + n * Math.Exp(-39);
         return 2 * c2 * ((2 * ErrorBound.Gamma(n + d + 8, U) + (Math.Exp(4 * delta) - 1)) * s + 2 * dropped * (r + s))
             + 4 * U / level.Sigma / level.Sigma;
+    }
+
+    /// <summary>δ of the class summary: the largest logit error γ_{D+6}|u_i| + 8u over the points within 40 nats of the largest.</summary>
+    public static double LogitError(double[] logits, int d)
+    {
+        double max = logits.Max(), delta = 0;
+        foreach (double u in logits)
+            if (u >= max - 40) delta = Math.Max(delta, ErrorBound.Gamma(d + 6, U) * Math.Abs(u) + 8 * U);
+        return delta;
     }
 
     private static int Queries(Problem p) => Math.Min(p.M, 6);

@@ -201,8 +201,11 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         public readonly NoiseLevel Level;
         public readonly T Alpha, AlphaLow, NegHalfInvVariance;
 
-        /// <summary>The negligible-logit margin for this training set and its weight e^{−margin}.</summary>
-        public readonly double Cut;
+        /// <summary>
+        /// The negligible-logit margin for this training set and its weight e^{−margin} (a screen may widen the margin:
+        /// <see cref="IScoreBackend.Screen"/>'s margin; the weight is the pass's, unused by a screen).
+        /// </summary>
+        public double Cut { get; init; }
         public readonly T CutWeight;
         public T* LogDensity, Score, Denoiser, Divergence;
         public ScorePartials? Partials;

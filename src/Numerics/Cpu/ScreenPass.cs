@@ -12,16 +12,21 @@ namespace Kernels.Numerics.Cpu;
 internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>
-    /// Hands each query's candidates to <paramref name="consume"/>; false, calling nothing, where the expansion path cannot
-    /// run for this type, dimension or level (the caller then evaluates every point).
+    /// Hands each query's candidates (within the cut-off plus <paramref name="margin"/> nats of its largest logit) to
+    /// <paramref name="consume"/>; false, calling nothing, where the expansion path cannot run for this type, dimension or
+    /// level (the caller then evaluates every point).
     /// </summary>
     public static bool Screen(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, int dop, int tileGroups,
-        bool allowExpansion, int superTilePoints, ScreenedCandidates consume)
+        bool allowExpansion, int superTilePoints, ScreenedCandidates consume, double margin = 0)
     {
         int m = queries.Length / train.Dimension;
         fixed (T* px = queries)
         {
-            var job = new Job(train, px, m, level, tileGroups, allowExpansion, superTilePoints, Moments.None) { Screening = consume };
+            var job = new Job(train, px, m, level, tileGroups, allowExpansion, superTilePoints, Moments.None)
+            {
+                Screening = consume,
+                Cut = ScorePartials.NegligibleLogit<T>(train.Count) + margin,
+            };
             if (job.ScaledNorms is null) return false;
             Run(job, dop);
         }

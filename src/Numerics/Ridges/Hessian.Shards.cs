@@ -11,9 +11,10 @@ namespace Kernels.Numerics.Ridges;
 /// <item>Each shard's <see cref="LargestLogit{T}"/>; the largest of them is the whole set's (a maximum: any order).</item>
 /// <item>Each shard's <see cref="KeptRows{T}"/> against that maximum: the same test on the same logits as the whole
 ///   set's pass, so their union holds every kept point (past the cap, each shard's own largest weights: the whole set's
-///   largest are among them).</item>
+///   largest are among them), and each shard's summary of its points within the cut-off (<see cref="WithinCutMass"/>);
+///   the sum of the summaries is the whole set's (integers: any order).</item>
 /// <item>The union's rows, in the whole set's order, to <see cref="FactorOfSubset{T}"/> with the whole set's N (which
-///   sets the cut-off).</item>
+///   sets the cut-off) and summary (which sets how many of the lightest points the factor leaves out).</item>
 /// </list>
 /// </summary>
 public static partial class Hessian
@@ -38,10 +39,12 @@ public static partial class Hessian
 
     /// <summary>
     /// Adds to <paramref name="kept"/> the indices (ascending, 0-based in <paramref name="rows"/>) of the rows whose logit
-    /// is within the cut-off of <paramref name="largest"/> (the whole set's largest logit; the cut-off is the one of a set
-    /// of <paramref name="wholeSetCount"/> points). Where the factor caps (D &gt; <paramref name="maxRank"/>) only the
+    /// is within c + ln 2 of <paramref name="largest"/> (the whole set's largest logit; c the cut-off of a set of
+    /// <paramref name="wholeSetCount"/> points): the factor's candidates (<see cref="Factor{T}"/>). Where the factor caps (D &gt; <paramref name="maxRank"/>) only the
     /// <paramref name="maxRank"/> largest weights of them (ties by index) are added; otherwise every one (the factor's
-    /// dense form sums over every kept point). Returns how many were added.
+    /// dense form sums over every kept point). Returns how many were added. <paramref name="withinCut"/> summarises every
+    /// candidate row, added or not: the shards' summaries, added (<see cref="WithinCutMass.Add"/>), are the whole
+    /// set's, which <see cref="FactorOfSubset{T}"/> needs to leave out the same lightest points as the whole set's factor.
     /// </summary>
     /// <param name="rows">n×D row-major training rows (n ≥ 0).</param>
     /// <param name="dimension">D.</param>
@@ -51,8 +54,9 @@ public static partial class Hessian
     /// <param name="wholeSetCount">N of the whole set (≥ the rows here).</param>
     /// <param name="maxRank">The factor's cap on kept points, ≥ 1.</param>
     /// <param name="kept">Receives the indices.</param>
+    /// <param name="withinCut">This shard's rows within the cut-off, summarised.</param>
     public static int KeptRows<T>(ReadOnlySpan<T> rows, int dimension, ReadOnlySpan<double> x, NoiseLevel level, double largest,
-        long wholeSetCount, int maxRank, List<int> kept) where T : unmanaged, IFloatingPointIeee754<T>
+        long wholeSetCount, int maxRank, List<int> kept, out WithinCutMass withinCut) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(kept);
         int n = RequireRows(rows, dimension, x, level);
@@ -66,8 +70,9 @@ public static partial class Hessian
         for (int i = 0; i < n; i++)
         {
             logits[i] = Logit(rows, i, dimension, x, level, row);
-            if (logits[i] - largest >= -cut) near.Add(i);
+            if (logits[i] - largest >= -(cut + KeptMargin)) near.Add(i);
         }
+        withinCut = Summarise(CollectionsMarshal.AsSpan(near), logits, largest);
         if (dimension > maxRank && near.Count > maxRank)
         {
             // the cap's own selection (the factor's: larger logit first, ties to the lower index), back in ascending index
@@ -83,9 +88,10 @@ public static partial class Hessian
     /// <summary>
     /// The factor at <paramref name="query"/> of a set of <paramref name="wholeSetCount"/> points from a subset of its rows
     /// (in the whole set's order) that holds every point the whole set's factor keeps and its largest logit (the union of
-    /// the shards' <see cref="KeptRows{T}"/>): the same rows, weights, mean and score as <see cref="Factor{T}"/> over the
-    /// whole set, so the same eigenpairs, bit for bit. Only <see cref="HessianFactor.DroppedMass"/> (the mass outside
-    /// the kept points) and <see cref="HessianFactor.Capped"/> see the subset alone.
+    /// the shards' <see cref="KeptRows{T}"/>), given the whole set's summary of its points within the cut-off (the sum of
+    /// the shards'): the same rows, weights, mean and score as <see cref="Factor{T}"/> over the whole set, so the same
+    /// eigenpairs, bit for bit. Only <see cref="HessianFactor.DroppedMass"/> (the mass outside the kept points) and
+    /// <see cref="HessianFactor.Capped"/> see the subset alone.
     /// </summary>
     /// <param name="subset">n×D row-major rows, ascending in the whole set's order; none only where every logit of the
     /// whole set overflows (a <see cref="MagnitudeOverflowException"/>, as over the whole set).</param>
@@ -93,10 +99,13 @@ public static partial class Hessian
     /// <param name="query">The query (D values, finite).</param>
     /// <param name="level">The noise level.</param>
     /// <param name="wholeSetCount">N of the whole set (≥ n): it sets the cut-off.</param>
+    /// <param name="wholeSetWithinCut">The whole set's points within the cut-off at the query, summarised (the sum of the
+    /// shards' <see cref="KeptRows{T}"/> summaries): it sets how many of the lightest the factor leaves out.</param>
     /// <param name="maxRank">The cap on kept points, ≥ 1 (the whole set's pass's).</param>
     /// <param name="queryIndex">The query's row, for the message when its distances overflow.</param>
     public static HessianFactor FactorOfSubset<T>(ReadOnlySpan<T> subset, int dimension, ReadOnlySpan<T> query, NoiseLevel level,
-        long wholeSetCount, int maxRank = DefaultMaxRank, int queryIndex = 0) where T : unmanaged, IFloatingPointIeee754<T>
+        long wholeSetCount, WithinCutMass wholeSetWithinCut, int maxRank = DefaultMaxRank, int queryIndex = 0)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (query.Length != dimension)
             throw new ArgumentException($"query has {query.Length} values; pass one point of dimension D = {dimension}.", nameof(query));
@@ -116,7 +125,8 @@ public static partial class Hessian
             CandidateLogits(data, dimension, x, level, scratch.Every, logits, scratch.Row);
             double cut = ScorePartials.NegligibleLogit<T>(wholeSetCount);
             double bound = Math.Min(1, wholeSetCount * Math.Exp(-cut));
-            return FactorOne(data, dimension, x, level, cut, bound, maxRank, scratch.Every, logits, scratch, queryIndex).Detach();
+            return FactorOne(data, dimension, x, level, wholeSetCount, cut, bound, maxRank, scratch.Every, logits, scratch, queryIndex,
+                wholeSetWithinCut).Detach();
         }
         finally
         {

@@ -24,13 +24,16 @@ public static partial class Hessian
     /// <summary>
     /// The low-rank factor of <c>∇²ℓ</c> at each query. Every logit is computed in double as <c>−‖x − αy‖²/(2σ²)</c>, each
     /// difference by one FMA from the stored values, so there is no cancellation however far x is from the data or however
-    /// small σ or α (a working-type logit carries γ_D |u|, which far from the data exceeds the cut-off). Points within
-    /// <see cref="ScorePartials.NegligibleLogit{T}"/> nats of the largest logit are kept, at most
-    /// <paramref name="maxRank"/> of them (the largest weights, ties by index; <see cref="HessianFactor.Capped"/> says the
-    /// cap bit). The factor's mean and its score <see cref="HessianFactor.Score"/> are formed from the kept points in
-    /// double. Where the backend has a screen (<see cref="IScoreBackend.Screen"/>: the CPU backend's expansion estimates,
-    /// float32 at D ≥ 32) only its candidates get exact logits, a superset of the kept points, so the kept set is the same
-    /// as over every point; elsewhere every point does. The working type only sets the cut-off. Queries run in
+    /// small σ or α (a working-type logit carries γ_D |u|, which far from the data exceeds the cut-off). The points within
+    /// c + ln 2 nats of the largest logit (c = <see cref="ScorePartials.NegligibleLogit{T}"/>) are the candidates; the
+    /// lightest of them are left out while the mass dropped in all stays within N e^{−c}
+    /// (<see cref="HessianFactor.DroppedMassBound"/>: the rule and its proof are <see cref="TruncatedCount"/>'s), and at
+    /// most <paramref name="maxRank"/> of the rest are kept (the largest weights, ties by index;
+    /// <see cref="HessianFactor.Capped"/> says the cap bit). The factor's mean and its score <see cref="HessianFactor.Score"/>
+    /// are formed from the kept points in double. Where the backend has a screen (<see cref="IScoreBackend.Screen"/>: the
+    /// CPU backend's expansion estimates, float32 at D ≥ 32; asked to reach c + ln 2) only its candidates get exact
+    /// logits, a superset of the kept points, so the kept set is the same as over every point; elsewhere every point
+    /// does. The working type only sets the cut-off. Queries run in
     /// parallel in groups; each query's result depends on it alone, so it is the same bit for bit for any thread count
     /// and any batch.
     /// </summary>
@@ -72,7 +75,7 @@ public static partial class Hessian
         int rankCap = Math.Min(maxRank, Math.Max(n, 1));
         var backend = maxDegreeOfParallelism == -1 ? model.Backend : model.Backend.WithMaxDegreeOfParallelism(maxDegreeOfParallelism) ?? model.Backend;
         // the backend's screen names each query's candidates: only those get exact distances in double
-        bool screened = backend.Screen(set, queries, level, (q, candidates, everyPoint) =>
+        bool screened = backend.Screen(set, queries, level, margin: KeptMargin, consume: (q, candidates, everyPoint) =>
         {
             var scratch = Scratch.For(n, d, rankCap);
             try
@@ -81,7 +84,7 @@ public static partial class Hessian
                 var logits = scratch.Logits[0];
                 if (everyPoint || candidates.IsEmpty) candidates = scratch.Every;
                 CandidateLogits(data, d, x, level, candidates, logits, scratch.Row);
-                consume(q, FactorOne(data, d, x, level, cut, bound, maxRank, candidates, logits, scratch, q));
+                consume(q, FactorOne(data, d, x, level, n, cut, bound, maxRank, candidates, logits, scratch, q));
             }
             finally
             {
@@ -103,7 +106,7 @@ public static partial class Hessian
                 int first = group * QueryGroup, count = Math.Min(QueryGroup, m - first);
                 Logits(data, n, d, xs.AsSpan(first * d, count * d), count, level, scratch);
                 for (int g = 0; g < count; g++)
-                    consume(first + g, FactorOne(data, d, xs.AsSpan((first + g) * d, d), level, cut, bound, maxRank, scratch.Every, scratch.Logits[g], scratch, first + g));
+                    consume(first + g, FactorOne(data, d, xs.AsSpan((first + g) * d, d), level, n, cut, bound, maxRank, scratch.Every, scratch.Logits[g], scratch, first + g));
             }
             scratch.Release();
         });
@@ -359,9 +362,13 @@ public static partial class Hessian
     /// <summary>
     /// One query's factor from the exact logits of its <paramref name="candidates"/> (every point, or a screen's superset
     /// of those within the cut-off; <paramref name="logits"/> is indexed by point and read only at the candidates).
+    /// <paramref name="wholeSetCount"/> (N) and <paramref name="whole"/> (the whole set's points within the cut-off,
+    /// summarised; null where the candidates hold all of them) set how many of the lightest are left out
+    /// (<see cref="TruncatedCount"/>).
     /// </summary>
-    private static HessianFactor FactorOne<T>(T[] data, int d, ReadOnlySpan<double> x, NoiseLevel level, double cut,
-        double bound, int maxRank, ReadOnlySpan<int> candidates, double[] logits, Scratch scratch, int q) where T : unmanaged, IFloatingPointIeee754<T>
+    private static HessianFactor FactorOne<T>(T[] data, int d, ReadOnlySpan<double> x, NoiseLevel level, long wholeSetCount, double cut,
+        double bound, int maxRank, ReadOnlySpan<int> candidates, double[] logits, Scratch scratch, int q, WithinCutMass? whole = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         double max = double.NegativeInfinity;
         foreach (int i in candidates) max = Math.Max(max, logits[i]);
@@ -369,19 +376,28 @@ public static partial class Hessian
             throw new MagnitudeOverflowException(
                 $"query row {q} is so far from every training point that its squared distances overflow double (sigma = {level.Sigma:G6}); rescale the data and sigma by a common factor.",
                 "queries");
-        // kept: within the cut of the maximum; past the cap, the largest weights (ties by index: deterministic)
+        // kept: within the cut (plus ln 2) of the maximum, less the lightest the bound allows; past the cap, the largest
+        // weights (ties by index: deterministic)
         int kept = 0;
         double total = 0;
         foreach (int i in candidates)
         {
             double rel = logits[i] - max;
             total += Math.Exp(rel);
-            if (rel >= -cut) scratch.Kept[kept++] = i;
+            if (rel >= -(cut + KeptMargin)) scratch.Kept[kept++] = i;
         }
+        // the lightest within the cut-off left out while the dropped mass stays within the bound (TruncatedCount)
+        var within = scratch.Kept.AsSpan(0, kept);
+        var own = Summarise(within, logits, max);
+        if (whole is { } given && (given.Count < own.Count || given.Count > wholeSetCount || given.Mass < own.Mass))
+            throw new ArgumentException(
+                $"wholeSetWithinCut = ({given.Count} points, mass {given.Mass}) cannot hold this subset's {own.Count} points within the cut-off (mass {own.Mass}) among N = {wholeSetCount}; pass the sum of every shard's KeptRows summary at this query.",
+                "wholeSetWithinCut");
+        kept = TruncatedCount(within, logits, max, wholeSetCount, cut, whole ?? own, scratch.Keys);
         // more kept points than the cap, but D within it: C summed densely over every kept point, F its D×D square root
         bool dense = kept > maxRank && d <= maxRank;
         bool capped = kept > maxRank && !dense;
-        var indices = Largest(scratch.Kept.AsSpan(0, kept), logits, dense ? kept : Math.Min(kept, maxRank), scratch.Keys);
+        var indices = Largest(within, logits, dense ? kept : Math.Min(kept, maxRank), scratch.Keys);
         int r = indices.Length;
         var weights = new double[r];
         double mass = 0;

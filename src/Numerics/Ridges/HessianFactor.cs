@@ -5,8 +5,9 @@ namespace Kernels.Numerics.Ridges;
 /// <summary>
 /// The Hessian of the empirical log-density at one query in low-rank form (DESIGN.md §2, §5):
 /// <c>H = ∇²ℓ(x) = (α²/σ⁴) C(x) − I/σ² = FᵀF − I/σ²</c>, with the r×D factor F whose rows are
-/// <c>f_j = √w_j · α (y_j − m)/σ²</c> over the kept points (logit within the negligible cut-off of the largest, at most
-/// the rank cap of them), their weights <c>w_j</c> normalised over the kept points and m their weighted mean. Every
+/// <c>f_j = √w_j · α (y_j − m)/σ²</c> over the kept points (the heaviest within the negligible cut-off of the largest
+/// logit, less the lightest while the dropped mass stays within <see cref="DroppedMassBound"/>, at most the rank cap of
+/// them), their weights <c>w_j</c> normalised over the kept points and m their weighted mean. Every
 /// eigenvalue outside span(F) is exactly <c>−1/σ²</c>, so the eigenproblem is r×r however large D is.
 /// Build it with <see cref="Hessian.Factor{T}"/>.
 /// </summary>
@@ -81,19 +82,26 @@ public sealed class HessianFactor
         new(Dimension, Level, _rank, _points, Rows.ToArray(), Weights.ToArray(), Indices.ToArray(), Mean.ToArray(), Score.ToArray(), Capped, DroppedMass, DroppedMassBound);
 
     /// <summary>
-    /// True when more points were within the cut-off than the rank cap allowed and D exceeds the cap, so the lightest were
-    /// dropped (where D is within the cap the factor is a square root over all of them instead: <see cref="IsSquareRoot"/>).
+    /// True when more points were kept (within the cut-off, after the truncation of the lightest) than the rank cap allowed
+    /// and D exceeds the cap, so the lightest of them were dropped too and <see cref="DroppedMass"/> may pass
+    /// <see cref="DroppedMassBound"/> (where D is within the cap the factor is a square root over all of them instead:
+    /// <see cref="IsSquareRoot"/>).
     /// </summary>
     public bool Capped { get; }
 
     /// <summary>
-    /// The weight of the evaluated points left out (below the cut-off or past the cap), relative to all evaluated, in
-    /// double. The points a backend's screen ruled out unevaluated (<see cref="IScoreBackend.Screen"/>) are each below
-    /// e^{−c} of the largest weight and together within <see cref="DroppedMassBound"/>.
+    /// The weight of the evaluated points left out (past the cut-off, the lightest within it, or past the cap), relative to
+    /// all evaluated, in double; within <see cref="DroppedMassBound"/> unless <see cref="Capped"/>. The points a backend's
+    /// screen ruled out unevaluated (<see cref="IScoreBackend.Screen"/>) are each below e^{−c}/2 of the largest weight.
     /// </summary>
     public double DroppedMass { get; }
 
-    /// <summary>The a-priori bound N·e^{−c} on the relative mass below the cut-off c (<see cref="ScorePartials.NegligibleLogit{T}"/>).</summary>
+    /// <summary>
+    /// N·e^{−c} (at most 1), c = <see cref="ScorePartials.NegligibleLogit{T}"/>: unless <see cref="Capped"/>, every point
+    /// left out (evaluated or not) together weighs at most this much of the whole set's weight. Half of it is the
+    /// a-priori bound on the points past c + ln 2, the rest is spent on the lightest points within it
+    /// (<see cref="Hessian.Factor{T}"/>).
+    /// </summary>
     public double DroppedMassBound { get; }
 
     /// <summary>−1/σ², the eigenvalue of every direction orthogonal to span(F).</summary>
