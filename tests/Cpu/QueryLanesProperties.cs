@@ -79,8 +79,8 @@ public sealed class QueryLanesProperties
         Prop.ForAll(AlphaOneOffsetProblems, c => MatchesReference<double>(c.Problem, c.TilePoints));
 
     /// <summary>
-    /// α split in float (α not exact in T), as often in [1/2, 2), where the kernel divides the queries by α once per block
-    /// and forms (x_hi − y) + x_lo, as below 1/2, where it forms x − α_hi y − α_lo y by two FMAs: every case has a common
+    /// α split in float (α not exact in T), in [2⁻⁸, 2) twice as often as below, where the kernel divides the queries by α
+    /// once per block and forms (x_hi − y) + x_lo; below 2⁻⁸ it forms x − α_hi y − α_lo y by two FMAs: every case has a common
     /// offset of 10 to 1000 scales, so a difference formed from a rounded α y or x/α (an error of u‖x‖ rather than u‖x − α y‖)
     /// would fail the bound by the offset's factor; N, M, D and tiles as for α = 1.
     /// </summary>
@@ -88,7 +88,9 @@ public sealed class QueryLanesProperties
         from n in Gen.Choose(1, 300).Where(n => n % 8 != 0)
         from m in Gen.Choose(1, 70).Where(m => m % 8 != 0)
         from d in Gen.Choose(1, 16)
-        from alpha in Gen.Frequency((2, Gen.Choose(500_001, 1_999_999)), (1, Gen.Choose(1_000, 499_999))).Select(i => i / 1e6)
+        from alpha in Gen.Frequency((2, Gen.Choose(0, 1_000_000).Select(i => Math.Pow(2, -8 + 9 * (i / 1e6)))),
+            (1, Gen.Choose(0, 1_000_000).Select(i => Math.Pow(2, -20 + 12 * (i / 1e6)))))
+        where alpha < 2
         where (double)(float)alpha != alpha
         from sigma in Gen.Choose(0, 1_000_000).Select(i => 1e-3 * Math.Pow(1e5, i / 1e6))
         from scale in Gen.Choose(0, 1_000_000).Select(i => 1e-2 * Math.Pow(1e4, i / 1e6))
@@ -187,13 +189,15 @@ public sealed class QueryLanesProperties
 
     /// <summary>
     /// Every distance of a query overflowing float is reported for that query, as on the other path: at α = 1, at α split
-    /// with the queries divided by α (0.8; 3e38 is beyond float's range once divided), and at α split by FMAs (0.3).
+    /// with the queries divided by α (0.8 and 0.3; 3e38 is beyond float's range once divided), and at α split by FMAs
+    /// (0.003, below 2⁻⁸).
     /// </summary>
     [Theory]
     [InlineData(1.0, 3e19f)]
     [InlineData(0.8, 3e19f)]
     [InlineData(0.8, 3e38f)]
     [InlineData(0.3, 3e19f)]
+    [InlineData(0.003, 3e19f)]
     public void AQueryBeyondFloatRange_IsReported_WithItsRow(double alpha, float far)
     {
         var set = new TrainingSet<float>([0f, 0f, 1f, 1f], 2, 2);

@@ -14,8 +14,8 @@ namespace Kernels.Numerics.Cpu;
 /// <para>
 /// Per block of W queries and tile of P points (P·D vectors stay in L1):
 /// 1. the differences t = x − α y and their squared norm (an FMA chain over k), the logits, and the tile's maximum per lane.
-///    How a difference is formed depends on α in T (<see cref="IAlphaMode"/>): at α = 1 a subtraction x − y; at 1/2 ≤ α &lt; 2
-///    split in float, the queries divided by α once per block (x/α = x_hi + x_lo) and (x_hi − y) + x_lo, two
+///    How a difference is formed depends on α in T (<see cref="IAlphaMode"/>): at α = 1 a subtraction x − y; at 2⁻⁸ ≤ α &lt; 2
+///    split in float (<see cref="Job.ScalesQueries"/>), the queries divided by α once per block (x/α = x_hi + x_lo) and (x_hi − y) + x_lo, two
 ///    subtractions, with α² in the logits' scale; otherwise <c>fma(−α_lo, y, fma(−α_hi, y, x))</c> as on the other path.
 ///    Each is formed again in step 3, except the last at D above <see cref="MaxFormedDimension"/>, which step 1 holds;
 /// 2. per lane, the running state (<see cref="PartialLanes{T}"/>, in double) is rescaled once when the maximum grows; then
@@ -214,10 +214,15 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
         public bool HoldsDifferences => !T.IsZero(AlphaLow) && !ScalesQueries && Dimension > MaxFormedDimension;
 
         /// <summary>
-        /// Whether α is split in T and the queries come divided by it (<see cref="ScaledQueries"/>): where 1/2 ≤ α &lt; 2, so a
-        /// squared distance ‖x/α − y‖² overflows T within a factor 4 of where ‖x − α y‖² would.
+        /// Whether α is split in T and the queries come divided by it (<see cref="ScaledQueries"/>): where
+        /// <see cref="MinScaledAlpha"/> ≤ α &lt; 2 and the logits' scale with α² in it is a normal number of T (one relative
+        /// rounding). A squared distance ‖x/α − y‖² then overflows T where ‖x − α y‖ exceeds α √max_T (about α·1.8e19 in
+        /// float), not √max_T.
         /// </summary>
         public readonly bool ScalesQueries;
+
+        /// <summary>The least α at which the queries are divided by it (<see cref="ScalesQueries"/>): 2⁻⁸.</summary>
+        internal const double MinScaledAlpha = 1.0 / 256;
 
         /// <summary>What the tile's sums of differences are multiplied by at the merge: α where the queries are scaled, else 1.</summary>
         public readonly double DifferenceScale;
@@ -232,7 +237,10 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             Level = level;
             Alpha = T.CreateTruncating(level.Alpha);
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
-            ScalesQueries = !T.IsZero(AlphaLow) && level.Alpha >= 0.5 && level.Alpha < 2;
+            double alphaSquared = level.Alpha * level.Alpha;
+            ScalesQueries = !T.IsZero(AlphaLow) && level.Alpha >= MinScaledAlpha && level.Alpha < 2
+                && T.IsNormal(T.CreateTruncating(-0.5 * alphaSquared / level.Variance))
+                && T.IsNormal(T.CreateTruncating(-0.5 * alphaSquared / level.Variance / Math.Log(2)));
             DifferenceScale = ScalesQueries ? level.Alpha : 1;
             // the squared distances are of x/α − y where the queries are scaled: α² joins the scale, rounded with it once
             double squared = DifferenceScale * DifferenceScale;
