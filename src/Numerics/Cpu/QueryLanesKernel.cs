@@ -237,16 +237,15 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             Level = level;
             Alpha = T.CreateTruncating(level.Alpha);
             AlphaLow = T.CreateTruncating(level.Alpha - double.CreateTruncating(Alpha));
-            double alphaSquared = level.Alpha * level.Alpha;
+            // the logits' scale −s²/(2σ²) in nats, or in units of ln 2, rounded once from double; s = α where the squared
+            // distances are of x/α − y (the queries scaled), else 1
+            T ScaleOf(double s, bool base2) => T.CreateTruncating(base2 ? -0.5 * (s * s) / level.Variance / Math.Log(2) : -0.5 * (s * s) / level.Variance);
             ScalesQueries = !T.IsZero(AlphaLow) && level.Alpha >= MinScaledAlpha && level.Alpha < 2
-                && T.IsNormal(T.CreateTruncating(-0.5 * alphaSquared / level.Variance))
-                && T.IsNormal(T.CreateTruncating(-0.5 * alphaSquared / level.Variance / Math.Log(2)));
+                && T.IsNormal(ScaleOf(level.Alpha, false)) && T.IsNormal(ScaleOf(level.Alpha, true));
             DifferenceScale = ScalesQueries ? level.Alpha : 1;
-            // the squared distances are of x/α − y where the queries are scaled: α² joins the scale, rounded with it once
-            double squared = DifferenceScale * DifferenceScale;
-            var base2Scale = T.CreateTruncating(-0.5 * squared / level.Variance / Math.Log(2));
+            var base2Scale = ScaleOf(DifferenceScale, true);
             Base2 = typeof(T) == typeof(float) && VectorExp.IsAccelerated && T.IsFinite(base2Scale);
-            LogitScale = Base2 ? base2Scale : T.CreateTruncating(-0.5 * squared / level.Variance);
+            LogitScale = Base2 ? base2Scale : ScaleOf(DifferenceScale, false);
             // with no moments wanted (the log-density alone) every weight counts in the normaliser only
             CutWeight = needs == Moments.None ? T.PositiveInfinity : T.CreateTruncating(Math.Exp(-ScorePartials.NegligibleLogit<T>(train.Count)));
             MagnitudeOverflowException.ThrowIfOutOfRange<T>(level);
@@ -514,11 +513,10 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
             long rowStride = (long)d * w;
             T* x = s.X, xLow = s.XLow, t = s.Differences, logits = s.Logits;
             int p = 0;
-            // four points per step where the differences are not stored: four independent FMA chains over k (with two, each
-            // coordinate waits on the FMA latency), one load of the queries' coordinate shared by the four; where they are
-            // stored, two (four store streams measured slower)
-            // eight where they are not stored: eight FMA chains keep both FMA units busy through the FMA latency (each point's
-            // chain over k in the same order as four at a time, so the same bits)
+            // eight points per step where the differences are not stored: eight independent FMA chains over k keep both FMA
+            // units busy through the FMA latency, one load of the queries' coordinate shared by the eight; where they are
+            // stored, and for a tile's last points, two (four store streams measured slower). Each point's chain runs over k
+            // in the same order either way, so the bits do not depend on the step.
             for (; !hold && p + 8 <= np; p += 8)
             {
                 T* y0 = rows + (long)p * d, y1 = y0 + d, y2 = y1 + d, y3 = y2 + d, y4 = y3 + d, y5 = y4 + d, y6 = y5 + d, y7 = y6 + d;
@@ -562,41 +560,6 @@ internal static unsafe partial class QueryLanesKernel<T> where T : unmanaged, IF
                 l7.Store(logits + (p + 7) * w);
                 best = Vector512.Max(best, Vector512.Max(Vector512.Max(Vector512.Max(l0, l1), Vector512.Max(l2, l3)),
                     Vector512.Max(Vector512.Max(l4, l5), Vector512.Max(l6, l7))));
-            }
-            for (; !hold && p + 4 <= np; p += 4)
-            {
-                T* y0 = rows + (long)p * d, y1 = y0 + d, y2 = y1 + d, y3 = y2 + d;
-                T* t0 = t + p * rowStride, t1 = t0 + rowStride, t2 = t1 + rowStride, t3 = t2 + rowStride;
-                Vector512<T> a0 = default, a1 = default, a2 = default, a3 = default;
-                for (int k = 0; k < d; k++)
-                {
-                    var xk = Vector512.Load(x + k * w);
-                    var lk = TAlpha.IsScaledQueries ? Vector512.Load(xLow + k * w) : default;
-                    var u0 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y0[k]), xk), lk);
-                    var u1 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y1[k]), xk), lk);
-                    var u2 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y2[k]), xk), lk);
-                    var u3 = Low<TAlpha>(Simd<T>.Difference<TAlpha>(na, nal, Vector512.Create(y3[k]), xk), lk);
-                    if (hold)
-                    {
-                        u0.Store(t0 + k * w);
-                        u1.Store(t1 + k * w);
-                        u2.Store(t2 + k * w);
-                        u3.Store(t3 + k * w);
-                    }
-                    a0 = Simd<T>.Fma(u0, u0, a0);
-                    a1 = Simd<T>.Fma(u1, u1, a1);
-                    a2 = Simd<T>.Fma(u2, u2, a2);
-                    a3 = Simd<T>.Fma(u3, u3, a3);
-                }
-                var l0 = a0 * scale;
-                var l1 = a1 * scale;
-                var l2 = a2 * scale;
-                var l3 = a3 * scale;
-                l0.Store(logits + p * w);
-                l1.Store(logits + (p + 1) * w);
-                l2.Store(logits + (p + 2) * w);
-                l3.Store(logits + (p + 3) * w);
-                best = Vector512.Max(best, Vector512.Max(Vector512.Max(l0, l1), Vector512.Max(l2, l3)));
             }
             for (; p + 2 <= np; p += 2)
             {
