@@ -44,7 +44,8 @@ public interface IScoreBackend
 
     /// <summary>
     /// Screens the training set for passes that need each query's heavy points by index (the Hessian's factor): calls
-    /// <paramref name="consume"/> once per query, possibly from several threads, with a superset of the points whose logit
+    /// <paramref name="consume"/> once per block of consecutive queries (every query in exactly one block), possibly from
+    /// several threads, with each query's superset of the points whose logit
     /// is within <see cref="ScorePartials.NegligibleLogit{T}"/> + <paramref name="margin"/> nats of the query's largest,
     /// found without evaluating every distance exactly, so the caller evaluates only those. Returns false, calling nothing,
     /// where this backend has no screen for the type, dimension or level; the caller then evaluates every point. The
@@ -53,7 +54,7 @@ public interface IScoreBackend
     /// <param name="train">The training set.</param>
     /// <param name="queries">M×D row-major queries.</param>
     /// <param name="level">The noise level.</param>
-    /// <param name="consume">Receives each query's candidates.</param>
+    /// <param name="consume">Receives each block of queries' candidates.</param>
     /// <param name="margin">Nats past the cut-off the candidates must reach, finite and ≥ 0 (the Hessian's factor keeps
     /// points within the cut-off plus ln 2: <see cref="Ridges.Hessian.Factor{T}"/>).</param>
     bool Screen<T>(TrainingSet<T> train, ReadOnlySpan<T> queries, NoiseLevel level, ScreenedCandidates consume, double margin = 0)

@@ -42,7 +42,10 @@ public sealed class ScreenProperties
         double margin = 0)
     {
         var found = new System.Collections.Concurrent.ConcurrentBag<(int, int[], bool)>();
-        Assert.True(backend.Screen(set, queries, level, (q, candidates, every) => found.Add((q, candidates.ToArray(), every)), margin));
+        Assert.True(backend.Screen(set, queries, level, block =>
+        {
+            for (int i = 0; i < block.Count; i++) found.Add((block.FirstQuery + i, block.Candidates(i).ToArray(), block.EveryPoint(i)));
+        }, margin));
         return found.OrderBy(t => t.Item1).ToArray();
     }
 
@@ -64,7 +67,7 @@ public sealed class ScreenProperties
     {
         var set = new TrainingSet<float>(new float[4 * 40], 4, 40);
         foreach (double margin in new[] { -1e-3, double.NaN, double.PositiveInfinity })
-            Assert.Equal("margin", Assert.Throws<ArgumentOutOfRangeException>(() => CpuBackend.Default.Screen(set, new float[40], new NoiseLevel(1, 1), (_, _, _) => { }, margin)).ParamName);
+            Assert.Equal("margin", Assert.Throws<ArgumentOutOfRangeException>(() => CpuBackend.Default.Screen(set, new float[40], new NoiseLevel(1, 1), _ => { }, margin)).ParamName);
     }
 
     private static void CandidatesReach(Problem p, double margin)
@@ -145,10 +148,10 @@ public sealed class ScreenProperties
         var level = new NoiseLevel(1, 0.5);
         bool called = false;
         var small = new TrainingSet<float>(new float[16 * 8], 16, 8); // D ≤ 16: the query-lanes kernel has no screen
-        Assert.False(CpuBackend.Default.Screen(small, new float[8], level, (_, _, _) => called = true));
+        Assert.False(CpuBackend.Default.Screen(small, new float[8], level, _ => called = true));
         var wide = new TrainingSet<double>(new double[4 * 40], 4, 40); // double: no expansion path
-        Assert.False(CpuBackend.Default.Screen(wide, new double[40], level, (_, _, _) => called = true));
-        Assert.False(Unscreened.Screen(new TrainingSet<float>(new float[4 * 40], 4, 40), new float[40], level, (_, _, _) => called = true));
+        Assert.False(CpuBackend.Default.Screen(wide, new double[40], level, _ => called = true));
+        Assert.False(Unscreened.Screen(new TrainingSet<float>(new float[4 * 40], 4, 40), new float[40], level, _ => called = true));
         Assert.False(called);
     }
 }

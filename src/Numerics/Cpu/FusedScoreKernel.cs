@@ -156,6 +156,7 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
         public readonly int[]?[] CandidateLists = new int[QueryBlock][];
         public readonly int[] CandidateCounts = new int[QueryBlock];
         public readonly double[] ScreenLower = new double[QueryBlock];
+        public readonly bool[] EveryPoint = new bool[QueryBlock];
 
         public Scratch(Job job)
         {

@@ -85,11 +85,9 @@ internal static unsafe partial class FusedScoreKernel<T> where T : unmanaged, IF
                     }
                 }
             }
-            for (int q = 0; q < nq; q++)
-            {
-                bool every = !expansion[q] || counts[q] < 0;
-                Screening!(q0 + q, every ? default : lists[q].AsSpan(0, counts[q]), every);
-            }
+            var every = s.EveryPoint;
+            for (int q = 0; q < nq; q++) every[q] = !expansion[q] || counts[q] < 0;
+            Screening!(new ScreenedBlock(q0, nq, lists, counts, every));
         }
 
         /// <summary>

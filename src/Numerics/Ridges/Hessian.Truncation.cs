@@ -84,13 +84,24 @@ public static partial class Hessian
         double allowed = wholeSetCount * negligible * Math.ScaleB((double)whole.Mass, -MassBits) * (1 - TruncationMargin);
         // the cheapest refusal first: then no k passes, not even k = n
         if (outside >= allowed) return u;
+        // the heaviest first, ordered only as far as the test goes (usually a few of many candidates): chunks of growing
+        // size selected from the rest and sorted; ties are equal weights, so the sums do not depend on their order
         var sorted = keys.AsSpan(0, u);
         for (int j = 0; j < u; j++) sorted[j] = logits[within[j]];
-        sorted.Sort(); // ascending; ties are equal weights, so the sums below do not depend on their order
         UInt128 heaviest = 0;
-        for (int k = 1; k <= u; k++)
+        for (int k = 1, ordered = 0, chunk = 8; k <= u; k++)
         {
-            heaviest += FixedWeight(Math.Exp(sorted[u - k] - largest));
+            if (k > ordered)
+            {
+                var unordered = sorted[ordered..];
+                int take = Math.Min(chunk, unordered.Length);
+                if (take < unordered.Length) Select(unordered, take - 1); // unordered[..take]: its take largest
+                unordered[..take].Sort();
+                unordered[..take].Reverse();
+                ordered += take;
+                chunk *= 2;
+            }
+            heaviest += FixedWeight(Math.Exp(sorted[k - 1] - largest));
             UInt128 rest = whole.Mass - heaviest + (UInt128)(whole.Count - k);
             if (outside + Math.ScaleB((double)rest, -MassBits) <= allowed) return k;
         }

@@ -74,17 +74,28 @@ public static partial class Hessian
         T[] data = set.Rows;
         int rankCap = Math.Min(maxRank, Math.Max(n, 1));
         var backend = maxDegreeOfParallelism == -1 ? model.Backend : model.Backend.WithMaxDegreeOfParallelism(maxDegreeOfParallelism) ?? model.Backend;
-        // the backend's screen names each query's candidates: only those get exact distances in double
-        bool screened = backend.Screen(set, queries, level, margin: KeptMargin, consume: (q, candidates, everyPoint) =>
+        // the backend's screen names each query's candidates: only those get exact distances in double, a block of queries
+        // at a time
+        bool screened = backend.Screen(set, queries, level, margin: KeptMargin, consume: block =>
         {
             var scratch = Scratch.For(n, d, rankCap);
             try
             {
-                var x = xs.AsSpan(q * d, d);
+                var exact = BlockCandidateLogits(data, d, xs, level, block, scratch);
                 var logits = scratch.Logits[0];
-                if (everyPoint || candidates.IsEmpty) candidates = scratch.Every;
-                CandidateLogits(data, d, x, level, candidates, logits, scratch.Row);
-                consume(q, FactorOne(data, d, x, level, n, cut, bound, maxRank, candidates, logits, scratch, q));
+                for (int i = 0; i < block.Count; i++)
+                {
+                    int q = block.FirstQuery + i;
+                    var x = xs.AsSpan(q * d, d);
+                    var candidates = block.Candidates(i);
+                    if (candidates.IsEmpty)
+                    {
+                        candidates = scratch.Every;
+                        CandidateLogits(data, d, x, level, candidates, logits, scratch.Row);
+                    }
+                    else exact.AsSpan(scratch.BlockOffsets[i], candidates.Length).CopyTo(logits);
+                    consume(q, FactorOne(data, d, x, level, n, cut, bound, maxRank, candidates, logits, scratch, q));
+                }
             }
             finally
             {
@@ -146,6 +157,92 @@ public static partial class Hessian
         public readonly double[] Score = new double[d];
         public readonly double[] Pivot = new double[d];
         public readonly double[] Offset = new double[d], Displacement = new double[d], Negated = new double[d];
+
+        /// <summary>A screened block's pairs (query, candidate) sorted by point: where each point's pairs end.</summary>
+        public readonly int[] PointEnd = new int[Math.Max(n, 1)];
+        public int[] BlockOffsets = [], PairQuery = [], PairSlot = [];
+        public double[] BlockLogits = [];
+
+        /// <summary><paramref name="array"/>, replaced by a larger one when it is shorter than <paramref name="length"/>.</summary>
+        public static TItem[] AtLeast<TItem>(ref TItem[] array, int length)
+        {
+            if (array.Length < length) array = new TItem[Math.Max(length, 2 * array.Length)];
+            return array;
+        }
+    }
+
+    /// <summary>
+    /// The exact logits of a screened block's candidates, the block's i-th query's from <see cref="Scratch.BlockOffsets"/>[i]
+    /// on, in the order of its list (none where it takes every point). Float rows are taken point by point: each row is read
+    /// once for all the block's queries that name it, four queries per pass over it, rather than once per query. Each logit is
+    /// formed by the same operations in the same order as <see cref="CandidateLogits"/>'s, so the bits do not depend on the
+    /// block.
+    /// </summary>
+    private static double[] BlockCandidateLogits<T>(T[] data, int d, double[] xs, NoiseLevel level, ScreenedBlock block, Scratch s)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int count = block.Count;
+        var offsets = Scratch.AtLeast(ref s.BlockOffsets, count + 1);
+        offsets[0] = 0;
+        for (int i = 0; i < count; i++) offsets[i + 1] = offsets[i] + block.Candidates(i).Length;
+        int pairs = offsets[count];
+        var logits = Scratch.AtLeast(ref s.BlockLogits, pairs);
+        if (typeof(T) != typeof(float) || !Avx512F.IsSupported || !Vector512.IsHardwareAccelerated)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                var candidates = block.Candidates(i);
+                CandidateLogits(data, d, xs.AsSpan((block.FirstQuery + i) * d, d), level, candidates,
+                    logits.AsSpan(offsets[i], candidates.Length), s.Row);
+            }
+            return logits;
+        }
+        // the pairs sorted by point (a counting sort; each point's queries stay ascending)
+        var end = s.PointEnd;
+        int n = end.Length;
+        Array.Clear(end);
+        for (int i = 0; i < count; i++)
+            foreach (int c in block.Candidates(i)) end[c]++;
+        for (int c = 0, total = 0; c < n; c++) end[c] = total += end[c];
+        var pairQuery = Scratch.AtLeast(ref s.PairQuery, pairs);
+        var pairSlot = Scratch.AtLeast(ref s.PairSlot, pairs);
+        for (int i = count - 1; i >= 0; i--)
+        {
+            var candidates = block.Candidates(i);
+            for (int j = candidates.Length - 1; j >= 0; j--)
+            {
+                int slot = --end[candidates[j]];
+                pairQuery[slot] = block.FirstQuery + i;
+                pairSlot[slot] = offsets[i] + j;
+            }
+        }
+        // end[c] is now where point c's pairs begin
+        double scale = -0.5 / level.Sigma / level.Sigma, alpha = level.Alpha;
+        Span<double> sums = stackalloc double[4];
+        var rows = MemoryMarshal.Cast<T, float>(data.AsSpan());
+        unsafe
+        {
+            fixed (double* px = xs)
+            fixed (float* py = rows)
+            fixed (double* r = sums)
+                for (int c = 0; c < n; c++)
+                {
+                    int first = end[c], last = c + 1 < n ? end[c + 1] : pairs;
+                    float* y = py + (long)c * d;
+                    for (int p = first; p < last; p += 4)
+                    {
+                        // fewer than four left: the last query again, its sum not stored twice
+                        int taken = Math.Min(4, last - p);
+                        double* x0 = px + (long)pairQuery[p] * d;
+                        double* x1 = px + (long)pairQuery[p + Math.Min(1, taken - 1)] * d;
+                        double* x2 = px + (long)pairQuery[p + Math.Min(2, taken - 1)] * d;
+                        double* x3 = px + (long)pairQuery[p + taken - 1] * d;
+                        SquaredDistances4(x0, x1, x2, x3, y, d, alpha, r);
+                        for (int b = 0; b < taken; b++) logits[pairSlot[p + b]] = r[b] * scale;
+                    }
+                }
+        }
+        return logits;
     }
 
     /// <summary>Every logit −‖x_g − αy_i‖²/(2σ²) of <paramref name="count"/> queries, each training row widened once.</summary>
@@ -166,7 +263,7 @@ public static partial class Hessian
                 fixed (double* r = sums)
                     for (int i = 0; i < n; i++)
                     {
-                        SquaredDistances4(x, y + (long)i * d, d, alpha, r);
+                        SquaredDistances4(x, x + d, x + 2 * d, x + 3 * d, y + (long)i * d, d, alpha, r);
                         s.Logits[0][i] = r[0] * scale;
                         s.Logits[1][i] = r[1] * scale;
                         s.Logits[2][i] = r[2] * scale;
@@ -249,9 +346,8 @@ public static partial class Hessian
     /// of it widened exactly in a register: the same operations on the same values, so the same bits as widening first.
     /// The loop is alone in its method, on pointers, so the four accumulators stay in registers.
     /// </summary>
-    private static unsafe void SquaredDistances4(double* x0, float* y, int d, double alpha, double* sums)
+    private static unsafe void SquaredDistances4(double* x0, double* x1, double* x2, double* x3, float* y, int d, double alpha, double* sums)
     {
-        double* x1 = x0 + d, x2 = x0 + 2 * d, x3 = x0 + 3 * d;
         var a0 = Vector512<double>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
         var na = Vector512.Create(-alpha);
         int k = 0;
@@ -285,11 +381,12 @@ public static partial class Hessian
     }
 
     /// <summary>
-    /// The exact logits of the candidates (indexed by point): float rows four at a time, each widened in registers (the same
-    /// operations in the same order as <see cref="Logit"/>, so the same bits); other types one row at a time.
+    /// The exact logits of one query's candidates (<c>logits[j]</c> for <c>candidates[j]</c>): float rows four at a time, each
+    /// widened in registers (the same operations in the same order as <see cref="Logit"/>, so the same bits); other types
+    /// one row at a time.
     /// </summary>
     private static void CandidateLogits<T>(T[] data, int d, ReadOnlySpan<double> x, NoiseLevel level, ReadOnlySpan<int> candidates,
-        double[] logits, double[] row) where T : unmanaged, IFloatingPointIeee754<T>
+        Span<double> logits, double[] row) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int j = 0;
         if (typeof(T) == typeof(float) && Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
@@ -306,14 +403,14 @@ public static partial class Hessian
                     {
                         int i0 = candidates[j], i1 = candidates[j + 1], i2 = candidates[j + 2], i3 = candidates[j + 3];
                         SquaredDistancesOfRows4(px, y + (long)i0 * d, y + (long)i1 * d, y + (long)i2 * d, y + (long)i3 * d, d, level.Alpha, r);
-                        logits[i0] = r[0] * scale;
-                        logits[i1] = r[1] * scale;
-                        logits[i2] = r[2] * scale;
-                        logits[i3] = r[3] * scale;
+                        logits[j] = r[0] * scale;
+                        logits[j + 1] = r[1] * scale;
+                        logits[j + 2] = r[2] * scale;
+                        logits[j + 3] = r[3] * scale;
                     }
             }
         }
-        for (; j < candidates.Length; j++) logits[candidates[j]] = Logit(data, candidates[j], d, x, level, row);
+        for (; j < candidates.Length; j++) logits[j] = Logit(data, candidates[j], d, x, level, row);
     }
 
     /// <summary>‖x − αy_b‖² for one query and four float rows, each as <see cref="SquaredDistance"/> forms it.</summary>
@@ -361,7 +458,7 @@ public static partial class Hessian
 
     /// <summary>
     /// One query's factor from the exact logits of its <paramref name="candidates"/> (every point, or a screen's superset
-    /// of those within the cut-off; <paramref name="logits"/> is indexed by point and read only at the candidates).
+    /// of those within the cut-off, ascending; <c>logits[j]</c> is <c>candidates[j]</c>'s).
     /// <paramref name="wholeSetCount"/> (N) and <paramref name="whole"/> (the whole set's points within the cut-off,
     /// summarised; null where the candidates hold all of them) set how many of the lightest are left out
     /// (<see cref="TruncatedCount"/>).
@@ -370,21 +467,22 @@ public static partial class Hessian
         double bound, int maxRank, ReadOnlySpan<int> candidates, double[] logits, Scratch scratch, int q, WithinCutMass? whole = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        int u = candidates.Length;
         double max = double.NegativeInfinity;
-        foreach (int i in candidates) max = Math.Max(max, logits[i]);
+        for (int j = 0; j < u; j++) max = Math.Max(max, logits[j]);
         if (!double.IsFinite(max))
             throw new MagnitudeOverflowException(
                 $"query row {q} is so far from every training point that its squared distances overflow double (sigma = {level.Sigma:G6}); rescale the data and sigma by a common factor.",
                 "queries");
         // kept: within the cut (plus ln 2) of the maximum, less the lightest the bound allows; past the cap, the largest
-        // weights (ties by index: deterministic)
+        // weights (ties by index: deterministic). Kept holds positions in the candidates, ascending as their indices are.
         int kept = 0;
         double total = 0;
-        foreach (int i in candidates)
+        for (int j = 0; j < u; j++)
         {
-            double rel = logits[i] - max;
+            double rel = logits[j] - max;
             total += Math.Exp(rel);
-            if (rel >= -(cut + KeptMargin)) scratch.Kept[kept++] = i;
+            if (rel >= -(cut + KeptMargin)) scratch.Kept[kept++] = j;
         }
         // the lightest within the cut-off left out while the dropped mass stays within the bound (TruncatedCount)
         var within = scratch.Kept.AsSpan(0, kept);
@@ -401,7 +499,11 @@ public static partial class Hessian
         int r = indices.Length;
         var weights = new double[r];
         double mass = 0;
-        for (int j = 0; j < r; j++) mass += weights[j] = Math.Exp(logits[indices[j]] - max);
+        for (int j = 0; j < r; j++)
+        {
+            mass += weights[j] = Math.Exp(logits[indices[j]] - max);
+            indices[j] = candidates[indices[j]];
+        }
         for (int j = 0; j < r; j++) weights[j] /= mass;
         double dropped = Math.Max(0, 1 - mass / total);
 
