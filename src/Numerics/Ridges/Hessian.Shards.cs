@@ -72,11 +72,13 @@ public static partial class Hessian
             logits[i] = Logit(rows, i, dimension, x, level, row);
             if (logits[i] - largest >= -(cut + KeptMargin)) near.Add(i);
         }
-        withinCut = Summarise(CollectionsMarshal.AsSpan(near), logits, largest);
+        var weights = new double[n];
+        foreach (int i in near) weights[i] = Math.Exp(logits[i] - largest);
+        withinCut = Summarise(CollectionsMarshal.AsSpan(near), weights);
         if (dimension > maxRank && near.Count > maxRank)
         {
             // the cap's own selection (the factor's: larger logit first, ties to the lower index), back in ascending index
-            int[] heaviest = Largest(CollectionsMarshal.AsSpan(near), logits, maxRank, new double[near.Count]);
+            int[] heaviest = Largest(CollectionsMarshal.AsSpan(near), logits, maxRank, new double[near.Count]).ToArray();
             Array.Sort(heaviest);
             kept.AddRange(heaviest);
             return heaviest.Length;

@@ -35,11 +35,14 @@ public static partial class Hessian
     /// <summary>A weight e^{u − u*} ≤ 1 in fixed point, rounded down.</summary>
     private static UInt128 FixedWeight(double weight) => (UInt128)Math.ScaleB(weight, MassBits);
 
-    /// <summary>The summary of <paramref name="within"/> (candidates, indexed into <paramref name="logits"/>).</summary>
-    private static WithinCutMass Summarise(ReadOnlySpan<int> within, double[] logits, double largest)
+    /// <summary>
+    /// The summary of <paramref name="within"/> (candidates, indexed into <paramref name="weights"/>, each
+    /// <c>e^{u − u*}</c> by <see cref="Math.Exp"/>).
+    /// </summary>
+    private static WithinCutMass Summarise(ReadOnlySpan<int> within, ReadOnlySpan<double> weights)
     {
         UInt128 mass = 0;
-        foreach (int i in within) mass += FixedWeight(Math.Exp(logits[i] - largest));
+        foreach (int i in within) mass += FixedWeight(weights[i]);
         return new WithinCutMass(within.Length, mass);
     }
 
@@ -67,15 +70,16 @@ public static partial class Hessian
     /// the whole set's is.
     /// </para>
     /// </summary>
-    /// <param name="within">The subset's candidates (indices into <paramref name="logits"/>).</param>
-    /// <param name="logits">The logits, indexed by point.</param>
-    /// <param name="largest">The whole set's largest logit.</param>
+    /// <param name="within">The subset's candidates (indices into <paramref name="weights"/>).</param>
+    /// <param name="weights">The weights <c>e^{u − u*}</c> (u* the whole set's largest logit, as <see cref="Summarise"/> takes them).</param>
     /// <param name="wholeSetCount">N.</param>
     /// <param name="cut">c.</param>
     /// <param name="whole">The whole set's summary (the subset's own where it holds every candidate of the whole set).</param>
     /// <param name="keys">Scratch of at least <paramref name="within"/>.Length values.</param>
-    private static int TruncatedCount(ReadOnlySpan<int> within, double[] logits, double largest, long wholeSetCount, double cut,
-        WithinCutMass whole, double[] keys)
+    /// <param name="limit">Where the caller needs only to know that k exceeds limit − 1 (the cap, where the factor keeps no
+    /// more than the cap whatever k is): the test stops there and returns <paramref name="limit"/> when no smaller k passes.</param>
+    private static int TruncatedCount(ReadOnlySpan<int> within, ReadOnlySpan<double> weights, long wholeSetCount, double cut,
+        WithinCutMass whole, double[] keys, int limit = int.MaxValue)
     {
         int u = within.Length;
         if (u <= 1) return u;
@@ -87,10 +91,11 @@ public static partial class Hessian
         // the heaviest first, ordered only as far as the test goes (usually a few of many candidates): chunks of growing
         // size selected from the rest and sorted; ties are equal weights, so the sums do not depend on their order
         var sorted = keys.AsSpan(0, u);
-        for (int j = 0; j < u; j++) sorted[j] = logits[within[j]];
+        for (int j = 0; j < u; j++) sorted[j] = weights[within[j]];
         UInt128 heaviest = 0;
         for (int k = 1, ordered = 0, chunk = 8; k <= u; k++)
         {
+            if (k >= limit) return limit;
             if (k > ordered)
             {
                 var unordered = sorted[ordered..];
@@ -101,7 +106,7 @@ public static partial class Hessian
                 ordered += take;
                 chunk *= 2;
             }
-            heaviest += FixedWeight(Math.Exp(sorted[k - 1] - largest));
+            heaviest += FixedWeight(sorted[k - 1]);
             UInt128 rest = whole.Mass - heaviest + (UInt128)(whole.Count - k);
             if (outside + Math.ScaleB((double)rest, -MassBits) <= allowed) return k;
         }

@@ -69,8 +69,25 @@ public static partial class Hessian
         int n = set.Count;
         double cut = ScorePartials.NegligibleLogit<T>(n);
         double bound = Math.Min(1, n * Math.Exp(-cut));
-        var xs = new double[m * d];
-        for (int i = 0; i < xs.Length; i++) xs[i] = double.CreateChecked(queries[i]);
+        // the queries widened once, into a pooled buffer (SCMS asks for a pass per round)
+        var xs = System.Buffers.ArrayPool<double>.Shared.Rent(m * d);
+        try
+        {
+            for (int i = 0; i < m * d; i++) xs[i] = double.CreateChecked(queries[i]);
+            FactorsOf(model, queries, xs, level, maxRank, maxDegreeOfParallelism, cut, bound, consume);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<double>.Shared.Return(xs);
+        }
+    }
+
+    /// <summary><see cref="ForEach{T}"/> once its arguments are checked and its queries widened into <paramref name="xs"/>.</summary>
+    private static void FactorsOf<T>(EmpiricalScore<T> model, ReadOnlySpan<T> queries, double[] xs, NoiseLevel level, int maxRank,
+        int maxDegreeOfParallelism, double cut, double bound, Action<int, HessianFactor> consume) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var set = model.TrainingSet;
+        int d = model.Dimension, n = set.Count, m = queries.Length / d;
         T[] data = set.Rows;
         int rankCap = Math.Min(maxRank, Math.Max(n, 1));
         var backend = maxDegreeOfParallelism == -1 ? model.Backend : model.Backend.WithMaxDegreeOfParallelism(maxDegreeOfParallelism) ?? model.Backend;
@@ -149,7 +166,7 @@ public static partial class Hessian
 
         /// <summary>Every point's index, ascending: the candidates of a query no screen has bounded.</summary>
         public readonly int[] Every = Enumerable.Range(0, n).ToArray();
-        public readonly double[] Keys = new double[Math.Max(n, 1)];
+        public readonly double[] Keys = new double[Math.Max(n, 1)], Exps = new double[Math.Max(n, 1)];
         public readonly double[] Rows = new double[maxRank * d];
         public readonly double[] Weights = new double[maxRank];
         public readonly int[] Indices = new int[maxRank];
@@ -478,31 +495,35 @@ public static partial class Hessian
         // weights (ties by index: deterministic). Kept holds positions in the candidates, ascending as their indices are.
         int kept = 0;
         double total = 0;
+        var exps = scratch.Exps;
         for (int j = 0; j < u; j++)
         {
             double rel = logits[j] - max;
-            total += Math.Exp(rel);
+            total += exps[j] = Math.Exp(rel);
             if (rel >= -(cut + KeptMargin)) scratch.Kept[kept++] = j;
         }
         // the lightest within the cut-off left out while the dropped mass stays within the bound (TruncatedCount)
         var within = scratch.Kept.AsSpan(0, kept);
-        var own = Summarise(within, logits, max);
+        var own = Summarise(within, exps);
         if (whole is { } given && (given.Count < own.Count || given.Count > wholeSetCount || given.Mass < own.Mass))
             throw new ArgumentException(
                 $"wholeSetWithinCut = ({given.Count} points, mass {given.Mass}) cannot hold this subset's {own.Count} points within the cut-off (mass {own.Mass}) among N = {wholeSetCount}; pass the sum of every shard's KeptRows summary at this query.",
                 "wholeSetWithinCut");
-        kept = TruncatedCount(within, logits, max, wholeSetCount, cut, whole ?? own, scratch.Keys);
+        // where D passes the cap the factor keeps at most the cap whatever k is: the test need not go past it
+        kept = TruncatedCount(within, exps, wholeSetCount, cut, whole ?? own, scratch.Keys, d > maxRank ? maxRank + 1 : int.MaxValue);
         // more kept points than the cap, but D within it: C summed densely over every kept point, F its D×D square root
         bool dense = kept > maxRank && d <= maxRank;
         bool capped = kept > maxRank && !dense;
-        var indices = Largest(within, logits, dense ? kept : Math.Min(kept, maxRank), scratch.Keys);
-        int r = indices.Length;
-        var weights = new double[r];
+        var positions = Largest(within, logits, dense ? kept : Math.Min(kept, maxRank), scratch.Keys);
+        int r = positions.Length;
+        // the factor lives in the scratch (Detach copies it); only a dense factor's many points may need more room
+        var weights = r <= scratch.Weights.Length ? scratch.Weights : new double[r];
+        var indices = r <= scratch.Indices.Length ? scratch.Indices : new int[r];
         double mass = 0;
         for (int j = 0; j < r; j++)
         {
-            mass += weights[j] = Math.Exp(logits[indices[j]] - max);
-            indices[j] = candidates[indices[j]];
+            mass += weights[j] = Math.Exp(logits[positions[j]] - max);
+            indices[j] = candidates[positions[j]];
         }
         for (int j = 0; j < r; j++) weights[j] /= mass;
         double dropped = Math.Max(0, 1 - mass / total);
@@ -510,8 +531,10 @@ public static partial class Hessian
         // m = y_0 + Σ w (y − y_0) about the heaviest point (rounding relative to the spread, not to ‖m‖);
         // the score Σ w (αy − x)/σ² from the displacements themselves (no cancellation of αm against x)
         double alpha = level.Alpha, variance = level.Variance;
-        var mean = new double[d];
-        var score = new double[d];
+        var mean = scratch.Mean;
+        var score = scratch.Score;
+        mean.AsSpan().Clear();
+        score.AsSpan().Clear();
         var pivot = scratch.Pivot;
         var row = scratch.Row.AsSpan();
         Span<double> offset = scratch.Offset, displacement = scratch.Displacement, negated = scratch.Negated;
@@ -536,7 +559,7 @@ public static partial class Hessian
         double a = alpha / level.Sigma;
         if (dense)
         {
-            SquareRootFactor(data, d, indices, weights, mean, a / level.Sigma, rows, scratch);
+            SquareRootFactor(data, d, indices.AsSpan(0, r), weights, mean, a / level.Sigma, rows, scratch);
             return new HessianFactor(d, level, d, kept, rows, weights, indices, mean, score, capped, dropped, bound);
         }
         // rows f_j = √w_j (α/σ) (y_j − m)/σ
@@ -556,7 +579,7 @@ public static partial class Hessian
     /// update per point, O(r D²)), then F = diag(√μ) Vᵀ from its eigen-decomposition, so the factor is exact where the
     /// cap would otherwise have dropped the lighter points.
     /// </summary>
-    private static void SquareRootFactor<T>(T[] data, int d, int[] indices, double[] weights, double[] mean, double c,
+    private static void SquareRootFactor<T>(T[] data, int d, ReadOnlySpan<int> indices, double[] weights, double[] mean, double c,
         double[] rows, Scratch scratch) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var sum = new double[d * d];
@@ -621,9 +644,10 @@ public static partial class Hessian
 
     /// <summary>
     /// The <paramref name="count"/> candidates with the largest logits, in descending order of logit and ascending index
-    /// among ties: a selection of the count-th largest key first, so only the kept few are sorted.
+    /// among ties, in place at the front of <paramref name="candidates"/>: a selection of the count-th largest key first,
+    /// so only the kept few are sorted.
     /// </summary>
-    private static int[] Largest(Span<int> candidates, double[] logits, int count, double[] keys)
+    private static Span<int> Largest(Span<int> candidates, double[] logits, int count, double[] keys)
     {
         if (count < candidates.Length)
         {
@@ -638,9 +662,8 @@ public static partial class Hessian
                 if (logits[i] > threshold || (logits[i] == threshold && ties-- > 0)) candidates[w++] = i;
             candidates = candidates[..w];
         }
-        var result = candidates.ToArray();
-        Array.Sort(result, (a, b) => logits[b] != logits[a] ? logits[b].CompareTo(logits[a]) : a.CompareTo(b));
-        return result;
+        candidates.Sort((a, b) => logits[b] != logits[a] ? logits[b].CompareTo(logits[a]) : a.CompareTo(b));
+        return candidates;
     }
 
     /// <summary>The value of rank <paramref name="rank"/> (0 = largest) of <paramref name="keys"/>, which it reorders (quickselect).</summary>
