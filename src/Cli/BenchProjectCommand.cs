@@ -11,8 +11,9 @@ namespace Kernels.Cli;
 /// backend on the same data, interleaved run by run, so their ratio compares like with like on a loaded host. The
 /// tolerance is set below reach so every start takes exactly --iterations steps (--iterations + 1 evaluations, the last
 /// one reporting where it stopped); the line reports seconds per round (per evaluation of every start),
-/// the score's seconds, their ratio, the mean rank of the factors and the peak memory growth of one projection run on
-/// its own (before the timed runs).
+/// the score's seconds, their ratio, the mean rank of the factors and the share whose rank the cap bound, at the starts
+/// and where the timed run stopped (outside the timing), and the peak memory growth of one projection run on its own
+/// (before the timed runs).
 /// </summary>
 internal static class BenchProjectCommand
 {
@@ -57,17 +58,23 @@ internal static class BenchProjectCommand
         T[] queries = query.Values<T>();
         var score = new T[queries.Length];
         backend.Prepare(set);
-        double meanRank = Hessian.Factor(model, queries, level).Average(f => f.Rank);
+        var atStarts = Hessian.Factor(model, queries, level);
         long steps = 0;
+        T[] stopped = queries;
         // the projection's own memory, in a window of its own (the interleaved score would add its buffers to the peak)
         var memory = PeakMemory.Start();
         RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: rounds);
         var used = memory.Stop();
         var runs = TimingHarness.Measure(plan with { Warmup = Math.Min(plan.Warmup, 1), WarmupSeconds = 0 }, [
             () => model.Evaluate(queries, level, new ScoreOutputs<T> { Score = score }),
-            () => steps = RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: rounds)
-                .Reports.Sum(r => (long)r.Iterations),
+            () =>
+            {
+                var run = RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: rounds);
+                steps = run.Reports.Sum(r => (long)r.Iterations);
+                stopped = run.Points;
+            },
         ]);
+        var atStop = Hessian.Factor(model, stopped, level);
         // K steps evaluate every start K + 1 times (the last evaluation reports where the start stopped): a round is one
         // evaluation, the factor's pass over the set, the reduced eigenproblems and the step
         double perRound = runs[1].Median / (rounds + 1);
@@ -82,7 +89,10 @@ internal static class BenchProjectCommand
             json.WriteNumber("ridge_dim", d);
             json.WriteNumber("rounds", rounds);
             json.WriteNumber("steps_per_start", (double)steps / query.Rows);
-            json.WriteNumber("mean_rank", Math.Round(meanRank, 2));
+            json.WriteNumber("mean_rank", Math.Round(atStarts.Average(f => f.Rank), 2));
+            json.WriteNumber("capped_share", Math.Round(atStarts.Average(f => f.Capped ? 1.0 : 0.0), 4));
+            json.WriteNumber("mean_rank_at_stop", Math.Round(atStop.Average(f => f.Rank), 2));
+            json.WriteNumber("capped_share_at_stop", Math.Round(atStop.Average(f => f.Capped ? 1.0 : 0.0), 4));
             json.WriteNumber("repeat", runs[1].Seconds.Length);
             json.WriteNumber("seconds_per_round", perRound);
             json.WriteNumber("score_seconds", runs[0].Median);

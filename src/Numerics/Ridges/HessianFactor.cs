@@ -343,8 +343,8 @@ public sealed class HessianFactor
     }
 
     /// <summary>
-    /// G = F Fᵀ, r×r row-major, into <paramref name="g"/>: the lower triangle in 4×4 blocks (each row of F loaded once
-    /// per block serves four dot products; sixteen independent sums), mirrored.
+    /// The upper triangle of G = F Fᵀ, r×r row-major, into <paramref name="g"/> (all the eigen-solver reads): in 4×4
+    /// blocks (each row of F loaded once per block serves four dot products; sixteen independent sums).
     /// </summary>
     private void Gram(double[] g)
     {
@@ -354,12 +354,10 @@ public sealed class HessianFactor
             int j0 = 0;
             for (; j0 + 4 <= i0 + 4; j0 += 4) GramBlock(g, i0, j0);
             for (int i = i0; i < i0 + 4; i++)
-                for (int j = j0; j <= i; j++) g[i * r + j] = Dot(Row(i), Row(j));
+                for (int j = j0; j <= i; j++) g[j * r + i] = Dot(Row(i), Row(j));
         }
         for (int i = i0; i < r; i++)
-            for (int j = 0; j <= i; j++) g[i * r + j] = Dot(Row(i), Row(j));
-        for (int i = 0; i < r; i++)
-            for (int j = 0; j < i; j++) g[j * r + i] = g[i * r + j];
+            for (int j = 0; j <= i; j++) g[j * r + i] = Dot(Row(i), Row(j));
     }
 
     /// <summary>The 4×4 block of G at rows i0.., columns j0.. (sixteen dot products over D, one pass, sums in registers).</summary>
@@ -431,10 +429,10 @@ public sealed class HessianFactor
                 sums[12] += x3 * y0; sums[13] += x3 * y1; sums[14] += x3 * y2; sums[15] += x3 * y3;
             }
         }
-        // sums[a·4 + b] = f_{i0+a} · f_{j0+b}; the lower triangle only
+        // sums[a·4 + b] = f_{i0+a} · f_{j0+b}, at (j0 + b, i0 + a): the upper triangle only
         for (int a = 0; a < 4; a++)
             for (int b = 0; b < 4; b++)
-                if (j0 + b <= i0 + a) g[(i0 + a) * r + j0 + b] = sums[a * 4 + b];
+                if (j0 + b <= i0 + a) g[(j0 + b) * r + i0 + a] = sums[a * 4 + b];
     }
 
     /// <summary>FᵀF, D×D row-major (the dense Hessian plus I/σ²), for D ≤ r.</summary>
