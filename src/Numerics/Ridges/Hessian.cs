@@ -173,7 +173,7 @@ public static partial class Hessian
         public readonly double[] Mean = new double[d];
         public readonly double[] Score = new double[d];
         public readonly double[] Pivot = new double[d];
-        public readonly double[] Offset = new double[d], Displacement = new double[d], Negated = new double[d];
+        public readonly double[] Negated = new double[d];
 
         /// <summary>A screened block's pairs (query, candidate) sorted by point: where each point's pairs end.</summary>
         public readonly int[] PointEnd = new int[Math.Max(n, 1)];
@@ -537,17 +537,13 @@ public static partial class Hessian
         score.AsSpan().Clear();
         var pivot = scratch.Pivot;
         var row = scratch.Row.AsSpan();
-        Span<double> offset = scratch.Offset, displacement = scratch.Displacement, negated = scratch.Negated;
+        var negated = scratch.Negated;
         Widen(data.AsSpan(indices[0] * d, d), pivot);
         TensorPrimitives.Negate(x, negated);
         for (int j = 0; j < r; j++)
         {
-            // per coordinate: mean += w (y − y_0), score += w fma(α, y, −x), vectorised
             Widen(data.AsSpan(indices[j] * d, d), row);
-            TensorPrimitives.Subtract(row, pivot, offset);
-            TensorPrimitives.FusedMultiplyAdd(offset, weights[j], mean, mean);
-            TensorPrimitives.FusedMultiplyAdd(row, alpha, negated, displacement);
-            TensorPrimitives.FusedMultiplyAdd(displacement, weights[j], score, score);
+            AccumulateMoments(row, pivot, negated, alpha, weights[j], mean, score);
         }
         for (int k = 0; k < d; k++)
         {
@@ -567,11 +563,61 @@ public static partial class Hessian
         {
             var f = rows.AsSpan(j * d, d);
             Widen(data.AsSpan(indices[j] * d, d), f);
-            double c = Math.Sqrt(weights[j]) * a / level.Sigma;
-            TensorPrimitives.Subtract(f, mean, f);
-            TensorPrimitives.Multiply(f, c, f);
+            CentreAndScale(f, mean, Math.Sqrt(weights[j]) * a / level.Sigma);
         }
         return new HessianFactor(d, level, r, r, rows, weights, indices, mean, score, capped, dropped, bound);
+    }
+
+    /// <summary>
+    /// One kept point's part of the mean and the score, per coordinate: mean += w (y − y_0) and score += w fma(α, y, −x),
+    /// in one pass over the row (each value rounded as the separate vector operations would round it).
+    /// </summary>
+    private static void AccumulateMoments(ReadOnlySpan<double> y, ReadOnlySpan<double> pivot, ReadOnlySpan<double> negated, double alpha,
+        double w, Span<double> mean, Span<double> score)
+    {
+        int d = y.Length, k = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var va = Vector512.Create(alpha);
+            var vw = Vector512.Create(w);
+            for (; k + 8 <= d; k += 8)
+            {
+                var yk = Vector512.Create(y.Slice(k, 8));
+                Vector512.FusedMultiplyAdd(yk - Vector512.Create(pivot.Slice(k, 8)), vw, Vector512.Create(mean.Slice(k, 8))).CopyTo(mean.Slice(k, 8));
+                var displacement = Vector512.FusedMultiplyAdd(yk, va, Vector512.Create(negated.Slice(k, 8)));
+                Vector512.FusedMultiplyAdd(displacement, vw, Vector512.Create(score.Slice(k, 8))).CopyTo(score.Slice(k, 8));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var va = Vector256.Create(alpha);
+            var vw = Vector256.Create(w);
+            for (; k + 4 <= d; k += 4)
+            {
+                var yk = Vector256.Create(y.Slice(k, 4));
+                Vector256.FusedMultiplyAdd(yk - Vector256.Create(pivot.Slice(k, 4)), vw, Vector256.Create(mean.Slice(k, 4))).CopyTo(mean.Slice(k, 4));
+                var displacement = Vector256.FusedMultiplyAdd(yk, va, Vector256.Create(negated.Slice(k, 4)));
+                Vector256.FusedMultiplyAdd(displacement, vw, Vector256.Create(score.Slice(k, 4))).CopyTo(score.Slice(k, 4));
+            }
+        }
+        for (; k < d; k++)
+        {
+            mean[k] = Math.FusedMultiplyAdd(y[k] - pivot[k], w, mean[k]);
+            score[k] = Math.FusedMultiplyAdd(Math.FusedMultiplyAdd(y[k], alpha, negated[k]), w, score[k]);
+        }
+    }
+
+    /// <summary>f ← (f − m)·c in one pass (the difference rounded, then the product).</summary>
+    private static void CentreAndScale(Span<double> f, ReadOnlySpan<double> mean, double c)
+    {
+        int d = f.Length, k = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (var vc = Vector512.Create(c); k + 8 <= d; k += 8)
+                ((Vector512.Create(f.Slice(k, 8)) - Vector512.Create(mean.Slice(k, 8))) * vc).CopyTo(f.Slice(k, 8));
+        else if (Vector256.IsHardwareAccelerated)
+            for (var vc = Vector256.Create(c); k + 4 <= d; k += 4)
+                ((Vector256.Create(f.Slice(k, 4)) - Vector256.Create(mean.Slice(k, 4))) * vc).CopyTo(f.Slice(k, 4));
+        for (; k < d; k++) f[k] = (f[k] - mean[k]) * c;
     }
 
     /// <summary>

@@ -57,6 +57,8 @@ internal sealed class LeadingEigenpairs
         Values = values.Select(v => Math.ScaleB(v, exponent)).ToArray();
     }
 
+    private static readonly double RotationSine = Math.Sin(1.7), RotationCosine = Math.Cos(1.7);
+
     /// <summary>The eigenvalues asked for (the count largest; every one by default), descending.</summary>
     public double[] Values { get; }
 
@@ -80,7 +82,13 @@ internal sealed class LeadingEigenpairs
             // equal shifts would return the same vector: separate them by a few units of rounding, as dstein does
             double shift = i > clusterStart && previousShift - lambda < nudge ? previousShift - nudge : lambda;
             previousShift = shift;
-            for (int t = 0; t < n; t++) z[t] = 1 + 0.5 * Math.Sin(1.7 * t + 0.3 * i); // a start with a part along every vector
+            // a start with a part along every vector, 1 + sin(1.7 t + 0.3 i)/2, its sines by rotation (no call per entry)
+            double sine = Math.Sin(0.3 * i), cosine = Math.Cos(0.3 * i);
+            for (int t = 0; t < n; t++)
+            {
+                z[t] = 1 + 0.5 * sine;
+                (sine, cosine) = (sine * RotationCosine + cosine * RotationSine, cosine * RotationCosine - sine * RotationSine);
+            }
             work.Factor(_diagonal, _offDiagonal, shift, nudge);
             for (int iteration = 0; iteration < 3; iteration++)
             {
