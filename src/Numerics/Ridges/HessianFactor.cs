@@ -343,10 +343,41 @@ public sealed class HessianFactor
     }
 
     /// <summary>
-    /// The upper triangle of G = F Fᵀ, r×r row-major, into <paramref name="g"/> (all the eigen-solver reads): in 4×4
-    /// blocks (each row of F loaded once per block serves four dot products; sixteen independent sums).
+    /// The upper triangle of G = F Fᵀ, r×r row-major, into <paramref name="g"/> (all the eigen-solver reads). With 512-bit
+    /// vectors and r ≥ 24, F's rows are packed as features in panels of eight (<see cref="Models.SymmetricRankUpdate{T}"/>'s
+    /// layout, the random-feature fit's syrk: its 8×24 register tiles feed 24 multiply-adds from three loads and eight
+    /// broadcasts, and reduce no sum across lanes), each entry one lane's sum over the D columns in order; otherwise in
+    /// 4×4 blocks of dot products (<see cref="GramByDots"/>).
     /// </summary>
     private void Gram(double[] g)
+    {
+        int r = Rank, d = Dimension, w = Vector512<double>.Count;
+        if (!Vector512.IsHardwareAccelerated || r < 3 * w)
+        {
+            GramByDots(g);
+            return;
+        }
+        // panel q holds rows q·w … q·w + w − 1 column by column (zero past r), and two zero panels follow the last
+        int panels = (r + w - 1) / w, stored = panels + Models.SymmetricRankUpdate<double>.TilePanels - 1;
+        var pool = System.Buffers.ArrayPool<double>.Shared;
+        double[] packed = pool.Rent(stored * d * w);
+        packed.AsSpan((r / w) * d * w, (stored - r / w) * d * w).Clear();
+        for (int i = 0; i < r; i++)
+        {
+            var f = Row(i);
+            var panel = packed.AsSpan((i / w) * d * w);
+            for (int k = 0, lane = i % w; k < d; k++) panel[k * w + lane] = f[k];
+        }
+        g.AsSpan(0, r * r).Clear();
+        Models.SymmetricRankUpdate<double>.Update(packed, panels, d, d, r, g, maxDegreeOfParallelism: 1);
+        pool.Return(packed);
+    }
+
+    /// <summary>
+    /// The upper triangle of G = F Fᵀ in 4×4 blocks of dot products (each row of F loaded once per block serves four dot
+    /// products; sixteen independent sums): where the packed tiles do not apply.
+    /// </summary>
+    private void GramByDots(double[] g)
     {
         int r = Rank, i0 = 0;
         for (; i0 + 4 <= r; i0 += 4)
