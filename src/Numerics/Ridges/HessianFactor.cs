@@ -268,19 +268,15 @@ public sealed class HessianFactor
         g.CopyTo(normal);
         if (p >= dimension)
         {
-            double[] u = pool.Rent(dimension * r), fg = pool.Rent(r), z = pool.Rent(r);
-            solver.Largest(dimension, u);
-            for (int j = 0; j < r; j++) fg[j] = Dot(Row(j), g);
-            z.AsSpan(0, r).Clear();
-            for (int i = 0; i < dimension; i++)
-            {
-                var ui = u.AsSpan(i * r, r);
-                AddScaled(ui, Dot(ui, fg.AsSpan(0, r)) / mu[i], z.AsSpan(0, r));
-            }
+            // z = U_d M_d⁻¹ U_dᵀ (F g), applied through the reduction's reflectors (the d vectors u_i are never formed)
+            double[] work = pool.Rent(dimension * r), z = pool.Rent(r), inverse = pool.Rent(dimension);
+            for (int i = 0; i < dimension; i++) inverse[i] = 1 / mu[i];
+            for (int j = 0; j < r; j++) z[j] = Dot(Row(j), g);
+            solver.ApplyLeading(dimension, inverse, z.AsSpan(0, r), work);
             for (int j = 0; j < r; j++) AddScaled(Row(j), -z[j], normal);
-            pool.Return(u);
-            pool.Return(fg);
+            pool.Return(work);
             pool.Return(z);
+            pool.Return(inverse);
             pool.Return(matrix);
             return;
         }

@@ -65,6 +65,63 @@ internal sealed class LeadingEigenpairs
     /// <summary>Writes the unit eigenvectors of the <paramref name="count"/> largest eigenvalues as rows of <paramref name="vectors"/> (count×n).</summary>
     public void Largest(int count, Span<double> vectors)
     {
+        TridiagonalVectors(count, vectors);
+        // back to the original basis: z ← H_0 H_1 ⋯ H_{n−3} z, each reflector applied to every vector while it is in L1
+        // (each vector sees the same operations in the same order as one at a time)
+        int n = _n;
+        for (int j = n - 3; j >= 0; j--)
+        {
+            if (_tau[j] == 0) continue;
+            var v = _reflectors.AsSpan(j * n + j + 1, n - j - 1);
+            for (int i = 0; i < count; i++)
+            {
+                var zj = vectors.Slice(i * n + j + 1, n - j - 1);
+                TensorPrimitives.MultiplyAdd(v, -_tau[j] * TensorPrimitives.Dot(v, zj), zj, zj);
+            }
+        }
+    }
+
+    /// <summary>
+    /// x ← Σ_{i &lt; count} s_i u_i (u_iᵀ x) over the unit eigenvectors u_i of the <paramref name="count"/> largest
+    /// eigenvalues, with <paramref name="scales"/> s_i: U = Q S with S the tridiagonal matrix's eigenvectors, so
+    /// U diag(s) Uᵀ x = Q (S diag(s) Sᵀ (Qᵀ x)) takes x through the reflectors twice, where forming the u_i would take
+    /// every one of them through.
+    /// </summary>
+    /// <param name="count">How many leading eigenvectors.</param>
+    /// <param name="scales">count values s_i.</param>
+    /// <param name="x">n values, overwritten.</param>
+    /// <param name="work">count·n values of scratch.</param>
+    public void ApplyLeading(int count, ReadOnlySpan<double> scales, Span<double> x, Span<double> work)
+    {
+        int n = _n;
+        // Qᵀx = H_{n−3} ⋯ H_0 x
+        for (int j = 0; j <= n - 3; j++)
+        {
+            if (_tau[j] == 0) continue;
+            var v = _reflectors.AsSpan(j * n + j + 1, n - j - 1);
+            var xj = x.Slice(j + 1, n - j - 1);
+            TensorPrimitives.MultiplyAdd(v, -_tau[j] * TensorPrimitives.Dot(v, xj), xj, xj);
+        }
+        var s = work[..(count * n)];
+        TridiagonalVectors(count, s);
+        double[] coefficients = System.Buffers.ArrayPool<double>.Shared.Rent(count);
+        for (int i = 0; i < count; i++) coefficients[i] = scales[i] * TensorPrimitives.Dot(s.Slice(i * n, n), x);
+        x.Clear();
+        for (int i = 0; i < count; i++) TensorPrimitives.MultiplyAdd(s.Slice(i * n, n), coefficients[i], x, x);
+        System.Buffers.ArrayPool<double>.Shared.Return(coefficients);
+        // Q t = H_0 ⋯ H_{n−3} t
+        for (int j = n - 3; j >= 0; j--)
+        {
+            if (_tau[j] == 0) continue;
+            var v = _reflectors.AsSpan(j * n + j + 1, n - j - 1);
+            var xj = x.Slice(j + 1, n - j - 1);
+            TensorPrimitives.MultiplyAdd(v, -_tau[j] * TensorPrimitives.Dot(v, xj), xj, xj);
+        }
+    }
+
+    /// <summary>The tridiagonal matrix's unit eigenvectors of the <paramref name="count"/> largest eigenvalues, as rows (count×n), by inverse iteration.</summary>
+    private void TridiagonalVectors(int count, Span<double> vectors)
+    {
         int n = _n;
         double norm = 0;
         for (int i = 0; i < n; i++) norm = Math.Max(norm, Math.Abs(_diagonal[i]) + Math.Abs(_offDiagonal[i]) + (i > 0 ? Math.Abs(_offDiagonal[i - 1]) : 0));
@@ -106,18 +163,6 @@ internal sealed class LeadingEigenpairs
                     length = 1;
                 }
                 TensorPrimitives.Divide(z, length, z);
-            }
-        }
-        // back to the original basis: z ← H_0 H_1 ⋯ H_{n−3} z, each reflector applied to every vector while it is in L1
-        // (each vector sees the same operations in the same order as one at a time)
-        for (int j = n - 3; j >= 0; j--)
-        {
-            if (_tau[j] == 0) continue;
-            var v = _reflectors.AsSpan(j * n + j + 1, n - j - 1);
-            for (int i = 0; i < count; i++)
-            {
-                var zj = vectors.Slice(i * n + j + 1, n - j - 1);
-                TensorPrimitives.MultiplyAdd(v, -_tau[j] * TensorPrimitives.Dot(v, zj), zj, zj);
             }
         }
     }
