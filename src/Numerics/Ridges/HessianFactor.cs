@@ -396,33 +396,8 @@ public sealed class HessianFactor
         {
             double* a0 = f + i0 * d, a1 = a0 + d, a2 = a1 + d, a3 = a2 + d;
             double* b0 = f + j0 * d, b1 = b0 + d, b2 = b1 + d, b3 = b2 + d;
-            if (Vector512.IsHardwareAccelerated)
-            {
-                // eight lanes: the same blocking as below at twice the width
-                Vector512<double> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
-                Vector512<double> s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
-                for (; k + 8 <= d; k += 8)
-                {
-                    var x0 = Vector512.Load(a0 + k); var x1 = Vector512.Load(a1 + k); var x2 = Vector512.Load(a2 + k); var x3 = Vector512.Load(a3 + k);
-                    var y = Vector512.Load(b0 + k);
-                    s00 = Vector512.FusedMultiplyAdd(x0, y, s00); s10 = Vector512.FusedMultiplyAdd(x1, y, s10);
-                    s20 = Vector512.FusedMultiplyAdd(x2, y, s20); s30 = Vector512.FusedMultiplyAdd(x3, y, s30);
-                    y = Vector512.Load(b1 + k);
-                    s01 = Vector512.FusedMultiplyAdd(x0, y, s01); s11 = Vector512.FusedMultiplyAdd(x1, y, s11);
-                    s21 = Vector512.FusedMultiplyAdd(x2, y, s21); s31 = Vector512.FusedMultiplyAdd(x3, y, s31);
-                    y = Vector512.Load(b2 + k);
-                    s02 = Vector512.FusedMultiplyAdd(x0, y, s02); s12 = Vector512.FusedMultiplyAdd(x1, y, s12);
-                    s22 = Vector512.FusedMultiplyAdd(x2, y, s22); s32 = Vector512.FusedMultiplyAdd(x3, y, s32);
-                    y = Vector512.Load(b3 + k);
-                    s03 = Vector512.FusedMultiplyAdd(x0, y, s03); s13 = Vector512.FusedMultiplyAdd(x1, y, s13);
-                    s23 = Vector512.FusedMultiplyAdd(x2, y, s23); s33 = Vector512.FusedMultiplyAdd(x3, y, s33);
-                }
-                sums[0] = Vector512.Sum(s00); sums[1] = Vector512.Sum(s01); sums[2] = Vector512.Sum(s02); sums[3] = Vector512.Sum(s03);
-                sums[4] = Vector512.Sum(s10); sums[5] = Vector512.Sum(s11); sums[6] = Vector512.Sum(s12); sums[7] = Vector512.Sum(s13);
-                sums[8] = Vector512.Sum(s20); sums[9] = Vector512.Sum(s21); sums[10] = Vector512.Sum(s22); sums[11] = Vector512.Sum(s23);
-                sums[12] = Vector512.Sum(s30); sums[13] = Vector512.Sum(s31); sums[14] = Vector512.Sum(s32); sums[15] = Vector512.Sum(s33);
-            }
-            else if (Vector256.IsHardwareAccelerated)
+            // four lanes: a factor this narrow (or a machine without 512-bit vectors) has too few rows for the packed tiles
+            if (Vector256.IsHardwareAccelerated)
             {
                 Vector256<double> s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
                 Vector256<double> s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
