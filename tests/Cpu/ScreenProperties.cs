@@ -107,8 +107,16 @@ public sealed class ScreenProperties
             var set = new TrainingSet<float>(train, p.N, p.D);
             var screened = Hessian.Factor(new EmpiricalScore<float>(set), queries, p.Level);
             var full = Hessian.Factor(new EmpiricalScore<float>(set, Unscreened), queries, p.Level);
+            // a small budget of exact logits held at once splits each screened block into runs of queries (one query
+            // each at budget 1): the factors must not change by a bit
+            int budget = 1 + p.Seed % 97;
+            var inRuns = new HessianFactor[p.M];
+            Hessian.ForEach(new EmpiricalScore<float>(set), queries, p.Level, Hessian.DefaultMaxRank, -1, (q, f) => inRuns[q] = f.Detach(), budget);
             for (int q = 0; q < p.M; q++)
             {
+                Assert.True(inRuns[q].Indices.SequenceEqual(screened[q].Indices) && inRuns[q].Rows.SequenceEqual(screened[q].Rows)
+                    && inRuns[q].Score.SequenceEqual(screened[q].Score) && inRuns[q].DroppedMass == screened[q].DroppedMass,
+                    $"query {q}: the factor changed with a pair budget of {budget}; {p}");
                 Assert.True(full[q].Indices.SequenceEqual(screened[q].Indices), $"query {q}: kept points differ; {p}");
                 Assert.True(full[q].Weights.SequenceEqual(screened[q].Weights), $"query {q}: weights differ; {p}");
                 Assert.True(full[q].Rows.SequenceEqual(screened[q].Rows), $"query {q}: factor rows differ; {p}");

@@ -56,7 +56,7 @@ public static partial class Hessian
     /// keep it): the ridge passes use it so their memory neither grows with M·r·D nor churns the large-object heap.
     /// </summary>
     internal static void ForEach<T>(EmpiricalScore<T> model, ReadOnlySpan<T> queries, NoiseLevel level, int maxRank,
-        int maxDegreeOfParallelism, Action<int, HessianFactor> consume) where T : unmanaged, IFloatingPointIeee754<T>
+        int maxDegreeOfParallelism, Action<int, HessianFactor> consume, int pairBudget = PairBudget) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         if (maxRank < 1) throw new ArgumentOutOfRangeException(nameof(maxRank), maxRank, $"maxRank = {maxRank}; keep at least one point per query.");
@@ -74,7 +74,7 @@ public static partial class Hessian
         try
         {
             for (int i = 0; i < m * d; i++) xs[i] = double.CreateChecked(queries[i]);
-            FactorsOf(model, queries, xs, level, maxRank, maxDegreeOfParallelism, cut, bound, consume);
+            FactorsOf(model, queries, xs, level, maxRank, maxDegreeOfParallelism, cut, bound, consume, pairBudget);
         }
         finally
         {
@@ -84,7 +84,7 @@ public static partial class Hessian
 
     /// <summary><see cref="ForEach{T}"/> once its arguments are checked and its queries widened into <paramref name="xs"/>.</summary>
     private static void FactorsOf<T>(EmpiricalScore<T> model, ReadOnlySpan<T> queries, double[] xs, NoiseLevel level, int maxRank,
-        int maxDegreeOfParallelism, double cut, double bound, Action<int, HessianFactor> consume) where T : unmanaged, IFloatingPointIeee754<T>
+        int maxDegreeOfParallelism, double cut, double bound, Action<int, HessianFactor> consume, int pairBudget) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var set = model.TrainingSet;
         int d = model.Dimension, n = set.Count, m = queries.Length / d;
@@ -98,20 +98,27 @@ public static partial class Hessian
             var scratch = Scratch.For(n, d, rankCap);
             try
             {
-                var exact = BlockCandidateLogits(data, d, xs, level, block, scratch);
                 var logits = scratch.Logits[0];
-                for (int i = 0; i < block.Count; i++)
+                // the block's queries in runs whose pairs fit the budget (a run holds at least one query)
+                for (int first = 0, last; first < block.Count; first = last)
                 {
-                    int q = block.FirstQuery + i;
-                    var x = xs.AsSpan(q * d, d);
-                    var candidates = block.Candidates(i);
-                    if (candidates.IsEmpty)
+                    long pairs = block.Candidates(first).Length;
+                    for (last = first + 1; last < block.Count && pairs + block.Candidates(last).Length <= pairBudget; last++)
+                        pairs += block.Candidates(last).Length;
+                    var exact = BlockCandidateLogits(data, d, xs, level, block, first, last, scratch);
+                    for (int i = first; i < last; i++)
                     {
-                        candidates = scratch.Every;
-                        CandidateLogits(data, d, x, level, candidates, logits, scratch.Row);
+                        int q = block.FirstQuery + i;
+                        var x = xs.AsSpan(q * d, d);
+                        var candidates = block.Candidates(i);
+                        if (candidates.IsEmpty)
+                        {
+                            candidates = scratch.Every;
+                            CandidateLogits(data, d, x, level, candidates, logits, scratch.Row);
+                        }
+                        else exact.AsSpan(scratch.BlockOffsets[i - first], candidates.Length).CopyTo(logits);
+                        consume(q, FactorOne(data, d, x, level, n, cut, bound, maxRank, candidates, logits, scratch, q));
                     }
-                    else exact.AsSpan(scratch.BlockOffsets[i], candidates.Length).CopyTo(logits);
-                    consume(q, FactorOne(data, d, x, level, n, cut, bound, maxRank, candidates, logits, scratch, q));
                 }
             }
             finally
@@ -189,27 +196,33 @@ public static partial class Hessian
     }
 
     /// <summary>
-    /// The exact logits of a screened block's candidates, the block's i-th query's from <see cref="Scratch.BlockOffsets"/>[i]
-    /// on, in the order of its list (none where it takes every point). Float rows are taken point by point: each row is read
+    /// The most (query, candidate) pairs whose exact logits a thread holds at once (16 bytes each with their bookkeeping,
+    /// 32 MB): a screened block's queries are taken in runs within it, so memory does not grow with the block times N.
+    /// </summary>
+    private const int PairBudget = 1 << 21;
+
+    /// <summary>
+    /// The exact logits of the candidates of a screened block's queries <paramref name="first"/> … <paramref name="last"/> − 1,
+    /// query i's from <see cref="Scratch.BlockOffsets"/>[i − first] on, in the order of its list (none where it takes every point). Float rows are taken point by point: each row is read
     /// once for all the block's queries that name it, four queries per pass over it, rather than once per query. Each logit is
     /// formed by the same operations in the same order as <see cref="CandidateLogits"/>'s, so the bits do not depend on the
     /// block.
     /// </summary>
-    private static double[] BlockCandidateLogits<T>(T[] data, int d, double[] xs, NoiseLevel level, ScreenedBlock block, Scratch s)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private static double[] BlockCandidateLogits<T>(T[] data, int d, double[] xs, NoiseLevel level, ScreenedBlock block, int first,
+        int last, Scratch s) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int count = block.Count;
+        int count = last - first;
         var offsets = Scratch.AtLeast(ref s.BlockOffsets, count + 1);
         offsets[0] = 0;
-        for (int i = 0; i < count; i++) offsets[i + 1] = offsets[i] + block.Candidates(i).Length;
+        for (int i = 0; i < count; i++) offsets[i + 1] = offsets[i] + block.Candidates(first + i).Length;
         int pairs = offsets[count];
         var logits = Scratch.AtLeast(ref s.BlockLogits, pairs);
         if (typeof(T) != typeof(float) || !Avx512F.IsSupported || !Vector512.IsHardwareAccelerated)
         {
             for (int i = 0; i < count; i++)
             {
-                var candidates = block.Candidates(i);
-                CandidateLogits(data, d, xs.AsSpan((block.FirstQuery + i) * d, d), level, candidates,
+                var candidates = block.Candidates(first + i);
+                CandidateLogits(data, d, xs.AsSpan((block.FirstQuery + first + i) * d, d), level, candidates,
                     logits.AsSpan(offsets[i], candidates.Length), s.Row);
             }
             return logits;
@@ -219,17 +232,17 @@ public static partial class Hessian
         int n = end.Length;
         Array.Clear(end);
         for (int i = 0; i < count; i++)
-            foreach (int c in block.Candidates(i)) end[c]++;
+            foreach (int c in block.Candidates(first + i)) end[c]++;
         for (int c = 0, total = 0; c < n; c++) end[c] = total += end[c];
         var pairQuery = Scratch.AtLeast(ref s.PairQuery, pairs);
         var pairSlot = Scratch.AtLeast(ref s.PairSlot, pairs);
         for (int i = count - 1; i >= 0; i--)
         {
-            var candidates = block.Candidates(i);
+            var candidates = block.Candidates(first + i);
             for (int j = candidates.Length - 1; j >= 0; j--)
             {
                 int slot = --end[candidates[j]];
-                pairQuery[slot] = block.FirstQuery + i;
+                pairQuery[slot] = block.FirstQuery + first + i;
                 pairSlot[slot] = offsets[i] + j;
             }
         }
@@ -244,12 +257,12 @@ public static partial class Hessian
             fixed (double* r = sums)
                 for (int c = 0; c < n; c++)
                 {
-                    int first = end[c], last = c + 1 < n ? end[c + 1] : pairs;
+                    int begin = end[c], stop = c + 1 < n ? end[c + 1] : pairs;
                     float* y = py + (long)c * d;
-                    for (int p = first; p < last; p += 4)
+                    for (int p = begin; p < stop; p += 4)
                     {
                         // fewer than four left: the last query again, its sum not stored twice
-                        int taken = Math.Min(4, last - p);
+                        int taken = Math.Min(4, stop - p);
                         double* x0 = px + (long)pairQuery[p] * d;
                         double* x1 = px + (long)pairQuery[p + Math.Min(1, taken - 1)] * d;
                         double* x2 = px + (long)pairQuery[p + Math.Min(2, taken - 1)] * d;
