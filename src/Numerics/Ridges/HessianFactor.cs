@@ -358,11 +358,21 @@ public sealed class HessianFactor
         var pool = System.Buffers.ArrayPool<double>.Shared;
         double[] packed = pool.Rent(stored * d * w);
         packed.AsSpan((r / w) * d * w, (stored - r / w) * d * w).Clear();
-        for (int i = 0; i < r; i++)
+        unsafe
         {
-            var f = Row(i);
-            var panel = packed.AsSpan((i / w) * d * w);
-            for (int k = 0, lane = i % w; k < d; k++) panel[k * w + lane] = f[k];
+            fixed (double* f = _rows)
+            fixed (double* pp = packed)
+                for (int i0 = 0; i0 < r; i0 += w)
+                {
+                    // a panel's rows side by side, written in order
+                    int rows = Math.Min(w, r - i0);
+                    double* panel = pp + (long)i0 * d;
+                    for (int lane = 0; lane < rows; lane++)
+                    {
+                        double* row = f + (long)(i0 + lane) * d;
+                        for (int k = 0; k < d; k++) panel[k * w + lane] = row[k];
+                    }
+                }
         }
         g.AsSpan(0, r * r).Clear();
         Models.SymmetricRankUpdate<double>.Update(packed, panels, d, d, r, g, maxDegreeOfParallelism: 1);
