@@ -11,7 +11,8 @@ namespace Kernels.Cli;
 /// backend on the same data, interleaved run by run, so their ratio compares like with like on a loaded host. The
 /// tolerance is set below reach so every start takes exactly --iterations steps (--iterations + 1 evaluations, the last
 /// one reporting where it stopped); the line reports seconds per round (per evaluation of every start),
-/// the score's seconds, their ratio, the mean rank of the factors and the share whose rank the cap bound, at the starts
+/// the score's seconds at the starts and their ratio, and the score's seconds per evaluation at the points the rounds
+/// evaluate (the starts and each step's iterates, formed before the timing) and that ratio, the mean rank of the factors and the share whose rank the cap bound, at the starts
 /// and where the timed run stopped (outside the timing), and the peak memory growth of one projection run on its own
 /// (before the timed runs).
 /// </summary>
@@ -65,8 +66,17 @@ internal static class BenchProjectCommand
         var memory = PeakMemory.Start();
         RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: rounds);
         var used = memory.Stop();
+        // the points each round evaluates (the starts, then where each step leaves them): the score there is the like for
+        // like of a round, as it costs more where the points stand among many training points
+        var evaluated = new List<T[]> { queries };
+        for (int k = 1; k <= rounds; k++)
+            evaluated.Add(RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: k).Points);
         var runs = TimingHarness.Measure(plan with { Warmup = Math.Min(plan.Warmup, 1), WarmupSeconds = 0 }, [
             () => model.Evaluate(queries, level, new ScoreOutputs<T> { Score = score }),
+            () =>
+            {
+                foreach (var points in evaluated) model.Evaluate(points, level, new ScoreOutputs<T> { Score = score });
+            },
             () =>
             {
                 var run = RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: rounds);
@@ -77,7 +87,7 @@ internal static class BenchProjectCommand
         var atStop = Hessian.Factor(model, stopped, level);
         // K steps evaluate every start K + 1 times (the last evaluation reports where the start stopped): a round is one
         // evaluation, the factor's pass over the set, the reduced eigenproblems and the step
-        double perRound = runs[1].Median / (rounds + 1);
+        double perRound = runs[2].Median / (rounds + 1), scoreThere = runs[1].Median / (rounds + 1);
         return TimingHarness.JsonLine(json =>
         {
             json.WriteString("op", "project");
@@ -93,10 +103,12 @@ internal static class BenchProjectCommand
             json.WriteNumber("capped_share", Math.Round(atStarts.Average(f => f.Capped ? 1.0 : 0.0), 4));
             json.WriteNumber("mean_rank_at_stop", Math.Round(atStop.Average(f => f.Rank), 2));
             json.WriteNumber("capped_share_at_stop", Math.Round(atStop.Average(f => f.Capped ? 1.0 : 0.0), 4));
-            json.WriteNumber("repeat", runs[1].Seconds.Length);
+            json.WriteNumber("repeat", runs[2].Seconds.Length);
             json.WriteNumber("seconds_per_round", perRound);
             json.WriteNumber("score_seconds", runs[0].Median);
             json.WriteNumber("round_over_score", Math.Round(perRound / runs[0].Median, 3));
+            json.WriteNumber("score_seconds_at_round_points", scoreThere);
+            json.WriteNumber("round_over_score_at_round_points", Math.Round(perRound / scoreThere, 3));
             used.WriteTo(json);
         });
     }
