@@ -203,10 +203,10 @@ public static partial class Hessian
 
     /// <summary>
     /// The exact logits of the candidates of a screened block's queries <paramref name="first"/> … <paramref name="last"/> − 1,
-    /// query i's from <see cref="Scratch.BlockOffsets"/>[i − first] on, in the order of its list (none where it takes every point). Float rows are taken point by point: each row is read
-    /// once for all the block's queries that name it, four queries per pass over it, rather than once per query. Each logit is
-    /// formed by the same operations in the same order as <see cref="CandidateLogits"/>'s, so the bits do not depend on the
-    /// block.
+    /// query i's from <see cref="Scratch.BlockOffsets"/>[i − first] on, in the order of its list (none where it takes every
+    /// point). Float rows are taken point by point: each row is read once for all the run's queries that name it, four
+    /// queries per pass over it, rather than once per query. Each logit is formed by the same operations in the same order
+    /// as <see cref="CandidateLogits"/>'s, so the bits do not depend on the block or the run.
     /// </summary>
     private static double[] BlockCandidateLogits<T>(T[] data, int d, double[] xs, NoiseLevel level, ScreenedBlock block, int first,
         int last, Scratch s) where T : unmanaged, IFloatingPointIeee754<T>
