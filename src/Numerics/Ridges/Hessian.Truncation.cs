@@ -71,7 +71,8 @@ public static partial class Hessian
     /// </para>
     /// </summary>
     /// <param name="within">The subset's candidates (indices into <paramref name="weights"/>).</param>
-    /// <param name="weights">The weights <c>e^{u − u*}</c> (u* the whole set's largest logit, as <see cref="Summarise"/> takes them).</param>
+    /// <param name="weights">The weights <c>e^{u − u*}</c> (u* the whole set's largest logit), as <see cref="Summarise"/>
+    /// takes them.</param>
     /// <param name="wholeSetCount">N.</param>
     /// <param name="cut">c.</param>
     /// <param name="whole">The whole set's summary (the subset's own where it holds every candidate of the whole set).</param>

@@ -18,8 +18,8 @@ internal sealed class LeadingEigenpairs
     private readonly double[] _shifts; // the values of the scaled matrix the reduction holds, for inverse iteration
 
     /// <summary>
-    /// Reduces <paramref name="a"/> (n×n row-major, symmetric: only its upper triangle is read; overwritten) and computes the <paramref name="count"/>
-    /// largest eigenvalues (every one by default): all of them by the QL iteration, fewer by bisection on the tridiagonal
+    /// Reduces <paramref name="a"/> (n×n row-major, symmetric: only its upper triangle is read; overwritten) and computes
+    /// the <paramref name="count"/> largest eigenvalues (every one by default): all of them by the QL iteration, fewer by bisection on the tridiagonal
     /// matrix's Sturm counts (LAPACK's dstebz), several eigenvalues at once in vector lanes. Both are backward stable
     /// (each eigenvalue within a small multiple of u‖T‖), so the choice moves a value by rounding only.
     /// </summary>
@@ -34,7 +34,8 @@ internal sealed class LeadingEigenpairs
         // scaled by a power of two (exact) to a largest entry near 1: far from 1 the reflectors' norms and the Sturm counts'
         // squares would overflow or lose digits to underflow; the eigenvectors do not change and the values scale back
         double largest = 0;
-        for (int i = 0; i < n; i++) largest = Math.Max(largest, Math.Abs(TensorPrimitives.MaxMagnitude(a.AsSpan(i * n + i, n - i)))); // MaxMagnitude keeps the sign
+        for (int i = 0; i < n; i++) // MaxMagnitude returns the entry, sign and all
+            largest = Math.Max(largest, Math.Abs(TensorPrimitives.MaxMagnitude(a.AsSpan(i * n + i, n - i))));
         if (!double.IsFinite(largest))
             throw new ArithmeticException("the symmetric eigen-solver was given a non-finite value; the matrix holds a non-finite value.");
         int exponent = largest > 0 ? Math.ILogB(largest) : 0;
