@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Kernels.Numerics.Ridges;
 
@@ -31,9 +33,10 @@ public static partial class Hessian
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = RequireRows(rows, dimension, x, level);
-        var row = new double[dimension];
+        var logits = new double[n];
+        AllLogits(rows, n, dimension, x, level, logits);
         double max = double.NegativeInfinity;
-        for (int i = 0; i < n; i++) max = Math.Max(max, Logit(rows, i, dimension, x, level, row));
+        foreach (double u in logits) max = Math.Max(max, u);
         return max;
     }
 
@@ -64,14 +67,11 @@ public static partial class Hessian
         if (!double.IsFinite(largest))
             throw new ArgumentOutOfRangeException(nameof(largest), largest, $"largest = {largest}; pass the whole set's largest logit at x (finite).");
         double cut = ScorePartials.NegligibleLogit<T>(wholeSetCount);
-        var row = new double[dimension];
         var logits = new double[n];
+        AllLogits(rows, n, dimension, x, level, logits);
         var near = new List<int>();
         for (int i = 0; i < n; i++)
-        {
-            logits[i] = Logit(rows, i, dimension, x, level, row);
             if (logits[i] - largest >= -(cut + KeptMargin)) near.Add(i);
-        }
         var weights = new double[n];
         foreach (int i in near) weights[i] = Math.Exp(logits[i] - largest);
         withinCut = Summarise(CollectionsMarshal.AsSpan(near), weights);
@@ -134,6 +134,35 @@ public static partial class Hessian
         {
             scratch.Release();
         }
+    }
+
+    /// <summary>
+    /// Every row's logit at x, formed exactly as <see cref="Factor{T}"/> forms it: float rows four at a time, each widened in
+    /// registers (<see cref="CandidateLogits"/>'s kernel), other types one at a time.
+    /// </summary>
+    private static void AllLogits<T>(ReadOnlySpan<T> rows, int n, int d, ReadOnlySpan<double> x, NoiseLevel level, Span<double> logits)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0;
+        if (typeof(T) == typeof(float) && Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
+        {
+            double scale = -0.5 / level.Sigma / level.Sigma;
+            Span<double> sums = stackalloc double[4];
+            unsafe
+            {
+                fixed (double* px = x)
+                fixed (T* py = rows)
+                fixed (double* r = sums)
+                    for (float* y = (float*)py; i + 4 <= n; i += 4)
+                    {
+                        long at = (long)i * d;
+                        SquaredDistancesOfRows4(px, y + at, y + at + d, y + at + 2 * d, y + at + 3 * d, d, level.Alpha, r);
+                        for (int b = 0; b < 4; b++) logits[i + b] = r[b] * scale;
+                    }
+            }
+        }
+        var row = new double[d];
+        for (; i < n; i++) logits[i] = Logit(rows, i, d, x, level, row);
     }
 
     private static int RequireRows<T>(ReadOnlySpan<T> rows, int dimension, ReadOnlySpan<double> x, NoiseLevel level)
