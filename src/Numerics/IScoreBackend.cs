@@ -45,9 +45,9 @@ public interface IScoreBackend
     /// <summary>
     /// Screens the training set for passes that need each query's heavy points by index (the Hessian's factor): calls
     /// <paramref name="consume"/> once per block of consecutive queries (every query in exactly one block), possibly from
-    /// several threads, with each query's superset of the points whose logit
-    /// is within <see cref="ScorePartials.NegligibleLogit{T}"/> + <paramref name="margin"/> nats of the query's largest,
-    /// found without evaluating every distance exactly, so the caller evaluates only those. Returns false, calling nothing,
+    /// several threads, with each query's superset of the points whose logit is within
+    /// <see cref="ScorePartials.NegligibleLogit{T}"/> + <paramref name="margin"/> nats of the query's largest, found without
+    /// evaluating every distance exactly, so the caller evaluates only those. Returns false, calling nothing,
     /// where this backend has no screen for the type, dimension or level; the caller then evaluates every point. The
     /// default has none.
     /// </summary>
