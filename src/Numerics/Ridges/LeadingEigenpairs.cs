@@ -67,8 +67,16 @@ internal sealed class LeadingEigenpairs
     public void Largest(int count, Span<double> vectors)
     {
         TridiagonalVectors(count, vectors);
-        // back to the original basis: z ← H_0 H_1 ⋯ H_{n−3} z, each reflector applied to every vector while it is in L1
-        // (each vector sees the same operations in the same order as one at a time)
+        BackTransform(count, vectors);
+    }
+
+    /// <summary>
+    /// The <paramref name="count"/> rows of <paramref name="vectors"/> from the tridiagonal basis back to the original one:
+    /// z ← Q z = H_0 H_1 ⋯ H_{n−3} z, each reflector applied to every row while it is in L1 (each row sees the same
+    /// operations in the same order as one at a time).
+    /// </summary>
+    private void BackTransform(int count, Span<double> vectors)
+    {
         int n = _n;
         for (int j = n - 3; j >= 0; j--)
         {
@@ -110,14 +118,7 @@ internal sealed class LeadingEigenpairs
         x.Clear();
         for (int i = 0; i < count; i++) TensorPrimitives.MultiplyAdd(s.Slice(i * n, n), coefficients[i], x, x);
         System.Buffers.ArrayPool<double>.Shared.Return(coefficients);
-        // Q t = H_0 ⋯ H_{n−3} t
-        for (int j = n - 3; j >= 0; j--)
-        {
-            if (_tau[j] == 0) continue;
-            var v = _reflectors.AsSpan(j * n + j + 1, n - j - 1);
-            var xj = x.Slice(j + 1, n - j - 1);
-            TensorPrimitives.MultiplyAdd(v, -_tau[j] * TensorPrimitives.Dot(v, xj), xj, xj);
-        }
+        BackTransform(1, x);
     }
 
     /// <summary>The tridiagonal matrix's unit eigenvectors of the <paramref name="count"/> largest eigenvalues, as rows (count×n), by inverse iteration.</summary>
