@@ -1,7 +1,5 @@
 using System.Numerics;
 using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace Kernels.Numerics.Ridges;
 
@@ -136,34 +134,10 @@ public static partial class Hessian
         }
     }
 
-    /// <summary>
-    /// Every row's logit at x, formed exactly as <see cref="Factor{T}"/> forms it: float rows four at a time, each widened in
-    /// registers (<see cref="CandidateLogits"/>'s kernel), other types one at a time.
-    /// </summary>
+    /// <summary>Every row's logit at x, formed exactly as <see cref="Factor{T}"/> forms it (<see cref="CandidateLogits"/>, every row a candidate).</summary>
     private static void AllLogits<T>(ReadOnlySpan<T> rows, int n, int d, ReadOnlySpan<double> x, NoiseLevel level, Span<double> logits)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int i = 0;
-        if (typeof(T) == typeof(float) && Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
-        {
-            double scale = -0.5 / level.Sigma / level.Sigma;
-            Span<double> sums = stackalloc double[4];
-            unsafe
-            {
-                fixed (double* px = x)
-                fixed (T* py = rows)
-                fixed (double* r = sums)
-                    for (float* y = (float*)py; i + 4 <= n; i += 4)
-                    {
-                        long at = (long)i * d;
-                        SquaredDistancesOfRows4(px, y + at, y + at + d, y + at + 2 * d, y + at + 3 * d, d, level.Alpha, r);
-                        for (int b = 0; b < 4; b++) logits[i + b] = r[b] * scale;
-                    }
-            }
-        }
-        var row = new double[d];
-        for (; i < n; i++) logits[i] = Logit(rows, i, d, x, level, row);
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        CandidateLogits(rows, d, x, level, Enumerable.Range(0, n).ToArray(), logits, new double[d]);
 
     private static int RequireRows<T>(ReadOnlySpan<T> rows, int dimension, ReadOnlySpan<double> x, NoiseLevel level)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -415,7 +415,7 @@ public static partial class Hessian
     /// widened in registers (the same operations in the same order as <see cref="Logit"/>, so the same bits); other types
     /// one row at a time.
     /// </summary>
-    private static void CandidateLogits<T>(T[] data, int d, ReadOnlySpan<double> x, NoiseLevel level, ReadOnlySpan<int> candidates,
+    private static void CandidateLogits<T>(ReadOnlySpan<T> data, int d, ReadOnlySpan<double> x, NoiseLevel level, ReadOnlySpan<int> candidates,
         Span<double> logits, double[] row) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int j = 0;
@@ -423,7 +423,7 @@ public static partial class Hessian
         {
             double scale = -0.5 / level.Sigma / level.Sigma;
             Span<double> sums = stackalloc double[4];
-            var rows = MemoryMarshal.Cast<T, float>(data.AsSpan());
+            var rows = MemoryMarshal.Cast<T, float>(data);
             unsafe
             {
                 fixed (double* px = x)
