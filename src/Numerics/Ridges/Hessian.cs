@@ -583,25 +583,14 @@ public static partial class Hessian
 
     /// <summary>
     /// One kept point's part of the mean and the score, per coordinate: mean += w (y − y_0) and score += w fma(α, y, −x),
-    /// in one pass over the row (each value rounded as the separate vector operations would round it).
+    /// in one pass over the row (each value rounded as the separate vector operations would round it). Element by element,
+    /// so one vector width serves: the loop is bound by its loads and stores, not its arithmetic.
     /// </summary>
     private static void AccumulateMoments(ReadOnlySpan<double> y, ReadOnlySpan<double> pivot, ReadOnlySpan<double> negated, double alpha,
         double w, Span<double> mean, Span<double> score)
     {
         int d = y.Length, k = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var va = Vector512.Create(alpha);
-            var vw = Vector512.Create(w);
-            for (; k + 8 <= d; k += 8)
-            {
-                var yk = Vector512.Create(y.Slice(k, 8));
-                Vector512.FusedMultiplyAdd(yk - Vector512.Create(pivot.Slice(k, 8)), vw, Vector512.Create(mean.Slice(k, 8))).CopyTo(mean.Slice(k, 8));
-                var displacement = Vector512.FusedMultiplyAdd(yk, va, Vector512.Create(negated.Slice(k, 8)));
-                Vector512.FusedMultiplyAdd(displacement, vw, Vector512.Create(score.Slice(k, 8))).CopyTo(score.Slice(k, 8));
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated)
+        if (Vector256.IsHardwareAccelerated)
         {
             var va = Vector256.Create(alpha);
             var vw = Vector256.Create(w);
@@ -624,10 +613,7 @@ public static partial class Hessian
     private static void CentreAndScale(Span<double> f, ReadOnlySpan<double> mean, double c)
     {
         int d = f.Length, k = 0;
-        if (Vector512.IsHardwareAccelerated)
-            for (var vc = Vector512.Create(c); k + 8 <= d; k += 8)
-                ((Vector512.Create(f.Slice(k, 8)) - Vector512.Create(mean.Slice(k, 8))) * vc).CopyTo(f.Slice(k, 8));
-        else if (Vector256.IsHardwareAccelerated)
+        if (Vector256.IsHardwareAccelerated)
             for (var vc = Vector256.Create(c); k + 4 <= d; k += 4)
                 ((Vector256.Create(f.Slice(k, 4)) - Vector256.Create(mean.Slice(k, 4))) * vc).CopyTo(f.Slice(k, 4));
         for (; k < d; k++) f[k] = (f[k] - mean[k]) * c;
