@@ -23,6 +23,7 @@ internal static class BenchProjectCommand
         var common = new CommonOptions();
         var timing = new TimingOptions();
         var dim = RidgeCommands.DimOption();
+        var maxRank = RidgeCommands.MaxRankOption();
         var iterations = new Option<int>("--iterations")
         {
             Description = "Rounds per timed run (every start takes each of them).",
@@ -32,19 +33,19 @@ internal static class BenchProjectCommand
         };
         var command = new Command("project",
             "Time `kernels ridge project`: seconds per round of subspace-constrained mean shift over all starts, next to the score pass on the same data.");
-        common.AddInputsTo(command, [dim, iterations, .. timing.All]);
+        common.AddInputsTo(command, [dim, iterations, maxRank, .. timing.All]);
         command.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error, () =>
         {
             NoiseLevel level = common.Level(parse);
             IScoreBackend backend = common.Backend(parse);
             using var owned = backend as IDisposable;
             var (train, query) = common.ReadInputs(parse);
-            int d = parse.GetValue(dim), rounds = parse.GetValue(iterations);
+            int d = parse.GetValue(dim), rounds = parse.GetValue(iterations), cap = parse.GetValue(maxRank);
             RidgeCommands.RequireRidgeDimension(d, train.Columns);
             TimingPlan plan = timing.Plan(parse);
             string line = common.Float64(parse)
-                ? Time<double>(train, query, level, backend, d, rounds, plan)
-                : Time<float>(train, query, level, backend, d, rounds, plan);
+                ? Time<double>(train, query, level, backend, d, rounds, cap, plan)
+                : Time<float>(train, query, level, backend, d, rounds, cap, plan);
             parse.InvocationConfiguration.Output.WriteLine(line);
             return 0;
         }));
@@ -52,25 +53,25 @@ internal static class BenchProjectCommand
     }
 
     private static string Time<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend, int d, int rounds,
-        TimingPlan plan) where T : unmanaged, IFloatingPointIeee754<T>
+        int maxRank, TimingPlan plan) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var set = CommonOptions.TrainingSet<T>(train);
         var model = new EmpiricalScore<T>(set, backend);
         T[] queries = query.Values<T>();
         var score = new T[queries.Length];
         backend.Prepare(set);
-        var atStarts = Hessian.Factor(model, queries, level);
+        var atStarts = Hessian.Factor(model, queries, level, maxRank);
         long steps = 0;
         T[] stopped = queries;
         // the projection's own memory, in a window of its own (the interleaved score would add its buffers to the peak)
         var memory = PeakMemory.Start();
-        RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: rounds);
+        RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: rounds, maxRank: maxRank);
         var used = memory.Stop();
         // the points each round evaluates (the starts, then where each step leaves them): the score there is the like for
         // like of a round, as it costs more where the points stand among many training points
         var evaluated = new List<T[]> { queries };
         for (int k = 1; k <= rounds; k++)
-            evaluated.Add(RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: k).Points);
+            evaluated.Add(RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: k, maxRank: maxRank).Points);
         var runs = TimingHarness.Measure(plan with { Warmup = Math.Min(plan.Warmup, 1), WarmupSeconds = 0 }, [
             () => model.Evaluate(queries, level, new ScoreOutputs<T> { Score = score }),
             () =>
@@ -79,12 +80,12 @@ internal static class BenchProjectCommand
             },
             () =>
             {
-                var run = RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: rounds);
+                var run = RidgeProjection.Project(model, queries, level, d, tolerance: double.Epsilon, maxIterations: rounds, maxRank: maxRank);
                 steps = run.Reports.Sum(r => (long)r.Iterations);
                 stopped = run.Points;
             },
         ]);
-        var atStop = Hessian.Factor(model, stopped, level);
+        var atStop = Hessian.Factor(model, stopped, level, maxRank);
         // K steps evaluate every start K + 1 times (the last evaluation reports where the start stopped): a round is one
         // evaluation, the factor's pass over the set, the reduced eigenproblems and the step
         double perRound = runs[2].Median / (rounds + 1), scoreThere = runs[1].Median / (rounds + 1);
@@ -98,6 +99,7 @@ internal static class BenchProjectCommand
             json.WriteNumber("d", train.Columns);
             json.WriteNumber("ridge_dim", d);
             json.WriteNumber("rounds", rounds);
+            json.WriteNumber("max_rank", maxRank);
             json.WriteNumber("steps_per_start", (double)steps / query.Rows);
             json.WriteNumber("mean_rank", Math.Round(atStarts.Average(f => f.Rank), 2));
             json.WriteNumber("capped_share", Math.Round(atStarts.Average(f => f.Capped ? 1.0 : 0.0), 4));

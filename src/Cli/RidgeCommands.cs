@@ -48,7 +48,8 @@ internal static class RidgeCommands
             "Hessian H = grad^2 log p(x) = (alpha^2/sigma^4) Cov[X_0 | x] - I/sigma^2 of the noised empirical distribution at " +
             "each query, from its low-rank form (every eigenvalue outside the span of the weighted points is -1/sigma^2). " +
             "Writes an (M, D, D) array with --out, or with --eig K the top K eigenpairs to --out-values and --out-vectors.");
-        options.AddInputsTo(command, eig, outDense, outValues, outVectors);
+        var maxRank = MaxRankOption();
+        options.AddInputsTo(command, eig, outDense, outValues, outVectors, maxRank);
         command.Validators.Add(result =>
         {
             bool dense = CommonOptions.Given(result, outDense), withEig = CommonOptions.Given(result, eig);
@@ -65,7 +66,7 @@ internal static class RidgeCommands
             }
         });
         command.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error,
-            () => ExecuteHessian(parse, options, outDense, eig, outValues, outVectors)));
+            () => ExecuteHessian(parse, options, outDense, eig, outValues, outVectors, maxRank)));
         return command;
     }
 
@@ -77,6 +78,7 @@ internal static class RidgeCommands
             "eigenvectors of the D - d smallest Hessian eigenvalues.");
         var options = new CommonOptions();
         var dim = DimOption();
+        var maxRank = MaxRankOption();
         var report = new Option<string?>("--report")
         {
             Description = "Also write a CSV with one row per query: residual,normalized_residual,eigengap,curvature_ok " +
@@ -87,9 +89,9 @@ internal static class RidgeCommands
             "Ridge residual |V_perp V_perp^T g| at each query, g = grad log p(x) the score and V_perp the eigenvectors of the " +
             "D - d smallest eigenvalues of the Hessian; writes an (M,) array (and with --report a CSV with the normalised " +
             "residual, the eigen-gap and the curvature condition).");
-        options.AddTo(residual, dim, report);
+        options.AddTo(residual, dim, maxRank, report);
         residual.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error,
-            () => ExecuteResidual(parse, options, dim, report)));
+            () => ExecuteResidual(parse, options, dim, maxRank, report)));
         ridge.Subcommands.Add(residual);
         ridge.Subcommands.Add(CreateProject());
         return ridge;
@@ -125,9 +127,10 @@ internal static class RidgeCommands
             "(= V_perp V_perp^T (alpha m(x) - x)), V_perp the eigenvectors of the D - d smallest Hessian eigenvalues, until |V_perp V_perp^T g| / |g| <= --tol or --max-iter steps; writes the " +
             "projected points (M, D) (and with --report a CSV of convergence, steps, residual, curvature and distance moved). " +
             "Each point's result depends on it alone.");
-        options.AddTo(project, dim, tol, maxIter, report);
+        var maxRank = MaxRankOption();
+        options.AddTo(project, dim, tol, maxIter, maxRank, report);
         project.SetAction(parse => CliErrors.Guarded(parse.InvocationConfiguration.Error,
-            () => ExecuteProject(parse, options, dim, tol, maxIter, report)));
+            () => ExecuteProject(parse, options, dim, tol, maxIter, maxRank, report)));
         return project;
     }
 
@@ -135,8 +138,9 @@ internal static class RidgeCommands
     public const string ProjectReportHeader = "converged,iterations,residual,curvature_ok,distance_moved";
 
     private static int ExecuteProject(ParseResult parse, CommonOptions options, Option<int> dim, Option<double?> tol,
-        Option<int> maxIter, Option<string?> report)
+        Option<int> maxIter, Option<int> maxRank, Option<string?> report)
     {
+        int cap = parse.GetValue(maxRank);
         TextWriter stdout = parse.InvocationConfiguration.Output;
         NoiseLevel level = options.Level(parse);
         bool float64 = options.Float64(parse);
@@ -154,8 +158,8 @@ internal static class RidgeCommands
         using var owned = backend as IDisposable;
         int[] shape = [query.Rows, d];
         ProjectionReport[] reports = float64
-            ? Project<double>(train, query, level, backend, dimension, tolerance, maxIterations, outPath, shape)
-            : Project<float>(train, query, level, backend, dimension, tolerance, maxIterations, outPath, shape);
+            ? Project<double>(train, query, level, backend, dimension, tolerance, maxIterations, cap, outPath, shape)
+            : Project<float>(train, query, level, backend, dimension, tolerance, maxIterations, cap, outPath, shape);
         if (reportPath is not null)
         {
             var text = new StringBuilder();
@@ -174,14 +178,14 @@ internal static class RidgeCommands
     }
 
     private static ProjectionReport[] Project<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend,
-        int dimension, double tolerance, int maxIterations, string outPath, int[] shape)
+        int dimension, double tolerance, int maxIterations, int maxRank, string outPath, int[] shape)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var model = new EmpiricalScore<T>(CommonOptions.TrainingSet<T>(train), backend);
         RidgeProjectionResult<T> result;
         try
         {
-            result = RidgeProjection.Project(model, query.Values<T>(), level, dimension, tolerance, maxIterations);
+            result = RidgeProjection.Project(model, query.Values<T>(), level, dimension, tolerance, maxIterations, maxRank);
         }
         catch (ArgumentException e) when (e.ParamName == "starts")
         {
@@ -193,8 +197,9 @@ internal static class RidgeCommands
     }
 
     private static int ExecuteHessian(ParseResult parse, CommonOptions options, Option<string?> outDense, Option<int?> eig,
-        Option<string?> outValues, Option<string?> outVectors)
+        Option<string?> outValues, Option<string?> outVectors, Option<int> maxRank)
     {
+        int cap = parse.GetValue(maxRank);
         TextWriter stdout = parse.InvocationConfiguration.Output;
         NoiseLevel level = options.Level(parse);
         bool float64 = options.Float64(parse);
@@ -235,16 +240,16 @@ internal static class RidgeCommands
 
         var backend = options.Backend(parse);
         using var owned = backend as IDisposable;
-        if (float64) Hessian<double>(train, query, level, backend, k, densePath, valuesPath, vectorsPath, stdout, problem);
-        else Hessian<float>(train, query, level, backend, k, densePath, valuesPath, vectorsPath, stdout, problem);
+        if (float64) Hessian<double>(train, query, level, backend, cap, k, densePath, valuesPath, vectorsPath, stdout, problem);
+        else Hessian<float>(train, query, level, backend, cap, k, densePath, valuesPath, vectorsPath, stdout, problem);
         return 0;
     }
 
-    private static void Hessian<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend, int? k,
+    private static void Hessian<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend, int maxRank, int? k,
         string? densePath, string? valuesPath, string? vectorsPath, TextWriter stdout, string problem)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var factors = Factor<T>(train, query, level, backend);
+        var factors = Factor<T>(train, query, level, backend, maxRank);
         int m = query.Rows, d = query.Columns;
         bool float64 = typeof(T) == typeof(double);
         if (k is not int kk)
@@ -279,13 +284,13 @@ internal static class RidgeCommands
         stdout.WriteLine(CommonOptions.Summary(vectorsPath!, $"top {kk} Hessian eigenvectors", vectorsShape, float64, problem));
     }
 
-    private static HessianFactor[] Factor<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend)
+    private static HessianFactor[] Factor<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend, int maxRank)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var model = new EmpiricalScore<T>(CommonOptions.TrainingSet<T>(train), backend);
         try
         {
-            return Numerics.Ridges.Hessian.Factor(model, query.Values<T>(), level);
+            return Numerics.Ridges.Hessian.Factor(model, query.Values<T>(), level, maxRank);
         }
         catch (ArgumentException e) when (CommonOptions.QueryProblem(e, query) is { } problem)
         {
@@ -293,8 +298,9 @@ internal static class RidgeCommands
         }
     }
 
-    private static int ExecuteResidual(ParseResult parse, CommonOptions options, Option<int> dim, Option<string?> report)
+    private static int ExecuteResidual(ParseResult parse, CommonOptions options, Option<int> dim, Option<int> maxRank, Option<string?> report)
     {
+        int cap = parse.GetValue(maxRank);
         TextWriter stdout = parse.InvocationConfiguration.Output;
         NoiseLevel level = options.Level(parse);
         bool float64 = options.Float64(parse);
@@ -307,8 +313,8 @@ internal static class RidgeCommands
         var backend = options.Backend(parse);
         using var owned = backend as IDisposable;
         var points = float64
-            ? Residual<double>(train, query, level, backend, dimension)
-            : Residual<float>(train, query, level, backend, dimension);
+            ? Residual<double>(train, query, level, backend, dimension, cap)
+            : Residual<float>(train, query, level, backend, dimension, cap);
         foreach (var p in points)
             if (!double.IsFinite(p.Residual))
                 throw new ArithmeticException($"a ridge residual is {p.Residual}: an intermediate overflowed; rescale the data. Nothing was written.");
@@ -322,13 +328,13 @@ internal static class RidgeCommands
         return 0;
     }
 
-    private static RidgePoint[] Residual<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend, int dimension)
+    private static RidgePoint[] Residual<T>(MatrixFile train, MatrixFile query, NoiseLevel level, IScoreBackend backend, int dimension, int maxRank)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         var model = new EmpiricalScore<T>(CommonOptions.TrainingSet<T>(train), backend);
         try
         {
-            return RidgeResidual.Evaluate(model, query.Values<T>(), level, dimension);
+            return RidgeResidual.Evaluate(model, query.Values<T>(), level, dimension, maxRank);
         }
         catch (ArgumentException e) when (CommonOptions.QueryProblem(e, query) is { } problem)
         {
@@ -357,6 +363,21 @@ internal static class RidgeCommands
         Description = "The ridge dimension d, 1 <= d < D.",
         HelpName = "d",
         Required = true,
+        CustomParser = r => Parsers.Count(r, minimum: 1),
+    };
+
+    /// <summary>
+    /// The <c>--max-rank</c> option of the ridge verbs (and <c>bench project</c>): the cap on kept points per query
+    /// (<see cref="Numerics.Ridges.Hessian.Factor{T}"/>'s maxRank), at least 1.
+    /// </summary>
+    internal static Option<int> MaxRankOption() => new Option<int>("--max-rank")
+    {
+        Description = $"The most training points a query's Hessian factor keeps, >= 1 (default {Numerics.Ridges.Hessian.DefaultMaxRank}). " +
+                      "Where more lie within the cut-off and D exceeds the cap, only the heaviest are kept and the factor is " +
+                      "approximate: its reduced eigenproblem costs about r^2 D / 2 multiply-adds. Raise it (up to D, where the factor " +
+                      "sums every kept point densely) for accuracy at that cost.",
+        HelpName = "R",
+        DefaultValueFactory = _ => Numerics.Ridges.Hessian.DefaultMaxRank,
         CustomParser = r => Parsers.Count(r, minimum: 1),
     };
 

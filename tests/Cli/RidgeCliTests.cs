@@ -224,6 +224,39 @@ public sealed class HessianCliTests : IDisposable
     }
 
     [Theory]
+    [InlineData("hessian", "0")]
+    [InlineData("hessian", "-2")]
+    [InlineData("ridge residual", "0")]
+    [InlineData("ridge project", "0")]
+    [InlineData("ridge project", "many")]
+    public void MaxRank_BadValue_FailsNamingItAndWritesNothing(string verb, string value)
+    {
+        string[] outputs = verb == "hessian" ? ["--eig", "1", "--out-values", _values, "--out-vectors", _vectors] : ["--dim", "1", "--out", _out];
+        AssertFails(Inputs(verb.Split(' '), [.. outputs, "--max-rank", value]), "--max-rank");
+    }
+
+    /// <summary>
+    /// --max-rank reaches the library: with the cap at 2 (below D = 4, so it binds wherever more than two points lie
+    /// within the cut-off) the residuals and projections equal the API's at maxRank 2, and differ from the default cap's
+    /// somewhere (which shows the data make the cap bind).
+    /// </summary>
+    [Fact]
+    public void MaxRank_SetsTheCap_AsTheApiDoes()
+    {
+        var model = new EmpiricalScore<double>(new TrainingSet<double>(_trainValues.Select(v => (double)v).ToArray(), N, D), CpuBackend.Default);
+        double[] queries = _queryValues.Select(v => (double)v).ToArray();
+        Assert.Contains(Hessian.Factor(model, queries, Level, maxRank: 2), f => f.Capped);
+
+        CliRun.AssertSucceeded(CliRun.Run(Inputs(["ridge", "residual"], "--precision", "float64", "--dim", "1", "--max-rank", "2", "--out", _out)));
+        double[] capped = Npy.Read(_out).ToDouble();
+        Assert.Equal(RidgeResidual.Evaluate(model, queries, Level, 1, maxRank: 2).Select(p => p.Residual), capped);
+        Assert.NotEqual(RidgeResidual.Evaluate(model, queries, Level, 1).Select(p => p.Residual), capped);
+
+        CliRun.AssertSucceeded(CliRun.Run(Inputs(["ridge", "project"], "--precision", "float64", "--dim", "1", "--max-iter", "20", "--max-rank", "2", "--out", _out)));
+        Assert.Equal(RidgeProjection.Project(model, queries, Level, 1, 1e-6, 20, maxRank: 2).Points, Npy.Read(_out).ToDouble());
+    }
+
+    [Theory]
     [InlineData("hessian")]
     [InlineData("ridge residual")]
     [InlineData("ridge project")]

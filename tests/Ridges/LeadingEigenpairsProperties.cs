@@ -132,7 +132,7 @@ public sealed class LeadingEigenpairsProperties
     }
 
     /// <summary>
-    /// The sizes of the Hessian's capped reduced problems (r up to the default cap 256) and around it, with d + 1 = 21
+    /// The sizes of the Hessian's capped reduced problems (r up to the default cap 128, and to 256 where a caller raises it) and around them, with d + 1 = 21
     /// leading pairs asked for, on Gram matrices of as many rows in D = 784 (graded weights, so the spectrum spans many
     /// orders) and on spectra with clusters at the top: the fused reduction's vector loops and their tails, and bisection
     /// beside QL on the same matrices.
@@ -141,7 +141,7 @@ public sealed class LeadingEigenpairsProperties
     public void MatchesDenseDecomposition_AtTheRidgePassSizes()
     {
         var rng = new Random(11);
-        foreach (int n in new[] { 20, 21, 22, 63, 64, 65, 129, 255, 256, 257 })
+        foreach (int n in new[] { 20, 21, 22, 63, 64, 65, 127, 128, 129, 255, 256, 257 })
         {
             int count = Math.Min(21, n);
             const int width = 784;

@@ -12,8 +12,17 @@ namespace Kernels.Numerics.Ridges;
 /// </summary>
 public static partial class Hessian
 {
-    /// <summary>The default cap on the number of kept points (rows of the factor) per query.</summary>
-    public const int DefaultMaxRank = 256;
+    /// <summary>
+    /// The default cap on the number of kept points (rows of the factor) per query. Where more points lie within the
+    /// cut-off and D exceeds the cap, the factor keeps the heaviest r of them and is an approximation whatever r is
+    /// short of every kept point (the exact top-d subspace of such a query needs them all: <c>maxRank: D</c>, the dense
+    /// square root). The cap sets its cost, about r²D/2 multiply-adds for the Gram matrix and 2r³/3 for the reduction,
+    /// against N·D for the score's own pass per query: 128 keeps a capped factor within a few score evaluations at the
+    /// sizes the benchmarks use (N in the thousands, D in the hundreds), where its results move little with the cap
+    /// (README, "Ridge projection"). Raise it for larger N, where the score's own pass grows with N (√(2N) keeps the
+    /// two alike), or wherever accuracy is worth r²D.
+    /// </summary>
+    public const int DefaultMaxRank = 128;
 
     /// <summary>
     /// Queries per sweep of the training set: each training row is widened to double once and used while it is in L1 for
