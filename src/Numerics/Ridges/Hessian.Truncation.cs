@@ -93,13 +93,16 @@ public static partial class Hessian
         // size selected from the rest and sorted; ties are equal weights, so the sums do not depend on their order
         var sorted = keys.AsSpan(0, u);
         for (int j = 0; j < u; j++) sorted[j] = weights[within[j]];
+        // the test never looks past the limit: the limit's heaviest first, so the chunks select within them, not all u
+        int reach = Math.Min(u, limit);
+        if (reach < u) Select(sorted, reach - 1);
         UInt128 heaviest = 0;
         for (int k = 1, ordered = 0, chunk = 8; k <= u; k++)
         {
             if (k >= limit) return limit;
             if (k > ordered)
             {
-                var unordered = sorted[ordered..];
+                var unordered = sorted[ordered..reach];
                 int take = Math.Min(chunk, unordered.Length);
                 if (take < unordered.Length) Select(unordered, take - 1); // unordered[..take]: its take largest
                 unordered[..take].Sort();

@@ -560,12 +560,15 @@ public static partial class Hessian
         var pivot = scratch.Pivot;
         var row = scratch.Row.AsSpan();
         var negated = scratch.Negated;
+        var rows = scratch.Rows;
         Widen(data.AsSpan(indices[0] * d, d), pivot);
         TensorPrimitives.Negate(x, negated);
         for (int j = 0; j < r; j++)
         {
-            Widen(data.AsSpan(indices[j] * d, d), row);
-            AccumulateMoments(row, pivot, negated, alpha, weights[j], mean, score);
+            // a factor of one row per point widens each row once, into its own row of F, centred below once m is known
+            var widened = dense ? row : rows.AsSpan(j * d, d);
+            Widen(data.AsSpan(indices[j] * d, d), widened);
+            AccumulateMoments(widened, pivot, negated, alpha, weights[j], mean, score);
         }
         for (int k = 0; k < d; k++)
         {
@@ -573,7 +576,6 @@ public static partial class Hessian
             score[k] /= variance;
         }
 
-        var rows = scratch.Rows;
         double a = alpha / level.Sigma;
         if (dense)
         {
@@ -581,12 +583,7 @@ public static partial class Hessian
             return new HessianFactor(d, level, d, kept, rows, weights, indices, mean, score, capped, dropped, bound);
         }
         // rows f_j = √w_j (α/σ) (y_j − m)/σ
-        for (int j = 0; j < r; j++)
-        {
-            var f = rows.AsSpan(j * d, d);
-            Widen(data.AsSpan(indices[j] * d, d), f);
-            CentreAndScale(f, mean, Math.Sqrt(weights[j]) * a / level.Sigma);
-        }
+        for (int j = 0; j < r; j++) CentreAndScale(rows.AsSpan(j * d, d), mean, Math.Sqrt(weights[j]) * a / level.Sigma);
         return new HessianFactor(d, level, r, r, rows, weights, indices, mean, score, capped, dropped, bound);
     }
 
