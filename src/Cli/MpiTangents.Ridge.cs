@@ -26,6 +26,8 @@ internal static partial class MpiTangents
         // the most kept indices a rank lists per query (its share of N, or the cap): the same bound on every rank
         long share = (trainRows + mpi.Size - 1) / mpi.Size, first = MpiShard.RowRange(trainRows, mpi.Rank, mpi.Size).First;
         int batch = (int)Math.Max(1, Math.Min(m, BatchValues / Math.Max(1, dimension <= cap ? share : Math.Min(share, cap))));
+        // a batch's shard logits are held between the two steps of KeptLists: at most BatchValues of them
+        batch = (int)Math.Max(1, Math.Min(batch, BatchValues / Math.Max(1, share)));
         var bases = new byte[checked((long)m * k * dimension * sizeof(double))];
         var ranks = new int[m];
         Array.Fill(ranks, k);
@@ -89,11 +91,15 @@ internal static partial class MpiTangents
     private static (int[][] Lists, WithinCutMass[] Summaries) KeptLists<T>(MpiShard.Session mpi, EmpiricalScore<T>? shard, long trainRows, double[] x, int dimension, NoiseLevel level,
         int start, int count, long first) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        // the whole set's largest logit at each query: every rank's, gathered, the largest taken
+        // the whole set's largest logit at each query: every rank's, gathered, the largest taken; each rank keeps its
+        // shard's logits for the second step
+        int shardRows = Rows(shard).Length / dimension;
+        var logits = new double[(long)count * shardRows];
         var local = mpi.Collective(() =>
         {
             var ownLargest = new double[count];
-            Parallel.For(0, count, q => ownLargest[q] = Hessian.LargestLogit(Rows(shard), dimension, x.AsSpan((start + q) * dimension, dimension), level));
+            Parallel.For(0, count, q => ownLargest[q] = Hessian.ShardLogits(Rows(shard), dimension, x.AsSpan((start + q) * dimension, dimension), level,
+                logits.AsSpan(q * shardRows, shardRows)));
             return MemoryMarshal.AsBytes(ownLargest.AsSpan()).ToArray();
         });
         var everyLargest = MemoryMarshal.Cast<byte, double>(mpi.GatherEverywhere(local, "the exchange of the largest logits for --tangent ridge")).ToArray();
@@ -113,8 +119,7 @@ internal static partial class MpiTangents
             {
                 own[q] = [];
                 if (!double.IsFinite(largest[q])) return;
-                Hessian.KeptRows(Rows(shard), dimension, x.AsSpan((start + q) * dimension, dimension), level, largest[q], trainRows, Hessian.DefaultMaxRank,
-                    own[q], out var summary);
+                Hessian.KeptRowsFromLogits<T>(logits.AsSpan(q * shardRows, shardRows), dimension, largest[q], trainRows, Hessian.DefaultMaxRank, own[q], out var summary);
                 summaries[3 * q] = (ulong)summary.Count;
                 summaries[3 * q + 1] = (ulong)summary.Mass;
                 summaries[3 * q + 2] = (ulong)(summary.Mass >> 64);

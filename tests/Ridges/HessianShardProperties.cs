@@ -84,14 +84,26 @@ public sealed class HessianShardProperties
         var whole = Hessian.Factor(new EmpiricalScore<T>(new TrainingSet<T>(data, n, d)), query, level, cap, maxDegreeOfParallelism: 1)[0];
 
         double largest = double.NegativeInfinity;
+        var shardLogits = new double[shards][];
         for (int s = 0; s + 1 < cuts.Length; s++)
-            largest = Math.Max(largest, Hessian.LargestLogit<T>(data.AsSpan(cuts[s] * d, (cuts[s + 1] - cuts[s]) * d), d, x, level));
+        {
+            var rows = data.AsSpan(cuts[s] * d, (cuts[s + 1] - cuts[s]) * d);
+            double own = Hessian.LargestLogit<T>(rows, d, x, level);
+            // the logits kept for the second step give the same largest as forming them afresh
+            shardLogits[s] = new double[cuts[s + 1] - cuts[s]];
+            Assert.Equal(own, Hessian.ShardLogits<T>(rows, d, x, level, shardLogits[s]));
+            largest = Math.Max(largest, own);
+        }
         var global = new List<int>();
         var summary = default(WithinCutMass);
         for (int s = 0; s + 1 < cuts.Length; s++)
         {
             var kept = new List<int>();
             int added = Hessian.KeptRows<T>(data.AsSpan(cuts[s] * d, (cuts[s + 1] - cuts[s]) * d), d, x, level, largest, n, cap, kept, out var own);
+            var fromLogits = new List<int>();
+            Assert.Equal(added, Hessian.KeptRowsFromLogits<T>(shardLogits[s], d, largest, n, cap, fromLogits, out var ownFromLogits));
+            Assert.Equal(kept, fromLogits);
+            Assert.Equal(own, ownFromLogits);
             summary = summary.Add(own);
             Assert.Equal(kept.Count, added);
             Assert.True(d <= cap || added <= cap, $"a shard sent {added} rows past the cap {cap} at D = {d}");
@@ -128,7 +140,10 @@ public sealed class HessianShardProperties
         Assert.Equal("rows", Assert.Throws<ArgumentException>(() => Hessian.LargestLogit<double>(rows.AsSpan(0, 3), 2, [0, 0], level)).ParamName);
         Assert.Equal("x", Assert.Throws<ArgumentException>(() => Hessian.LargestLogit<double>(rows, 2, [0], level)).ParamName);
         Assert.Equal(double.NegativeInfinity, Hessian.LargestLogit<double>([], 2, [0, 0], level));
+        Assert.Equal("logits", Assert.Throws<ArgumentException>(() => Hessian.ShardLogits<double>(rows, 2, [0, 0], level, new double[3])).ParamName);
         var kept = new List<int>();
+        Assert.Equal("dimension", Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.KeptRowsFromLogits<double>([0, -1], 0, 0, 2, 4, kept, out _)).ParamName);
+        Assert.Equal("largest", Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.KeptRowsFromLogits<double>([0, -1], 2, double.NaN, 2, 4, kept, out _)).ParamName);
         Assert.Equal("largest", Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.KeptRows<double>(rows, 2, [0, 0], level, double.NegativeInfinity, 2, 4, kept, out _)).ParamName);
         var few = Assert.Throws<ArgumentOutOfRangeException>(() => Hessian.KeptRows<double>(rows, 2, [0, 0], level, 0, 1, 4, kept, out _));
         Assert.Equal("wholeSetCount", few.ParamName);

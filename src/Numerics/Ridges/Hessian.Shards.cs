@@ -8,8 +8,10 @@ namespace Kernels.Numerics.Ridges;
 /// contiguous range of the whole set's): the three steps by which the shards agree on the query's kept points, so that
 /// the factor built from them is the one <see cref="Factor{T}"/> builds over the whole set, bit for bit.
 /// <list type="number">
-/// <item>Each shard's <see cref="LargestLogit{T}"/>; the largest of them is the whole set's (a maximum: any order).</item>
-/// <item>Each shard's <see cref="KeptRows{T}"/> against that maximum: the same test on the same logits as the whole
+/// <item>Each shard's <see cref="LargestLogit{T}"/> (or <see cref="ShardLogits{T}"/>, which keeps the logits for the next
+///   step); the largest of them is the whole set's (a maximum: any order).</item>
+/// <item>Each shard's <see cref="KeptRows{T}"/> (or <see cref="KeptRowsFromLogits{T}"/> from the kept logits) against
+///   that maximum: the same test on the same logits as the whole
 ///   set's pass, so their union holds every kept point (past the cap, each shard's own largest weights: the whole set's
 ///   largest are among them), and each shard's summary of its points within the cut-off (<see cref="WithinCutMass"/>);
 ///   the sum of the summaries is the whole set's (integers: any order).</item>
@@ -21,17 +23,35 @@ public static partial class Hessian
 {
     /// <summary>
     /// The largest logit <c>−‖x − αy‖²/(2σ²)</c> of <paramref name="rows"/> against <paramref name="x"/>, each formed
-    /// exactly as <see cref="Factor{T}"/> forms it; −∞ for no rows.
+    /// exactly as <see cref="Factor{T}"/> forms it; −∞ for no rows. Where the rows' candidates follow
+    /// (<see cref="KeptRowsFromLogits{T}"/>), keep the
+    /// logits with <see cref="ShardLogits{T}"/> instead of forming them twice.
     /// </summary>
     /// <param name="rows">n×D row-major training rows (n ≥ 0).</param>
     /// <param name="dimension">D.</param>
     /// <param name="x">The query (D values, widened from the working type).</param>
     /// <param name="level">The noise level.</param>
     public static double LargestLogit<T>(ReadOnlySpan<T> rows, int dimension, ReadOnlySpan<double> x, NoiseLevel level)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        ShardLogits(rows, dimension, x, level, new double[RequireRows(rows, dimension, x, level)]);
+
+    /// <summary>
+    /// Every logit <c>−‖x − αy‖²/(2σ²)</c> of <paramref name="rows"/> against <paramref name="x"/> into
+    /// <paramref name="logits"/>, each formed exactly as <see cref="Factor{T}"/> forms it, and the largest of them
+    /// (−∞ for no rows): the first step of the shards' agreement, whose logits the second
+    /// (<see cref="KeptRowsFromLogits{T}"/>) reuses.
+    /// </summary>
+    /// <param name="rows">n×D row-major training rows (n ≥ 0).</param>
+    /// <param name="dimension">D.</param>
+    /// <param name="x">The query (D values, widened from the working type).</param>
+    /// <param name="level">The noise level.</param>
+    /// <param name="logits">Receives the n logits (n values).</param>
+    public static double ShardLogits<T>(ReadOnlySpan<T> rows, int dimension, ReadOnlySpan<double> x, NoiseLevel level, Span<double> logits)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int n = RequireRows(rows, dimension, x, level);
-        var logits = new double[n];
+        if (logits.Length != n)
+            throw new ArgumentException($"logits has {logits.Length} values for {n} rows; pass one value per row.", nameof(logits));
         AllLogits(rows, n, dimension, x, level, logits);
         double max = double.NegativeInfinity;
         foreach (double u in logits) max = Math.Max(max, u);
@@ -59,14 +79,33 @@ public static partial class Hessian
     public static int KeptRows<T>(ReadOnlySpan<T> rows, int dimension, ReadOnlySpan<double> x, NoiseLevel level, double largest,
         long wholeSetCount, int maxRank, List<int> kept, out WithinCutMass withinCut) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ArgumentNullException.ThrowIfNull(kept);
         int n = RequireRows(rows, dimension, x, level);
+        var logits = new double[n];
+        AllLogits(rows, n, dimension, x, level, logits);
+        return KeptRowsFromLogits<T>(logits, dimension, largest, wholeSetCount, maxRank, kept, out withinCut);
+    }
+
+    /// <summary>
+    /// <see cref="KeptRows{T}"/> from the rows' logits as <see cref="ShardLogits{T}"/> formed them (with the working type's cut-off: pass
+    /// <typeparamref name="T"/>, the training rows' type), so a shard forms each logit once for both steps.
+    /// </summary>
+    /// <param name="logits">The shard's logits at the query, one per row (<see cref="ShardLogits{T}"/>).</param>
+    /// <param name="dimension">D (where it exceeds <paramref name="maxRank"/>, the factor caps).</param>
+    /// <param name="largest">The whole set's largest logit at x, finite.</param>
+    /// <param name="wholeSetCount">N of the whole set (≥ the rows here).</param>
+    /// <param name="maxRank">The factor's cap on kept points, ≥ 1.</param>
+    /// <param name="kept">Receives the indices.</param>
+    /// <param name="withinCut">This shard's rows within the cut-off, summarised.</param>
+    public static int KeptRowsFromLogits<T>(ReadOnlySpan<double> logits, int dimension, double largest, long wholeSetCount, int maxRank,
+        List<int> kept, out WithinCutMass withinCut) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(kept);
+        if (dimension < 1) throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "The dimension must be at least 1 (D >= 1).");
+        int n = logits.Length;
         RequireSubset(n, wholeSetCount, maxRank);
         if (!double.IsFinite(largest))
             throw new ArgumentOutOfRangeException(nameof(largest), largest, $"largest = {largest}; pass the whole set's largest logit at x (finite).");
         double cut = ScorePartials.NegligibleLogit<T>(wholeSetCount);
-        var logits = new double[n];
-        AllLogits(rows, n, dimension, x, level, logits);
         var near = new List<int>();
         for (int i = 0; i < n; i++)
             if (logits[i] - largest >= -(cut + KeptMargin)) near.Add(i);
@@ -76,7 +115,7 @@ public static partial class Hessian
         if (dimension > maxRank && near.Count > maxRank)
         {
             // the cap's own selection (the factor's: larger logit first, ties to the lower index), back in ascending index
-            int[] heaviest = Largest(CollectionsMarshal.AsSpan(near), logits, maxRank, new double[near.Count]).ToArray();
+            int[] heaviest = Largest(CollectionsMarshal.AsSpan(near), logits.ToArray(), maxRank, new double[near.Count]).ToArray();
             Array.Sort(heaviest);
             kept.AddRange(heaviest);
             return heaviest.Length;
