@@ -80,19 +80,23 @@ public static partial class Hessian
         double bound = Math.Min(1, n * Math.Exp(-cut));
         // the queries widened once, into a pooled buffer (SCMS asks for a pass per round)
         var xs = System.Buffers.ArrayPool<double>.Shared.Rent(m * d);
+        // float queries also as they are: the screened logits read them at half the width and widen them in registers
+        float[]? xf = typeof(T) == typeof(float) ? System.Buffers.ArrayPool<float>.Shared.Rent(m * d) : null;
         try
         {
             for (int i = 0; i < m * d; i++) xs[i] = double.CreateChecked(queries[i]);
-            FactorsOf(model, queries, xs, level, maxRank, maxDegreeOfParallelism, cut, bound, consume, pairBudget);
+            if (xf is not null) MemoryMarshal.Cast<T, float>(queries).CopyTo(xf);
+            FactorsOf(model, queries, xs, xf, level, maxRank, maxDegreeOfParallelism, cut, bound, consume, pairBudget);
         }
         finally
         {
             System.Buffers.ArrayPool<double>.Shared.Return(xs);
+            if (xf is not null) System.Buffers.ArrayPool<float>.Shared.Return(xf);
         }
     }
 
     /// <summary><see cref="ForEach{T}"/> once its arguments are checked and its queries widened into <paramref name="xs"/>.</summary>
-    private static void FactorsOf<T>(EmpiricalScore<T> model, ReadOnlySpan<T> queries, double[] xs, NoiseLevel level, int maxRank,
+    private static void FactorsOf<T>(EmpiricalScore<T> model, ReadOnlySpan<T> queries, double[] xs, float[]? xf, NoiseLevel level, int maxRank,
         int maxDegreeOfParallelism, double cut, double bound, Action<int, HessianFactor> consume, int pairBudget) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var set = model.TrainingSet;
@@ -114,7 +118,7 @@ public static partial class Hessian
                     long pairs = block.Candidates(first).Length;
                     for (last = first + 1; last < block.Count && pairs + block.Candidates(last).Length <= pairBudget; last++)
                         pairs += block.Candidates(last).Length;
-                    var exact = BlockCandidateLogits(data, d, xs, level, block, first, last, scratch);
+                    var exact = BlockCandidateLogits(data, d, xs, xf, level, block, first, last, scratch);
                     for (int i = first; i < last; i++)
                     {
                         int q = block.FirstQuery + i;
@@ -217,7 +221,7 @@ public static partial class Hessian
     /// queries per pass over it, rather than once per query. Each logit is formed by the same operations in the same order
     /// as <see cref="CandidateLogits"/>'s, so the bits do not depend on the block or the run.
     /// </summary>
-    private static double[] BlockCandidateLogits<T>(T[] data, int d, double[] xs, NoiseLevel level, ScreenedBlock block, int first,
+    private static double[] BlockCandidateLogits<T>(T[] data, int d, double[] xs, float[]? xf, NoiseLevel level, ScreenedBlock block, int first,
         int last, Scratch s) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int count = last - first;
@@ -226,7 +230,7 @@ public static partial class Hessian
         for (int i = 0; i < count; i++) offsets[i + 1] = offsets[i] + block.Candidates(first + i).Length;
         int pairs = offsets[count];
         var logits = Scratch.AtLeast(ref s.BlockLogits, pairs);
-        if (typeof(T) != typeof(float) || !Avx512F.IsSupported || !Vector512.IsHardwareAccelerated)
+        if (xf is null || !Avx512F.IsSupported || !Vector512.IsHardwareAccelerated)
         {
             for (int i = 0; i < count; i++)
             {
@@ -261,7 +265,7 @@ public static partial class Hessian
         var rows = MemoryMarshal.Cast<T, float>(data.AsSpan());
         unsafe
         {
-            fixed (double* px = xs)
+            fixed (float* px = xf)
             fixed (float* py = rows)
             fixed (double* r = sums)
                 for (int c = 0; c < n; c++)
@@ -272,10 +276,10 @@ public static partial class Hessian
                     {
                         // fewer than four left: the last query again, its sum not stored twice
                         int taken = Math.Min(4, stop - p);
-                        double* x0 = px + (long)pairQuery[p] * d;
-                        double* x1 = px + (long)pairQuery[p + Math.Min(1, taken - 1)] * d;
-                        double* x2 = px + (long)pairQuery[p + Math.Min(2, taken - 1)] * d;
-                        double* x3 = px + (long)pairQuery[p + taken - 1] * d;
+                        float* x0 = px + (long)pairQuery[p] * d;
+                        float* x1 = px + (long)pairQuery[p + Math.Min(1, taken - 1)] * d;
+                        float* x2 = px + (long)pairQuery[p + Math.Min(2, taken - 1)] * d;
+                        float* x3 = px + (long)pairQuery[p + taken - 1] * d;
                         SquaredDistances4(x0, x1, x2, x3, y, d, alpha, r);
                         for (int b = 0; b < taken; b++) logits[pairSlot[p + b]] = r[b] * scale;
                     }
@@ -397,6 +401,45 @@ public static partial class Hessian
             var e1 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x1 + k));
             var e2 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x2 + k));
             var e3 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x3 + k));
+            a0 = Avx512F.FusedMultiplyAdd(e0, e0, a0);
+            a1 = Avx512F.FusedMultiplyAdd(e1, e1, a1);
+            a2 = Avx512F.FusedMultiplyAdd(e2, e2, a2);
+            a3 = Avx512F.FusedMultiplyAdd(e3, e3, a3);
+        }
+        double s0 = Vector512.Sum(a0), s1 = Vector512.Sum(a1), s2 = Vector512.Sum(a2), s3 = Vector512.Sum(a3);
+        for (; k < d; k++)
+        {
+            double yk = y[k];
+            double e0 = Math.FusedMultiplyAdd(-alpha, yk, x0[k]), e1 = Math.FusedMultiplyAdd(-alpha, yk, x1[k]);
+            double e2 = Math.FusedMultiplyAdd(-alpha, yk, x2[k]), e3 = Math.FusedMultiplyAdd(-alpha, yk, x3[k]);
+            s0 = Math.FusedMultiplyAdd(e0, e0, s0);
+            s1 = Math.FusedMultiplyAdd(e1, e1, s1);
+            s2 = Math.FusedMultiplyAdd(e2, e2, s2);
+            s3 = Math.FusedMultiplyAdd(e3, e3, s3);
+        }
+        sums[0] = s0;
+        sums[1] = s1;
+        sums[2] = s2;
+        sums[3] = s3;
+    }
+
+    /// <summary>
+    /// <see cref="SquaredDistances4(double*, double*, double*, double*, float*, int, double, double*)"/> with float
+    /// queries, each vector widened exactly in a register as the row's is: the same values, the same operations, the same
+    /// bits, at half the loads of the queries.
+    /// </summary>
+    private static unsafe void SquaredDistances4(float* x0, float* x1, float* x2, float* x3, float* y, int d, double alpha, double* sums)
+    {
+        var a0 = Vector512<double>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+        var na = Vector512.Create(-alpha);
+        int k = 0;
+        for (; k + 8 <= d; k += 8)
+        {
+            var yv = Avx512F.ConvertToVector512Double(Avx.LoadVector256(y + k));
+            var e0 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.ConvertToVector512Double(Avx.LoadVector256(x0 + k)));
+            var e1 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.ConvertToVector512Double(Avx.LoadVector256(x1 + k)));
+            var e2 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.ConvertToVector512Double(Avx.LoadVector256(x2 + k)));
+            var e3 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.ConvertToVector512Double(Avx.LoadVector256(x3 + k)));
             a0 = Avx512F.FusedMultiplyAdd(e0, e0, a0);
             a1 = Avx512F.FusedMultiplyAdd(e1, e1, a1);
             a2 = Avx512F.FusedMultiplyAdd(e2, e2, a2);
