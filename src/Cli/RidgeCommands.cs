@@ -173,6 +173,7 @@ internal static class RidgeCommands
         stdout.WriteLine(CommonOptions.Summary(outPath, $"ridge projection (d = {dimension}, tol = {tolerance.ToString("R", CultureInfo.InvariantCulture)})",
             shape, float64, CommonOptions.Problem(train, query, level)));
         stdout.WriteLine($"{converged} of {reports.Length} points converged within {maxIterations} steps");
+        WriteCapLine(stdout, reports.Count(p => p.Capped), reports.Length, cap, d, "returned points");
         if (reportPath is not null) stdout.WriteLine($"wrote {reportPath}: {reports.Length} rows of {ProjectReportHeader}");
         return 0;
     }
@@ -251,6 +252,7 @@ internal static class RidgeCommands
     {
         var factors = Factor<T>(train, query, level, backend, maxRank);
         int m = query.Rows, d = query.Columns;
+        WriteCapLine(stdout, factors.Count(f => f.Capped), m, maxRank, d, "queries");
         bool float64 = typeof(T) == typeof(double);
         if (k is not int kk)
         {
@@ -324,6 +326,7 @@ internal static class RidgeCommands
         else MatrixFile.Write(outPath, points.Select(p => (float)p.Residual).ToArray(), shape);
         if (reportPath is not null) WriteReport(reportPath, points);
         stdout.WriteLine(CommonOptions.Summary(outPath, $"ridge residual (d = {dimension})", shape, float64, CommonOptions.Problem(train, query, level)));
+        WriteCapLine(stdout, points.Count(p => p.Capped), points.Length, cap, d, "queries");
         if (reportPath is not null) stdout.WriteLine($"wrote {reportPath}: {points.Length} rows of residual,normalized_residual,eigengap,curvature_ok");
         return 0;
     }
@@ -380,6 +383,17 @@ internal static class RidgeCommands
         DefaultValueFactory = _ => Numerics.Ridges.Hessian.DefaultMaxRank,
         CustomParser = r => Parsers.Count(r, minimum: 1),
     };
+
+    /// <summary>
+    /// Says where the rank cap bound (nothing where it bound nowhere): those factors kept only the cap's heaviest points,
+    /// so their eigenvectors are an approximation.
+    /// </summary>
+    private static void WriteCapLine(TextWriter stdout, int capped, int total, int cap, int d, string what)
+    {
+        if (capped == 0) return;
+        stdout.WriteLine($"the rank cap bound at {capped} of {total} {what}: more than {cap} points lie within the cut-off there and the factor keeps " +
+                         $"the {cap} heaviest, an approximation; --max-rank raises the cap (up to D = {d}, where the factor sums every kept point)");
+    }
 
     /// <summary>Refuses a ridge dimension d ≥ D (d ≥ 1 is the option's own check) before any work.</summary>
     internal static void RequireRidgeDimension(int dimension, int d)

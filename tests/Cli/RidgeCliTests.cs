@@ -245,15 +245,31 @@ public sealed class HessianCliTests : IDisposable
     {
         var model = new EmpiricalScore<double>(new TrainingSet<double>(_trainValues.Select(v => (double)v).ToArray(), N, D), CpuBackend.Default);
         double[] queries = _queryValues.Select(v => (double)v).ToArray();
-        Assert.Contains(Hessian.Factor(model, queries, Level, maxRank: 2), f => f.Capped);
+        var factors = Hessian.Factor(model, queries, Level, maxRank: 2);
+        int bound = factors.Count(f => f.Capped);
+        Assert.InRange(bound, 1, M);
 
-        CliRun.AssertSucceeded(CliRun.Run(Inputs(["ridge", "residual"], "--precision", "float64", "--dim", "1", "--max-rank", "2", "--out", _out)));
+        var r = CliRun.Run(Inputs(["ridge", "residual"], "--precision", "float64", "--dim", "1", "--max-rank", "2", "--out", _out));
+        CliRun.AssertSucceeded(r);
         double[] capped = Npy.Read(_out).ToDouble();
-        Assert.Equal(RidgeResidual.Evaluate(model, queries, Level, 1, maxRank: 2).Select(p => p.Residual), capped);
-        Assert.NotEqual(RidgeResidual.Evaluate(model, queries, Level, 1).Select(p => p.Residual), capped);
+        var points = RidgeResidual.Evaluate(model, queries, Level, 1, maxRank: 2);
+        Assert.Equal(points.Select(p => p.Residual), capped);
+        Assert.Equal(factors.Select(f => f.Capped), points.Select(p => p.Capped)); // the residual reports where the cap bit
+        Assert.Contains($"the rank cap bound at {bound} of {M} queries", r.Out);
+        var uncapped = RidgeResidual.Evaluate(model, queries, Level, 1);
+        Assert.NotEqual(uncapped.Select(p => p.Residual), capped);
+        Assert.DoesNotContain(uncapped, p => p.Capped); // N = 23 points never pass the default cap
+        Assert.DoesNotContain("rank cap", CliRun.Run(Inputs(["ridge", "residual"], "--precision", "float64", "--dim", "1", "--out", _out)).Out);
 
-        CliRun.AssertSucceeded(CliRun.Run(Inputs(["ridge", "project"], "--precision", "float64", "--dim", "1", "--max-iter", "20", "--max-rank", "2", "--out", _out)));
-        Assert.Equal(RidgeProjection.Project(model, queries, Level, 1, 1e-6, 20, maxRank: 2).Points, Npy.Read(_out).ToDouble());
+        r = CliRun.Run(Inputs(["ridge", "project"], "--precision", "float64", "--dim", "1", "--max-iter", "20", "--max-rank", "2", "--out", _out));
+        CliRun.AssertSucceeded(r);
+        var projected = RidgeProjection.Project(model, queries, Level, 1, 1e-6, 20, maxRank: 2);
+        Assert.Equal(projected.Points, Npy.Read(_out).ToDouble());
+        // each report says whether the factor at its returned point was capped
+        Assert.Equal(Hessian.Factor(model, projected.Points, Level, maxRank: 2).Select(f => f.Capped), projected.Reports.Select(p => p.Capped));
+        int boundThere = projected.Reports.Count(p => p.Capped);
+        if (boundThere > 0) Assert.Contains($"the rank cap bound at {boundThere} of {M} returned points", r.Out);
+        else Assert.DoesNotContain("rank cap", r.Out);
     }
 
     [Theory]

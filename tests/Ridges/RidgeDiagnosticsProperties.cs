@@ -91,6 +91,7 @@ public abstract class RidgeDiagnosticsProperties
                     Assert.Equal(residuals[q].NormalizedResidual, row.NormalizedResidual);
                     Assert.Equal(residuals[q].EigenGap, row.EigenGap);
                     Assert.Equal(residuals[q].CurvatureOk, row.CurvatureOk);
+                    Assert.Equal(residuals[q].Capped, row.Capped);
                     double e2 = row.ErrorNorm * row.ErrorNorm;
                     double pythagoras = row.NormalError * row.NormalError + row.TangentialError * row.TangentialError;
                     Assert.True(Math.Abs(pythagoras - e2) <= 16 * (dim + d) * U * e2 + 1e-300,
@@ -400,12 +401,35 @@ public abstract class RidgeDiagnosticsProperties
         Assert.Equal(frames[1].Time, double.Parse(cells[1], CultureInfo.InvariantCulture));
         Assert.Equal(frames[1].Samples[2].NormalError, double.Parse(cells[12], CultureInfo.InvariantCulture));
         Assert.Equal(frames[1].Samples[2].DistanceToRidge, double.Parse(cells[9], CultureInfo.InvariantCulture));
+        Assert.Equal(frames[1].Samples[2].Capped ? "1" : "0", cells[14]);
         var summary = new StringWriter();
         RidgeDiagnosticsCsv.WriteSummary(summary, frames);
         var summaryLines = summary.ToString().TrimEnd().Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
         Assert.Equal(RidgeDiagnosticsCsv.SummaryHeader, summaryLines[0]);
         Assert.Equal(1 + frames.Length, summaryLines.Length);
         Assert.Equal(frames[^1].MeanTangentialError, double.Parse(summaryLines[^1].Split(',')[13], CultureInfo.InvariantCulture));
+        Assert.Equal(frames[^1].CappedShare, double.Parse(summaryLines[^1].Split(',')[16], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// Where the rank cap binds (D = 5 above a cap of 2, with most of 30 points within the cut-off), each sample says so as
+    /// its factor does, and the frame's capped share counts them.
+    /// </summary>
+    [BackendFact]
+    public void Capped_FollowsTheFactorAtEachSample()
+    {
+        const int n = 30, dim = 5, m = 8;
+        var rng = new Random(17);
+        var train = Enumerable.Range(0, n * dim).Select(_ => rng.NextDouble()).ToArray();
+        var samples = Enumerable.Range(0, m * dim).Select(_ => rng.NextDouble()).ToArray();
+        var exact = new EmpiricalScore<double>(new TrainingSet<double>(train, n, dim), Backend);
+        var level = new NoiseLevel(0.9, 0.5);
+        var frame = RidgeDiagnostics.Frame(exact, samples, level, 1, options: new RidgeDiagnosticsOptions { MaxRank = 2 });
+        var capped = Hessian.Factor(exact, samples, level, maxRank: 2).Select(f => f.Capped).ToArray();
+        Assert.Contains(true, capped);
+        Assert.Equal(capped, frame.Samples.Select(row => row.Capped));
+        Assert.Equal(capped.Average(c => c ? 1.0 : 0.0), frame.CappedShare);
+        Assert.DoesNotContain(RidgeDiagnostics.Frame(exact, samples, level, 1).Samples, row => row.Capped); // 30 points never pass 128
     }
 
     /// <summary>Bad ridge dimension, a model of another dimension, ragged or empty samples and frames: an ArgumentException naming the parameter.</summary>

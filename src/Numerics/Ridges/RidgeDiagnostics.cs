@@ -105,7 +105,7 @@ public static class RidgeDiagnostics
             }
             var report = projection.Reports[q];
             rows[q] = new RidgeSampleDiagnostics(point.Residual, point.NormalizedResidual, point.EigenGap, point.CurvatureOk,
-                report.DistanceMoved, report.Converged, norm, normal, tangential);
+                report.DistanceMoved, report.Converged, norm, normal, tangential, point.Capped);
         });
         return new RidgeFrameDiagnostics<T>(double.NaN, level, rows, projection.Points);
     }

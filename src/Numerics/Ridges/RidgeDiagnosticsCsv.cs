@@ -12,12 +12,12 @@ public static class RidgeDiagnosticsCsv
     /// <summary>The header of <see cref="WriteSamples{T}"/>.</summary>
     public const string SamplesHeader =
         "frame,time,alpha,sigma,sample,residual,normalized_residual,eigengap,curvature_ok,distance_to_ridge,projection_converged," +
-        "error_norm,normal_error,tangential_error";
+        "error_norm,normal_error,tangential_error,capped";
 
     /// <summary>The header of <see cref="WriteSummary{T}"/>.</summary>
     public const string SummaryHeader =
         "frame,time,alpha,sigma,samples,mean_residual,median_residual,mean_normalized_residual,median_normalized_residual," +
-        "mean_distance,median_distance,mean_error,mean_normal_error,mean_tangential_error,converged_share,curvature_share";
+        "mean_distance,median_distance,mean_error,mean_normal_error,mean_tangential_error,converged_share,curvature_share,capped_share";
 
     /// <summary>Writes the header and one row per sample of every frame.</summary>
     /// <param name="writer">The destination.</param>
@@ -34,7 +34,7 @@ public static class RidgeDiagnosticsCsv
             {
                 var s = frame.Samples[i];
                 writer.WriteLine(Join(f, frame.Time, frame.Level.Alpha, frame.Level.Sigma, i, s.Residual, s.NormalizedResidual,
-                    s.EigenGap, s.CurvatureOk, s.DistanceToRidge, s.ProjectionConverged, s.ErrorNorm, s.NormalError, s.TangentialError));
+                    s.EigenGap, s.CurvatureOk, s.DistanceToRidge, s.ProjectionConverged, s.ErrorNorm, s.NormalError, s.TangentialError, s.Capped));
             }
         }
     }
@@ -52,7 +52,7 @@ public static class RidgeDiagnosticsCsv
             var r = frames[f];
             writer.WriteLine(Join(f, r.Time, r.Level.Alpha, r.Level.Sigma, r.Samples.Length, r.MeanResidual, r.MedianResidual,
                 r.MeanNormalizedResidual, r.MedianNormalizedResidual, r.MeanDistance, r.MedianDistance, r.MeanError, r.MeanNormalError,
-                r.MeanTangentialError, r.ConvergedShare, r.CurvatureShare));
+                r.MeanTangentialError, r.ConvergedShare, r.CurvatureShare, r.CappedShare));
         }
     }
 

@@ -42,8 +42,10 @@ public sealed record RidgeDiagnosticsOptions
 /// <param name="ErrorNorm">‖e‖, e = s_model − s_exact at the sample; NaN when no model was given.</param>
 /// <param name="NormalError">‖P_N e‖, the part of e outside the span of the top-d Hessian eigenvectors; NaN without a model.</param>
 /// <param name="TangentialError">‖P_T e‖, the part of e in that span; NaN without a model.</param>
+/// <param name="Capped">The Hessian factor at the sample kept only the rank cap's heaviest points
+/// (<see cref="RidgePoint.Capped"/>): its eigenvectors, and the split above, are then an approximation.</param>
 public sealed record RidgeSampleDiagnostics(double Residual, double NormalizedResidual, double EigenGap, bool CurvatureOk,
-    double DistanceToRidge, bool ProjectionConverged, double ErrorNorm, double NormalError, double TangentialError);
+    double DistanceToRidge, bool ProjectionConverged, double ErrorNorm, double NormalError, double TangentialError, bool Capped);
 
 /// <summary>The diagnostics of one trajectory frame: its time and noise level, one row per sample, and their summaries.</summary>
 /// <param name="Time">The frame's time t (NaN when the level was given directly).</param>
@@ -89,4 +91,7 @@ public sealed record RidgeFrameDiagnostics<T>(double Time, NoiseLevel Level, Rid
 
     /// <summary>The share of samples where λ_{d+1} &lt; 0.</summary>
     public double CurvatureShare => Samples.Average(s => s.CurvatureOk ? 1.0 : 0.0);
+
+    /// <summary>The share of samples whose Hessian factor the rank cap bound (<see cref="RidgeSampleDiagnostics.Capped"/>).</summary>
+    public double CappedShare => Samples.Average(s => s.Capped ? 1.0 : 0.0);
 }

@@ -9,7 +9,9 @@ namespace Kernels.Numerics.Ridges;
 /// <see cref="RidgeResidual.Evaluate{T}"/> computes it there.</param>
 /// <param name="CurvatureOk">λ_{d+1} &lt; 0 at the returned point.</param>
 /// <param name="DistanceMoved">‖returned point − start‖, in double.</param>
-public sealed record ProjectionReport(bool Converged, int Iterations, double Residual, bool CurvatureOk, double DistanceMoved);
+/// <param name="Capped">The factor at the returned point kept only the rank cap's heaviest points
+/// (<see cref="RidgePoint.Capped"/>).</param>
+public sealed record ProjectionReport(bool Converged, int Iterations, double Residual, bool CurvatureOk, double DistanceMoved, bool Capped);
 
 /// <summary>The projected points (M×D row-major, in the input's type) and one report per point.</summary>
 /// <param name="Points">The projected points.</param>
@@ -108,7 +110,7 @@ public static class RidgeProjection
                     double diff = double.CreateChecked(t) - origin[p * d + k];
                     moved += diff * diff;
                 }
-                reports[p] = new ProjectionReport(converged, steps[p], normalized, curvatureOk, Math.Sqrt(moved));
+                reports[p] = new ProjectionReport(converged, steps[p], normalized, curvatureOk, Math.Sqrt(moved), factor.Capped);
             });
             active = active.Where((_, a) => !stop[a]).ToArray();
         }

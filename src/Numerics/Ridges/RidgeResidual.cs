@@ -10,7 +10,10 @@ namespace Kernels.Numerics.Ridges;
 /// <param name="EigenGap">λ_d − λ_{d+1} (eigenvalues descending); 0 means V_⊥ is not well defined, and the residual then
 /// depends on which basis of the degenerate eigenspace the solver returned.</param>
 /// <param name="CurvatureOk">λ_{d+1} &lt; 0: the density curves down across the ridge.</param>
-public sealed record RidgePoint(double Residual, double NormalizedResidual, double EigenGap, bool CurvatureOk);
+/// <param name="Capped">The query's factor kept only the rank cap's heaviest points of more within the cut-off
+/// (<see cref="HessianFactor.Capped"/>): the eigenvectors, and so the residual, are then an approximation that a larger
+/// cap brings closer to the exact ones.</param>
+public sealed record RidgePoint(double Residual, double NormalizedResidual, double EigenGap, bool CurvatureOk, bool Capped);
 
 /// <summary>
 /// The ridge residual ‖V_⊥V_⊥ᵀ g‖ of the empirical log-density at each query, from its Hessian factor
@@ -75,16 +78,16 @@ public static class RidgeResidual
         var values = new double[dimension + 1];
         var normal = new double[factor.Dimension];
         factor.NormalPart(dimension, g, values, normal);
-        return (normal, Point(values, normal, g, dimension));
+        return (normal, Point(values, normal, g, dimension, factor.Capped));
     }
 
     /// <summary>The ridge quantities from the top d + 1 eigenvalues and the normal part of g.</summary>
-    private static RidgePoint Point(ReadOnlySpan<double> values, ReadOnlySpan<double> normal, ReadOnlySpan<double> g, int dimension)
+    private static RidgePoint Point(ReadOnlySpan<double> values, ReadOnlySpan<double> normal, ReadOnlySpan<double> g, int dimension, bool capped)
     {
         double r = Math.Sqrt(HessianFactor.Dot(normal, normal));
         double normG = Math.Sqrt(HessianFactor.Dot(g, g));
         double normalized = normG > 0 ? r / normG : 0;
         double gap = values[dimension - 1] - values[dimension];
-        return new RidgePoint(r, normalized, gap, values[dimension] < 0);
+        return new RidgePoint(r, normalized, gap, values[dimension] < 0, capped);
     }
 }
