@@ -152,7 +152,7 @@ public static partial class Hessian
             for (int group; (group = Interlocked.Increment(ref next)) < groups;)
             {
                 int first = group * QueryGroup, count = Math.Min(QueryGroup, m - first);
-                Logits(data, n, d, xs.AsSpan(first * d, count * d), count, level, scratch);
+                Logits(data, n, d, xs.AsSpan(first * d, count * d), xf is null ? default : xf.AsSpan(first * d, count * d), count, level, scratch);
                 for (int g = 0; g < count; g++)
                     consume(first + g, FactorOne(data, d, xs.AsSpan((first + g) * d, d), level, n, cut, bound, maxRank, scratch.Every, scratch.Logits[g], scratch, first + g));
             }
@@ -288,20 +288,23 @@ public static partial class Hessian
         return logits;
     }
 
-    /// <summary>Every logit −‖x_g − αy_i‖²/(2σ²) of <paramref name="count"/> queries, each training row widened once.</summary>
-    private static void Logits<T>(T[] data, int n, int d, ReadOnlySpan<double> xs, int count, NoiseLevel level, Scratch s)
+    /// <summary>
+    /// Every logit −‖x_g − αy_i‖²/(2σ²) of <paramref name="count"/> queries, each training row widened once (float rows
+    /// and queries, <paramref name="xf"/>, in registers).
+    /// </summary>
+    private static void Logits<T>(T[] data, int n, int d, ReadOnlySpan<double> xs, ReadOnlySpan<float> xf, int count, NoiseLevel level, Scratch s)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         double alpha = level.Alpha, scale = -0.5 / level.Sigma / level.Sigma;
         var row = s.Row.AsSpan();
-        if (typeof(T) == typeof(float) && count == QueryGroup && Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
+        if (typeof(T) == typeof(float) && !xf.IsEmpty && count == QueryGroup && Avx512F.IsSupported && Vector512.IsHardwareAccelerated)
         {
-            // float rows widened in registers (vcvtps2pd): no pass through a double buffer
+            // float rows and queries widened in registers (vcvtps2pd): no pass through a double buffer
             var rows = MemoryMarshal.Cast<T, float>(data.AsSpan());
             Span<double> sums = stackalloc double[QueryGroup];
             unsafe
             {
-                fixed (double* x = xs)
+                fixed (float* x = xf)
                 fixed (float* y = rows)
                 fixed (double* r = sums)
                     for (int i = 0; i < n; i++)
@@ -385,48 +388,10 @@ public static partial class Hessian
     }
 
     /// <summary>
-    /// <see cref="SquaredDistances4(ReadOnlySpan{double}, ReadOnlySpan{double}, double)"/> against a float row, each vector
-    /// of it widened exactly in a register: the same operations on the same values, so the same bits as widening first.
-    /// The loop is alone in its method, on pointers, so the four accumulators stay in registers.
-    /// </summary>
-    private static unsafe void SquaredDistances4(double* x0, double* x1, double* x2, double* x3, float* y, int d, double alpha, double* sums)
-    {
-        var a0 = Vector512<double>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
-        var na = Vector512.Create(-alpha);
-        int k = 0;
-        for (; k + 8 <= d; k += 8)
-        {
-            var yv = Avx512F.ConvertToVector512Double(Avx.LoadVector256(y + k));
-            var e0 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x0 + k));
-            var e1 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x1 + k));
-            var e2 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x2 + k));
-            var e3 = Avx512F.FusedMultiplyAdd(na, yv, Avx512F.LoadVector512(x3 + k));
-            a0 = Avx512F.FusedMultiplyAdd(e0, e0, a0);
-            a1 = Avx512F.FusedMultiplyAdd(e1, e1, a1);
-            a2 = Avx512F.FusedMultiplyAdd(e2, e2, a2);
-            a3 = Avx512F.FusedMultiplyAdd(e3, e3, a3);
-        }
-        double s0 = Vector512.Sum(a0), s1 = Vector512.Sum(a1), s2 = Vector512.Sum(a2), s3 = Vector512.Sum(a3);
-        for (; k < d; k++)
-        {
-            double yk = y[k];
-            double e0 = Math.FusedMultiplyAdd(-alpha, yk, x0[k]), e1 = Math.FusedMultiplyAdd(-alpha, yk, x1[k]);
-            double e2 = Math.FusedMultiplyAdd(-alpha, yk, x2[k]), e3 = Math.FusedMultiplyAdd(-alpha, yk, x3[k]);
-            s0 = Math.FusedMultiplyAdd(e0, e0, s0);
-            s1 = Math.FusedMultiplyAdd(e1, e1, s1);
-            s2 = Math.FusedMultiplyAdd(e2, e2, s2);
-            s3 = Math.FusedMultiplyAdd(e3, e3, s3);
-        }
-        sums[0] = s0;
-        sums[1] = s1;
-        sums[2] = s2;
-        sums[3] = s3;
-    }
-
-    /// <summary>
-    /// <see cref="SquaredDistances4(double*, double*, double*, double*, float*, int, double, double*)"/> with float
-    /// queries, each vector widened exactly in a register as the row's is: the same values, the same operations, the same
-    /// bits, at half the loads of the queries.
+    /// <see cref="SquaredDistances4(ReadOnlySpan{double}, ReadOnlySpan{double}, double)"/> for float queries against a
+    /// float row, each vector of both widened exactly in a register: the same operations on the same values, so the same
+    /// bits as widening first, at half the loads. The loop is alone in its method, on pointers, so the four accumulators
+    /// stay in registers.
     /// </summary>
     private static unsafe void SquaredDistances4(float* x0, float* x1, float* x2, float* x3, float* y, int d, double alpha, double* sums)
     {
