@@ -23,11 +23,10 @@ internal static partial class MpiTangents
             RidgeTangentSpace<T>.RequireDimension(spec.Dimension!.Value, dimension);
             return (spec.Dimension!.Value, Widen<T>(queries));
         }));
-        // the most kept indices a rank lists per query (its share of N, or the cap): the same bound on every rank
+        // the most rows a rank holds (its share of N, the same bound on every rank): a batch holds their logits between
+        // the two steps of KeptLists, and at most as many kept indices, BatchValues of them at most
         long share = (trainRows + mpi.Size - 1) / mpi.Size, first = MpiShard.RowRange(trainRows, mpi.Rank, mpi.Size).First;
-        int batch = (int)Math.Max(1, Math.Min(m, BatchValues / Math.Max(1, dimension <= cap ? share : Math.Min(share, cap))));
-        // a batch's shard logits are held between the two steps of KeptLists: at most BatchValues of them
-        batch = (int)Math.Max(1, Math.Min(batch, BatchValues / Math.Max(1, share)));
+        int batch = (int)Math.Max(1, Math.Min(m, BatchValues / Math.Max(1, share)));
         var bases = new byte[checked((long)m * k * dimension * sizeof(double))];
         var ranks = new int[m];
         Array.Fill(ranks, k);
