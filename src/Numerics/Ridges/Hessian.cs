@@ -552,7 +552,7 @@ public static partial class Hessian
         double mass = 0;
         for (int j = 0; j < r; j++)
         {
-            mass += weights[j] = Math.Exp(logits[positions[j]] - max);
+            mass += weights[j] = exps[positions[j]]; // e^{u − u*}, formed once above
             indices[j] = candidates[positions[j]];
         }
         for (int j = 0; j < r; j++) weights[j] /= mass;
